@@ -1,0 +1,432 @@
+//! Everything the layer can be told: the cookie's attributes, timeouts and
+//! request handling.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use cookie::SameSite;
+use time::OffsetDateTime;
+
+use crate::clock::{Clock, SystemClock};
+
+/// The largest cookie (name plus value) that browsers keep, in bytes.
+///
+/// RFC 6265 asks browsers to keep at least this much; Chromium and Firefox
+/// silently drop anything larger.
+pub const MAX_COOKIE_SIZE: usize = 4096;
+
+/// The default lifetime of a session: 14 days, as in Starlette.
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(14 * 24 * 60 * 60);
+
+/// How long a session lives: set per session with
+/// [`Session::set_expiry`](crate::Session::set_expiry).
+///
+/// ```
+/// use session_core::Expiry;
+/// use std::time::Duration;
+///
+/// let remember_me = Expiry::OnInactivity(Duration::from_secs(30 * 24 * 3600));
+/// assert_ne!(remember_me, Expiry::OnSessionEnd);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expiry {
+    /// Ends when the browser session ends (a cookie without `Max-Age`); the
+    /// server still forgets it after the idle timeout, or else the max age.
+    OnSessionEnd,
+    /// Ends after this long without a request that uses it.
+    OnInactivity(Duration),
+    /// Ends at this instant.
+    AtDateTime(OffsetDateTime),
+}
+
+/// The layer's settings, with Starlette's names mapped to Rust ones and
+/// safe defaults.
+///
+/// | Starlette `SessionMiddleware` | here | default |
+/// |---|---|---|
+/// | `session_cookie` | [`with_cookie_name`](Self::with_cookie_name) | `"session"` |
+/// | `max_age` | [`with_max_age`](Self::with_max_age) | 14 days |
+/// | `path` | [`with_path`](Self::with_path) | `/` |
+/// | `same_site` | [`with_same_site`](Self::with_same_site) | `Lax` |
+/// | `https_only` | [`with_secure`](Self::with_secure) | **on** (Starlette: off) |
+/// | `domain` | [`with_domain`](Self::with_domain) | none |
+/// | — | [`with_http_only`](Self::with_http_only) | on |
+/// | — | [`with_partitioned`](Self::with_partitioned) | off |
+/// | — | [`with_host_prefix`](Self::with_host_prefix) | off |
+/// | — | [`with_idle_timeout`](Self::with_idle_timeout) | none |
+/// | — | [`with_absolute_timeout`](Self::with_absolute_timeout) | none |
+/// | — | [`with_rolling`](Self::with_rolling) | off |
+/// | — | [`with_serialized_requests`](Self::with_serialized_requests) | off |
+///
+/// ```
+/// use session_core::{SameSite, SessionConfig};
+/// use std::time::Duration;
+///
+/// let config = SessionConfig::default()
+///     .with_cookie_name("session_id")
+///     .with_max_age(Some(Duration::from_secs(1800)))
+///     .with_same_site(SameSite::Strict)
+///     .with_idle_timeout(Some(Duration::from_secs(900)));
+/// assert_eq!(config.cookie_name(), "session_id");
+/// ```
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    pub(crate) name: String,
+    pub(crate) max_age: Option<Duration>,
+    pub(crate) path: String,
+    pub(crate) domain: Option<String>,
+    pub(crate) same_site: SameSite,
+    pub(crate) secure: bool,
+    pub(crate) http_only: bool,
+    pub(crate) partitioned: bool,
+    pub(crate) host_prefix: bool,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) absolute_timeout: Option<Duration>,
+    pub(crate) rolling: bool,
+    pub(crate) serialize: bool,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            name: "session".to_owned(),
+            max_age: Some(DEFAULT_MAX_AGE),
+            path: "/".to_owned(),
+            domain: None,
+            same_site: SameSite::Lax,
+            secure: true,
+            http_only: true,
+            partitioned: false,
+            host_prefix: false,
+            idle_timeout: None,
+            absolute_timeout: None,
+            rolling: false,
+            serialize: false,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl SessionConfig {
+    /// The defaults (same as [`SessionConfig::default`]).
+    ///
+    /// ```
+    /// use session_core::SessionConfig;
+    ///
+    /// assert_eq!(SessionConfig::new().cookie_name(), "session");
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The cookie's name (Starlette's `session_cookie`); default `session`.
+    ///
+    /// ```
+    /// use session_core::SessionConfig;
+    ///
+    /// let config = SessionConfig::new().with_cookie_name("sid");
+    /// assert_eq!(config.cookie_name(), "sid");
+    /// ```
+    pub fn with_cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// The cookie's `Max-Age` and the session's lifetime; `None` makes a
+    /// browser-session cookie. Default 14 days.
+    ///
+    /// ```
+    /// use session_core::SessionConfig;
+    /// use std::time::Duration;
+    ///
+    /// let config = SessionConfig::new().with_max_age(Some(Duration::from_secs(1800)));
+    /// # let _ = config;
+    /// ```
+    pub fn with_max_age(mut self, max_age: Option<Duration>) -> Self {
+        self.max_age = max_age;
+        self
+    }
+
+    /// The cookie's `Path`; default `/`.
+    ///
+    /// ```
+    /// use session_core::SessionConfig;
+    ///
+    /// let config = SessionConfig::new().with_path("/app");
+    /// # let _ = config;
+    /// ```
+    pub fn with_path(mut self, path: impl Into<String>) -> Self {
+        self.path = path.into();
+        self
+    }
+
+    /// The cookie's `Domain`; default none (this host only).
+    ///
+    /// ```
+    /// use session_core::SessionConfig;
+    ///
+    /// let config = SessionConfig::new().with_domain(Some("example.com".into()));
+    /// # let _ = config;
+    /// ```
+    pub fn with_domain(mut self, domain: Option<String>) -> Self {
+        self.domain = domain;
+        self
+    }
+
+    /// The cookie's `SameSite`; default `Lax`.
+    ///
+    /// ```
+    /// use session_core::{SameSite, SessionConfig};
+    ///
+    /// let config = SessionConfig::new().with_same_site(SameSite::Strict);
+    /// # let _ = config;
+    /// ```
+    pub fn with_same_site(mut self, same_site: SameSite) -> Self {
+        self.same_site = same_site;
+        self
+    }
+
+    /// The cookie's `Secure` flag (Starlette's `https_only`); default **on**.
+    /// Turn it off only to serve plain `http://` in development.
+    ///
+    /// ```
+    /// use session_core::SessionConfig;
+    ///
+    /// let config = SessionConfig::new().with_secure(false); // plain http in development
+    /// # let _ = config;
+    /// ```
+    pub fn with_secure(mut self, secure: bool) -> Self {
+        self.secure = secure;
+        self
+    }
+
+    /// The cookie's `HttpOnly` flag (scripts cannot read it); default on.
+    ///
+    /// ```
+    /// use session_core::SessionConfig;
+    ///
+    /// let config = SessionConfig::new().with_http_only(true);
+    /// # let _ = config;
+    /// ```
+    pub fn with_http_only(mut self, http_only: bool) -> Self {
+        self.http_only = http_only;
+        self
+    }
+
+    /// The cookie's `Partitioned` attribute (CHIPS); default off.
+    ///
+    /// ```
+    /// use session_core::SessionConfig;
+    ///
+    /// let config = SessionConfig::new().with_partitioned(true);
+    /// # let _ = config;
+    /// ```
+    pub fn with_partitioned(mut self, partitioned: bool) -> Self {
+        self.partitioned = partitioned;
+        self
+    }
+
+    /// Prefixes the cookie name with `__Host-`, which makes browsers insist
+    /// on `Secure`, `Path=/` and no `Domain`: the layer then sends exactly
+    /// that, whatever else was configured. Default off.
+    ///
+    /// ```
+    /// use session_core::SessionConfig;
+    ///
+    /// let config = SessionConfig::new().with_host_prefix(true);
+    /// assert_eq!(config.cookie_name(), "__Host-session");
+    /// ```
+    pub fn with_host_prefix(mut self, host_prefix: bool) -> Self {
+        self.host_prefix = host_prefix;
+        self
+    }
+
+    /// Ends a session after this long without a request that uses it,
+    /// enforced by the server. Requests that use the session move the expiry
+    /// (a cheap touch, no data rewrite). Default none.
+    ///
+    /// ```
+    /// use session_core::SessionConfig;
+    /// use std::time::Duration;
+    ///
+    /// let config = SessionConfig::new().with_idle_timeout(Some(Duration::from_secs(1800)));
+    /// # let _ = config;
+    /// ```
+    pub fn with_idle_timeout(mut self, idle: Option<Duration>) -> Self {
+        self.idle_timeout = idle;
+        self
+    }
+
+    /// Ends a session this long after it was created, whatever the activity,
+    /// enforced by the server. Default none.
+    ///
+    /// ```
+    /// use session_core::SessionConfig;
+    /// use std::time::Duration;
+    ///
+    /// let config = SessionConfig::new().with_absolute_timeout(Some(Duration::from_secs(86_400)));
+    /// # let _ = config;
+    /// ```
+    pub fn with_absolute_timeout(mut self, absolute: Option<Duration>) -> Self {
+        self.absolute_timeout = absolute;
+        self
+    }
+
+    /// Rolling expiry: every request that uses the session extends it (the
+    /// store's expiry is touched and the cookie re-sent with a fresh
+    /// `Max-Age`); the data is not rewritten. Default off.
+    ///
+    /// ```
+    /// use session_core::SessionConfig;
+    ///
+    /// let config = SessionConfig::new().with_rolling(true);
+    /// # let _ = config;
+    /// ```
+    pub fn with_rolling(mut self, rolling: bool) -> Self {
+        self.rolling = rolling;
+        self
+    }
+
+    /// Per-session request serialization (in this process): requests that
+    /// carry the same session run one after another, so a read-modify-write
+    /// such as a counter loses nothing. Requests without a session, and
+    /// requests of different sessions, still run in parallel. Default off.
+    ///
+    /// ```
+    /// use session_core::SessionConfig;
+    ///
+    /// let config = SessionConfig::new().with_serialized_requests(true);
+    /// # let _ = config;
+    /// ```
+    pub fn with_serialized_requests(mut self, serialize: bool) -> Self {
+        self.serialize = serialize;
+        self
+    }
+
+    /// The clock used for expiry; tests pass a [`ManualClock`](crate::ManualClock).
+    ///
+    /// ```
+    /// use session_core::{ManualClock, SessionConfig};
+    ///
+    /// let config = SessionConfig::new().with_clock(ManualClock::starting_now());
+    /// # let _ = config;
+    /// ```
+    pub fn with_clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The cookie name as sent, with the `__Host-` prefix when enabled.
+    ///
+    /// ```
+    /// use session_core::SessionConfig;
+    ///
+    /// assert_eq!(SessionConfig::new().cookie_name(), "session");
+    /// ```
+    pub fn cookie_name(&self) -> String {
+        if self.host_prefix {
+            format!("__Host-{}", self.name)
+        } else {
+            self.name.clone()
+        }
+    }
+
+    /// The configured max age.
+    ///
+    /// ```
+    /// use session_core::{SessionConfig, DEFAULT_MAX_AGE};
+    ///
+    /// assert_eq!(SessionConfig::new().max_age(), Some(DEFAULT_MAX_AGE));
+    /// ```
+    pub fn max_age(&self) -> Option<Duration> {
+        self.max_age
+    }
+
+    /// The current time from the configured clock.
+    pub(crate) fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// How long a session lives without activity on the server: the idle
+    /// timeout, else the max age, else the default.
+    pub(crate) fn server_ttl(&self, expiry: Option<Expiry>) -> Duration {
+        match expiry {
+            Some(Expiry::OnInactivity(ttl)) => ttl,
+            _ => self
+                .idle_timeout
+                .or(self.max_age)
+                .unwrap_or(DEFAULT_MAX_AGE),
+        }
+    }
+
+    /// The expiry of a session touched at `now` and created at `created_at`.
+    pub(crate) fn expires_at(
+        &self,
+        now: OffsetDateTime,
+        created_at: OffsetDateTime,
+        expiry: Option<Expiry>,
+    ) -> OffsetDateTime {
+        let mut at = match expiry {
+            Some(Expiry::AtDateTime(at)) => at,
+            other => now.saturating_add(to_time(self.server_ttl(other))),
+        };
+        if let Some(absolute) = self.absolute_timeout {
+            at = at.min(created_at.saturating_add(to_time(absolute)));
+        }
+        at
+    }
+
+    /// Whether a session created at `created_at` has passed the absolute timeout.
+    pub(crate) fn past_absolute(&self, now: OffsetDateTime, created_at: OffsetDateTime) -> bool {
+        self.absolute_timeout
+            .is_some_and(|abs| created_at.saturating_add(to_time(abs)) <= now)
+    }
+
+    /// Whether requests that use a session should extend its expiry.
+    pub(crate) fn extends_on_use(&self) -> bool {
+        self.rolling || self.idle_timeout.is_some()
+    }
+}
+
+/// Converts a std duration to a `time` duration, saturating.
+pub(crate) fn to_time(d: Duration) -> time::Duration {
+    time::Duration::try_from(d).unwrap_or(time::Duration::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_is_capped_by_absolute_timeout() {
+        let config = SessionConfig::new()
+            .with_idle_timeout(Some(Duration::from_secs(600)))
+            .with_absolute_timeout(Some(Duration::from_secs(1000)));
+        let created = OffsetDateTime::UNIX_EPOCH;
+        let now = created + time::Duration::seconds(900);
+        assert_eq!(
+            config.expires_at(now, created, None),
+            created + time::Duration::seconds(1000)
+        );
+        assert_eq!(
+            config.expires_at(created, created, None),
+            created + time::Duration::seconds(600)
+        );
+        assert!(config.past_absolute(created + time::Duration::seconds(1000), created));
+        assert!(!config.past_absolute(created + time::Duration::seconds(999), created));
+    }
+
+    #[test]
+    fn per_session_expiry_overrides_ttl() {
+        let config = SessionConfig::new();
+        let now = OffsetDateTime::UNIX_EPOCH;
+        let at = config.expires_at(now, now, Some(Expiry::OnInactivity(Duration::from_secs(5))));
+        assert_eq!(at, now + time::Duration::seconds(5));
+        let fixed = now + time::Duration::days(400);
+        assert_eq!(
+            config.expires_at(now, now, Some(Expiry::AtDateTime(fixed))),
+            fixed
+        );
+    }
+}

@@ -1,0 +1,451 @@
+//! The store conformance suite (feature `conformance`).
+//!
+//! Every store runs the same checks against itself, against the real
+//! server. The easiest way is the [`conformance_tests!`](crate::conformance_tests)
+//! macro, which makes one `#[tokio::test]` per check (the calling crate needs
+//! `tokio` with the `macros` and `rt-multi-thread` features as a dev-dependency):
+//!
+//! ```
+//! # mod demo {
+//! # use session_core::{async_trait, ChangeSet, Created, Id, Record, Saved, SessionStore, StoreError};
+//! # #[derive(Debug)] pub struct MyStore;
+//! # #[async_trait] impl SessionStore for MyStore {
+//! #   async fn load(&self, _: &Id) -> Result<Option<Record>, StoreError> { Ok(None) }
+//! #   async fn create(&self, _: &Record) -> Result<Created, StoreError> { Ok(Created::Inserted) }
+//! #   async fn save(&self, _: &Id, _: &ChangeSet) -> Result<Saved, StoreError> { Ok(Saved::Gone) }
+//! #   async fn touch(&self, _: &Id, _: time::OffsetDateTime) -> Result<Saved, StoreError> { Ok(Saved::Gone) }
+//! #   async fn delete(&self, _: &Id) -> Result<(), StoreError> { Ok(()) }
+//! # }
+//! // In tests/conformance.rs of a store crate:
+//! session_core::conformance_tests!(my_store, async { MyStore });
+//! # }
+//! ```
+//!
+//! Each check uses fresh random ids, so checks can run in parallel against
+//! one store. A failing check panics with a message that says which part of
+//! the contract was broken.
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use serde_json::{json, Value};
+use time::{Duration, OffsetDateTime};
+
+use crate::{ChangeSet, Created, Data, Id, Record, Saved, SessionStore};
+
+/// A store as the checks take it.
+pub type DynStore = Arc<dyn SessionStore>;
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+/// A live record (one hour ahead) with `data`.
+fn record_with(data: Value) -> Record {
+    let now = now();
+    let mut record = Record::new(Id::random(), now, now + Duration::hours(1));
+    if let Value::Object(map) = data {
+        record.data = map;
+    }
+    record
+}
+
+async fn create(store: &DynStore, record: &Record) {
+    let created = store.create(record).await.expect("create failed");
+    assert_eq!(created, Created::Inserted, "create of a fresh id must insert");
+}
+
+async fn load(store: &DynStore, id: &Id) -> Option<Record> {
+    store.load(id).await.expect("load failed")
+}
+
+async fn load_data(store: &DynStore, id: &Id) -> Data {
+    load(store, id)
+        .await
+        .expect("the record should be there")
+        .data
+}
+
+fn close(a: OffsetDateTime, b: OffsetDateTime) -> bool {
+    (a - b).abs() < Duration::milliseconds(1)
+}
+
+fn changes(set: Value, removed: &[&str]) -> ChangeSet {
+    let mut changes = ChangeSet::new(now() + Duration::hours(1));
+    if let Value::Object(map) = set {
+        changes.set = map.into_iter().collect();
+    }
+    changes.removed = removed.iter().map(|k| k.to_string()).collect();
+    changes
+}
+
+/// Loading an id that was never stored gives `None`.
+pub async fn load_missing_is_none(store: DynStore) {
+    assert!(load(&store, &Id::random()).await.is_none());
+}
+
+/// A created record loads back with the same data, creation time and
+/// expiry (to the millisecond), including nested and non-ASCII values.
+pub async fn create_then_load_round_trips(store: DynStore) {
+    let record = record_with(json!({
+        "user_count": 1,
+        "username": {"user_id": "hong", "age": 21, "email": "aaa@aaa.com"},
+        "unicode": "naïve – 日本 – 🦀",
+        "list": [1, 2.5, null, true, "x"],
+        "null": null,
+    }));
+    create(&store, &record).await;
+    let loaded = load(&store, &record.id).await.expect("created record must load");
+    assert_eq!(loaded.id, record.id);
+    assert_eq!(loaded.data, record.data, "data must round-trip exactly");
+    assert!(close(loaded.created_at, record.created_at), "created_at changed: {} vs {}", loaded.created_at, record.created_at);
+    assert!(close(loaded.expires_at, record.expires_at), "expires_at changed: {} vs {}", loaded.expires_at, record.expires_at);
+}
+
+/// Keys with characters that JSON-path syntaxes treat specially are plain keys.
+pub async fn awkward_keys_are_plain_keys(store: DynStore) {
+    let keys = ["a.b", "$", "$.x", "[0]", "with space", "quote\"d", "back\\slash", "'single'", "", "ключ", "*"];
+    let mut record = record_with(json!({}));
+    record.data.insert("seed".into(), json!(0));
+    create(&store, &record).await;
+    let mut set = serde_json::Map::new();
+    for (i, key) in keys.iter().enumerate() {
+        set.insert((*key).to_owned(), json!(i));
+    }
+    let saved = store
+        .save(&record.id, &changes(Value::Object(set.clone()), &[]))
+        .await
+        .expect("save failed");
+    assert_eq!(saved, Saved::Applied);
+    let data = load_data(&store, &record.id).await;
+    for (i, key) in keys.iter().enumerate() {
+        assert_eq!(data.get(*key), Some(&json!(i)), "key {key:?} not stored as a plain key");
+    }
+    let saved = store
+        .save(&record.id, &changes(json!({}), &keys))
+        .await
+        .expect("save failed");
+    assert_eq!(saved, Saved::Applied);
+    let data = load_data(&store, &record.id).await;
+    assert_eq!(data.len(), 1, "every awkward key should be removed: {data:?}");
+}
+
+/// Creating under the id of a live record reports `IdTaken` and changes nothing.
+pub async fn create_with_taken_id_keeps_the_original(store: DynStore) {
+    let original = record_with(json!({"owner": "first"}));
+    create(&store, &original).await;
+    let mut intruder = record_with(json!({"owner": "second"}));
+    intruder.id = original.id;
+    let created = store.create(&intruder).await.expect("create failed");
+    assert_eq!(created, Created::IdTaken, "a live id must not be overwritten");
+    assert_eq!(load_data(&store, &original.id).await["owner"], "first");
+}
+
+/// An expired record does not block a new one with its id.
+pub async fn create_over_an_expired_record_inserts(store: DynStore) {
+    let mut old = record_with(json!({"v": "old"}));
+    old.expires_at = now() - Duration::seconds(10);
+    old.created_at = now() - Duration::hours(2);
+    create(&store, &old).await;
+    let mut fresh = record_with(json!({"v": "new"}));
+    fresh.id = old.id;
+    let created = store.create(&fresh).await.expect("create failed");
+    assert_eq!(created, Created::Inserted, "an expired record is absent");
+    assert_eq!(load_data(&store, &old.id).await["v"], "new");
+}
+
+/// A change set sets and removes exactly the keys it names.
+pub async fn save_applies_sets_and_removals(store: DynStore) {
+    let record = record_with(json!({"a": 1, "b": 2, "c": 3}));
+    create(&store, &record).await;
+    let saved = store
+        .save(&record.id, &changes(json!({"a": 10, "d": {"x": [1]}}), &["b", "missing"]))
+        .await
+        .expect("save failed");
+    assert_eq!(saved, Saved::Applied);
+    let data = load_data(&store, &record.id).await;
+    assert_eq!(Value::Object(data), json!({"a": 10, "c": 3, "d": {"x": [1]}}));
+}
+
+/// A key can be set to JSON `null`, which is not the same as absent.
+pub async fn null_values_are_kept(store: DynStore) {
+    let record = record_with(json!({"a": 1}));
+    create(&store, &record).await;
+    store
+        .save(&record.id, &changes(json!({"a": null, "b": null}), &[]))
+        .await
+        .expect("save failed");
+    let data = load_data(&store, &record.id).await;
+    assert_eq!(Value::Object(data), json!({"a": null, "b": null}));
+}
+
+/// A save moves the expiry to the change set's.
+pub async fn save_moves_the_expiry(store: DynStore) {
+    let record = record_with(json!({"a": 1}));
+    create(&store, &record).await;
+    let mut change = changes(json!({"a": 2}), &[]);
+    change.expires_at = now() + Duration::hours(5);
+    store.save(&record.id, &change).await.expect("save failed");
+    let loaded = load(&store, &record.id).await.unwrap();
+    assert!(close(loaded.expires_at, change.expires_at), "expiry not moved");
+    assert!(close(loaded.created_at, record.created_at), "created_at must not change");
+}
+
+/// Saving to an id with no record reports `Gone` and creates nothing.
+pub async fn save_without_record_is_gone(store: DynStore) {
+    let id = Id::random();
+    let saved = store
+        .save(&id, &changes(json!({"a": 1}), &[]))
+        .await
+        .expect("save failed");
+    assert_eq!(saved, Saved::Gone);
+    assert!(load(&store, &id).await.is_none(), "save must never create a record");
+}
+
+/// A save that arrives after a delete (a request in flight during logout)
+/// does not bring the session back.
+pub async fn save_after_delete_does_not_resurrect(store: DynStore) {
+    let record = record_with(json!({"user": "alice"}));
+    create(&store, &record).await;
+    store.delete(&record.id).await.expect("delete failed");
+    let saved = store
+        .save(&record.id, &changes(json!({"cart": [1, 2]}), &[]))
+        .await
+        .expect("save failed");
+    assert_eq!(saved, Saved::Gone, "logout must win over a request in flight");
+    let touched = store
+        .touch(&record.id, now() + Duration::hours(2))
+        .await
+        .expect("touch failed");
+    assert_eq!(touched, Saved::Gone);
+    assert!(load(&store, &record.id).await.is_none());
+}
+
+/// An expired record is absent for load, save and touch.
+pub async fn expired_records_are_absent(store: DynStore) {
+    let mut record = record_with(json!({"a": 1}));
+    record.expires_at = now() - Duration::seconds(1);
+    create(&store, &record).await;
+    assert!(load(&store, &record.id).await.is_none(), "expired record loaded");
+    let saved = store
+        .save(&record.id, &changes(json!({"b": 1}), &[]))
+        .await
+        .expect("save failed");
+    assert_eq!(saved, Saved::Gone, "save revived an expired record");
+    let touched = store
+        .touch(&record.id, now() + Duration::hours(1))
+        .await
+        .expect("touch failed");
+    assert_eq!(touched, Saved::Gone, "touch revived an expired record");
+    assert!(load(&store, &record.id).await.is_none());
+}
+
+/// A record expires by the store's clock while nobody touches it
+/// (one bounded wait of about two seconds).
+pub async fn records_expire_as_time_passes(store: DynStore) {
+    let mut record = record_with(json!({"a": 1}));
+    record.expires_at = now() + Duration::milliseconds(1200);
+    create(&store, &record).await;
+    assert!(load(&store, &record.id).await.is_some(), "record gone too early");
+    tokio::time::sleep(StdDuration::from_millis(2200)).await;
+    assert!(load(&store, &record.id).await.is_none(), "record outlived its expiry");
+}
+
+/// Touch moves only the expiry; the data stays as it is in the store.
+pub async fn touch_moves_only_the_expiry(store: DynStore) {
+    let record = record_with(json!({"a": 1}));
+    create(&store, &record).await;
+    store
+        .save(&record.id, &changes(json!({"b": 2}), &[]))
+        .await
+        .expect("save failed");
+    let later = now() + Duration::hours(3);
+    let touched = store.touch(&record.id, later).await.expect("touch failed");
+    assert_eq!(touched, Saved::Applied);
+    let loaded = load(&store, &record.id).await.unwrap();
+    assert!(close(loaded.expires_at, later), "touch did not move the expiry");
+    assert_eq!(Value::Object(loaded.data), json!({"a": 1, "b": 2}));
+}
+
+/// Touching an id with no record reports `Gone` and creates nothing.
+pub async fn touch_without_record_is_gone(store: DynStore) {
+    let id = Id::random();
+    let touched = store
+        .touch(&id, now() + Duration::hours(1))
+        .await
+        .expect("touch failed");
+    assert_eq!(touched, Saved::Gone);
+    assert!(load(&store, &id).await.is_none());
+}
+
+/// Delete removes the record; deleting again (or a missing id) is fine.
+pub async fn delete_is_idempotent(store: DynStore) {
+    let record = record_with(json!({"a": 1}));
+    create(&store, &record).await;
+    store.delete(&record.id).await.expect("delete failed");
+    assert!(load(&store, &record.id).await.is_none());
+    store.delete(&record.id).await.expect("second delete failed");
+    store.delete(&Id::random()).await.expect("delete of a missing id failed");
+}
+
+/// Twenty concurrent change sets, each on its own key, all survive.
+pub async fn concurrent_change_sets_on_different_keys_all_survive(store: DynStore) {
+    let record = record_with(json!({"base": true}));
+    create(&store, &record).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let store = store.clone();
+        let id = record.id;
+        tasks.spawn(async move {
+            let key = format!("key{i}");
+            store
+                .save(&id, &changes(json!({ key: i }), &[]))
+                .await
+                .expect("save failed")
+        });
+    }
+    while let Some(saved) = tasks.join_next().await {
+        assert_eq!(saved.expect("task panicked"), Saved::Applied);
+    }
+    let data = load_data(&store, &record.id).await;
+    for i in 0..20 {
+        assert_eq!(data.get(&format!("key{i}")), Some(&json!(i)), "lost the write of key{i}");
+    }
+    assert_eq!(data.get("base"), Some(&json!(true)));
+}
+
+/// `delete_expired` keeps live records.
+pub async fn delete_expired_keeps_live_records(store: DynStore) {
+    let live = record_with(json!({"a": 1}));
+    create(&store, &live).await;
+    let mut dead = record_with(json!({"a": 2}));
+    dead.expires_at = now() - Duration::seconds(5);
+    create(&store, &dead).await;
+    store.delete_expired().await.expect("delete_expired failed");
+    assert!(load(&store, &live.id).await.is_some(), "a live record was removed");
+    assert!(load(&store, &dead.id).await.is_none());
+}
+
+/// Big sessions (1,000 keys, a 200 KB value) round-trip.
+pub async fn large_records_round_trip(store: DynStore) {
+    let mut record = record_with(json!({}));
+    for i in 0..1000 {
+        record.data.insert(format!("k{i}"), json!(i));
+    }
+    record.data.insert("blob".into(), json!("x".repeat(200_000)));
+    create(&store, &record).await;
+    assert_eq!(load_data(&store, &record.id).await, record.data);
+}
+
+macro_rules! with_cases {
+    ($callback:ident) => {
+        $callback!(
+            load_missing_is_none,
+            create_then_load_round_trips,
+            awkward_keys_are_plain_keys,
+            create_with_taken_id_keeps_the_original,
+            create_over_an_expired_record_inserts,
+            save_applies_sets_and_removals,
+            null_values_are_kept,
+            save_moves_the_expiry,
+            save_without_record_is_gone,
+            save_after_delete_does_not_resurrect,
+            expired_records_are_absent,
+            records_expire_as_time_passes,
+            touch_moves_only_the_expiry,
+            touch_without_record_is_gone,
+            delete_is_idempotent,
+            concurrent_change_sets_on_different_keys_all_survive,
+            delete_expired_keeps_live_records,
+            large_records_round_trip
+        );
+    };
+}
+
+macro_rules! define_run_all {
+    ($($case:ident),*) => {
+        /// Runs every check one after another against `store`.
+        ///
+        /// ```no_run
+        /// # async fn demo(store: session_core::conformance::DynStore) {
+        /// session_core::conformance::run_all(store).await;
+        /// # }
+        /// ```
+        pub async fn run_all(store: DynStore) {
+            $( $case(store.clone()).await; )*
+        }
+
+        /// The names of the checks, in the order [`run_all`] runs them.
+        pub const CASES: &[&str] = &[$(stringify!($case)),*];
+    };
+}
+with_cases!(define_run_all);
+
+/// Makes one `#[tokio::test]` per conformance check, in a module named
+/// `$name`, each with a store made by the async expression `$make`.
+///
+/// ```
+/// # mod demo {
+/// # use session_core::{async_trait, ChangeSet, Created, Id, Record, Saved, SessionStore, StoreError};
+/// # #[derive(Debug)] pub struct MyStore;
+/// # impl MyStore { pub async fn connect(_: &str) -> Self { MyStore } }
+/// # #[async_trait] impl SessionStore for MyStore {
+/// #   async fn load(&self, _: &Id) -> Result<Option<Record>, StoreError> { Ok(None) }
+/// #   async fn create(&self, _: &Record) -> Result<Created, StoreError> { Ok(Created::Inserted) }
+/// #   async fn save(&self, _: &Id, _: &ChangeSet) -> Result<Saved, StoreError> { Ok(Saved::Gone) }
+/// #   async fn touch(&self, _: &Id, _: time::OffsetDateTime) -> Result<Saved, StoreError> { Ok(Saved::Gone) }
+/// #   async fn delete(&self, _: &Id) -> Result<(), StoreError> { Ok(()) }
+/// # }
+/// session_core::conformance_tests!(my_store, async { MyStore::connect("url").await });
+/// # }
+/// ```
+#[macro_export]
+macro_rules! conformance_tests {
+    ($name:ident, $make:expr) => {
+        $crate::__conformance_module!(
+            $name,
+            $make;
+            load_missing_is_none,
+            create_then_load_round_trips,
+            awkward_keys_are_plain_keys,
+            create_with_taken_id_keeps_the_original,
+            create_over_an_expired_record_inserts,
+            save_applies_sets_and_removals,
+            null_values_are_kept,
+            save_moves_the_expiry,
+            save_without_record_is_gone,
+            save_after_delete_does_not_resurrect,
+            expired_records_are_absent,
+            records_expire_as_time_passes,
+            touch_moves_only_the_expiry,
+            touch_without_record_is_gone,
+            delete_is_idempotent,
+            concurrent_change_sets_on_different_keys_all_survive,
+            delete_expired_keeps_live_records,
+            large_records_round_trip
+        );
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_module {
+    ($name:ident, $make:expr; $($case:ident),*) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let store = $make.await;
+                    $crate::conformance::$case(::std::sync::Arc::new(store)).await;
+                }
+            )*
+            #[test]
+            fn every_case_is_listed() {
+                let listed: &[&str] = &[$(stringify!($case)),*];
+                assert_eq!(listed, $crate::conformance::CASES);
+            }
+        }
+    };
+}

@@ -1,0 +1,156 @@
+//! Reading the session cookie from `Cookie` headers and writing `Set-Cookie`.
+
+use cookie::{Cookie, CookieBuilder};
+use http::header::{HeaderMap, HeaderValue, COOKIE};
+use time::OffsetDateTime;
+
+use crate::config::{to_time, Expiry, SessionConfig};
+
+/// Every value of a cookie named `name` in the request, in header order.
+///
+/// Values are taken as sent (no percent-decoding): our values, and
+/// Starlette's, use only cookie-safe characters such as `=`, `+`, `/`.
+pub(crate) fn values<'h>(headers: &'h HeaderMap, name: &'h str) -> impl Iterator<Item = &'h str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|header| header.to_str().ok())
+        .flat_map(Cookie::split_parse)
+        .filter_map(move |cookie| match cookie {
+            Ok(cookie) if cookie.name() == name => match cookie.value_raw() {
+                Some(raw) => Some(raw),
+                None => None,
+            },
+            _ => None,
+        })
+}
+
+/// Builds `Set-Cookie` values from the configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct CookieWriter {
+    name: String,
+    path: String,
+    domain: Option<String>,
+    same_site: cookie::SameSite,
+    secure: bool,
+    http_only: bool,
+    partitioned: bool,
+}
+
+impl CookieWriter {
+    pub(crate) fn new(config: &SessionConfig) -> Self {
+        let host = config.host_prefix;
+        Self {
+            name: config.cookie_name(),
+            path: if host { "/".into() } else { config.path.clone() },
+            domain: if host { None } else { config.domain.clone() },
+            same_site: config.same_site,
+            secure: config.secure || host,
+            http_only: config.http_only,
+            partitioned: config.partitioned,
+        }
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn builder<'c>(&'c self, value: &'c str) -> CookieBuilder<'c> {
+        let mut builder = Cookie::build((self.name.as_str(), value))
+            .path(self.path.as_str())
+            .same_site(self.same_site)
+            .secure(self.secure)
+            .http_only(self.http_only)
+            .partitioned(self.partitioned);
+        if let Some(domain) = &self.domain {
+            builder = builder.domain(domain.as_str());
+        }
+        builder
+    }
+
+    /// The `Set-Cookie` value carrying `value`, with `Max-Age` from the
+    /// per-session expiry or else the configuration.
+    pub(crate) fn set(
+        &self,
+        value: &str,
+        config: &SessionConfig,
+        expiry: Option<Expiry>,
+        now: OffsetDateTime,
+    ) -> HeaderValue {
+        let max_age = match expiry {
+            Some(Expiry::OnSessionEnd) => None,
+            Some(Expiry::OnInactivity(ttl)) => Some(to_time(ttl)),
+            Some(Expiry::AtDateTime(at)) => Some((at - now).max(time::Duration::ZERO)),
+            None => config.max_age.map(to_time),
+        };
+        let mut builder = self.builder(value);
+        if let Some(max_age) = max_age {
+            builder = builder.max_age(max_age);
+        }
+        header(builder.build())
+    }
+
+    /// The `Set-Cookie` value that makes the browser drop the cookie.
+    pub(crate) fn removal(&self) -> HeaderValue {
+        let cookie = self
+            .builder("")
+            .max_age(time::Duration::ZERO)
+            .expires(OffsetDateTime::UNIX_EPOCH)
+            .build();
+        header(cookie)
+    }
+}
+
+fn header(cookie: Cookie<'_>) -> HeaderValue {
+    HeaderValue::try_from(cookie.to_string())
+        .expect("cookie names, values and attributes written here are visible ASCII")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn reads_every_value_with_the_name_and_keeps_equals_signs() {
+        let mut headers = HeaderMap::new();
+        headers.append(COOKIE, HeaderValue::from_static("a=1; session=x=y+/z"));
+        headers.append(COOKIE, HeaderValue::from_static("session=second"));
+        let found: Vec<_> = values(&headers, "session").collect();
+        assert_eq!(found, ["x=y+/z", "second"]);
+    }
+
+    #[test]
+    fn writes_configured_attributes() {
+        let config = SessionConfig::new()
+            .with_cookie_name("session_id")
+            .with_max_age(Some(Duration::from_secs(1800)))
+            .with_same_site(cookie::SameSite::Strict);
+        let writer = CookieWriter::new(&config);
+        let value = writer.set("v", &config, None, OffsetDateTime::UNIX_EPOCH);
+        let text = value.to_str().unwrap();
+        assert!(text.starts_with("session_id=v"), "{text}");
+        for part in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/", "Max-Age=1800"] {
+            assert!(text.contains(part), "{part} missing in {text}");
+        }
+        let removal = writer.removal();
+        let text = removal.to_str().unwrap();
+        assert!(text.contains("Max-Age=0") && text.contains("1970"), "{text}");
+    }
+
+    #[test]
+    fn host_prefix_forces_its_rules() {
+        let config = SessionConfig::new()
+            .with_host_prefix(true)
+            .with_secure(false)
+            .with_path("/app")
+            .with_domain(Some("example.com".into()));
+        let writer = CookieWriter::new(&config);
+        let value = writer.set("v", &config, None, OffsetDateTime::UNIX_EPOCH);
+        let text = value.to_str().unwrap();
+        assert!(text.starts_with("__Host-session=v"), "{text}");
+        assert!(text.contains("Secure"), "{text}");
+        assert!(text.contains("Path=/") && !text.contains("/app"), "{text}");
+        assert!(!text.contains("Domain"), "{text}");
+    }
+}

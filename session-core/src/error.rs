@@ -1,0 +1,82 @@
+//! The one error type of this crate.
+
+use http::StatusCode;
+
+use crate::StoreError;
+
+/// What can go wrong while using a session.
+///
+/// Under the `axum` feature it implements `IntoResponse`, so handlers can
+/// use `?`: [`Error::status`] picks the status code.
+///
+/// ```
+/// use session_core::Error;
+/// use http::StatusCode;
+///
+/// let err = Error::TooLarge { size: 5000, limit: 4096 };
+/// assert_eq!(err.status(), StatusCode::INTERNAL_SERVER_ERROR);
+/// assert!(err.to_string().contains("server-side store"));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The store failed (or could not be reached).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A value could not be converted to or from JSON.
+    #[error("session value is not valid for this type: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The session would make a cookie larger than browsers keep.
+    #[error(
+        "the session cookie would be {size} bytes (name + value), over the {limit}-byte limit \
+         browsers keep; store less in the session or use a server-side store \
+         (memory, Redis or SQL), where the cookie holds only the id"
+    )]
+    TooLarge {
+        /// The size the cookie would have had.
+        size: usize,
+        /// The limit ([`MAX_COOKIE_SIZE`](crate::MAX_COOKIE_SIZE)).
+        limit: usize,
+    },
+    /// The session layer has not been added to this service.
+    #[error(
+        "no session in the request extensions: add `SessionLayer` to the router or service \
+         (e.g. `Router::new().route(..).layer(session_layer)`) before handlers take `Session`"
+    )]
+    MissingLayer,
+    /// The store could not create a session under a fresh id after several tries.
+    #[error("the store reported every freshly drawn session id as taken; is the store broken?")]
+    IdExhausted,
+}
+
+impl Error {
+    /// The HTTP status this error becomes: `503` when the store is
+    /// unreachable, `500` otherwise.
+    ///
+    /// ```
+    /// use session_core::{Error, StoreError};
+    /// use http::StatusCode;
+    ///
+    /// let err = Error::from(StoreError::unavailable(std::io::Error::other("down")));
+    /// assert_eq!(err.status(), StatusCode::SERVICE_UNAVAILABLE);
+    /// ```
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+#[cfg(feature = "axum")]
+impl axum_core::response::IntoResponse for Error {
+    fn into_response(self) -> axum_core::response::Response {
+        tracing::error!(error = %self, "session error");
+        let status = self.status();
+        let body = match status {
+            StatusCode::SERVICE_UNAVAILABLE => "session store unavailable",
+            _ => "session error",
+        };
+        (status, body).into_response()
+    }
+}

@@ -1,0 +1,478 @@
+//! The [`Session`] handle handlers use.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::client::ClientSession;
+use crate::config::{to_time, Expiry, MAX_COOKIE_SIZE};
+use crate::layer::{Backend, Shared};
+use crate::{Data, Error, Id};
+
+/// What the request's cookie said, before anything was loaded.
+#[derive(Debug, Clone)]
+pub(crate) enum Incoming {
+    /// No (valid) session cookie.
+    None,
+    /// A verified session id (server-side stores).
+    Id { id: Id, needs_resign: bool },
+    /// The raw value of a data cookie (client-side sessions), decoded lazily.
+    Data(String),
+}
+
+/// The session's state during one request.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    /// The stored record (or cookie) has been read.
+    pub(crate) loaded: bool,
+    /// A live session was found.
+    pub(crate) exists: bool,
+    /// The cookie named a session that is gone or expired.
+    pub(crate) stale: bool,
+    /// The stored copy was verified with an older key.
+    pub(crate) rekey: bool,
+    /// A load failed; nothing will be written for this request.
+    pub(crate) load_failed: bool,
+    /// The handler used the session (read or write).
+    pub(crate) accessed: bool,
+    pub(crate) data: Data,
+    pub(crate) created_at: Option<OffsetDateTime>,
+    /// Keys set or removed by this request.
+    pub(crate) dirty: HashSet<String>,
+    pub(crate) cycle: bool,
+    pub(crate) destroyed: bool,
+    pub(crate) expiry: Option<Expiry>,
+    pub(crate) expiry_changed: bool,
+}
+
+impl State {
+    pub(crate) fn changed(&self) -> bool {
+        !self.dirty.is_empty() || self.cycle || self.expiry_changed
+    }
+}
+
+pub(crate) struct SessionInner {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) incoming: Incoming,
+    /// Serializes the first load so the store is asked once.
+    load_gate: tokio::sync::Mutex<()>,
+    pub(crate) state: Mutex<State>,
+}
+
+/// The per-visitor session of one request: cheap to clone, shared by every
+/// clone, loaded from the store on first use.
+///
+/// Get it from the request extensions (the layer puts it there), or, with
+/// the `axum` feature, take it as an extractor. Values are any
+/// `serde` type, stored as JSON.
+///
+/// ```
+/// use session_core::Session;
+///
+/// async fn counter(session: Session) -> Result<String, session_core::Error> {
+///     let n: u64 = session.get("count").await?.unwrap_or(0);
+///     session.insert("count", n + 1).await?;
+///     Ok(n.to_string())
+/// }
+/// ```
+///
+/// What happens after the handler depends on what it did:
+///
+/// | the handler… | the layer… |
+/// |---|---|
+/// | never touched the session | writes nothing, sends no cookie |
+/// | only read it | writes nothing (touches the expiry with rolling or an idle timeout) |
+/// | changed it | saves only the changed keys, sends the cookie |
+/// | emptied it, or called [`destroy`](Session::destroy) | deletes it, sends a removal cookie |
+/// | called [`cycle_id`](Session::cycle_id) | moves the data to a fresh id, deletes the old one |
+#[derive(Clone)]
+pub struct Session(pub(crate) Arc<SessionInner>);
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.0.state.lock();
+        f.debug_struct("Session")
+            .field("id", &self.id())
+            .field("loaded", &state.loaded)
+            .field("keys", &state.data.len())
+            .finish()
+    }
+}
+
+impl Session {
+    pub(crate) fn new(shared: Arc<Shared>, incoming: Incoming) -> Self {
+        let state = State {
+            loaded: matches!(incoming, Incoming::None),
+            ..State::default()
+        };
+        Self(Arc::new(SessionInner {
+            shared,
+            incoming,
+            load_gate: tokio::sync::Mutex::new(()),
+            state: Mutex::new(state),
+        }))
+    }
+
+    /// Reads the session from its store once; later calls return at once.
+    async fn load(&self) -> Result<(), Error> {
+        if self.0.state.lock().loaded {
+            return Ok(());
+        }
+        let _gate = self.0.load_gate.lock().await;
+        if self.0.state.lock().loaded {
+            return Ok(());
+        }
+        let shared = &self.0.shared;
+        let now = shared.config.now();
+        match (&self.0.incoming, &shared.backend) {
+            (Incoming::Id { id, .. }, Backend::Store { store, .. }) => {
+                let loaded = store.load(id).await;
+                let mut state = self.0.state.lock();
+                match loaded {
+                    Ok(Some(record))
+                        if !record.is_expired(now)
+                            && !shared.config.past_absolute(now, record.created_at) =>
+                    {
+                        state.exists = true;
+                        state.data = record.data;
+                        state.created_at = Some(record.created_at);
+                    }
+                    Ok(_) => {
+                        tracing::debug!(session = %id, "session cookie names no live session");
+                        state.stale = true;
+                    }
+                    Err(err) => {
+                        tracing::error!(session = %id, error = %err, "loading the session failed");
+                        state.load_failed = true;
+                        return Err(err.into());
+                    }
+                }
+                state.load_failed = false;
+                state.loaded = true;
+            }
+            (Incoming::Data(value), Backend::Cookie { codec }) => {
+                let decoded = codec.decode(value);
+                let mut state = self.0.state.lock();
+                match decoded {
+                    Some(client) if self.client_is_live(&client, now) => {
+                        state.exists = true;
+                        state.rekey = client.rekey;
+                        state.data = client.data;
+                        state.created_at = Some(client.created_at.unwrap_or(client.issued_at));
+                    }
+                    Some(_) => {
+                        tracing::debug!("session cookie expired");
+                        state.stale = true;
+                    }
+                    None => {
+                        tracing::debug!("session cookie did not verify");
+                        state.stale = true;
+                    }
+                }
+                state.loaded = true;
+            }
+            _ => self.0.state.lock().loaded = true,
+        }
+        Ok(())
+    }
+
+    /// Whether a decoded data cookie is still within its timeouts. A cookie
+    /// is valid up to and including its expiry second (Starlette's rule), and
+    /// never when it claims to come from the future.
+    fn client_is_live(&self, client: &ClientSession, now: OffsetDateTime) -> bool {
+        let config = &self.0.shared.config;
+        if client.issued_at > now {
+            return false;
+        }
+        let created = client.created_at.unwrap_or(client.issued_at);
+        if config.past_absolute(now, created) {
+            return false;
+        }
+        let ttl = to_time(config.server_ttl(None));
+        client.issued_at.saturating_add(ttl) >= now
+    }
+
+    /// Loads (once), then runs `f` on the state, marking the session used.
+    async fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> Result<R, Error> {
+        self.load().await?;
+        let mut state = self.0.state.lock();
+        state.accessed = true;
+        Ok(f(&mut state))
+    }
+
+    /// The value under `key`, deserialized; `None` if absent.
+    ///
+    /// ```
+    /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
+    /// let name: Option<String> = session.get("name").await?;
+    /// # let _ = name; Ok(()) }
+    /// ```
+    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
+        self.with_state(|state| state.data.get(key).map(T::deserialize).transpose())
+            .await?
+            .map_err(Error::Json)
+    }
+
+    /// The raw JSON value under `key`.
+    ///
+    /// ```
+    /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
+    /// let raw: Option<serde_json::Value> = session.get_value("profile").await?;
+    /// # let _ = raw; Ok(()) }
+    /// ```
+    pub async fn get_value(&self, key: &str) -> Result<Option<Value>, Error> {
+        self.with_state(|state| state.data.get(key).cloned()).await
+    }
+
+    /// Stores `value` under `key`. Setting a key to the value it already
+    /// has is not a change (nothing is written for it).
+    ///
+    /// ```
+    /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
+    /// session.insert("cart", vec!["apple", "pear"]).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn insert<T: Serialize>(&self, key: &str, value: T) -> Result<(), Error> {
+        let value = serde_json::to_value(value)?;
+        self.insert_value(key, value).await
+    }
+
+    /// Stores a raw JSON value under `key`.
+    ///
+    /// ```
+    /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
+    /// session.insert_value("flags", serde_json::json!({"beta": true})).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn insert_value(&self, key: &str, value: Value) -> Result<(), Error> {
+        self.with_state(|state| {
+            if state.data.get(key) != Some(&value) {
+                state.data.insert(key.to_owned(), value);
+                state.dirty.insert(key.to_owned());
+            }
+        })
+        .await
+    }
+
+    /// Removes `key` and returns what it held.
+    ///
+    /// ```
+    /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
+    /// let flash: Option<String> = session.remove("flash").await?;
+    /// # let _ = flash; Ok(()) }
+    /// ```
+    pub async fn remove<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
+        self.remove_value(key)
+            .await?
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(Error::Json)
+    }
+
+    /// Removes `key` and returns its raw JSON value.
+    ///
+    /// ```
+    /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
+    /// session.remove_value("user_count").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn remove_value(&self, key: &str) -> Result<Option<Value>, Error> {
+        self.with_state(|state| {
+            let old = state.data.remove(key);
+            if old.is_some() {
+                state.dirty.insert(key.to_owned());
+            }
+            old
+        })
+        .await
+    }
+
+    /// Removes every key. A session left empty is deleted after the
+    /// request and its cookie removed.
+    ///
+    /// ```
+    /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
+    /// session.clear().await?;
+    /// assert!(session.is_empty().await?);
+    /// # Ok(()) }
+    /// ```
+    pub async fn clear(&self) -> Result<(), Error> {
+        self.with_state(|state| {
+            let keys: Vec<String> = state.data.keys().cloned().collect();
+            state.dirty.extend(keys);
+            state.data.clear();
+        })
+        .await
+    }
+
+    /// Whether the session holds no key.
+    ///
+    /// ```
+    /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
+    /// if session.is_empty().await? { /* a new visitor */ }
+    /// # Ok(()) }
+    /// ```
+    pub async fn is_empty(&self) -> Result<bool, Error> {
+        self.with_state(|state| state.data.is_empty()).await
+    }
+
+    /// The keys the session holds.
+    ///
+    /// ```
+    /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
+    /// for key in session.keys().await? { println!("{key}"); }
+    /// # Ok(()) }
+    /// ```
+    pub async fn keys(&self) -> Result<Vec<String>, Error> {
+        self.with_state(|state| state.data.keys().cloned().collect())
+            .await
+    }
+
+    /// Gives the session a fresh id after the handler, keeping the data, and
+    /// deletes the old id. Call it at login and at every privilege change:
+    /// it defeats session fixation. (For client-side sessions it re-issues
+    /// the cookie.)
+    ///
+    /// ```
+    /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
+    /// session.insert("user_id", 42).await?;
+    /// session.cycle_id().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn cycle_id(&self) -> Result<(), Error> {
+        self.with_state(|state| state.cycle = true).await
+    }
+
+    /// Ends the session: after the handler it is deleted from the store and
+    /// the browser is told to drop the cookie. Needs no store read.
+    ///
+    /// ```
+    /// # fn demo(session: session_core::Session) {
+    /// session.destroy();
+    /// # }
+    /// ```
+    pub fn destroy(&self) {
+        let mut state = self.0.state.lock();
+        state.accessed = true;
+        state.destroyed = true;
+        let keys: Vec<String> = state.data.keys().cloned().collect();
+        state.dirty.extend(keys);
+        state.data.clear();
+    }
+
+    /// Overrides how long this session lives, for the response to this
+    /// request (the cookie's `Max-Age` and the store's expiry). `None`
+    /// returns to the layer's configuration.
+    ///
+    /// ```
+    /// use session_core::Expiry;
+    /// use std::time::Duration;
+    ///
+    /// # fn demo(session: session_core::Session) {
+    /// // "Remember me": keep the session for 30 days of inactivity.
+    /// session.set_expiry(Some(Expiry::OnInactivity(Duration::from_secs(30 * 86_400))));
+    /// # }
+    /// ```
+    pub fn set_expiry(&self, expiry: Option<Expiry>) {
+        let mut state = self.0.state.lock();
+        state.accessed = true;
+        state.expiry = expiry;
+        state.expiry_changed = true;
+    }
+
+    /// The per-session expiry set with [`set_expiry`](Session::set_expiry), if any.
+    ///
+    /// ```
+    /// # fn demo(session: session_core::Session) {
+    /// assert_eq!(session.expiry(), None);
+    /// # }
+    /// ```
+    pub fn expiry(&self) -> Option<Expiry> {
+        self.0.state.lock().expiry
+    }
+
+    /// The id of the stored session the request came with: verified from the
+    /// cookie, `None` for a new visitor, for client-side sessions, and after
+    /// [`cycle_id`](Session::cycle_id) or [`destroy`](Session::destroy) (a new
+    /// id is drawn when the response is written).
+    ///
+    /// ```
+    /// # fn demo(session: session_core::Session) {
+    /// if let Some(id) = session.id() {
+    ///     tracing::info!(session = %id, "returning visitor"); // logs a short hash, not the id
+    /// }
+    /// # }
+    /// ```
+    pub fn id(&self) -> Option<Id> {
+        let state = self.0.state.lock();
+        if state.cycle || state.destroyed || state.stale {
+            return None;
+        }
+        match self.0.incoming {
+            Incoming::Id { id, .. } => Some(id),
+            _ => None,
+        }
+    }
+
+    /// The size in bytes (name + value) of the session cookie this session
+    /// would be sent as now. Compare it with
+    /// [`MAX_COOKIE_SIZE`](crate::MAX_COOKIE_SIZE), or call
+    /// [`check_size`](Session::check_size).
+    ///
+    /// ```
+    /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
+    /// let bytes = session.encoded_len().await?;
+    /// assert!(bytes > 0);
+    /// # Ok(()) }
+    /// ```
+    pub async fn encoded_len(&self) -> Result<usize, Error> {
+        self.load().await?;
+        let shared = &self.0.shared;
+        let name_len = shared.cookie_name.len();
+        match &shared.backend {
+            Backend::Store { .. } => Ok(name_len + crate::SignedId::ENCODED_LEN),
+            Backend::Cookie { codec } => {
+                let client = self.client_session(shared.config.now());
+                Ok(name_len + codec.encode(&client)?.len())
+            }
+        }
+    }
+
+    /// `Err(Error::TooLarge)` if the session no longer fits in a cookie
+    /// browsers keep, so a handler can answer before the layer refuses to
+    /// send the cookie.
+    ///
+    /// ```
+    /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
+    /// session.insert("big", vec![0u32; 10]).await?;
+    /// session.check_size().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn check_size(&self) -> Result<(), Error> {
+        let size = self.encoded_len().await?;
+        if size > MAX_COOKIE_SIZE {
+            return Err(Error::TooLarge {
+                size,
+                limit: MAX_COOKIE_SIZE,
+            });
+        }
+        Ok(())
+    }
+
+    /// The state as a data cookie carries it, issued at `now`.
+    pub(crate) fn client_session(&self, now: OffsetDateTime) -> ClientSession {
+        let state = self.0.state.lock();
+        ClientSession {
+            data: state.data.clone(),
+            created_at: Some(state.created_at.unwrap_or(now)),
+            issued_at: now,
+            rekey: false,
+        }
+    }
+}

@@ -1,0 +1,320 @@
+//! The store contract: what a place that keeps sessions must do.
+//!
+//! A store keeps [`Record`]s. The layer calls it at most a few times per
+//! request: [`load`](SessionStore::load) on first access,
+//! then one of [`create`](SessionStore::create),
+//! [`save`](SessionStore::save), [`touch`](SessionStore::touch) or
+//! [`delete`](SessionStore::delete) after the handler. Every store crate runs
+//! the shared conformance suite (feature `conformance`) against itself.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::Id;
+
+/// Session data: string keys to JSON values.
+pub type Data = serde_json::Map<String, Value>;
+
+/// One stored session.
+///
+/// ```
+/// use session_core::{Id, Record};
+/// use time::{Duration, OffsetDateTime};
+///
+/// let now = OffsetDateTime::now_utc();
+/// let mut record = Record::new(Id::random(), now, now + Duration::hours(1));
+/// record.data.insert("user".into(), "alice".into());
+/// assert!(!record.is_expired(now));
+/// assert!(record.is_expired(now + Duration::hours(1)));
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Record {
+    /// The session id (the store's key).
+    pub id: Id,
+    /// The data.
+    pub data: Data,
+    /// When the session was created; the absolute timeout counts from here.
+    pub created_at: OffsetDateTime,
+    /// When the store must stop returning it.
+    pub expires_at: OffsetDateTime,
+}
+
+impl Record {
+    /// An empty record.
+    ///
+    /// ```
+    /// use session_core::{Id, Record};
+    /// use time::OffsetDateTime;
+    ///
+    /// let now = OffsetDateTime::now_utc();
+    /// assert!(Record::new(Id::random(), now, now).data.is_empty());
+    /// ```
+    pub fn new(id: Id, created_at: OffsetDateTime, expires_at: OffsetDateTime) -> Self {
+        Self {
+            id,
+            data: Data::new(),
+            created_at,
+            expires_at,
+        }
+    }
+
+    /// Whether the record is expired at `now` (expiry is exclusive: a record
+    /// is gone at its `expires_at`).
+    ///
+    /// ```
+    /// use session_core::{Id, Record};
+    /// use time::OffsetDateTime;
+    ///
+    /// let now = OffsetDateTime::now_utc();
+    /// assert!(Record::new(Id::random(), now, now).is_expired(now));
+    /// ```
+    pub fn is_expired(&self, now: OffsetDateTime) -> bool {
+        self.expires_at <= now
+    }
+}
+
+/// What one request changed: keys set, keys removed, and the new expiry.
+///
+/// A store applies a change set atomically and only to a record that still
+/// exists. Two change sets touching different keys of one record must both
+/// survive, whatever order they arrive in.
+///
+/// ```
+/// use session_core::ChangeSet;
+/// use time::OffsetDateTime;
+///
+/// let mut changes = ChangeSet::new(OffsetDateTime::now_utc());
+/// changes.set.insert("count".into(), 3.into());
+/// changes.removed.push("flash".into());
+/// assert!(!changes.is_empty());
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChangeSet {
+    /// Keys to set, with their new values.
+    pub set: BTreeMap<String, Value>,
+    /// Keys to remove.
+    pub removed: Vec<String>,
+    /// The record's new expiry.
+    pub expires_at: OffsetDateTime,
+}
+
+impl ChangeSet {
+    /// A change set that only moves the expiry.
+    ///
+    /// ```
+    /// use session_core::ChangeSet;
+    /// use time::OffsetDateTime;
+    ///
+    /// assert!(ChangeSet::new(OffsetDateTime::now_utc()).is_empty());
+    /// ```
+    pub fn new(expires_at: OffsetDateTime) -> Self {
+        Self {
+            set: BTreeMap::new(),
+            removed: Vec::new(),
+            expires_at,
+        }
+    }
+
+    /// True when no key is set or removed.
+    ///
+    /// ```
+    /// use session_core::ChangeSet;
+    /// use time::OffsetDateTime;
+    ///
+    /// let mut changes = ChangeSet::new(OffsetDateTime::now_utc());
+    /// changes.removed.push("k".into());
+    /// assert!(!changes.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.removed.is_empty()
+    }
+
+    /// Applies the change set to `data` in place (for stores that keep the
+    /// whole map, such as the memory store).
+    ///
+    /// ```
+    /// use session_core::{ChangeSet, Data};
+    /// use time::OffsetDateTime;
+    ///
+    /// let mut data = Data::new();
+    /// data.insert("a".into(), 1.into());
+    /// let mut changes = ChangeSet::new(OffsetDateTime::now_utc());
+    /// changes.set.insert("b".into(), 2.into());
+    /// changes.removed.push("a".into());
+    /// changes.apply_to(&mut data);
+    /// assert_eq!(data.len(), 1);
+    /// assert_eq!(data["b"], 2);
+    /// ```
+    pub fn apply_to(&self, data: &mut Data) {
+        for key in &self.removed {
+            data.remove(key);
+        }
+        for (key, value) in &self.set {
+            data.insert(key.clone(), value.clone());
+        }
+    }
+}
+
+/// The outcome of [`SessionStore::create`].
+///
+/// ```
+/// use session_core::Created;
+///
+/// assert_ne!(Created::Inserted, Created::IdTaken);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Created {
+    /// The record was stored.
+    Inserted,
+    /// A live record already has this id; nothing was written. The layer
+    /// draws a new id and tries again.
+    IdTaken,
+}
+
+/// The outcome of [`SessionStore::save`] and [`SessionStore::touch`].
+///
+/// ```
+/// use session_core::Saved;
+///
+/// assert_ne!(Saved::Applied, Saved::Gone);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Saved {
+    /// The change was applied.
+    Applied,
+    /// The record no longer exists (deleted, or expired): nothing was
+    /// written, and the session must not come back.
+    Gone,
+}
+
+/// A store failure.
+///
+/// [`StoreError::Unavailable`] means the store could not be reached (or
+/// timed out) and becomes `503 Service Unavailable`; the others become
+/// `500 Internal Server Error`.
+///
+/// ```
+/// use session_core::StoreError;
+///
+/// let err = StoreError::unavailable(std::io::Error::other("connection refused"));
+/// assert!(err.to_string().contains("connection refused"));
+/// ```
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store could not be reached or did not answer in time.
+    #[error("session store unavailable: {0}")]
+    Unavailable(#[source] BoxError),
+    /// A stored record could not be decoded (corrupt or foreign data).
+    #[error("session record is corrupt: {0}")]
+    Corrupt(String),
+    /// Any other failure the store reported.
+    #[error("session store failed: {0}")]
+    Backend(#[source] BoxError),
+}
+
+/// A boxed error that can cross threads.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+impl StoreError {
+    /// Wraps an error as [`StoreError::Unavailable`].
+    ///
+    /// ```
+    /// use session_core::StoreError;
+    ///
+    /// let err = StoreError::unavailable(std::io::Error::other("timed out"));
+    /// assert!(matches!(err, StoreError::Unavailable(_)));
+    /// ```
+    pub fn unavailable(err: impl Into<BoxError>) -> Self {
+        Self::Unavailable(err.into())
+    }
+
+    /// Wraps an error as [`StoreError::Backend`].
+    ///
+    /// ```
+    /// use session_core::StoreError;
+    ///
+    /// let err = StoreError::backend(std::io::Error::other("syntax error"));
+    /// assert!(matches!(err, StoreError::Backend(_)));
+    /// ```
+    pub fn backend(err: impl Into<BoxError>) -> Self {
+        Self::Backend(err.into())
+    }
+}
+
+/// A place that keeps sessions.
+///
+/// Every method is one atomic operation. "Now", for expiry, is the store's
+/// own notion of the current time (Redis and SQL servers use their clock):
+/// a record whose `expires_at` has passed is absent for every operation.
+///
+/// ```
+/// use session_core::{async_trait, ChangeSet, Created, Id, Record, Saved, SessionStore, StoreError};
+/// use time::OffsetDateTime;
+///
+/// /// A store that keeps nothing (every session is new on every request).
+/// #[derive(Debug)]
+/// struct Forgetful;
+///
+/// #[async_trait]
+/// impl SessionStore for Forgetful {
+///     async fn load(&self, _: &Id) -> Result<Option<Record>, StoreError> { Ok(None) }
+///     async fn create(&self, _: &Record) -> Result<Created, StoreError> { Ok(Created::Inserted) }
+///     async fn save(&self, _: &Id, _: &ChangeSet) -> Result<Saved, StoreError> { Ok(Saved::Gone) }
+///     async fn touch(&self, _: &Id, _: OffsetDateTime) -> Result<Saved, StoreError> { Ok(Saved::Gone) }
+///     async fn delete(&self, _: &Id) -> Result<(), StoreError> { Ok(()) }
+/// }
+/// ```
+#[async_trait]
+pub trait SessionStore: fmt::Debug + Send + Sync + 'static {
+    /// The record with this id, or `None` if there is none or it expired.
+    async fn load(&self, id: &Id) -> Result<Option<Record>, StoreError>;
+
+    /// Inserts `record` unless a live record has its id
+    /// ([`Created::IdTaken`]; nothing is overwritten).
+    async fn create(&self, record: &Record) -> Result<Created, StoreError>;
+
+    /// Applies `changes` atomically to the live record `id`:
+    /// sets `changes.set`, removes `changes.removed`, moves the expiry.
+    /// Keys not named keep whatever value they have in the store now.
+    /// Returns [`Saved::Gone`] (writing nothing) when there is no live record.
+    async fn save(&self, id: &Id, changes: &ChangeSet) -> Result<Saved, StoreError>;
+
+    /// Moves only the expiry of the live record `id`; the data is not
+    /// rewritten. [`Saved::Gone`] when there is no live record.
+    async fn touch(&self, id: &Id, expires_at: OffsetDateTime) -> Result<Saved, StoreError>;
+
+    /// Removes the record (no error if it is absent).
+    async fn delete(&self, id: &Id) -> Result<(), StoreError>;
+
+    /// Removes expired records and returns how many. Stores with native
+    /// expiry (Redis) keep the default, which does nothing.
+    async fn delete_expired(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+}
+
+#[async_trait]
+impl<S: SessionStore + ?Sized> SessionStore for std::sync::Arc<S> {
+    async fn load(&self, id: &Id) -> Result<Option<Record>, StoreError> {
+        (**self).load(id).await
+    }
+    async fn create(&self, record: &Record) -> Result<Created, StoreError> {
+        (**self).create(record).await
+    }
+    async fn save(&self, id: &Id, changes: &ChangeSet) -> Result<Saved, StoreError> {
+        (**self).save(id, changes).await
+    }
+    async fn touch(&self, id: &Id, expires_at: OffsetDateTime) -> Result<Saved, StoreError> {
+        (**self).touch(id, expires_at).await
+    }
+    async fn delete(&self, id: &Id) -> Result<(), StoreError> {
+        (**self).delete(id).await
+    }
+    async fn delete_expired(&self) -> Result<u64, StoreError> {
+        (**self).delete_expired().await
+    }
+}

@@ -1,0 +1,349 @@
+//! An in-process [`SessionStore`] for [`session_core`].
+//!
+//! Sessions live in this process's memory: fast, and gone at restart. Use it
+//! for one instance, development and tests; use Redis or SQL when several
+//! instances must share sessions or sessions must survive a restart.
+//!
+//! - **Concurrent**: 64 shards, each behind its own read-write lock, so
+//!   requests of different sessions rarely meet on a lock.
+//! - **Expiring**: an expired session is never returned, and expired
+//!   entries are swept shard by shard as new sessions arrive, so memory does
+//!   not grow without bound.
+//! - **Optionally bounded**: [`MemoryStore::with_capacity_limit`] caps the
+//!   number of sessions; when full, the session closest to expiry goes.
+//!
+//! ```
+//! use session_core::{Key, SessionLayer};
+//! use session_store_memory::MemoryStore;
+//!
+//! let layer = SessionLayer::new(MemoryStore::new(), Key::generate().into());
+//! # let _ = layer;
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use session_core::time::OffsetDateTime;
+use session_core::{
+    async_trait, ChangeSet, Clock, Created, Data, Id, Record, Saved, SessionStore, StoreError,
+    SystemClock,
+};
+
+const SHARDS: usize = 64;
+/// A shard is swept for expired entries after this many creates in it.
+const SWEEP_EVERY: u32 = 64;
+
+struct Entry {
+    data: Data,
+    created_at: OffsetDateTime,
+    expires_at: OffsetDateTime,
+}
+
+#[derive(Default)]
+struct Shard {
+    map: HashMap<Id, Entry>,
+    creates: u32,
+}
+
+impl Shard {
+    fn live(&self, id: &Id, now: OffsetDateTime) -> Option<&Entry> {
+        self.map.get(id).filter(|entry| entry.expires_at > now)
+    }
+
+    fn live_mut(&mut self, id: &Id, now: OffsetDateTime) -> Option<&mut Entry> {
+        self.map.get_mut(id).filter(|entry| entry.expires_at > now)
+    }
+
+    fn sweep(&mut self, now: OffsetDateTime) -> u64 {
+        let before = self.map.len();
+        self.map.retain(|_, entry| entry.expires_at > now);
+        (before - self.map.len()) as u64
+    }
+
+    /// Removes the entry that expires first.
+    fn evict_one(&mut self) {
+        let first = self
+            .map
+            .iter()
+            .min_by_key(|(_, entry)| entry.expires_at)
+            .map(|(id, _)| *id);
+        if let Some(id) = first {
+            self.map.remove(&id);
+        }
+    }
+}
+
+/// Sessions in this process's memory. Clones share the same sessions.
+///
+/// ```
+/// use session_store_memory::MemoryStore;
+///
+/// let store = MemoryStore::new().with_capacity_limit(100_000);
+/// assert_eq!(store.len(), 0);
+/// ```
+#[derive(Clone)]
+pub struct MemoryStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shards: Box<[RwLock<Shard>]>,
+    per_shard_limit: Option<usize>,
+    clock: Arc<dyn Clock>,
+    evicted: AtomicU64,
+}
+
+impl fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("sessions", &self.len())
+            .field("per_shard_limit", &self.inner.per_shard_limit)
+            .finish()
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryStore {
+    /// An empty, unbounded store on the system clock.
+    ///
+    /// ```
+    /// use session_store_memory::MemoryStore;
+    ///
+    /// let store = MemoryStore::new();
+    /// assert!(store.is_empty());
+    /// ```
+    pub fn new() -> Self {
+        Self::build(None, Arc::new(SystemClock))
+    }
+
+    fn build(per_shard_limit: Option<usize>, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+                per_shard_limit,
+                clock,
+                evicted: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Caps the store at about `max_sessions` sessions (rounded up to a
+    /// multiple of the shard count). When a shard is full, its expired
+    /// sessions are dropped and, if that is not enough, the one closest to
+    /// expiry is evicted. Call it on a new store: it starts empty.
+    ///
+    /// ```
+    /// use session_store_memory::MemoryStore;
+    ///
+    /// let store = MemoryStore::new().with_capacity_limit(10_000);
+    /// # let _ = store;
+    /// ```
+    pub fn with_capacity_limit(self, max_sessions: usize) -> Self {
+        let per_shard = max_sessions.div_ceil(SHARDS).max(1);
+        Self::build(Some(per_shard), self.inner.clock.clone())
+    }
+
+    /// Uses `clock` for expiry (tests pass a `ManualClock`). Call it on a
+    /// new store: it starts empty.
+    ///
+    /// ```
+    /// use session_core::ManualClock;
+    /// use session_store_memory::MemoryStore;
+    ///
+    /// let store = MemoryStore::new().with_clock(ManualClock::starting_now());
+    /// # let _ = store;
+    /// ```
+    pub fn with_clock(self, clock: impl Clock) -> Self {
+        Self::build(self.inner.per_shard_limit, Arc::new(clock))
+    }
+
+    /// How many sessions are held, counting expired ones not yet swept.
+    ///
+    /// ```
+    /// use session_store_memory::MemoryStore;
+    ///
+    /// assert_eq!(MemoryStore::new().len(), 0);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.inner.shards.iter().map(|s| s.read().map.len()).sum()
+    }
+
+    /// Whether no session is held.
+    ///
+    /// ```
+    /// use session_store_memory::MemoryStore;
+    ///
+    /// assert!(MemoryStore::new().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// How many live sessions were evicted to respect the capacity limit.
+    ///
+    /// ```
+    /// use session_store_memory::MemoryStore;
+    ///
+    /// assert_eq!(MemoryStore::new().evicted(), 0);
+    /// ```
+    pub fn evicted(&self) -> u64 {
+        self.inner.evicted.load(Ordering::Relaxed)
+    }
+
+    fn shard(&self, id: &Id) -> &RwLock<Shard> {
+        // Ids are uniformly random, so any byte spreads them evenly.
+        &self.inner.shards[id.as_bytes()[0] as usize % SHARDS]
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        self.inner.clock.now()
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemoryStore {
+    async fn load(&self, id: &Id) -> Result<Option<Record>, StoreError> {
+        let now = self.now();
+        let shard = self.shard(id).read();
+        Ok(shard.live(id, now).map(|entry| Record {
+            id: *id,
+            data: entry.data.clone(),
+            created_at: entry.created_at,
+            expires_at: entry.expires_at,
+        }))
+    }
+
+    async fn create(&self, record: &Record) -> Result<Created, StoreError> {
+        let now = self.now();
+        let mut shard = self.shard(&record.id).write();
+        if shard.live(&record.id, now).is_some() {
+            return Ok(Created::IdTaken);
+        }
+        shard.creates = shard.creates.wrapping_add(1);
+        if shard.creates % SWEEP_EVERY == 0 {
+            shard.sweep(now);
+        }
+        if let Some(limit) = self.inner.per_shard_limit {
+            if shard.map.len() >= limit && !shard.map.contains_key(&record.id) {
+                shard.sweep(now);
+                while shard.map.len() >= limit {
+                    shard.evict_one();
+                    self.inner.evicted.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        shard.map.insert(
+            record.id,
+            Entry {
+                data: record.data.clone(),
+                created_at: record.created_at,
+                expires_at: record.expires_at,
+            },
+        );
+        Ok(Created::Inserted)
+    }
+
+    async fn save(&self, id: &Id, changes: &ChangeSet) -> Result<Saved, StoreError> {
+        let now = self.now();
+        let mut shard = self.shard(id).write();
+        Ok(match shard.live_mut(id, now) {
+            Some(entry) => {
+                changes.apply_to(&mut entry.data);
+                entry.expires_at = changes.expires_at;
+                Saved::Applied
+            }
+            None => Saved::Gone,
+        })
+    }
+
+    async fn touch(&self, id: &Id, expires_at: OffsetDateTime) -> Result<Saved, StoreError> {
+        let now = self.now();
+        let mut shard = self.shard(id).write();
+        Ok(match shard.live_mut(id, now) {
+            Some(entry) => {
+                entry.expires_at = expires_at;
+                Saved::Applied
+            }
+            None => Saved::Gone,
+        })
+    }
+
+    async fn delete(&self, id: &Id) -> Result<(), StoreError> {
+        self.shard(id).write().map.remove(id);
+        Ok(())
+    }
+
+    async fn delete_expired(&self) -> Result<u64, StoreError> {
+        let now = self.now();
+        Ok(self
+            .inner
+            .shards
+            .iter()
+            .map(|shard| shard.write().sweep(now))
+            .sum())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use session_core::time::Duration;
+    use session_core::ManualClock;
+
+    fn record(now: OffsetDateTime, ttl: Duration) -> Record {
+        Record::new(Id::random(), now, now + ttl)
+    }
+
+    #[tokio::test]
+    async fn expired_entries_are_swept_as_sessions_arrive() {
+        let clock = ManualClock::starting_now();
+        let store = MemoryStore::new().with_clock(clock.clone());
+        for _ in 0..2000 {
+            store.create(&record(clock.now(), Duration::seconds(10))).await.unwrap();
+        }
+        assert_eq!(store.len(), 2000);
+        clock.advance(Duration::seconds(11));
+        for _ in 0..(SHARDS as u32 * SWEEP_EVERY * 2) {
+            store.create(&record(clock.now(), Duration::hours(1))).await.unwrap();
+        }
+        // Every shard has been swept at least once since the first batch expired.
+        assert_eq!(store.len(), SHARDS * SWEEP_EVERY as usize * 2);
+    }
+
+    #[tokio::test]
+    async fn capacity_limit_evicts_the_soonest_to_expire() {
+        let clock = ManualClock::starting_now();
+        let store = MemoryStore::new().with_capacity_limit(SHARDS).with_clock(clock.clone());
+        let mut ids = Vec::new();
+        for i in 0..(SHARDS * 4) {
+            let r = record(clock.now(), Duration::seconds(100 + i as i64));
+            ids.push(r.id);
+            store.create(&r).await.unwrap();
+        }
+        assert!(store.len() <= SHARDS);
+        assert!(store.evicted() >= (SHARDS * 3) as u64);
+        // The latest-expiring record always survives its shard's evictions.
+        assert!(store.load(ids.last().unwrap()).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn delete_expired_counts_what_it_removed() {
+        let clock = ManualClock::starting_now();
+        let store = MemoryStore::new().with_clock(clock.clone());
+        store.create(&record(clock.now(), Duration::seconds(5))).await.unwrap();
+        store.create(&record(clock.now(), Duration::seconds(50))).await.unwrap();
+        clock.advance(Duration::seconds(6));
+        assert_eq!(store.delete_expired().await.unwrap(), 1);
+        assert_eq!(store.len(), 1);
+    }
+}
