@@ -1,0 +1,67 @@
+//! The session layer for the store named by `SESSION_STORE`.
+
+use session_core::{Key, Keys, SessionConfig, SessionLayer};
+use session_store_memory::MemoryStore;
+
+use crate::Settings;
+
+/// The values `SESSION_STORE` accepts (`…` stands for the rest of a URL).
+pub const VALID_STORES: &[&str] = &["memory"];
+
+/// The signing keys from `SESSION_SECRET` (hex, comma-separated for
+/// rotation: the first signs), or a fresh key with a warning.
+///
+/// ```
+/// let settings = examples::Settings { port: 0, secret: None, store: "memory".into(), serialize: true };
+/// let keys = examples::stores::keys(&settings)?;
+/// assert_eq!(keys.len(), 1);
+/// # Ok::<(), String>(())
+/// ```
+pub fn keys(settings: &Settings) -> Result<Keys, String> {
+    match &settings.secret {
+        Some(text) => {
+            let keys = text
+                .split(',')
+                .map(Key::from_hex)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("SESSION_SECRET: {e}"))?;
+            Keys::new(keys).map_err(|e| format!("SESSION_SECRET: {e}"))
+        }
+        None => {
+            tracing::warn!(
+                "SESSION_SECRET is not set: using a random key, so sessions will not survive a \
+                 restart (make one with `cargo run -p examples --bin keygen`)"
+            );
+            Ok(Key::generate().into())
+        }
+    }
+}
+
+/// The layer for `settings.store`, configured with `config`.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), String> {
+/// let settings = examples::Settings { port: 0, secret: None, store: "memory".into(), serialize: true };
+/// let layer = examples::stores::session_layer(&settings, session_core::SessionConfig::new()).await?;
+/// # let _ = layer;
+/// let bad = examples::Settings { store: "floppy".into(), ..settings };
+/// let err = examples::stores::session_layer(&bad, session_core::SessionConfig::new()).await.unwrap_err();
+/// assert!(err.contains("memory"));
+/// # Ok(()) }
+/// ```
+pub async fn session_layer(
+    settings: &Settings,
+    config: SessionConfig,
+) -> Result<SessionLayer, String> {
+    let spec = settings.store.as_str();
+    let layer = match spec {
+        "memory" => SessionLayer::new(MemoryStore::new(), keys(settings)?),
+        other => {
+            return Err(format!(
+                "unknown SESSION_STORE {other:?}; valid values: {}",
+                VALID_STORES.join(", ")
+            ))
+        }
+    };
+    Ok(layer.with_config(config))
+}

@@ -1,0 +1,93 @@
+//! Starting example binaries on free ports and talking to them like a browser.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running example app, killed when dropped.
+pub struct App {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+}
+
+impl App {
+    /// Starts the binary `bin` (a `CARGO_BIN_EXE_*` path) with `PORT=0` and
+    /// `envs`, and waits (at most 30 s) for its `listening on` line.
+    pub fn start(bin: &str, envs: &[(&str, &str)]) -> App {
+        let mut command = Command::new(bin);
+        command
+            .env("PORT", "0")
+            .env_remove("SESSION_STORE")
+            .env_remove("SESSION_SECRET")
+            .env_remove("SESSION_SERIALIZE")
+            .env("RUST_LOG", "warn")
+            .envs(envs.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = command.spawn().unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Some(Ok(line)) = lines.next() {
+                if let Some(base) = line.strip_prefix("listening on ") {
+                    let _ = tx.send(base.to_owned());
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(base) = rx.recv_timeout(Duration::from_millis(100)) {
+                return App { child, base };
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("{bin} exited before listening: {status}");
+            }
+            assert!(Instant::now() < deadline, "{bin} did not start listening within 30 s");
+        }
+    }
+
+    /// The URL of `path` on this app.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Stops the app (as Ctrl-C would not reach it here: kill) and waits.
+    pub fn stop(mut self) {
+        self.kill();
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A fresh "browser": an HTTP client with its own cookie jar.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client")
+}
+
+/// GETs `url` and returns the JSON body (asserting a 200).
+pub async fn get_json(client: &reqwest::Client, url: &str) -> serde_json::Value {
+    let response = client.get(url).send().await.expect("request failed");
+    let status = response.status();
+    let text = response.text().await.expect("body");
+    assert_eq!(status, 200, "GET {url} answered {status}: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("GET {url}: not JSON ({e}): {text}"))
+}
+
+/// A fixed hex key for apps that must share sessions across restarts.
+pub const SECRET: &str = "6b0f3c1d2e4a59687f8e9d0c1b2a39485f6e7d8c9b0a1f2e3d4c5b6a79880706";

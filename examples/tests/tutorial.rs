@@ -1,0 +1,206 @@
+//! The tutorial's manual steps, against the real example binaries, for
+//! axum and hyper, with the memory store.
+
+mod common;
+
+use common::{browser, get_json, App};
+use serde_json::json;
+
+const AXUM_COUNTER: &str = env!("CARGO_BIN_EXE_axum-counter");
+const HYPER_COUNTER: &str = env!("CARGO_BIN_EXE_hyper-counter");
+const AXUM_LOGIN: &str = env!("CARGO_BIN_EXE_axum-login");
+const HYPER_LOGIN: &str = env!("CARGO_BIN_EXE_hyper-login");
+
+/// Reload shows 0, 1, 2; another browser starts at 0; logout resets.
+async fn counter_steps(bin: &str) {
+    let app = App::start(bin, &[]);
+    let first = browser();
+    for expected in 0..3 {
+        assert_eq!(get_json(&first, &app.url("/")).await, json!({ "user_count": expected }));
+    }
+    let second = browser();
+    assert_eq!(get_json(&second, &app.url("/")).await, json!({ "user_count": 0 }));
+    assert_eq!(
+        get_json(&first, &app.url("/logout/")).await,
+        json!({ "message": "Logged out" })
+    );
+    assert_eq!(get_json(&first, &app.url("/")).await, json!({ "user_count": 0 }));
+    assert_eq!(get_json(&second, &app.url("/")).await, json!({ "user_count": 1 }));
+}
+
+/// Login, see the profile, logout, "Login first".
+async fn login_steps(bin: &str) {
+    let app = App::start(bin, &[]);
+    let client = browser();
+    assert_eq!(
+        get_json(&client, &app.url("/get/")).await,
+        json!({ "message": "Login first" })
+    );
+    assert_eq!(
+        get_json(&client, &app.url("/login/hong/")).await,
+        json!({ "message": "Logged in" })
+    );
+    assert_eq!(
+        get_json(&client, &app.url("/get/")).await,
+        json!({ "session_info": { "user_id": "hong", "age": 21, "email": "aaa@aaa.com" } })
+    );
+    assert_eq!(
+        get_json(&browser(), &app.url("/get/")).await,
+        json!({ "message": "Login first" }),
+        "another browser must not see the login"
+    );
+    assert_eq!(
+        get_json(&client, &app.url("/logout/")).await,
+        json!({ "message": "Logged out" })
+    );
+    assert_eq!(
+        get_json(&client, &app.url("/get/")).await,
+        json!({ "message": "Login first" })
+    );
+}
+
+#[tokio::test]
+async fn axum_counter_follows_the_tutorial() {
+    counter_steps(AXUM_COUNTER).await;
+}
+
+#[tokio::test]
+async fn hyper_counter_follows_the_tutorial() {
+    counter_steps(HYPER_COUNTER).await;
+}
+
+#[tokio::test]
+async fn axum_login_follows_the_tutorial() {
+    login_steps(AXUM_LOGIN).await;
+}
+
+#[tokio::test]
+async fn hyper_login_follows_the_tutorial() {
+    login_steps(HYPER_LOGIN).await;
+}
+
+/// Login gives the session a fresh id: the cookie before login no longer
+/// works after it (session fixation defence).
+#[tokio::test]
+async fn login_cycles_the_session_id() {
+    for bin in [AXUM_LOGIN, HYPER_LOGIN] {
+        let app = App::start(bin, &[]);
+        let client = reqwest::Client::new();
+        let first = client.get(app.url("/login/alice/")).send().await.unwrap();
+        let cookie_a = first.headers()["set-cookie"].to_str().unwrap().to_owned();
+        let pair_a = cookie_a.split(';').next().unwrap().to_owned();
+        let second = client
+            .get(app.url("/login/bob/"))
+            .header("cookie", &pair_a)
+            .send()
+            .await
+            .unwrap();
+        let cookie_b = second.headers()["set-cookie"].to_str().unwrap().to_owned();
+        let pair_b = cookie_b.split(';').next().unwrap().to_owned();
+        assert_ne!(pair_a, pair_b, "login must issue a new session id");
+        let old = client.get(app.url("/get/")).header("cookie", &pair_a).send().await.unwrap();
+        assert_eq!(old.json::<serde_json::Value>().await.unwrap(), json!({ "message": "Login first" }));
+        let new = client.get(app.url("/get/")).header("cookie", &pair_b).send().await.unwrap();
+        assert_eq!(new.json::<serde_json::Value>().await.unwrap()["session_info"]["user_id"], "bob");
+    }
+}
+
+/// With serialization on (the counter's default), 200 concurrent requests
+/// of one session count to 200; the cookie is what the tutorial's curl
+/// steps send.
+#[tokio::test]
+async fn concurrent_visits_of_one_session_all_count() {
+    for bin in [AXUM_COUNTER, HYPER_COUNTER] {
+        let app = App::start(bin, &[]);
+        let client = reqwest::Client::new();
+        let first = client.get(app.url("/")).send().await.unwrap();
+        let cookie = first.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..200 {
+            let (client, url, cookie) = (client.clone(), app.url("/"), cookie.clone());
+            tasks.spawn(async move {
+                let response = client.get(url).header("cookie", cookie).send().await.unwrap();
+                assert_eq!(response.status(), 200);
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.unwrap();
+        }
+        let last = client.get(app.url("/")).header("cookie", &cookie).send().await.unwrap();
+        assert_eq!(last.json::<serde_json::Value>().await.unwrap(), json!({ "user_count": 201 }));
+    }
+}
+
+/// The cookie the apps send: what the tutorial's F12 view shows.
+#[tokio::test]
+async fn cookie_attributes_and_vary() {
+    let app = App::start(AXUM_COUNTER, &[]);
+    let response = reqwest::get(app.url("/")).await.unwrap();
+    assert_eq!(response.headers()["vary"], "Cookie");
+    let cookie = response.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.starts_with("session="), "{cookie}");
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=1209600"] {
+        assert!(cookie.contains(attribute), "{attribute} missing: {cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "the examples serve plain http: {cookie}");
+    let value = cookie.split(';').next().unwrap().trim_start_matches("session=");
+    assert!(value.len() < 100, "a server-side session cookie holds only the signed id");
+}
+
+/// A tampered cookie is a fresh session, answered normally.
+#[tokio::test]
+async fn tampered_cookie_means_a_fresh_session() {
+    let app = App::start(AXUM_COUNTER, &[]);
+    let client = reqwest::Client::new();
+    let first = client.get(app.url("/")).send().await.unwrap();
+    let pair = first.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let again = client.get(app.url("/")).header("cookie", &pair).send().await.unwrap();
+    assert_eq!(again.json::<serde_json::Value>().await.unwrap(), json!({ "user_count": 1 }));
+    let mut tampered = pair.into_bytes();
+    let last = tampered.len() - 1;
+    tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    let response = client.get(app.url("/")).header("cookie", tampered).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.json::<serde_json::Value>().await.unwrap(), json!({ "user_count": 0 }));
+}
+
+/// A secret too short to be secret is refused at start with a clear message.
+#[tokio::test]
+async fn short_secret_is_refused_at_start() {
+    let output = std::process::Command::new(AXUM_COUNTER)
+        .env("SESSION_SECRET", "abcd")
+        .env("PORT", "0")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("at least 32"), "{stderr}");
+}
+
+/// An unknown store fails at start and lists the valid ones.
+#[tokio::test]
+async fn unknown_store_is_refused_at_start() {
+    for bin in [AXUM_COUNTER, HYPER_LOGIN] {
+        let output = std::process::Command::new(bin)
+            .env("SESSION_STORE", "floppy://disk")
+            .env("PORT", "0")
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("floppy://disk") && stderr.contains("memory"), "{stderr}");
+    }
+}
+
+/// `keygen` prints 64 hex digits, different each time.
+#[tokio::test]
+async fn keygen_prints_a_fresh_key() {
+    let bin = env!("CARGO_BIN_EXE_keygen");
+    let a = std::process::Command::new(bin).output().unwrap().stdout;
+    let b = std::process::Command::new(bin).output().unwrap().stdout;
+    let a = String::from_utf8(a).unwrap();
+    assert_eq!(a.trim().len(), 64);
+    assert!(a.trim().chars().all(|c| c.is_ascii_hexdigit()));
+    assert_ne!(a, String::from_utf8(b).unwrap());
+}
