@@ -1,0 +1,75 @@
+//! Where the tests find Redis: `REDIS_URL` (one server) and
+//! `REDIS_CLUSTER_URLS` (comma-separated node URLs of a cluster).
+//! `scripts/test` starts throwaway servers and sets both.
+#![allow(dead_code)]
+
+use session_store_redis::{redis, RedisStore};
+
+/// The test prefix: keeps test sessions apart from anything else on the server.
+pub const PREFIX: &str = "test:session:";
+
+/// `REDIS_URL`, or a failure that says how to get one (never a silent skip).
+pub fn redis_url() -> String {
+    match std::env::var("REDIS_URL") {
+        Ok(url) if !url.trim().is_empty() => url,
+        _ => panic!(
+            "REDIS_URL is not set. Run `scripts/test` (it starts throwaway Redis servers \
+             and sets REDIS_URL and REDIS_CLUSTER_URLS), or set REDIS_URL=redis://127.0.0.1:6379 \
+             to test against a Redis you run"
+        ),
+    }
+}
+
+/// `REDIS_CLUSTER_URLS`, or a failure that says how to get it.
+pub fn cluster_urls() -> Vec<String> {
+    let urls: Vec<String> = std::env::var("REDIS_CLUSTER_URLS")
+        .unwrap_or_default()
+        .split(',')
+        .map(|url| url.trim().to_owned())
+        .filter(|url| !url.is_empty())
+        .collect();
+    if urls.is_empty() {
+        panic!(
+            "REDIS_CLUSTER_URLS is not set. Run `scripts/test` (it starts a throwaway Redis \
+             Cluster), or set REDIS_CLUSTER_URLS=redis://127.0.0.1:7000,redis://127.0.0.1:7001,... \
+             to test against a cluster you run"
+        );
+    }
+    urls
+}
+
+/// A store on the one-node Redis.
+pub async fn standalone() -> RedisStore {
+    let url = redis_url();
+    RedisStore::connect(&url)
+        .await
+        .unwrap_or_else(|err| panic!("cannot connect to REDIS_URL={url}: {err}"))
+        .with_prefix(PREFIX)
+}
+
+/// A store on the cluster.
+pub async fn cluster() -> RedisStore {
+    let urls = cluster_urls();
+    RedisStore::connect_cluster(&urls)
+        .await
+        .unwrap_or_else(|err| panic!("cannot connect to REDIS_CLUSTER_URLS={urls:?}: {err}"))
+        .with_prefix(PREFIX)
+}
+
+/// A plain connection to the one-node Redis, to look behind the store's back.
+pub async fn raw_standalone() -> redis::aio::MultiplexedConnection {
+    redis::Client::open(redis_url())
+        .expect("REDIS_URL is not a Redis URL")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("cannot connect to REDIS_URL")
+}
+
+/// A plain connection to the cluster.
+pub async fn raw_cluster() -> redis::cluster_async::ClusterConnection {
+    redis::cluster::ClusterClient::new(cluster_urls())
+        .expect("REDIS_CLUSTER_URLS are not Redis URLs")
+        .get_async_connection()
+        .await
+        .expect("cannot connect to REDIS_CLUSTER_URLS")
+}
