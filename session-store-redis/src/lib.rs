@@ -121,7 +121,9 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, ErrorKind, FromRedisValue, RedisError, Script, ScriptInvocation, ServerErrorKind};
+use redis::{
+    Cmd, ErrorKind, FromRedisValue, RedisError, Script, ScriptInvocation, ServerErrorKind,
+};
 use serde_json::Value;
 use session_core::time::OffsetDateTime;
 use session_core::{
@@ -261,7 +263,14 @@ pub struct RedisStore {
 impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStore")
-            .field("mode", &if self.is_cluster() { "cluster" } else { "single" })
+            .field(
+                "mode",
+                &if self.is_cluster() {
+                    "cluster"
+                } else {
+                    "single"
+                },
+            )
             .field("prefix", &self.prefix)
             .field("timeout", &self.timeout)
             .finish()
@@ -678,10 +687,7 @@ fn decode(id: &Id, fields: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Record, StoreError
             let key = String::from_utf8(key.to_vec())
                 .map_err(|_| corrupt(id, "a data field name is not UTF-8"))?;
             let value: Value = serde_json::from_slice(&value).map_err(|err| {
-                corrupt(
-                    id,
-                    format!("the value of key {key:?} is not JSON ({err})"),
-                )
+                corrupt(id, format!("the value of key {key:?} is not JSON ({err})"))
             })?;
             data.insert(key, value);
         } else if field == CREATED.as_bytes() {

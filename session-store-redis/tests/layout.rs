@@ -1,0 +1,252 @@
+//! What the store writes into Redis, and how it reads what it did not write.
+
+mod common;
+
+use serde_json::json;
+use session_core::time::{Duration, OffsetDateTime};
+use session_core::{ChangeSet, Id, Record, SessionStore, StoreError};
+use session_store_redis::redis;
+use session_store_redis::RedisStore;
+
+fn record() -> Record {
+    let now = OffsetDateTime::now_utc();
+    let mut record = Record::new(Id::random(), now, now + Duration::hours(1));
+    record.data.insert("user_count".into(), json!(3));
+    record
+        .data
+        .insert("created".into(), json!("a user key named like metadata"));
+    record
+}
+
+/// One hash per session: metadata fields plus one `d:` field per key, and a
+/// native expiry at `expires`.
+async fn layout_is_one_hash_with_native_expiry(
+    store: RedisStore,
+    conn: &mut impl redis::aio::ConnectionLike,
+) {
+    let record = record();
+    store.create(&record).await.unwrap();
+    let key = store.key(&record.id);
+    assert_eq!(key, format!("{}{}", common::PREFIX, record.id.encode()));
+
+    let fields: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
+        .arg(&key)
+        .query_async(conn)
+        .await
+        .unwrap();
+    let expires_ms = (record.expires_at.unix_timestamp_nanos() / 1_000_000).to_string();
+    assert_eq!(fields["expires"], expires_ms);
+    assert_eq!(
+        fields["created"],
+        (record.created_at.unix_timestamp_nanos() / 1_000_000).to_string()
+    );
+    assert_eq!(fields["d:user_count"], "3");
+    assert_eq!(fields["d:created"], "\"a user key named like metadata\"");
+    assert_eq!(fields.len(), 4, "{fields:?}");
+
+    let expire_time: String = redis::cmd("PEXPIRETIME")
+        .arg(&key)
+        .query_async::<i64>(conn)
+        .await
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        expire_time, expires_ms,
+        "the key must expire natively at expires_at"
+    );
+
+    // A touch moves the native expiry and the `expires` field, nothing else.
+    let later = record.expires_at + Duration::hours(1);
+    store.touch(&record.id, later).await.unwrap();
+    let later_ms = (later.unix_timestamp_nanos() / 1_000_000) as i64;
+    let expire_time: i64 = redis::cmd("PEXPIRETIME")
+        .arg(&key)
+        .query_async(conn)
+        .await
+        .unwrap();
+    assert_eq!(expire_time, later_ms);
+    let loaded = store.load(&record.id).await.unwrap().unwrap();
+    assert_eq!(loaded.data, record.data);
+    store.delete(&record.id).await.unwrap();
+    let exists: bool = redis::cmd("EXISTS")
+        .arg(&key)
+        .query_async(conn)
+        .await
+        .unwrap();
+    assert!(!exists);
+}
+
+/// A field that is not JSON is reported as corrupt, naming the key.
+async fn corrupt_field_is_a_corrupt_error(
+    store: RedisStore,
+    conn: &mut impl redis::aio::ConnectionLike,
+) {
+    let record = record();
+    store.create(&record).await.unwrap();
+    let key = store.key(&record.id);
+    let _: () = redis::cmd("HSET")
+        .arg(&key)
+        .arg("d:user_count")
+        .arg("{this is not json")
+        .query_async(conn)
+        .await
+        .unwrap();
+    let err = store.load(&record.id).await.unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+    let message = err.to_string();
+    assert!(
+        message.contains("\"user_count\"") && message.contains("not JSON"),
+        "{message}"
+    );
+    assert!(
+        !message.contains(&record.id.encode()),
+        "the error must not carry the raw id"
+    );
+
+    // A broken `expires` field is corrupt too.
+    let _: () = redis::cmd("HSET")
+        .arg(&key)
+        .arg("d:user_count")
+        .arg("3")
+        .arg("expires")
+        .arg("soon")
+        .query_async(conn)
+        .await
+        .unwrap();
+    let err = store.load(&record.id).await.unwrap_err();
+    assert!(err.to_string().contains("`expires`"), "{err}");
+    store.delete(&record.id).await.unwrap();
+}
+
+/// A key that holds something else than a hash is corrupt, for every operation.
+async fn foreign_value_is_a_corrupt_error(
+    store: RedisStore,
+    conn: &mut impl redis::aio::ConnectionLike,
+) {
+    let id = Id::random();
+    let key = store.key(&id);
+    let _: () = redis::cmd("SET")
+        .arg(&key)
+        .arg("not a session")
+        .arg("EX")
+        .arg(60)
+        .query_async(conn)
+        .await
+        .unwrap();
+    let err = store.load(&id).await.unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "load: {err:?}");
+    let mut changes = ChangeSet::new(OffsetDateTime::now_utc() + Duration::hours(1));
+    changes.set.insert("a".into(), json!(1));
+    let err = store.save(&id, &changes).await.unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "save: {err:?}");
+    store.delete(&id).await.unwrap();
+}
+
+#[tokio::test]
+async fn standalone_layout() {
+    let mut conn = common::raw_standalone().await;
+    layout_is_one_hash_with_native_expiry(common::standalone().await, &mut conn).await;
+}
+
+#[tokio::test]
+async fn cluster_layout() {
+    let mut conn = common::raw_cluster().await;
+    layout_is_one_hash_with_native_expiry(common::cluster().await, &mut conn).await;
+}
+
+#[tokio::test]
+async fn standalone_corrupt_field() {
+    let mut conn = common::raw_standalone().await;
+    corrupt_field_is_a_corrupt_error(common::standalone().await, &mut conn).await;
+}
+
+#[tokio::test]
+async fn cluster_corrupt_field() {
+    let mut conn = common::raw_cluster().await;
+    corrupt_field_is_a_corrupt_error(common::cluster().await, &mut conn).await;
+}
+
+#[tokio::test]
+async fn standalone_foreign_value() {
+    let mut conn = common::raw_standalone().await;
+    foreign_value_is_a_corrupt_error(common::standalone().await, &mut conn).await;
+}
+
+#[tokio::test]
+async fn cluster_foreign_value() {
+    let mut conn = common::raw_cluster().await;
+    foreign_value_is_a_corrupt_error(common::cluster().await, &mut conn).await;
+}
+
+/// Stores with different prefixes do not see each other's sessions.
+#[tokio::test]
+async fn prefixes_separate_applications() {
+    let a = common::standalone().await.with_prefix("test:app-a:");
+    let b = common::standalone().await.with_prefix("test:app-b:");
+    let record = record();
+    a.create(&record).await.unwrap();
+    assert!(b.load(&record.id).await.unwrap().is_none());
+    assert!(a.load(&record.id).await.unwrap().is_some());
+    a.delete(&record.id).await.unwrap();
+}
+
+/// Sessions spread over the cluster's nodes (no hash tag pins them to one slot).
+#[tokio::test]
+async fn cluster_sessions_spread_over_slots() {
+    let store = common::cluster().await;
+    let mut conn = common::raw_cluster().await;
+    let mut slots = std::collections::HashSet::new();
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        let record = record();
+        store.create(&record).await.unwrap();
+        let slot: i64 = redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(store.key(&record.id))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        slots.insert(slot);
+        ids.push(record.id);
+    }
+    assert!(
+        slots.len() > 10,
+        "20 sessions in only {} slots",
+        slots.len()
+    );
+    for id in ids {
+        assert!(store.load(&id).await.unwrap().is_some());
+        store.delete(&id).await.unwrap();
+    }
+}
+
+/// `connect_spec` reads both forms the example apps take.
+#[tokio::test]
+async fn specs_connect_to_either_mode() {
+    let single = RedisStore::connect_spec(&common::redis_url())
+        .await
+        .unwrap();
+    assert!(!single.is_cluster());
+    let hosts: Vec<String> = common::cluster_urls()
+        .iter()
+        .map(|url| url.trim_start_matches("redis://").to_owned())
+        .collect();
+    let spec = format!("redis+cluster://{}", hosts.join(","));
+    let cluster = RedisStore::connect_spec(&spec).await.unwrap();
+    assert!(cluster.is_cluster());
+    let record = record();
+    cluster.create(&record).await.unwrap();
+    assert!(cluster.load(&record.id).await.unwrap().is_some());
+    cluster.delete(&record.id).await.unwrap();
+}
+
+/// A malformed URL is a backend error (a configuration mistake), not a panic.
+#[tokio::test]
+async fn bad_urls_are_errors() {
+    let err = RedisStore::connect("not a url").await.unwrap_err();
+    assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+    let err = RedisStore::connect_spec("redis+cluster://")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+}
