@@ -77,6 +77,7 @@
 
 pub mod client;
 pub mod clock;
+pub mod codec;
 mod commit;
 pub mod config;
 mod cookies;
@@ -99,6 +100,7 @@ pub mod conformance;
 pub use async_trait::async_trait;
 pub use client::{ClientSession, DataCodec};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use codec::{EncryptedCookie, SignedCookie, StarletteCookie};
 pub use config::{Expiry, SameSite, SessionConfig, DEFAULT_MAX_AGE, MAX_COOKIE_SIZE};
 pub use error::Error;
 pub use future::ResponseFuture;

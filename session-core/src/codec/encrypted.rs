@@ -1,0 +1,176 @@
+//! [`EncryptedCookie`]: session data in the cookie, encrypted with AES-256-GCM.
+
+use std::fmt;
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+
+use super::{encode_error, parse_payload, payload_json, MAX_VALUE_LEN};
+use crate::{ClientSession, DataCodec, Keys};
+
+const PURPOSE: &[u8] = b"session-core/v1/encrypted-data";
+const NONCE_LEN: usize = 12;
+const TAG_LEN: usize = 16;
+
+/// Session data kept in the cookie, encrypted and authenticated with
+/// AES-256-GCM: the browser can neither read nor change it.
+///
+/// The value is `base64url(nonce ‖ ciphertext ‖ tag)`: a fresh 96-bit nonce
+/// from the operating system's CSPRNG for every value, then the encrypted
+/// payload (the same `{"d":…,"i":…,"c":…}` JSON as
+/// [`SignedCookie`](super::SignedCookie)). Each [`Key`](crate::Key) gives
+/// its own AES key for this one purpose (HKDF-SHA256). The first key
+/// encrypts; every key is tried to decrypt, and a value only an older key
+/// opens comes back with [`ClientSession::rekey`] set, so the layer
+/// re-encrypts it with the current key.
+///
+/// With random nonces, one key should encrypt fewer than 2³² values (the
+/// AES-GCM nonce-collision bound); rotate keys long before that.
+///
+/// ```
+/// use session_core::codec::EncryptedCookie;
+/// use session_core::{ClientSession, Data, DataCodec, Key, Keys};
+/// use time::OffsetDateTime;
+///
+/// let codec = EncryptedCookie::new(&Keys::from(Key::generate()));
+/// let mut data = Data::new();
+/// data.insert("email".into(), "alice@example.com".into());
+/// let now = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+/// let session = ClientSession { data, created_at: Some(now), issued_at: now, rekey: false };
+///
+/// let value = codec.encode(&session)?;
+/// assert!(!value.contains("alice"));
+/// assert_eq!(codec.decode(&value), Some(session));
+/// # Ok::<(), session_core::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct EncryptedCookie {
+    /// One cipher per key, the encrypting key first.
+    ciphers: Vec<Aes256Gcm>,
+}
+
+impl fmt::Debug for EncryptedCookie {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EncryptedCookie")
+            .field("keys", &self.ciphers.len())
+            .finish()
+    }
+}
+
+impl EncryptedCookie {
+    /// A codec for these keys: the first encrypts, every one decrypts.
+    ///
+    /// ```
+    /// use session_core::codec::EncryptedCookie;
+    /// use session_core::{Key, Keys, SessionLayer};
+    ///
+    /// let keys = Keys::new(vec![Key::generate(), Key::generate()])?;
+    /// let layer = SessionLayer::client_side(EncryptedCookie::new(&keys));
+    /// # let _ = layer;
+    /// # Ok::<(), session_core::KeyError>(())
+    /// ```
+    pub fn new(keys: &Keys) -> Self {
+        let ciphers = keys
+            .iter()
+            .map(|key| Aes256Gcm::new(&key.derive(PURPOSE).into()))
+            .collect();
+        Self { ciphers }
+    }
+}
+
+impl DataCodec for EncryptedCookie {
+    fn encode(&self, session: &ClientSession) -> Result<String, crate::Error> {
+        let json = payload_json(session)?;
+        let mut nonce = [0u8; NONCE_LEN];
+        crate::id::fill_random(&mut nonce);
+        let sealed = self.ciphers[0]
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: &json,
+                    aad: PURPOSE,
+                },
+            )
+            .map_err(|_| encode_error("AES-GCM refused to encrypt the session"))?;
+        let mut raw = Vec::with_capacity(NONCE_LEN + sealed.len());
+        raw.extend_from_slice(&nonce);
+        raw.extend_from_slice(&sealed);
+        Ok(URL_SAFE_NO_PAD.encode(raw))
+    }
+
+    fn decode(&self, value: &str) -> Option<ClientSession> {
+        if value.len() > MAX_VALUE_LEN {
+            return None;
+        }
+        // Canonical base64 only (no stray trailing bits): one ciphertext has
+        // exactly one accepted spelling.
+        let raw = URL_SAFE_NO_PAD.decode(value).ok()?;
+        if raw.len() < NONCE_LEN + TAG_LEN {
+            return None;
+        }
+        let (nonce, sealed) = raw.split_at(NONCE_LEN);
+        let nonce = Nonce::from_slice(nonce);
+        let (index, json) = self
+            .ciphers
+            .iter()
+            .enumerate()
+            .find_map(|(index, cipher)| {
+                let payload = Payload {
+                    msg: sealed,
+                    aad: PURPOSE,
+                };
+                cipher
+                    .decrypt(nonce, payload)
+                    .ok()
+                    .map(|json| (index, json))
+            })?;
+        let mut session = parse_payload(&json)?;
+        session.rekey = index != 0;
+        Some(session)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Data, Key};
+    use time::OffsetDateTime;
+
+    fn session() -> ClientSession {
+        let now = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        let mut data = Data::new();
+        data.insert("secret".into(), "hunter2".into());
+        ClientSession {
+            data,
+            created_at: Some(now),
+            issued_at: now,
+            rekey: false,
+        }
+    }
+
+    #[test]
+    fn nonces_differ_and_length_is_exact() {
+        let codec = EncryptedCookie::new(&Keys::from(Key::from_bytes(&[3; 32]).unwrap()));
+        let a = codec.encode(&session()).unwrap();
+        let b = codec.encode(&session()).unwrap();
+        assert_ne!(a, b);
+        let json_len = payload_json(&session()).unwrap().len();
+        let raw = URL_SAFE_NO_PAD.decode(&a).unwrap();
+        assert_eq!(raw.len(), NONCE_LEN + json_len + TAG_LEN);
+        assert_ne!(
+            &raw[..NONCE_LEN],
+            &URL_SAFE_NO_PAD.decode(&b).unwrap()[..NONCE_LEN]
+        );
+    }
+
+    #[test]
+    fn keys_for_signing_and_encrypting_differ() {
+        let key = Key::from_bytes(&[3; 32]).unwrap();
+        assert_ne!(
+            key.derive(PURPOSE),
+            key.derive(b"session-core/v1/signed-data")
+        );
+    }
+}
