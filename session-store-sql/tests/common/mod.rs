@@ -1,0 +1,297 @@
+//! Checks every SQL backend runs besides the conformance suite.
+#![allow(dead_code)]
+
+use serde_json::json;
+use session_core::time::{Duration, OffsetDateTime};
+use session_core::{
+    ChangeSet, Clock, Created, Id, ManualClock, Record, Saved, SessionStore, StoreError,
+};
+use session_store_sql::{Backend, SqlStore};
+
+/// The URL in `var`, or a failure that says how to get one.
+pub fn url(var: &str) -> String {
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!(
+            "{var} is not set: run `scripts/test`, which starts throwaway PostgreSQL and \
+             MariaDB servers and sets DATABASE_URL and MYSQL_URL, or set {var} yourself \
+             (e.g. DATABASE_URL=postgres://postgres@127.0.0.1:5432/test, \
+             MYSQL_URL=mysql://root@127.0.0.1:3306/test)"
+        ),
+    }
+}
+
+/// A table name no other test (or concurrent run) uses.
+pub fn unique_table(prefix: &str) -> String {
+    format!("{prefix}_{}", Id::random().short_hash())
+}
+
+/// Runs one statement on the store's own pool.
+pub async fn execute(store: &SqlStore, sql: &str) {
+    match store.backend() {
+        #[cfg(feature = "sqlite")]
+        Backend::Sqlite => {
+            sqlx::query(sql)
+                .execute(store.sqlite_pool().unwrap())
+                .await
+                .unwrap();
+        }
+        #[cfg(feature = "postgres")]
+        Backend::Postgres => {
+            sqlx::query(sql)
+                .execute(store.postgres_pool().unwrap())
+                .await
+                .unwrap();
+        }
+        #[cfg(feature = "mysql")]
+        Backend::MySql => {
+            sqlx::query(sql)
+                .execute(store.mysql_pool().unwrap())
+                .await
+                .unwrap();
+        }
+        other => panic!("backend {other:?} not compiled in"),
+    }
+}
+
+/// `SELECT count(*)` of the store's table.
+pub async fn count_rows(store: &SqlStore) -> i64 {
+    let sql = format!("SELECT COUNT(*) FROM {}", store.table_name());
+    match store.backend() {
+        #[cfg(feature = "sqlite")]
+        Backend::Sqlite => sqlx::query_scalar(&sql)
+            .fetch_one(store.sqlite_pool().unwrap())
+            .await
+            .unwrap(),
+        #[cfg(feature = "postgres")]
+        Backend::Postgres => sqlx::query_scalar(&sql)
+            .fetch_one(store.postgres_pool().unwrap())
+            .await
+            .unwrap(),
+        #[cfg(feature = "mysql")]
+        Backend::MySql => sqlx::query_scalar(&sql)
+            .fetch_one(store.mysql_pool().unwrap())
+            .await
+            .unwrap(),
+        other => panic!("backend {other:?} not compiled in"),
+    }
+}
+
+fn millis(time: OffsetDateTime) -> i64 {
+    (time.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// Inserts a row by hand, with `data` as raw SQL text (already quoted).
+pub async fn insert_raw(store: &SqlStore, id: &Id, data_sql: &str) {
+    let now = OffsetDateTime::now_utc();
+    let sql = format!(
+        "INSERT INTO {} (id, data, created_at, expires_at) VALUES ('{}', {data_sql}, {}, {})",
+        store.table_name(),
+        id.encode(),
+        millis(now),
+        millis(now + Duration::hours(1)),
+    );
+    execute(store, &sql).await;
+}
+
+/// A row whose `data` is not a JSON object loads as `Corrupt`, naming the
+/// table and the id's short hash, never the id.
+pub async fn corrupt_row_is_reported(store: SqlStore, data_sql: &str) {
+    let id = Id::random();
+    insert_raw(&store, &id, data_sql).await;
+    let err = store
+        .load(&id)
+        .await
+        .expect_err("a corrupt row must not load");
+    let StoreError::Corrupt(message) = &err else {
+        panic!("expected Corrupt, got {err:?}");
+    };
+    assert!(message.contains(store.table_name()), "{message}");
+    assert!(message.contains(&id.short_hash()), "{message}");
+    assert!(!message.contains(&id.encode()), "the id leaked: {message}");
+    store.delete(&id).await.unwrap();
+}
+
+/// `delete_expired` removes every expired row, in batches, counts them, and
+/// keeps the live ones. The store should have its own table.
+pub async fn delete_expired_removes_every_expired_row(store: SqlStore) {
+    let clock = ManualClock::starting_now();
+    let store = store.with_clock(clock.clone()).with_cleanup_batch(7);
+    store.migrate().await.unwrap();
+    let now = clock.now();
+    for i in 0..25 {
+        let record = Record::new(Id::random(), now, now + Duration::seconds(10 + i));
+        assert_eq!(store.create(&record).await.unwrap(), Created::Inserted);
+    }
+    let mut live = Vec::new();
+    for _ in 0..3 {
+        let record = Record::new(Id::random(), now, now + Duration::hours(1));
+        store.create(&record).await.unwrap();
+        live.push(record.id);
+    }
+    assert_eq!(
+        store.delete_expired().await.unwrap(),
+        0,
+        "nothing has expired yet"
+    );
+    clock.advance(Duration::minutes(1));
+    assert_eq!(store.delete_expired().await.unwrap(), 25);
+    assert_eq!(count_rows(&store).await, 3, "expired rows left behind");
+    for id in &live {
+        assert!(store.load(id).await.unwrap().is_some());
+    }
+    assert_eq!(store.delete_expired().await.unwrap(), 0);
+    // Exactly one batch's worth: the loop must stop on an empty batch.
+    for _ in 0..7 {
+        let record = Record::new(
+            Id::random(),
+            clock.now(),
+            clock.now() + Duration::seconds(1),
+        );
+        store.create(&record).await.unwrap();
+    }
+    clock.advance(Duration::seconds(2));
+    assert_eq!(store.delete_expired().await.unwrap(), 7);
+    assert_eq!(count_rows(&store).await, 3);
+    drop_table(&store).await;
+}
+
+/// The cleanup task deletes expired rows on its own.
+pub async fn cleanup_task_deletes_expired_rows(store: SqlStore) {
+    let clock = ManualClock::starting_now();
+    let store = store.with_clock(clock.clone());
+    store.migrate().await.unwrap();
+    let now = clock.now();
+    store
+        .create(&Record::new(Id::random(), now, now + Duration::seconds(1)))
+        .await
+        .unwrap();
+    clock.advance(Duration::seconds(5));
+    let task = store.spawn_cleanup(std::time::Duration::from_millis(50));
+    for _ in 0..100 {
+        if count_rows(&store).await == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    task.abort();
+    assert_eq!(count_rows(&store).await, 0, "the cleanup task did not run");
+    drop_table(&store).await;
+}
+
+/// `migrate` twice is fine, and a fresh table works at once.
+pub async fn migrate_is_idempotent(store: SqlStore) {
+    store.migrate().await.unwrap();
+    store.migrate().await.unwrap();
+    let now = OffsetDateTime::now_utc();
+    let mut record = Record::new(Id::random(), now, now + Duration::hours(1));
+    record.data.insert("k".into(), json!("v"));
+    assert_eq!(store.create(&record).await.unwrap(), Created::Inserted);
+    store.migrate().await.unwrap();
+    assert_eq!(
+        store.load(&record.id).await.unwrap().unwrap().data,
+        record.data
+    );
+    drop_table(&store).await;
+}
+
+/// Without `migrate`, operations fail as `Backend` errors (not a panic, not
+/// `Unavailable`).
+pub async fn missing_table_is_a_backend_error(store: SqlStore) {
+    let err = store
+        .load(&Id::random())
+        .await
+        .expect_err("there is no table");
+    assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+}
+
+/// A closed pool is `Unavailable`.
+pub async fn closed_pool_is_unavailable(store: SqlStore) {
+    store.migrate().await.unwrap();
+    match store.backend() {
+        #[cfg(feature = "sqlite")]
+        Backend::Sqlite => store.sqlite_pool().unwrap().close().await,
+        #[cfg(feature = "postgres")]
+        Backend::Postgres => store.postgres_pool().unwrap().close().await,
+        #[cfg(feature = "mysql")]
+        Backend::MySql => store.mysql_pool().unwrap().close().await,
+        other => panic!("backend {other:?} not compiled in"),
+    }
+    let err = store
+        .load(&Id::random())
+        .await
+        .expect_err("the pool is closed");
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    let changes = ChangeSet::new(OffsetDateTime::now_utc());
+    let err = store
+        .save(&Id::random(), &changes)
+        .await
+        .expect_err("the pool is closed");
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+}
+
+/// Setting a key to the value it already has, with the same expiry, is
+/// still `Applied` (MySQL counts matched rows, not changed ones).
+pub async fn unchanged_save_is_applied(store: SqlStore) {
+    let now = OffsetDateTime::now_utc();
+    let mut record = Record::new(Id::random(), now, now + Duration::hours(1));
+    record.data.insert("k".into(), json!(1));
+    store.create(&record).await.unwrap();
+    let mut changes = ChangeSet::new(record.expires_at);
+    changes.set.insert("k".into(), json!(1));
+    assert_eq!(
+        store.save(&record.id, &changes).await.unwrap(),
+        Saved::Applied
+    );
+    assert_eq!(
+        store.save(&record.id, &changes).await.unwrap(),
+        Saved::Applied
+    );
+    assert_eq!(
+        store.touch(&record.id, record.expires_at).await.unwrap(),
+        Saved::Applied
+    );
+    store.delete(&record.id).await.unwrap();
+}
+
+/// Ids differ only by case in base64: they are different sessions.
+pub async fn ids_are_case_sensitive(store: SqlStore) {
+    let lower = Id::from_bytes(*b"abcdefghijklmnop");
+    let text = lower.encode();
+    let upper_text: String = text.chars().map(|c| c.to_ascii_uppercase()).collect();
+    let Ok(upper) = upper_text.parse::<Id>() else {
+        panic!("upper-cased id text {upper_text} did not parse");
+    };
+    assert_ne!(lower, upper);
+    store.delete(&lower).await.unwrap();
+    store.delete(&upper).await.unwrap();
+    let now = OffsetDateTime::now_utc();
+    let mut a = Record::new(lower, now, now + Duration::hours(1));
+    a.data.insert("who".into(), json!("lower"));
+    let mut b = Record::new(upper, now, now + Duration::hours(1));
+    b.data.insert("who".into(), json!("upper"));
+    assert_eq!(store.create(&a).await.unwrap(), Created::Inserted);
+    assert_eq!(
+        store.create(&b).await.unwrap(),
+        Created::Inserted,
+        "ids compared case-insensitively"
+    );
+    assert_eq!(
+        store.load(&lower).await.unwrap().unwrap().data["who"],
+        "lower"
+    );
+    assert_eq!(
+        store.load(&upper).await.unwrap().unwrap().data["who"],
+        "upper"
+    );
+    store.delete(&lower).await.unwrap();
+    store.delete(&upper).await.unwrap();
+}
+
+pub async fn drop_table(store: &SqlStore) {
+    execute(
+        store,
+        &format!("DROP TABLE IF EXISTS {}", store.table_name()),
+    )
+    .await;
+}
