@@ -2,11 +2,17 @@
 
 use session_core::{Key, Keys, SessionConfig, SessionLayer};
 use session_store_memory::MemoryStore;
+use session_store_redis::RedisStore;
 
 use crate::Settings;
 
 /// The values `SESSION_STORE` accepts (`…` stands for the rest of a URL).
-pub const VALID_STORES: &[&str] = &["memory"];
+pub const VALID_STORES: &[&str] = &[
+    "memory",
+    "redis://…",
+    "rediss://…",
+    "redis+cluster://host:port,host:port",
+];
 
 /// The signing keys from `SESSION_SECRET` (hex, comma-separated for
 /// rotation: the first signs), or a fresh key with a warning.
@@ -56,6 +62,13 @@ pub async fn session_layer(
     let spec = settings.store.as_str();
     let layer = match spec {
         "memory" => SessionLayer::new(MemoryStore::new(), keys(settings)?),
+        redis if is_redis(redis) => {
+            // The message leaves the spec out: its URL may hold a password.
+            let store = RedisStore::connect_spec(redis)
+                .await
+                .map_err(|e| format!("SESSION_STORE names a Redis that cannot be used: {e}"))?;
+            SessionLayer::new(store, keys(settings)?)
+        }
         other => {
             return Err(format!(
                 "unknown SESSION_STORE {other:?}; valid values: {}",
@@ -64,4 +77,17 @@ pub async fn session_layer(
         }
     };
     Ok(layer.with_config(config))
+}
+
+/// Whether `spec` names Redis: one server (`redis://`, `rediss://`) or a
+/// cluster (`redis+cluster://`, `rediss+cluster://`).
+fn is_redis(spec: &str) -> bool {
+    [
+        "redis://",
+        "rediss://",
+        "redis+cluster://",
+        "rediss+cluster://",
+    ]
+    .iter()
+    .any(|scheme| spec.starts_with(scheme))
 }
