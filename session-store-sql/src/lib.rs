@@ -941,12 +941,18 @@ impl SessionStore for SqlStore {
                 pool
             ),
             #[cfg(feature = "mysql")]
-            Pool::MySql(pool) => run!(
-                sqlx::query(&inner.sql.save)
-                    .bind(unset())
-                    .bind(set.as_str()),
-                pool
-            ),
+            Pool::MySql(pool) => {
+                let sql =
+                    sql::mysql_save(&inner.sql.table, changes.removed.len(), changes.set.len());
+                let mut query = sqlx::query(&sql);
+                for key in &changes.removed {
+                    query = query.bind(sql::mysql_path(key));
+                }
+                for (key, value) in &changes.set {
+                    query = query.bind(sql::mysql_path(key)).bind(value.to_string());
+                }
+                run!(query, pool)
+            }
         };
         match rows {
             Ok(0) => Ok(Saved::Gone),

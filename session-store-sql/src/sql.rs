@@ -25,8 +25,10 @@ pub(crate) struct Statements {
     pub create: String,
     /// PostgreSQL binds: removed keys (text[]), set (JSON object), expires_at, id, now.
     /// SQLite binds: removal patch, set members (object text without braces), expires_at, id, now.
-    /// MySQL binds: removal patch, set (JSON object), expires_at, id, now.
+    /// MySQL: empty; the statement depends on the number of keys, see [`mysql_save`].
     pub save: String,
+    /// The quoted table name.
+    pub table: String,
     /// Binds: expires_at, id, now.
     pub touch: String,
     /// Binds: id.
@@ -85,6 +87,7 @@ fn postgres(table: &TableName) -> Statements {
              (SELECT id FROM {t} WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED) \
              AND expires_at <= $1"
         ),
+        table: t,
     }
 }
 
@@ -138,6 +141,7 @@ fn sqlite(table: &TableName) -> Statements {
             "DELETE FROM {t} WHERE rowid IN \
              (SELECT rowid FROM {t} WHERE expires_at <= ?1 LIMIT ?2)"
         ),
+        table: t,
     }
 }
 
@@ -159,17 +163,38 @@ fn mysql(table: &TableName) -> Statements {
         ),
         create_clear: Some(format!("DELETE FROM {t} WHERE id = ? AND expires_at <= ?")),
         create: format!("INSERT INTO {t} (id, data, created_at, expires_at) VALUES (?, ?, ?, ?)"),
-        // JSON_MERGE_PATCH removes every named key (the patch maps them to
-        // null); JSON_MERGE_PRESERVE then adds the set keys, which no longer
-        // collide, keeping JSON null values. No key is parsed as a path.
-        save: format!(
-            "UPDATE {t} SET data = JSON_MERGE_PRESERVE(JSON_MERGE_PATCH(data, ?), ?), \
-             expires_at = ? WHERE id = ? AND expires_at > ?"
-        ),
+        save: String::new(),
         touch: format!("UPDATE {t} SET expires_at = ? WHERE id = ? AND expires_at > ?"),
         delete: format!("DELETE FROM {t} WHERE id = ?"),
         delete_expired: format!(
             "DELETE FROM {t} WHERE expires_at <= ? ORDER BY expires_at LIMIT ?"
         ),
+        table: t,
     }
+}
+
+/// The MySQL save for `removed` removed keys and `set` set keys.
+///
+/// Binds: one JSON path per removed key, then a JSON path and a JSON text
+/// per set key, then expires_at, id, now. Paths are `$."key"` with the key
+/// written as a JSON string (bound, never spliced into the SQL). Keys go
+/// through paths because MariaDB's `JSON_MERGE_PATCH` (10.11) skips some
+/// removals when the patch's keys are not in the document's order.
+pub(crate) fn mysql_save(table: &str, removed: usize, set: usize) -> String {
+    let mut data = String::from("data");
+    if removed > 0 {
+        data = format!("JSON_REMOVE({data}{})", ", ?".repeat(removed));
+    }
+    if set > 0 {
+        data = format!(
+            "JSON_SET({data}{})",
+            ", ?, JSON_EXTRACT(?, '$')".repeat(set)
+        );
+    }
+    format!("UPDATE {table} SET data = {data}, expires_at = ? WHERE id = ? AND expires_at > ?")
+}
+
+/// The MySQL JSON path of the top-level key `key`.
+pub(crate) fn mysql_path(key: &str) -> String {
+    format!("$.{}", serde_json::Value::from(key))
 }

@@ -183,3 +183,8 @@ async fn a_missing_directory_is_an_error_not_a_panic() {
         .unwrap_err();
     assert!(!matches!(err, StoreError::Corrupt(_)), "{err:?}");
 }
+
+#[tokio::test]
+async fn random_change_sets_match_the_model() {
+    common::random_change_sets_match_the_model(memory_store().await).await;
+}

@@ -295,3 +295,98 @@ pub async fn drop_table(store: &SqlStore) {
     )
     .await;
 }
+
+/// A small deterministic generator (xorshift), so failures reproduce.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+const KEYS: &[&str] = &[
+    "a",
+    "b",
+    "c",
+    "d",
+    "e",
+    "zz",
+    "k1",
+    "k10",
+    "k2",
+    "a.b",
+    "$",
+    "$.x",
+    "[0]",
+    "quote\"d",
+    "back\\slash",
+    "",
+    "ключ",
+    "*",
+    "with space",
+    "'single'",
+    "tab\there",
+    "{}",
+    "null",
+];
+
+fn value(rng: &mut Rng) -> serde_json::Value {
+    match rng.below(9) {
+        0 => json!(null),
+        1 => json!(rng.below(1000)),
+        2 => json!(0.30000000000000004),
+        3 => json!("text \"quoted\" \\ ünïcode 🦀"),
+        4 => json!([1, null, "x", {"n": null}]),
+        5 => json!({"nested": {"deep": [true, false]}, "k": null}),
+        6 => json!(true),
+        7 => json!(u64::MAX),
+        _ => json!(""),
+    }
+}
+
+/// Random change sets (awkward keys, nulls, keys both removed and set,
+/// removals of absent keys) give exactly what `ChangeSet::apply_to` gives.
+pub async fn random_change_sets_match_the_model(store: SqlStore) {
+    let mut rng = Rng(0x5e55_10e5_dead_beef);
+    for round in 0..60 {
+        let now = OffsetDateTime::now_utc();
+        let mut record = Record::new(Id::random(), now, now + Duration::hours(1));
+        for _ in 0..rng.below(8) {
+            record
+                .data
+                .insert(KEYS[rng.below(KEYS.len())].into(), value(&mut rng));
+        }
+        store.create(&record).await.unwrap();
+        let mut model = record.data.clone();
+        for _ in 0..3 {
+            let mut changes = ChangeSet::new(now + Duration::hours(2));
+            for _ in 0..rng.below(5) {
+                changes.removed.push(KEYS[rng.below(KEYS.len())].into());
+            }
+            for _ in 0..rng.below(5) {
+                changes
+                    .set
+                    .insert(KEYS[rng.below(KEYS.len())].into(), value(&mut rng));
+            }
+            changes.apply_to(&mut model);
+            assert_eq!(
+                store.save(&record.id, &changes).await.unwrap(),
+                Saved::Applied
+            );
+            let loaded = store.load(&record.id).await.unwrap().unwrap();
+            assert_eq!(
+                loaded.data, model,
+                "round {round}: after {changes:?} the store disagrees with the model"
+            );
+        }
+        store.delete(&record.id).await.unwrap();
+    }
+}

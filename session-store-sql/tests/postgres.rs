@@ -1,0 +1,126 @@
+//! PostgreSQL: the conformance suite and the checks every SQL backend runs,
+//! over a real connection to `DATABASE_URL` (`scripts/test` starts a
+//! throwaway server and sets it).
+#![cfg(feature = "postgres")]
+
+mod common;
+
+use session_core::StoreError;
+use session_store_sql::{Backend, SqlStore};
+
+fn url() -> String {
+    common::url("DATABASE_URL")
+}
+
+async fn connect() -> SqlStore {
+    let store = SqlStore::connect(&url())
+        .await
+        .expect("connect to DATABASE_URL");
+    assert_eq!(store.backend(), Backend::Postgres);
+    store
+}
+
+async fn store(table: &str) -> SqlStore {
+    let store = connect().await.with_table_name(table).unwrap();
+    store.migrate().await.expect("migrate");
+    store
+}
+
+session_core::conformance_tests!(postgres, async { store("conformance_sessions").await });
+session_core::conformance_tests!(postgres_schema_qualified, async {
+    let store = connect().await;
+    common::execute(&store, "CREATE SCHEMA IF NOT EXISTS session_store_sql_test").await;
+    let store = store
+        .with_table_name("session_store_sql_test.sessions")
+        .unwrap();
+    store.migrate().await.expect("migrate");
+    store
+});
+
+#[tokio::test]
+async fn corrupt_rows_are_reported() {
+    let store = store("conformance_sessions").await;
+    common::corrupt_row_is_reported(store.clone(), "'[1, 2]'").await;
+    common::corrupt_row_is_reported(store, "'\"a string\"'").await;
+}
+
+#[tokio::test]
+async fn delete_expired_removes_every_expired_row() {
+    let store = connect()
+        .await
+        .with_table_name(&common::unique_table("cleanup"))
+        .unwrap();
+    common::delete_expired_removes_every_expired_row(store).await;
+}
+
+#[tokio::test]
+async fn cleanup_task_deletes_expired_rows() {
+    let store = connect()
+        .await
+        .with_table_name(&common::unique_table("cleanup_task"))
+        .unwrap();
+    common::cleanup_task_deletes_expired_rows(store).await;
+}
+
+#[tokio::test]
+async fn migrate_is_idempotent() {
+    let store = connect()
+        .await
+        .with_table_name(&common::unique_table("migrate"))
+        .unwrap();
+    common::migrate_is_idempotent(store).await;
+}
+
+#[tokio::test]
+async fn concurrent_migrations_do_not_collide() {
+    let store = connect()
+        .await
+        .with_table_name(&common::unique_table("migrate_race"))
+        .unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        tasks.spawn(async move { store.migrate().await });
+    }
+    while let Some(result) = tasks.join_next().await {
+        result.unwrap().expect("a concurrent migrate failed");
+    }
+    common::drop_table(&store).await;
+}
+
+#[tokio::test]
+async fn missing_table_is_a_backend_error() {
+    let store = connect()
+        .await
+        .with_table_name(&common::unique_table("absent"))
+        .unwrap();
+    common::missing_table_is_a_backend_error(store).await;
+}
+
+#[tokio::test]
+async fn closed_pool_is_unavailable() {
+    common::closed_pool_is_unavailable(store("conformance_sessions").await).await;
+}
+
+#[tokio::test]
+async fn unreachable_server_is_unavailable() {
+    let err = SqlStore::connect("postgres://postgres@127.0.0.1:1/test")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn unchanged_save_is_applied() {
+    common::unchanged_save_is_applied(store("conformance_sessions").await).await;
+}
+
+#[tokio::test]
+async fn ids_are_case_sensitive() {
+    common::ids_are_case_sensitive(store("conformance_sessions").await).await;
+}
+
+#[tokio::test]
+async fn random_change_sets_match_the_model() {
+    common::random_change_sets_match_the_model(store("conformance_sessions").await).await;
+}
