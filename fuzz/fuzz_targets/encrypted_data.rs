@@ -1,0 +1,23 @@
+//! `EncryptedCookie::decode` on arbitrary text: never panics.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use session_core::codec::EncryptedCookie;
+use session_core::{DataCodec, Key, Keys};
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let keys = Keys::new(vec![
+        Key::from_bytes(&[7; 32]).unwrap(),
+        Key::from_bytes(&[8; 32]).unwrap(),
+    ])
+    .unwrap();
+    let codec = EncryptedCookie::new(&keys);
+    if let Some(session) = codec.decode(text) {
+        // Anything that opens re-encrypts and opens again to the same session.
+        let again = codec.decode(&codec.encode(&session).unwrap()).unwrap();
+        assert_eq!(again.data, session.data);
+    }
+});
