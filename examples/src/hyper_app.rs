@@ -23,6 +23,8 @@ pub enum Scenario {
     Counter,
     /// `/login/{username}/`, `/get/` and `/logout/`.
     Login,
+    /// The same routes, storing a session far too big for a cookie.
+    Big,
 }
 
 /// A JSON response.
@@ -74,12 +76,17 @@ pub async fn handle<B>(
         (Scenario::Counter, "/") => tutorial::count(&session).await,
         (Scenario::Counter, "/logout/") => tutorial::forget_count(&session).await,
         (Scenario::Login, "/get/") => tutorial::profile(&session).await,
-        (Scenario::Login, "/logout/") => tutorial::logout(&session).await,
-        (Scenario::Login, _) if login_user(path).is_some() => {
+        (Scenario::Big, "/get/") => tutorial::big_profile(&session).await,
+        (Scenario::Login | Scenario::Big, "/logout/") => tutorial::logout(&session).await,
+        (Scenario::Login | Scenario::Big, _) if login_user(path).is_some() => {
             let user = login_user(path).unwrap_or_default();
             // Decoded as axum's `Path` does, so both apps store the same name.
             let user = percent_encoding::percent_decode_str(user).decode_utf8_lossy();
-            tutorial::login(&session, &user).await
+            if scenario == Scenario::Big {
+                tutorial::big_login(&session, &user).await
+            } else {
+                tutorial::login(&session, &user).await
+            }
         }
         _ => {
             return Ok(json_response(
@@ -92,7 +99,7 @@ pub async fn handle<B>(
         Ok(body) => json_response(StatusCode::OK, &body),
         Err(err) => {
             tracing::error!(error = %err, "session error");
-            json_response(err.status(), &json!({ "error": err.to_string() }))
+            json_response(err.status(), &json!({ "error": err.public_message() }))
         }
     })
 }

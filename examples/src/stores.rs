@@ -1,5 +1,6 @@
 //! The session layer for the store named by `SESSION_STORE`.
 
+use session_core::codec::{EncryptedCookie, SignedCookie, StarletteCookie};
 use session_core::{Key, Keys, SessionConfig, SessionLayer};
 use session_store_memory::MemoryStore;
 use session_store_redis::RedisStore;
@@ -9,6 +10,9 @@ use crate::Settings;
 /// The values `SESSION_STORE` accepts (`…` stands for the rest of a URL).
 pub const VALID_STORES: &[&str] = &[
     "memory",
+    "cookie",
+    "cookie-encrypted",
+    "starlette",
     "redis://…",
     "rediss://…",
     "redis+cluster://host:port,host:port",
@@ -62,6 +66,9 @@ pub async fn session_layer(
     let spec = settings.store.as_str();
     let layer = match spec {
         "memory" => SessionLayer::new(MemoryStore::new(), keys(settings)?),
+        "cookie" => SessionLayer::client_side(SignedCookie::new(&keys(settings)?)),
+        "cookie-encrypted" => SessionLayer::client_side(EncryptedCookie::new(&keys(settings)?)),
+        "starlette" => SessionLayer::client_side(starlette(settings)),
         redis if is_redis(redis) => {
             // The message leaves the spec out: its URL may hold a password.
             let store = RedisStore::connect_spec(redis)
@@ -77,6 +84,27 @@ pub async fn session_layer(
         }
     };
     Ok(layer.with_config(config))
+}
+
+/// The Starlette-compatible codec. `SESSION_SECRET` is the secret text
+/// exactly as given to Starlette (any UTF-8, not hex); Starlette accepts
+/// short secrets, so this does too, with a warning.
+fn starlette(settings: &Settings) -> StarletteCookie {
+    let secret = settings.secret.clone().unwrap_or_else(|| {
+        tracing::warn!(
+            "SESSION_SECRET is not set: using a random secret, so sessions will not survive a \
+             restart nor be shared with a Starlette app"
+        );
+        Key::generate().to_hex()
+    });
+    let codec = StarletteCookie::new(&secret);
+    if codec.is_weak_secret() {
+        tracing::warn!(
+            min = StarletteCookie::MIN_SECRET_LEN,
+            "SESSION_SECRET is short: a short secret can be guessed offline from one cookie"
+        );
+    }
+    codec
 }
 
 /// Whether `spec` names Redis: one server (`redis://`, `rediss://`) or a

@@ -66,17 +66,33 @@ impl Error {
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
+
+    /// A message fit to show the client: the full text where it helps the
+    /// developer and reveals nothing (an oversized session, a missing
+    /// layer), a generic one for store failures (whose details belong in
+    /// the logs).
+    ///
+    /// ```
+    /// use session_core::{Error, StoreError};
+    ///
+    /// let err = Error::from(StoreError::backend(std::io::Error::other("password=hunter2")));
+    /// assert!(!err.public_message().contains("hunter2"));
+    /// let err = Error::TooLarge { size: 5000, limit: 4096 };
+    /// assert!(err.public_message().contains("5000"));
+    /// ```
+    pub fn public_message(&self) -> String {
+        match self {
+            Error::TooLarge { .. } | Error::MissingLayer => self.to_string(),
+            Error::Store(StoreError::Unavailable(_)) => "session store unavailable".to_owned(),
+            _ => "session error".to_owned(),
+        }
+    }
 }
 
 #[cfg(feature = "axum")]
 impl axum_core::response::IntoResponse for Error {
     fn into_response(self) -> axum_core::response::Response {
         tracing::error!(error = %self, "session error");
-        let status = self.status();
-        let body = match status {
-            StatusCode::SERVICE_UNAVAILABLE => "session store unavailable",
-            _ => "session error",
-        };
-        (status, body).into_response()
+        (self.status(), self.public_message()).into_response()
     }
 }

@@ -1,0 +1,67 @@
+//! The memory store at 1 k, 100 k and 1 M live sessions: time per
+//! load + save (one counter request's store work) and bytes per session.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use serde_json::json;
+use session_core::time::{Duration, OffsetDateTime};
+use session_core::{ChangeSet, Id, Record, SessionStore};
+use session_store_memory::MemoryStore;
+
+/// Resident memory of this process, in bytes (from /proc/self/statm).
+fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+fn memory_store(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("memory_store");
+    for size in [1_000usize, 100_000, 1_000_000] {
+        let store = MemoryStore::new();
+        let now = OffsetDateTime::now_utc();
+        let before = resident_bytes();
+        let ids: Vec<Id> = rt.block_on(async {
+            let mut ids = Vec::with_capacity(size);
+            for i in 0..size {
+                let mut record = Record::new(Id::random(), now, now + Duration::hours(1));
+                record.data.insert("user_count".into(), json!(i));
+                store.create(&record).await.unwrap();
+                ids.push(record.id);
+            }
+            ids
+        });
+        let grown = resident_bytes().saturating_sub(before);
+        // Ids themselves (16 bytes each) belong to the bench, not the store.
+        let per_session = grown as f64 / size as f64 - 16.0;
+        eprintln!("memory_store/{size}: about {per_session:.0} bytes per session (RSS growth)");
+        let mut next = 0usize;
+        group.bench_with_input(BenchmarkId::new("load_save", size), &size, |b, _| {
+            b.to_async(&rt).iter(|| {
+                // A different session each time, spread over the whole store.
+                next = (next + 7919) % ids.len();
+                let id = ids[next];
+                let store = &store;
+                async move {
+                    let record = store.load(&id).await.unwrap().unwrap();
+                    let n = record.data["user_count"].as_u64().unwrap();
+                    let mut changes = ChangeSet::new(record.expires_at);
+                    changes.set.insert("user_count".into(), json!(n + 1));
+                    store.save(&id, &changes).await.unwrap();
+                }
+            })
+        });
+        drop(ids);
+        drop(store);
+    }
+    group.finish();
+}
+
+criterion_group!(benches, memory_store);
+criterion_main!(benches);

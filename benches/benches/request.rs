@@ -1,0 +1,55 @@
+//! A whole request in-process (tower `oneshot`, no sockets): the tutorial's
+//! counter through our layer, beside tower-sessions, beside the same
+//! handler with no session (the floor).
+
+use axum::routing::get;
+use axum::{Json, Router};
+use criterion::{criterion_group, criterion_main, Criterion};
+use serde_json::{json, Value};
+use session_core::{Key, SessionConfig, SessionLayer};
+use session_store_memory::MemoryStore;
+
+fn tower_sessions_counter() -> Router {
+    async fn counter(session: tower_sessions::Session) -> Json<Value> {
+        let n: u64 = session.get("user_count").await.unwrap().unwrap_or(0);
+        session.insert("user_count", n + 1).await.unwrap();
+        Json(json!({ "user_count": n }))
+    }
+    let layer = tower_sessions::SessionManagerLayer::new(tower_sessions::MemoryStore::default())
+        .with_secure(false);
+    Router::new().route("/", get(counter)).layer(layer)
+}
+
+fn whole_request(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let floor = benches::no_session_counter();
+    let ours_memory = benches::session_counter().layer(
+        SessionLayer::new(
+            MemoryStore::new(),
+            Key::from_bytes(&[7; 32]).unwrap().into(),
+        )
+        .with_config(SessionConfig::new().with_secure(false)),
+    );
+    let peer = tower_sessions_counter();
+    let ours_cookie = rt.block_on(benches::request(&ours_memory, None)).unwrap();
+    let peer_cookie = rt.block_on(benches::request(&peer, None)).unwrap();
+
+    let mut group = c.benchmark_group("request");
+    group.bench_function("no_session", |b| {
+        b.to_async(&rt).iter(|| benches::request(&floor, None))
+    });
+    group.bench_function("ours_memory", |b| {
+        b.to_async(&rt)
+            .iter(|| benches::request(&ours_memory, Some(&ours_cookie)))
+    });
+    group.bench_function("tower_sessions_memory", |b| {
+        b.to_async(&rt)
+            .iter(|| benches::request(&peer, Some(&peer_cookie)))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, whole_request);
+criterion_main!(benches);

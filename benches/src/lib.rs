@@ -1,0 +1,75 @@
+//! Shared pieces of the benches: the tutorial's counter as the same axum
+//! handler with and without a session, and a request runner.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use axum::body::Body;
+use axum::routing::get;
+use axum::{Json, Router};
+use http::Request;
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use session_core::Session;
+use tower::ServiceExt;
+
+/// The counter with no session: the floor every session layer is measured against.
+///
+/// ```
+/// let app = benches::no_session_counter();
+/// # let _ = app;
+/// ```
+pub fn no_session_counter() -> Router {
+    Router::new().route("/", get(|| async { Json(json!({ "user_count": 0 })) }))
+}
+
+/// The tutorial's counter on our `Session` (the layer is added by the caller).
+///
+/// ```
+/// let app = benches::session_counter();
+/// # let _ = app;
+/// ```
+pub fn session_counter() -> Router {
+    Router::new().route(
+        "/",
+        get(|session: Session| async move {
+            let n: u64 = session.get("user_count").await?.unwrap_or(0);
+            session.insert("user_count", n + 1).await?;
+            Ok::<Json<Value>, session_core::Error>(Json(json!({ "user_count": n })))
+        }),
+    )
+}
+
+/// Sends `GET /` with `cookie` through `app` in-process and returns the
+/// `name=value` of the response's `Set-Cookie`, if any (the body is read
+/// to the end, as a server would).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let set = benches::request(&benches::no_session_counter(), None).await;
+/// assert!(set.is_none());
+/// # }
+/// ```
+pub async fn request(app: &Router, cookie: Option<&str>) -> Option<String> {
+    let mut request = Request::get("/");
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    let response = app
+        .clone()
+        .oneshot(request.body(Body::empty()).expect("request"))
+        .await
+        .expect("infallible");
+    assert!(
+        response.status().is_success(),
+        "status {}",
+        response.status()
+    );
+    let set_cookie = response
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned);
+    let _ = response.into_body().collect().await.expect("body");
+    set_cookie
+}
