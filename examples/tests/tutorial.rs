@@ -16,16 +16,28 @@ async fn counter_steps(bin: &str) {
     let app = App::start(bin, &[]);
     let first = browser();
     for expected in 0..3 {
-        assert_eq!(get_json(&first, &app.url("/")).await, json!({ "user_count": expected }));
+        assert_eq!(
+            get_json(&first, &app.url("/")).await,
+            json!({ "user_count": expected })
+        );
     }
     let second = browser();
-    assert_eq!(get_json(&second, &app.url("/")).await, json!({ "user_count": 0 }));
+    assert_eq!(
+        get_json(&second, &app.url("/")).await,
+        json!({ "user_count": 0 })
+    );
     assert_eq!(
         get_json(&first, &app.url("/logout/")).await,
         json!({ "message": "Logged out" })
     );
-    assert_eq!(get_json(&first, &app.url("/")).await, json!({ "user_count": 0 }));
-    assert_eq!(get_json(&second, &app.url("/")).await, json!({ "user_count": 1 }));
+    assert_eq!(
+        get_json(&first, &app.url("/")).await,
+        json!({ "user_count": 0 })
+    );
+    assert_eq!(
+        get_json(&second, &app.url("/")).await,
+        json!({ "user_count": 1 })
+    );
 }
 
 /// Login, see the profile, logout, "Login first".
@@ -98,10 +110,26 @@ async fn login_cycles_the_session_id() {
         let cookie_b = second.headers()["set-cookie"].to_str().unwrap().to_owned();
         let pair_b = cookie_b.split(';').next().unwrap().to_owned();
         assert_ne!(pair_a, pair_b, "login must issue a new session id");
-        let old = client.get(app.url("/get/")).header("cookie", &pair_a).send().await.unwrap();
-        assert_eq!(old.json::<serde_json::Value>().await.unwrap(), json!({ "message": "Login first" }));
-        let new = client.get(app.url("/get/")).header("cookie", &pair_b).send().await.unwrap();
-        assert_eq!(new.json::<serde_json::Value>().await.unwrap()["session_info"]["user_id"], "bob");
+        let old = client
+            .get(app.url("/get/"))
+            .header("cookie", &pair_a)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            old.json::<serde_json::Value>().await.unwrap(),
+            json!({ "message": "Login first" })
+        );
+        let new = client
+            .get(app.url("/get/"))
+            .header("cookie", &pair_b)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            new.json::<serde_json::Value>().await.unwrap()["session_info"]["user_id"],
+            "bob"
+        );
     }
 }
 
@@ -114,20 +142,39 @@ async fn concurrent_visits_of_one_session_all_count() {
         let app = App::start(bin, &[]);
         let client = reqwest::Client::new();
         let first = client.get(app.url("/")).send().await.unwrap();
-        let cookie = first.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+        let cookie = first.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..200 {
             let (client, url, cookie) = (client.clone(), app.url("/"), cookie.clone());
             tasks.spawn(async move {
-                let response = client.get(url).header("cookie", cookie).send().await.unwrap();
+                let response = client
+                    .get(url)
+                    .header("cookie", cookie)
+                    .send()
+                    .await
+                    .unwrap();
                 assert_eq!(response.status(), 200);
             });
         }
         while let Some(done) = tasks.join_next().await {
             done.unwrap();
         }
-        let last = client.get(app.url("/")).header("cookie", &cookie).send().await.unwrap();
-        assert_eq!(last.json::<serde_json::Value>().await.unwrap(), json!({ "user_count": 201 }));
+        let last = client
+            .get(app.url("/"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            last.json::<serde_json::Value>().await.unwrap(),
+            json!({ "user_count": 201 })
+        );
     }
 }
 
@@ -142,9 +189,19 @@ async fn cookie_attributes_and_vary() {
     for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=1209600"] {
         assert!(cookie.contains(attribute), "{attribute} missing: {cookie}");
     }
-    assert!(!cookie.contains("Secure"), "the examples serve plain http: {cookie}");
-    let value = cookie.split(';').next().unwrap().trim_start_matches("session=");
-    assert!(value.len() < 100, "a server-side session cookie holds only the signed id");
+    assert!(
+        !cookie.contains("Secure"),
+        "the examples serve plain http: {cookie}"
+    );
+    let value = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("session=");
+    assert!(
+        value.len() < 100,
+        "a server-side session cookie holds only the signed id"
+    );
 }
 
 /// A tampered cookie is a fresh session, answered normally.
@@ -153,16 +210,38 @@ async fn tampered_cookie_means_a_fresh_session() {
     let app = App::start(AXUM_COUNTER, &[]);
     let client = reqwest::Client::new();
     let first = client.get(app.url("/")).send().await.unwrap();
-    let pair = first.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
-    let again = client.get(app.url("/")).header("cookie", &pair).send().await.unwrap();
-    assert_eq!(again.json::<serde_json::Value>().await.unwrap(), json!({ "user_count": 1 }));
+    let pair = first.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let again = client
+        .get(app.url("/"))
+        .header("cookie", &pair)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        again.json::<serde_json::Value>().await.unwrap(),
+        json!({ "user_count": 1 })
+    );
     let mut tampered = pair.into_bytes();
     let last = tampered.len() - 1;
     tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
     let tampered = String::from_utf8(tampered).unwrap();
-    let response = client.get(app.url("/")).header("cookie", tampered).send().await.unwrap();
+    let response = client
+        .get(app.url("/"))
+        .header("cookie", tampered)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(response.json::<serde_json::Value>().await.unwrap(), json!({ "user_count": 0 }));
+    assert_eq!(
+        response.json::<serde_json::Value>().await.unwrap(),
+        json!({ "user_count": 0 })
+    );
 }
 
 /// A secret too short to be secret is refused at start with a clear message.
@@ -189,7 +268,10 @@ async fn unknown_store_is_refused_at_start() {
             .unwrap();
         assert_eq!(output.status.code(), Some(2));
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.contains("floppy://disk") && stderr.contains("memory"), "{stderr}");
+        assert!(
+            stderr.contains("floppy://disk") && stderr.contains("memory"),
+            "{stderr}"
+        );
     }
 }
 

@@ -8,7 +8,9 @@ use crate::client::ClientSession;
 use crate::config::{Expiry, MAX_COOKIE_SIZE};
 use crate::layer::{Backend, Shared};
 use crate::session::{Incoming, State};
-use crate::{ChangeSet, Created, DataCodec, Error, Id, Record, Saved, Session, SessionStore, SignedId};
+use crate::{
+    ChangeSet, Created, DataCodec, Error, Id, Record, Saved, Session, SessionStore, SignedId,
+};
 
 /// How many fresh ids to try when the store reports a collision.
 const CREATE_ATTEMPTS: usize = 8;

@@ -52,7 +52,11 @@ fn record_with(data: Value) -> Record {
 
 async fn create(store: &DynStore, record: &Record) {
     let created = store.create(record).await.expect("create failed");
-    assert_eq!(created, Created::Inserted, "create of a fresh id must insert");
+    assert_eq!(
+        created,
+        Created::Inserted,
+        "create of a fresh id must insert"
+    );
 }
 
 async fn load(store: &DynStore, id: &Id) -> Option<Record> {
@@ -95,16 +99,40 @@ pub async fn create_then_load_round_trips(store: DynStore) {
         "null": null,
     }));
     create(&store, &record).await;
-    let loaded = load(&store, &record.id).await.expect("created record must load");
+    let loaded = load(&store, &record.id)
+        .await
+        .expect("created record must load");
     assert_eq!(loaded.id, record.id);
     assert_eq!(loaded.data, record.data, "data must round-trip exactly");
-    assert!(close(loaded.created_at, record.created_at), "created_at changed: {} vs {}", loaded.created_at, record.created_at);
-    assert!(close(loaded.expires_at, record.expires_at), "expires_at changed: {} vs {}", loaded.expires_at, record.expires_at);
+    assert!(
+        close(loaded.created_at, record.created_at),
+        "created_at changed: {} vs {}",
+        loaded.created_at,
+        record.created_at
+    );
+    assert!(
+        close(loaded.expires_at, record.expires_at),
+        "expires_at changed: {} vs {}",
+        loaded.expires_at,
+        record.expires_at
+    );
 }
 
 /// Keys with characters that JSON-path syntaxes treat specially are plain keys.
 pub async fn awkward_keys_are_plain_keys(store: DynStore) {
-    let keys = ["a.b", "$", "$.x", "[0]", "with space", "quote\"d", "back\\slash", "'single'", "", "ключ", "*"];
+    let keys = [
+        "a.b",
+        "$",
+        "$.x",
+        "[0]",
+        "with space",
+        "quote\"d",
+        "back\\slash",
+        "'single'",
+        "",
+        "ключ",
+        "*",
+    ];
     let mut record = record_with(json!({}));
     record.data.insert("seed".into(), json!(0));
     create(&store, &record).await;
@@ -119,7 +147,11 @@ pub async fn awkward_keys_are_plain_keys(store: DynStore) {
     assert_eq!(saved, Saved::Applied);
     let data = load_data(&store, &record.id).await;
     for (i, key) in keys.iter().enumerate() {
-        assert_eq!(data.get(*key), Some(&json!(i)), "key {key:?} not stored as a plain key");
+        assert_eq!(
+            data.get(*key),
+            Some(&json!(i)),
+            "key {key:?} not stored as a plain key"
+        );
     }
     let saved = store
         .save(&record.id, &changes(json!({}), &keys))
@@ -127,7 +159,11 @@ pub async fn awkward_keys_are_plain_keys(store: DynStore) {
         .expect("save failed");
     assert_eq!(saved, Saved::Applied);
     let data = load_data(&store, &record.id).await;
-    assert_eq!(data.len(), 1, "every awkward key should be removed: {data:?}");
+    assert_eq!(
+        data.len(),
+        1,
+        "every awkward key should be removed: {data:?}"
+    );
 }
 
 /// Creating under the id of a live record reports `IdTaken` and changes nothing.
@@ -137,7 +173,11 @@ pub async fn create_with_taken_id_keeps_the_original(store: DynStore) {
     let mut intruder = record_with(json!({"owner": "second"}));
     intruder.id = original.id;
     let created = store.create(&intruder).await.expect("create failed");
-    assert_eq!(created, Created::IdTaken, "a live id must not be overwritten");
+    assert_eq!(
+        created,
+        Created::IdTaken,
+        "a live id must not be overwritten"
+    );
     assert_eq!(load_data(&store, &original.id).await["owner"], "first");
 }
 
@@ -159,12 +199,18 @@ pub async fn save_applies_sets_and_removals(store: DynStore) {
     let record = record_with(json!({"a": 1, "b": 2, "c": 3}));
     create(&store, &record).await;
     let saved = store
-        .save(&record.id, &changes(json!({"a": 10, "d": {"x": [1]}}), &["b", "missing"]))
+        .save(
+            &record.id,
+            &changes(json!({"a": 10, "d": {"x": [1]}}), &["b", "missing"]),
+        )
         .await
         .expect("save failed");
     assert_eq!(saved, Saved::Applied);
     let data = load_data(&store, &record.id).await;
-    assert_eq!(Value::Object(data), json!({"a": 10, "c": 3, "d": {"x": [1]}}));
+    assert_eq!(
+        Value::Object(data),
+        json!({"a": 10, "c": 3, "d": {"x": [1]}})
+    );
 }
 
 /// A key can be set to JSON `null`, which is not the same as absent.
@@ -187,8 +233,14 @@ pub async fn save_moves_the_expiry(store: DynStore) {
     change.expires_at = now() + Duration::hours(5);
     store.save(&record.id, &change).await.expect("save failed");
     let loaded = load(&store, &record.id).await.unwrap();
-    assert!(close(loaded.expires_at, change.expires_at), "expiry not moved");
-    assert!(close(loaded.created_at, record.created_at), "created_at must not change");
+    assert!(
+        close(loaded.expires_at, change.expires_at),
+        "expiry not moved"
+    );
+    assert!(
+        close(loaded.created_at, record.created_at),
+        "created_at must not change"
+    );
 }
 
 /// Saving to an id with no record reports `Gone` and creates nothing.
@@ -199,7 +251,10 @@ pub async fn save_without_record_is_gone(store: DynStore) {
         .await
         .expect("save failed");
     assert_eq!(saved, Saved::Gone);
-    assert!(load(&store, &id).await.is_none(), "save must never create a record");
+    assert!(
+        load(&store, &id).await.is_none(),
+        "save must never create a record"
+    );
 }
 
 /// A save that arrives after a delete (a request in flight during logout)
@@ -212,7 +267,11 @@ pub async fn save_after_delete_does_not_resurrect(store: DynStore) {
         .save(&record.id, &changes(json!({"cart": [1, 2]}), &[]))
         .await
         .expect("save failed");
-    assert_eq!(saved, Saved::Gone, "logout must win over a request in flight");
+    assert_eq!(
+        saved,
+        Saved::Gone,
+        "logout must win over a request in flight"
+    );
     let touched = store
         .touch(&record.id, now() + Duration::hours(2))
         .await
@@ -226,7 +285,10 @@ pub async fn expired_records_are_absent(store: DynStore) {
     let mut record = record_with(json!({"a": 1}));
     record.expires_at = now() - Duration::seconds(1);
     create(&store, &record).await;
-    assert!(load(&store, &record.id).await.is_none(), "expired record loaded");
+    assert!(
+        load(&store, &record.id).await.is_none(),
+        "expired record loaded"
+    );
     let saved = store
         .save(&record.id, &changes(json!({"b": 1}), &[]))
         .await
@@ -246,9 +308,15 @@ pub async fn records_expire_as_time_passes(store: DynStore) {
     let mut record = record_with(json!({"a": 1}));
     record.expires_at = now() + Duration::milliseconds(1200);
     create(&store, &record).await;
-    assert!(load(&store, &record.id).await.is_some(), "record gone too early");
+    assert!(
+        load(&store, &record.id).await.is_some(),
+        "record gone too early"
+    );
     tokio::time::sleep(StdDuration::from_millis(2200)).await;
-    assert!(load(&store, &record.id).await.is_none(), "record outlived its expiry");
+    assert!(
+        load(&store, &record.id).await.is_none(),
+        "record outlived its expiry"
+    );
 }
 
 /// Touch moves only the expiry; the data stays as it is in the store.
@@ -263,7 +331,10 @@ pub async fn touch_moves_only_the_expiry(store: DynStore) {
     let touched = store.touch(&record.id, later).await.expect("touch failed");
     assert_eq!(touched, Saved::Applied);
     let loaded = load(&store, &record.id).await.unwrap();
-    assert!(close(loaded.expires_at, later), "touch did not move the expiry");
+    assert!(
+        close(loaded.expires_at, later),
+        "touch did not move the expiry"
+    );
     assert_eq!(Value::Object(loaded.data), json!({"a": 1, "b": 2}));
 }
 
@@ -284,8 +355,14 @@ pub async fn delete_is_idempotent(store: DynStore) {
     create(&store, &record).await;
     store.delete(&record.id).await.expect("delete failed");
     assert!(load(&store, &record.id).await.is_none());
-    store.delete(&record.id).await.expect("second delete failed");
-    store.delete(&Id::random()).await.expect("delete of a missing id failed");
+    store
+        .delete(&record.id)
+        .await
+        .expect("second delete failed");
+    store
+        .delete(&Id::random())
+        .await
+        .expect("delete of a missing id failed");
 }
 
 /// Twenty concurrent change sets, each on its own key, all survive.
@@ -309,7 +386,11 @@ pub async fn concurrent_change_sets_on_different_keys_all_survive(store: DynStor
     }
     let data = load_data(&store, &record.id).await;
     for i in 0..20 {
-        assert_eq!(data.get(&format!("key{i}")), Some(&json!(i)), "lost the write of key{i}");
+        assert_eq!(
+            data.get(&format!("key{i}")),
+            Some(&json!(i)),
+            "lost the write of key{i}"
+        );
     }
     assert_eq!(data.get("base"), Some(&json!(true)));
 }
@@ -322,7 +403,10 @@ pub async fn delete_expired_keeps_live_records(store: DynStore) {
     dead.expires_at = now() - Duration::seconds(5);
     create(&store, &dead).await;
     store.delete_expired().await.expect("delete_expired failed");
-    assert!(load(&store, &live.id).await.is_some(), "a live record was removed");
+    assert!(
+        load(&store, &live.id).await.is_some(),
+        "a live record was removed"
+    );
     assert!(load(&store, &dead.id).await.is_none());
 }
 
@@ -332,7 +416,9 @@ pub async fn large_records_round_trip(store: DynStore) {
     for i in 0..1000 {
         record.data.insert(format!("k{i}"), json!(i));
     }
-    record.data.insert("blob".into(), json!("x".repeat(200_000)));
+    record
+        .data
+        .insert("blob".into(), json!("x".repeat(200_000)));
     create(&store, &record).await;
     assert_eq!(load_data(&store, &record.id).await, record.data);
 }

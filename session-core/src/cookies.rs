@@ -42,7 +42,11 @@ impl CookieWriter {
         let host = config.host_prefix;
         Self {
             name: config.cookie_name(),
-            path: if host { "/".into() } else { config.path.clone() },
+            path: if host {
+                "/".into()
+            } else {
+                config.path.clone()
+            },
             domain: if host { None } else { config.domain.clone() },
             same_site: config.same_site,
             secure: config.secure || host,
@@ -130,12 +134,21 @@ mod tests {
         let value = writer.set("v", &config, None, OffsetDateTime::UNIX_EPOCH);
         let text = value.to_str().unwrap();
         assert!(text.starts_with("session_id=v"), "{text}");
-        for part in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/", "Max-Age=1800"] {
+        for part in [
+            "HttpOnly",
+            "SameSite=Strict",
+            "Secure",
+            "Path=/",
+            "Max-Age=1800",
+        ] {
             assert!(text.contains(part), "{part} missing in {text}");
         }
         let removal = writer.removal();
         let text = removal.to_str().unwrap();
-        assert!(text.contains("Max-Age=0") && text.contains("1970"), "{text}");
+        assert!(
+            text.contains("Max-Age=0") && text.contains("1970"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -309,12 +309,18 @@ mod tests {
         let clock = ManualClock::starting_now();
         let store = MemoryStore::new().with_clock(clock.clone());
         for _ in 0..2000 {
-            store.create(&record(clock.now(), Duration::seconds(10))).await.unwrap();
+            store
+                .create(&record(clock.now(), Duration::seconds(10)))
+                .await
+                .unwrap();
         }
         assert_eq!(store.len(), 2000);
         clock.advance(Duration::seconds(11));
         for _ in 0..(SHARDS as u32 * SWEEP_EVERY * 2) {
-            store.create(&record(clock.now(), Duration::hours(1))).await.unwrap();
+            store
+                .create(&record(clock.now(), Duration::hours(1)))
+                .await
+                .unwrap();
         }
         // Every shard has been swept at least once since the first batch expired.
         assert_eq!(store.len(), SHARDS * SWEEP_EVERY as usize * 2);
@@ -323,7 +329,9 @@ mod tests {
     #[tokio::test]
     async fn capacity_limit_evicts_the_soonest_to_expire() {
         let clock = ManualClock::starting_now();
-        let store = MemoryStore::new().with_capacity_limit(SHARDS).with_clock(clock.clone());
+        let store = MemoryStore::new()
+            .with_capacity_limit(SHARDS)
+            .with_clock(clock.clone());
         let mut ids = Vec::new();
         for i in 0..(SHARDS * 4) {
             let r = record(clock.now(), Duration::seconds(100 + i as i64));
@@ -340,8 +348,14 @@ mod tests {
     async fn delete_expired_counts_what_it_removed() {
         let clock = ManualClock::starting_now();
         let store = MemoryStore::new().with_clock(clock.clone());
-        store.create(&record(clock.now(), Duration::seconds(5))).await.unwrap();
-        store.create(&record(clock.now(), Duration::seconds(50))).await.unwrap();
+        store
+            .create(&record(clock.now(), Duration::seconds(5)))
+            .await
+            .unwrap();
+        store
+            .create(&record(clock.now(), Duration::seconds(50)))
+            .await
+            .unwrap();
         clock.advance(Duration::seconds(6));
         assert_eq!(store.delete_expired().await.unwrap(), 1);
         assert_eq!(store.len(), 1);

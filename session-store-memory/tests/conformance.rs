@@ -3,7 +3,6 @@
 use session_store_memory::MemoryStore;
 
 session_core::conformance_tests!(memory, async { MemoryStore::new() });
-session_core::conformance_tests!(
-    memory_bounded,
-    async { MemoryStore::new().with_capacity_limit(1_000_000) }
-);
+session_core::conformance_tests!(memory_bounded, async {
+    MemoryStore::new().with_capacity_limit(1_000_000)
+});

@@ -130,7 +130,9 @@ fn app(layer: SessionLayer) -> Router {
         .route(
             "/remember",
             get(|s: Session| async move {
-                s.set_expiry(Some(Expiry::OnInactivity(StdDuration::from_secs(30 * 86_400))));
+                s.set_expiry(Some(Expiry::OnInactivity(StdDuration::from_secs(
+                    30 * 86_400,
+                ))));
                 s.insert("remember", true).await?;
                 Ok::<_, session_core::Error>("ok")
             }),
@@ -257,19 +259,31 @@ async fn key_rotation_accepts_old_cookies_and_resigns_them() {
     let rotated = Keys::new(vec![key(2), key(1)]).unwrap();
     let new_app = app(SessionLayer::new(probe.clone(), rotated));
     let reply = call(&new_app, "/read", Some(&old_cookie)).await;
-    assert_eq!(reply.body, "Some(1)", "old-key cookie must still be accepted");
+    assert_eq!(
+        reply.body, "Some(1)",
+        "old-key cookie must still be accepted"
+    );
     let resigned = reply.cookie().expect("re-signed under the new key");
     assert_ne!(resigned, old_cookie);
     let value = resigned.split_once('=').unwrap().1;
     let new_only = SignedId::new(&key(2).into());
-    assert!(new_only.verify(value).is_some(), "signed with the current key");
+    assert!(
+        new_only.verify(value).is_some(),
+        "signed with the current key"
+    );
     // Even a request that never touches the session finishes the rotation.
     let reply = call(&new_app, "/untouched", Some(&old_cookie)).await;
     assert_eq!(reply.cookie().as_deref(), Some(resigned.as_str()));
     // Once the old key is dropped, only the re-signed cookie works.
     let final_app = app(SessionLayer::new(probe, key(2).into()));
-    assert_eq!(call(&final_app, "/read", Some(&resigned)).await.body, "Some(1)");
-    assert_eq!(call(&final_app, "/read", Some(&old_cookie)).await.body, "None");
+    assert_eq!(
+        call(&final_app, "/read", Some(&resigned)).await.body,
+        "Some(1)"
+    );
+    assert_eq!(
+        call(&final_app, "/read", Some(&old_cookie)).await.body,
+        "None"
+    );
 }
 
 #[tokio::test]
@@ -281,7 +295,10 @@ async fn cycle_id_moves_data_and_kills_the_old_id() {
     let reply = call(&app, "/cycle", Some(&cookie)).await;
     let new_cookie = reply.cookie().expect("a new cookie");
     assert_ne!(new_cookie, cookie);
-    assert!(probe.store.load(&old_id).await.unwrap().is_none(), "old id must be gone");
+    assert!(
+        probe.store.load(&old_id).await.unwrap().is_none(),
+        "old id must be gone"
+    );
     assert_eq!(call(&app, "/read", Some(&new_cookie)).await.body, "Some(1)");
     assert_eq!(call(&app, "/read", Some(&cookie)).await.body, "None");
 }
@@ -297,7 +314,10 @@ async fn emptied_or_destroyed_sessions_are_deleted_with_a_removal_cookie() {
         let removal = reply.set_cookie().expect("removal cookie");
         assert!(removal.starts_with("session=;"), "{removal}");
         assert!(removal.contains("Max-Age=0"), "{removal}");
-        assert!(probe.store.load(&id).await.unwrap().is_none(), "{path}: record must be deleted");
+        assert!(
+            probe.store.load(&id).await.unwrap().is_none(),
+            "{path}: record must be deleted"
+        );
         assert_eq!(call(&app, "/read", Some(&cookie)).await.body, "None");
     }
 }
@@ -402,7 +422,9 @@ async fn logout_wins_over_a_request_in_flight() {
     logged_out.notify_one();
     let slow = slow.await.unwrap();
     assert_eq!(slow.status, StatusCode::OK);
-    let removal = slow.set_cookie().expect("the late request removes the cookie");
+    let removal = slow
+        .set_cookie()
+        .expect("the late request removes the cookie");
     assert!(removal.contains("Max-Age=0"), "{removal}");
     assert!(probe.store.is_empty(), "the session must not come back");
 }
@@ -420,8 +442,15 @@ async fn idle_timeout_is_enforced_by_the_server_and_extended_by_use() {
         clock.advance(Duration::minutes(29));
         assert_eq!(call(&app, "/read", Some(&cookie)).await.body, "Some(1)");
     }
-    assert!(probe.touches.load(Ordering::SeqCst) >= 4, "reads touch the expiry");
-    assert_eq!(probe.saves.load(Ordering::SeqCst), 0, "touch does not rewrite data");
+    assert!(
+        probe.touches.load(Ordering::SeqCst) >= 4,
+        "reads touch the expiry"
+    );
+    assert_eq!(
+        probe.saves.load(Ordering::SeqCst),
+        0,
+        "touch does not rewrite data"
+    );
     clock.advance(Duration::minutes(31));
     assert_eq!(call(&app, "/read", Some(&cookie)).await.body, "None");
 }
@@ -450,7 +479,10 @@ async fn absolute_timeout_ends_even_an_active_session() {
 #[tokio::test]
 async fn rolling_expiry_touches_and_resends_the_cookie() {
     let probe = Probe::default();
-    let app = app(layer(probe.clone(), SessionConfig::new().with_rolling(true)));
+    let app = app(layer(
+        probe.clone(),
+        SessionConfig::new().with_rolling(true),
+    ));
     let cookie = call(&app, "/count", None).await.cookie().unwrap();
     let reply = call(&app, "/read", Some(&cookie)).await;
     assert_eq!(reply.cookie().as_deref(), Some(cookie.as_str()));
@@ -465,9 +497,17 @@ async fn per_session_expiry_sets_max_age_and_store_expiry() {
     let app = app(layer(probe.clone(), SessionConfig::new()));
     let reply = call(&app, "/remember", None).await;
     assert!(reply.set_cookie().unwrap().contains("Max-Age=2592000"));
-    let record = probe.store.load(&id_of(&reply.cookie().unwrap())).await.unwrap().unwrap();
+    let record = probe
+        .store
+        .load(&id_of(&reply.cookie().unwrap()))
+        .await
+        .unwrap()
+        .unwrap();
     let left = record.expires_at - OffsetDateTime::now_utc();
-    assert!(left > Duration::days(29), "store expiry follows the override: {left}");
+    assert!(
+        left > Duration::days(29),
+        "store expiry follows the override: {left}"
+    );
 }
 
 #[tokio::test]
@@ -480,10 +520,21 @@ async fn store_failure_is_a_503_while_untouched_routes_still_work() {
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(reply.set_cookie().is_none());
     let reply = call(&app, "/count", None).await;
-    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "a create that fails is an error, not a lost write");
-    assert_eq!(call(&app, "/untouched", Some(&cookie)).await.status, StatusCode::OK);
+    assert_eq!(
+        reply.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "a create that fails is an error, not a lost write"
+    );
+    assert_eq!(
+        call(&app, "/untouched", Some(&cookie)).await.status,
+        StatusCode::OK
+    );
     probe.down.store(false, Ordering::SeqCst);
-    assert_eq!(call(&app, "/count", Some(&cookie)).await.body, "1", "nothing was lost or half-written");
+    assert_eq!(
+        call(&app, "/count", Some(&cookie)).await.body,
+        "1",
+        "nothing was lost or half-written"
+    );
 }
 
 #[tokio::test]

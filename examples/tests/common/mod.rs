@@ -26,7 +26,9 @@ impl App {
             .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
-        let mut child = command.spawn().unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -45,7 +47,10 @@ impl App {
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("{bin} exited before listening: {status}");
             }
-            assert!(Instant::now() < deadline, "{bin} did not start listening within 30 s");
+            assert!(
+                Instant::now() < deadline,
+                "{bin} did not start listening within 30 s"
+            );
         }
     }
 
