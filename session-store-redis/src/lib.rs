@@ -110,7 +110,13 @@
 //! first record simply expires unused.
 //!
 //! A cluster connection retries and follows slot moves on its own; the
-//! timeout bounds those retries too.
+//! timeout bounds those retries too. When one node is down, the sessions
+//! it holds are [`StoreError::Unavailable`] (within a few tens of
+//! milliseconds on a refused connection) while the sessions on the other
+//! nodes keep working, provided the cluster is configured to serve partial
+//! slot coverage (`cluster-require-full-coverage no`) or has replicas to
+//! fail over to. When the node is back, the same store uses it again as
+//! soon as the node reports the cluster healthy.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -621,9 +627,13 @@ fn classify(err: RedisError) -> StoreError {
     }
     let unavailable = match err.kind() {
         ErrorKind::Io | ErrorKind::ClusterConnectionNotFound => true,
+        // A redirect reaches us only when the cluster connection could not
+        // follow it: the node that owns the slot is not reachable.
         ErrorKind::Server(kind) => matches!(
             kind,
-            ServerErrorKind::BusyLoading
+            ServerErrorKind::Moved
+                | ServerErrorKind::Ask
+                | ServerErrorKind::BusyLoading
                 | ServerErrorKind::TryAgain
                 | ServerErrorKind::ClusterDown
                 | ServerErrorKind::MasterDown
