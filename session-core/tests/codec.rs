@@ -102,6 +102,36 @@ fn round_trips() {
 }
 
 #[test]
+fn floats_survive_exactly() {
+    // Found by the `roundtrip` fuzz target: without serde_json's
+    // `float_roundtrip` feature, 1.296874305123235e31 came back as
+    // 1.2968743051232347e31.
+    let floats = [
+        1.296_874_305_123_235e31,
+        0.1,
+        -0.0,
+        5e-324,
+        f64::MAX,
+        f64::MIN_POSITIVE,
+        1e16,
+        1.5e-7,
+        123_456_789.012_345_68,
+    ];
+    for (name, codec, _) in codecs() {
+        for float in floats {
+            let original = session(json!({ "f": float }));
+            let back = codec.decode(&codec.encode(&original).unwrap()).unwrap();
+            let got = back.data["f"].as_f64().unwrap();
+            assert_eq!(
+                got.to_bits(),
+                float.to_bits(),
+                "{name}: {float:e} became {got:e}"
+            );
+        }
+    }
+}
+
+#[test]
 fn times_are_whole_seconds_and_created_at_is_optional() {
     let mut original = sample();
     original.issued_at = at(1_700_000_000) + time::Duration::milliseconds(999);
