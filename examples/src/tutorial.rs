@@ -97,7 +97,7 @@ pub async fn big_login(session: &Session, username: &str) -> Result<Value, Error
         .map(|i| (i.to_string(), Value::from(i)))
         .collect();
     session.insert("user_id", username).await?;
-    session.insert("big", entries).await?;
+    session.insert_value("big", Value::Object(entries)).await?;
     if let Err(err) = session.check_size().await {
         // Leave the session as it was: nothing half-stored.
         session.remove_value("big").await?;

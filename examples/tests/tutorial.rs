@@ -11,9 +11,12 @@ const HYPER_COUNTER: &str = env!("CARGO_BIN_EXE_hyper-counter");
 const AXUM_LOGIN: &str = env!("CARGO_BIN_EXE_axum-login");
 const HYPER_LOGIN: &str = env!("CARGO_BIN_EXE_hyper-login");
 
+/// The stores that need no server: every tutorial step runs on each.
+const STORES: &[&str] = &["memory", "cookie", "cookie-encrypted", "starlette"];
+
 /// Reload shows 0, 1, 2; another browser starts at 0; logout resets.
-async fn counter_steps(bin: &str) {
-    let app = App::start(bin, &[]);
+async fn counter_steps(bin: &str, store: &str) {
+    let app = App::start(bin, &[("SESSION_STORE", store)]);
     let first = browser();
     for expected in 0..3 {
         assert_eq!(
@@ -41,8 +44,8 @@ async fn counter_steps(bin: &str) {
 }
 
 /// Login, see the profile, logout, "Login first".
-async fn login_steps(bin: &str) {
-    let app = App::start(bin, &[]);
+async fn login_steps(bin: &str, store: &str) {
+    let app = App::start(bin, &[("SESSION_STORE", store)]);
     let client = browser();
     assert_eq!(
         get_json(&client, &app.url("/get/")).await,
@@ -73,22 +76,30 @@ async fn login_steps(bin: &str) {
 
 #[tokio::test]
 async fn axum_counter_follows_the_tutorial() {
-    counter_steps(AXUM_COUNTER).await;
+    for store in STORES {
+        counter_steps(AXUM_COUNTER, store).await;
+    }
 }
 
 #[tokio::test]
 async fn hyper_counter_follows_the_tutorial() {
-    counter_steps(HYPER_COUNTER).await;
+    for store in STORES {
+        counter_steps(HYPER_COUNTER, store).await;
+    }
 }
 
 #[tokio::test]
 async fn axum_login_follows_the_tutorial() {
-    login_steps(AXUM_LOGIN).await;
+    for store in STORES {
+        login_steps(AXUM_LOGIN, store).await;
+    }
 }
 
 #[tokio::test]
 async fn hyper_login_follows_the_tutorial() {
-    login_steps(HYPER_LOGIN).await;
+    for store in STORES {
+        login_steps(HYPER_LOGIN, store).await;
+    }
 }
 
 /// Login gives the session a fresh id: the cookie before login no longer

@@ -1,0 +1,197 @@
+//! The tutorial's cookie-settings and big-session scenarios, and sessions
+//! kept in the cookie (signed, encrypted, Starlette-compatible), against the
+//! real example binaries.
+
+mod common;
+
+use common::{get_json, App, SECRET};
+use serde_json::{json, Value};
+use session_core::codec::StarletteCookie;
+use session_core::time::OffsetDateTime;
+use session_core::{ClientSession, DataCodec};
+
+const AXUM_COUNTER: &str = env!("CARGO_BIN_EXE_axum-counter");
+const HYPER_COUNTER: &str = env!("CARGO_BIN_EXE_hyper-counter");
+const AXUM_SETTINGS: &str = env!("CARGO_BIN_EXE_axum-settings");
+const HYPER_SETTINGS: &str = env!("CARGO_BIN_EXE_hyper-settings");
+const AXUM_BIG: &str = env!("CARGO_BIN_EXE_axum-big");
+const HYPER_BIG: &str = env!("CARGO_BIN_EXE_hyper-big");
+
+/// GET with an explicit cookie header; returns status, JSON body and the
+/// raw `Set-Cookie`, if any.
+async fn get(url: &str, cookie: Option<&str>) -> (u16, Value, Option<String>) {
+    let client = reqwest::Client::new();
+    let mut request = client.get(url);
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    let response = request.send().await.expect("request failed");
+    let status = response.status().as_u16();
+    let set_cookie = response
+        .headers()
+        .get("set-cookie")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let text = response.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, body, set_cookie)
+}
+
+/// The `name=value` part of a `Set-Cookie`.
+fn pair(set_cookie: &str) -> String {
+    set_cookie.split(';').next().unwrap().trim().to_owned()
+}
+
+/// The tutorial's settings: each attribute exactly as configured.
+#[tokio::test]
+async fn settings_attributes_are_exact() {
+    for bin in [AXUM_SETTINGS, HYPER_SETTINGS] {
+        for store in ["memory", "cookie"] {
+            let app = App::start(bin, &[("SESSION_STORE", store)]);
+            let (status, body, set_cookie) = get(&app.url("/"), None).await;
+            assert_eq!((status, body), (200, json!({ "user_count": 0 })));
+            let set_cookie = set_cookie.expect("a session cookie");
+            let mut parts: Vec<&str> = set_cookie.split("; ").collect();
+            let first = parts.remove(0);
+            assert!(first.starts_with("session_id="), "{set_cookie}");
+            parts.sort_unstable();
+            assert_eq!(
+                parts,
+                [
+                    "HttpOnly",
+                    "Max-Age=1800",
+                    "Path=/",
+                    "SameSite=Strict",
+                    "Secure"
+                ],
+                "{bin} {store}: {set_cookie}"
+            );
+            let (_, body, _) = get(&app.url("/"), Some(first)).await;
+            assert_eq!(body, json!({ "user_count": 1 }));
+        }
+    }
+}
+
+/// A server-side store keeps a session of a million entries with a small
+/// cookie.
+#[tokio::test]
+async fn big_session_works_with_a_server_side_store() {
+    for bin in [AXUM_BIG, HYPER_BIG] {
+        let app = App::start(bin, &[("SESSION_STORE", "memory")]);
+        let (status, body, set_cookie) = get(&app.url("/login/hong/"), None).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["entries"], 1_000_000);
+        let cookie = pair(&set_cookie.expect("a session cookie"));
+        assert!(cookie.len() < 100, "the cookie holds only the id: {cookie}");
+        let (_, body, _) = get(&app.url("/get/"), Some(&cookie)).await;
+        assert_eq!(body, json!({ "user_id": "hong", "entries": 1_000_000 }));
+        let (_, body, removal) = get(&app.url("/logout/"), Some(&cookie)).await;
+        assert_eq!(body, json!({ "message": "Logged out" }));
+        assert!(removal.unwrap().contains("Max-Age=0"));
+    }
+}
+
+/// A cookie store refuses the big session clearly instead of sending a
+/// cookie the browser would drop; the session stays as it was.
+#[tokio::test]
+async fn big_session_is_refused_clearly_by_cookie_stores() {
+    for bin in [AXUM_BIG, HYPER_BIG] {
+        for store in ["cookie", "cookie-encrypted", "starlette"] {
+            let app = App::start(bin, &[("SESSION_STORE", store)]);
+            let (status, body, set_cookie) = get(&app.url("/login/hong/"), None).await;
+            assert_eq!(status, 500, "{bin} {store}");
+            assert!(
+                set_cookie.is_none(),
+                "no cookie may be sent: {set_cookie:?}"
+            );
+            let text = body.to_string();
+            for needle in ["4096", "server-side store", "bytes"] {
+                assert!(text.contains(needle), "{needle:?} missing from {text}");
+            }
+            let (_, body, _) = get(&app.url("/get/"), None).await;
+            assert_eq!(body, json!({ "message": "Login first" }));
+        }
+    }
+}
+
+/// Sessions kept in the cookie survive an app restart with the same key.
+#[tokio::test]
+async fn cookie_sessions_survive_a_restart() {
+    for (store, secret) in [
+        ("cookie", SECRET),
+        ("cookie-encrypted", SECRET),
+        ("starlette", "dev-secret-key"),
+    ] {
+        let envs = [("SESSION_STORE", store), ("SESSION_SECRET", secret)];
+        let app = App::start(AXUM_COUNTER, &envs);
+        let (_, _, set_cookie) = get(&app.url("/"), None).await;
+        let cookie = pair(&set_cookie.unwrap());
+        app.stop();
+        let app = App::start(HYPER_COUNTER, &envs);
+        let (_, body, _) = get(&app.url("/"), Some(&cookie)).await;
+        assert_eq!(body, json!({ "user_count": 1 }), "{store}");
+    }
+}
+
+/// A cookie in Starlette's format, minted for secret `dev-secret-key`
+/// (the codec's output is checked byte for byte against the real
+/// Starlette's in session-core's tests), is accepted by the Rust app, which
+/// answers with a cookie in the same format.
+#[tokio::test]
+async fn starlette_cookie_is_shared_with_a_fastapi_app() {
+    let codec = StarletteCookie::new("dev-secret-key");
+    let mut data = session_core::Data::new();
+    data.insert("user_count".into(), json!(41));
+    let minted = codec
+        .encode(&ClientSession {
+            data,
+            created_at: None,
+            issued_at: OffsetDateTime::now_utc(),
+            rekey: false,
+        })
+        .unwrap();
+    for bin in [AXUM_COUNTER, HYPER_COUNTER] {
+        let app = App::start(
+            bin,
+            &[
+                ("SESSION_STORE", "starlette"),
+                ("SESSION_SECRET", "dev-secret-key"),
+            ],
+        );
+        let (status, body, set_cookie) =
+            get(&app.url("/"), Some(&format!("session={minted}"))).await;
+        assert_eq!((status, body), (200, json!({ "user_count": 41 })));
+        let answer = pair(&set_cookie.unwrap());
+        let value = answer.strip_prefix("session=").unwrap();
+        // Starlette's layout: base64(json).base64(ts).sig, JSON as Python writes it.
+        let payload = value.split('.').next().unwrap();
+        assert_eq!(
+            payload, "eyJ1c2VyX2NvdW50IjogNDJ9",
+            "base64 of {{\"user_count\": 42}}"
+        );
+        let decoded = codec
+            .decode(value)
+            .expect("Starlette-format cookie verifies");
+        assert_eq!(decoded.data["user_count"], 42);
+        // A wrong secret is a fresh session, not an error.
+        let wrong = StarletteCookie::new("another-secret");
+        assert!(wrong.decode(value).is_none());
+    }
+}
+
+/// `/logout/` of the counter with a cookie store removes the cookie.
+#[tokio::test]
+async fn emptied_cookie_session_is_removed() {
+    let app = App::start(AXUM_COUNTER, &[("SESSION_STORE", "cookie-encrypted")]);
+    let client = common::browser();
+    assert_eq!(
+        get_json(&client, &app.url("/")).await,
+        json!({ "user_count": 0 })
+    );
+    let (_, body, removal) = {
+        let (_, _, set) = get(&app.url("/"), None).await;
+        get(&app.url("/logout/"), Some(&pair(&set.unwrap()))).await
+    };
+    assert_eq!(body, json!({ "message": "Logged out" }));
+    let removal = removal.expect("a removal cookie");
+    assert!(removal.contains("Max-Age=0"), "{removal}");
+}
