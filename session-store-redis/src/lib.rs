@@ -109,6 +109,13 @@
 //! second reports [`Created::IdTaken`], the layer draws a fresh id, and the
 //! first record simply expires unused.
 //!
+//! A connection can also stall without any error: a frozen Redis, or a
+//! half-open TCP connection (a host that vanished, a firewall or NAT that
+//! forgot the connection), which the OS may take many minutes to notice.
+//! Operations then fail when the timeout runs out, and the store moves to a
+//! fresh connection (at most once per timeout period), so one timed-out
+//! request is the whole cost once the path to Redis works again.
+//!
 //! A cluster connection retries and follows slot moves on its own; the
 //! timeout bounds those retries too. When one node is down, the sessions
 //! it holds are [`StoreError::Unavailable`] (within a few tens of
@@ -121,7 +128,7 @@
 #![deny(missing_docs)]
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -235,8 +242,61 @@ impl Scripts {
 
 #[derive(Clone)]
 enum Conn {
-    Single(ConnectionManager),
+    Single(Arc<Single>),
     Cluster(ClusterConnection),
+}
+
+/// One node: the connection manager in use, and what a replacement is made
+/// of when the store built it itself.
+struct Single {
+    manager: Mutex<ConnectionManager>,
+    rebuild: Option<(redis::Client, ConnectionManagerConfig)>,
+    /// When the manager was last replaced.
+    replaced: Mutex<Option<Instant>>,
+}
+
+impl Single {
+    fn new(
+        manager: ConnectionManager,
+        rebuild: Option<(redis::Client, ConnectionManagerConfig)>,
+    ) -> Self {
+        Self {
+            manager: Mutex::new(manager),
+            rebuild,
+            replaced: Mutex::new(None),
+        }
+    }
+
+    fn manager(&self) -> ConnectionManager {
+        lock(&self.manager).clone()
+    }
+
+    /// After a timeout: the connection may be stalled without the OS
+    /// knowing (a half-open TCP connection), and the connection manager
+    /// only replaces connections that report an error. So the store swaps
+    /// in a fresh manager, which connects on first use; at most once per
+    /// `timeout`, so that a Redis that is merely slow is not flooded with
+    /// connections.
+    fn replace_after_timeout(&self, timeout: Duration) {
+        let Some((client, config)) = &self.rebuild else {
+            return;
+        };
+        let mut replaced = lock(&self.replaced);
+        if replaced.is_some_and(|at| at.elapsed() < timeout) {
+            return;
+        }
+        if let Ok(fresh) = ConnectionManager::new_lazy_with_config(client.clone(), config.clone()) {
+            *lock(&self.manager) = fresh;
+            *replaced = Some(Instant::now());
+        }
+    }
+}
+
+/// Locks `mutex`, ignoring poisoning (the data is a handle, always valid).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Sessions in Redis (one node) or a Redis Cluster, one hash per session,
@@ -303,14 +363,38 @@ impl RedisStore {
     /// ```
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let client = redis::Client::open(url).map_err(classify)?;
+        Self::connect_client(client).await
+    }
+
+    /// Connects to one Redis server through a [`redis::Client`] you built
+    /// (for settings a URL cannot carry), with
+    /// [`connection_manager_config`](Self::connection_manager_config).
+    /// Like [`connect`](Self::connect), the store can then replace a
+    /// connection that stopped answering.
+    ///
+    /// ```no_run
+    /// use session_store_redis::{redis, RedisStore};
+    ///
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let info: redis::ConnectionInfo = "redis://127.0.0.1:6379".parse()?;
+    /// let client = redis::Client::open(info)?;
+    /// let store = RedisStore::connect_client(client).await?;
+    /// # let _ = store;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn connect_client(client: redis::Client) -> Result<Self, StoreError> {
         let config = Self::connection_manager_config(DEFAULT_TIMEOUT);
         let manager = bounded(DEFAULT_TIMEOUT, async {
-            ConnectionManager::new_with_config(client, config)
+            ConnectionManager::new_with_config(client.clone(), config.clone())
                 .await
                 .map_err(classify)
         })
         .await?;
-        Ok(Self::from_connection_manager(manager))
+        Ok(Self::build(Conn::Single(Arc::new(Single::new(
+            manager,
+            Some((client, config)),
+        )))))
     }
 
     /// Connects to a Redis Cluster through some of its nodes (the others
@@ -381,10 +465,13 @@ impl RedisStore {
         }
     }
 
-    /// A store on a connection manager you built yourself (for TLS, auth,
-    /// RESP3 or other settings). Give it
+    /// A store on a connection manager you built yourself. Give it
     /// [`connection_manager_config`](Self::connection_manager_config) so that
-    /// it fails fast and recovers as described in the crate docs.
+    /// it fails fast and recovers as described in the crate docs. Unlike
+    /// [`connect`](Self::connect) and
+    /// [`connect_client`](Self::connect_client), the store cannot replace
+    /// this manager: a connection that stops answering without an error (a
+    /// half-open TCP connection) then times out until the OS gives up on it.
     ///
     /// ```no_run
     /// use session_store_redis::{redis, RedisStore, DEFAULT_TIMEOUT};
@@ -399,7 +486,7 @@ impl RedisStore {
     /// # }
     /// ```
     pub fn from_connection_manager(manager: ConnectionManager) -> Self {
-        Self::build(Conn::Single(manager))
+        Self::build(Conn::Single(Arc::new(Single::new(manager, None))))
     }
 
     /// A store on a cluster connection you built yourself.
@@ -557,12 +644,17 @@ impl RedisStore {
             let call = &call;
             async move {
                 match conn {
-                    Conn::Single(mut c) => call.send(&mut c).await,
+                    Conn::Single(single) => call.send(&mut single.manager()).await,
                     Conn::Cluster(mut c) => call.send(&mut c).await,
                 }
             }
         };
-        let timed_out = || StoreError::unavailable(TimedOut(self.timeout));
+        let timed_out = || {
+            if let Conn::Single(single) = &self.conn {
+                single.replace_after_timeout(self.timeout);
+            }
+            StoreError::unavailable(TimedOut(self.timeout))
+        };
         let first = tokio::time::timeout_at(deadline, attempt(self.conn.clone()))
             .await
             .map_err(|_| timed_out())?;
