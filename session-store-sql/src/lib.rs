@@ -133,12 +133,15 @@
 //!     expires_at = $expires_at
 //! WHERE id = $id AND expires_at > $now;
 //!
-//! -- MySQL / MariaDB: $unset maps every removed *and* set key to null
-//! UPDATE sessions SET data = JSON_MERGE_PRESERVE(JSON_MERGE_PATCH(data, $unset), $set),
+//! -- MySQL / MariaDB: one bound JSON path per key ($."key", the key
+//! -- written as a JSON string), one bound JSON text per value
+//! UPDATE sessions SET data = JSON_SET(JSON_REMOVE(data, $path_r1, $path_r2),
+//!         $path_s1, JSON_EXTRACT($value_s1, '$'), $path_s2, JSON_EXTRACT($value_s2, '$')),
 //!     expires_at = $expires_at
 //! WHERE id = $id AND expires_at > $now;
 //!
-//! -- SQLite: $members is the text of $set without its braces
+//! -- SQLite: $unset maps every removed *and* set key to null,
+//! -- $members is the text of the $set object without its braces
 //! UPDATE sessions SET data = (SELECT CASE
 //!         WHEN $members = '' THEN p
 //!         WHEN p = '{}' THEN '{' || $members || '}'
@@ -148,13 +151,18 @@
 //! WHERE id = $id AND expires_at > $now;
 //! ```
 //!
-//! No key is ever written into a JSON path, so keys such as `a.b`, `$`,
-//! `[0]` or `quote"d` are plain keys everywhere. A JSON merge patch
-//! deletes keys whose value is `null`, so on MySQL and SQLite the merge
-//! patch only removes keys; the set keys are added afterwards (MySQL:
-//! `JSON_MERGE_PRESERVE` of objects with no key in common is their union;
-//! SQLite: the members are spliced into `json_patch`'s minified output),
-//! which keeps a value that is JSON `null`.
+//! Every key is a plain key: `a.b`, `$`, `[0]`, `*`, `quote"d` or the empty
+//! string never select anything else. PostgreSQL and SQLite never parse a
+//! key as a JSON path at all. A JSON merge patch deletes the keys whose
+//! value is `null`, so SQLite's `json_patch` only *removes* keys, and the
+//! set members are then spliced into its minified output (the keys are
+//! gone by then, so none repeats), which keeps values that are JSON `null`.
+//! MySQL and MariaDB take each key as a quoted path leg `$."…"`, with the
+//! key escaped as a JSON string and bound as a parameter. (MariaDB's
+//! `JSON_MERGE_PATCH` is not used: as of 10.11 it skips some removals when
+//! the patch lists keys in another order than the document.) The statement
+//! text depends on how many keys a change set names; sqlx keeps the
+//! prepared statements of the most recent shapes per connection.
 //!
 //! **touch** — only the expiry of the live row:
 //!
@@ -220,7 +228,7 @@ use std::time::Duration;
 use serde_json::Value;
 use session_core::time::OffsetDateTime;
 use session_core::{
-    async_trait, ChangeSet, Clock, Created, Data, Id, Record, Saved, SessionStore, StoreError,
+    async_trait, ChangeSet, Clock, Created, Id, Record, Saved, SessionStore, StoreError,
     SystemClock,
 };
 use sqlx::Row as _;
@@ -900,18 +908,6 @@ impl SessionStore for SqlStore {
         let inner = &*self.inner;
         let key = id.encode();
         let (expires_at, now) = (millis(changes.expires_at), inner.now());
-        let set = serde_json::to_string(&changes.set).map_err(StoreError::backend)?;
-        // MySQL and SQLite: a merge patch that removes every key the change
-        // set names (removed or set), before the set keys are added.
-        let unset = || {
-            let unset: Data = changes
-                .removed
-                .iter()
-                .chain(changes.set.keys())
-                .map(|key| (key.clone(), Value::Null))
-                .collect();
-            Value::Object(unset).to_string()
-        };
         // The parameters after the two patch arguments, the same everywhere.
         macro_rules! run {
             ($query:expr, $pool:expr) => {
@@ -929,17 +925,20 @@ impl SessionStore for SqlStore {
             Pool::Postgres(pool) => run!(
                 sqlx::query(&inner.sql.save)
                     .bind(changes.removed.as_slice())
-                    .bind(set.as_str()),
+                    .bind(set_object(changes)),
                 pool
             ),
             #[cfg(feature = "sqlite")]
-            Pool::Sqlite(pool) => run!(
-                sqlx::query(&inner.sql.save)
-                    .bind(unset())
-                    // The object's members, without its braces.
-                    .bind(&set[1..set.len() - 1]),
-                pool
-            ),
+            Pool::Sqlite(pool) => {
+                let set = set_object(changes);
+                run!(
+                    sqlx::query(&inner.sql.save)
+                        .bind(unset_patch(changes))
+                        // The object's members, without its braces.
+                        .bind(&set[1..set.len() - 1]),
+                    pool
+                )
+            }
             #[cfg(feature = "mysql")]
             Pool::MySql(pool) => {
                 let sql =
@@ -1044,6 +1043,35 @@ async fn connect_sqlite(url: &str) -> Result<sqlx::SqlitePool, sqlx::Error> {
             .synchronous(SqliteSynchronous::Normal);
         SqlitePoolOptions::new().connect_with(options).await
     }
+}
+
+/// The keys and values a change set sets, as a JSON object.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+fn set_object(changes: &ChangeSet) -> String {
+    let mut text = String::from("{");
+    for (i, (key, value)) in changes.set.iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(&Value::from(key.as_str()).to_string());
+        text.push(':');
+        text.push_str(&value.to_string());
+    }
+    text.push('}');
+    text
+}
+
+/// A merge patch that removes every key the change set names (removed or
+/// set), before the set keys are added.
+#[cfg(feature = "sqlite")]
+fn unset_patch(changes: &ChangeSet) -> String {
+    let unset: session_core::Data = changes
+        .removed
+        .iter()
+        .chain(changes.set.keys())
+        .map(|key| (key.clone(), Value::Null))
+        .collect();
+    Value::Object(unset).to_string()
 }
 
 /// Unix milliseconds, rounded down.

@@ -15,6 +15,7 @@ pub(crate) struct Statements {
     pub migrate: Vec<String>,
     /// Binds: id, now. Columns: data (text), created_at, expires_at.
     pub load: String,
+    #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
     /// MySQL only: removes an expired record with the id before the insert.
     /// Binds: id, now.
     pub create_clear: Option<String>,
@@ -26,8 +27,10 @@ pub(crate) struct Statements {
     /// PostgreSQL binds: removed keys (text[]), set (JSON object), expires_at, id, now.
     /// SQLite binds: removal patch, set members (object text without braces), expires_at, id, now.
     /// MySQL: empty; the statement depends on the number of keys, see [`mysql_save`].
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub save: String,
     /// The quoted table name.
+    #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
     pub table: String,
     /// Binds: expires_at, id, now.
     pub touch: String,
@@ -180,6 +183,7 @@ fn mysql(table: &TableName) -> Statements {
 /// written as a JSON string (bound, never spliced into the SQL). Keys go
 /// through paths because MariaDB's `JSON_MERGE_PATCH` (10.11) skips some
 /// removals when the patch's keys are not in the document's order.
+#[cfg(feature = "mysql")]
 pub(crate) fn mysql_save(table: &str, removed: usize, set: usize) -> String {
     let mut data = String::from("data");
     if removed > 0 {
@@ -195,6 +199,7 @@ pub(crate) fn mysql_save(table: &str, removed: usize, set: usize) -> String {
 }
 
 /// The MySQL JSON path of the top-level key `key`.
+#[cfg(feature = "mysql")]
 pub(crate) fn mysql_path(key: &str) -> String {
     format!("$.{}", serde_json::Value::from(key))
 }
