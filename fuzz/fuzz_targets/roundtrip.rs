@@ -31,7 +31,9 @@ fuzz_target!(|data: &[u8]| {
             assert!(codec.decode(&value).is_none());
             continue;
         }
-        let back = codec.decode(&value).unwrap_or_else(|| panic!("{codec:?} refused its own {value}"));
+        let back = codec
+            .decode(&value)
+            .unwrap_or_else(|| panic!("{codec:?} refused its own {value}"));
         assert_eq!(back, session, "{codec:?}");
         // Key order too.
         assert!(back.data.keys().eq(session.data.keys()));
