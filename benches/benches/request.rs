@@ -6,6 +6,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::{json, Value};
+use session_core::codec::SignedCookie;
 use session_core::{Key, SessionConfig, SessionLayer};
 use session_store_memory::MemoryStore;
 
@@ -32,8 +33,13 @@ fn whole_request(c: &mut Criterion) {
         )
         .with_config(SessionConfig::new().with_secure(false)),
     );
+    let ours_client_side = benches::session_counter().layer(
+        SessionLayer::client_side(SignedCookie::new(&Key::from_bytes(&[7; 32]).unwrap().into()))
+            .with_config(SessionConfig::new().with_secure(false)),
+    );
     let peer = tower_sessions_counter();
     let ours_cookie = rt.block_on(benches::request(&ours_memory, None)).unwrap();
+    let client_side_cookie = rt.block_on(benches::request(&ours_client_side, None)).unwrap();
     let peer_cookie = rt.block_on(benches::request(&peer, None)).unwrap();
 
     let mut group = c.benchmark_group("request");
@@ -43,6 +49,10 @@ fn whole_request(c: &mut Criterion) {
     group.bench_function("ours_memory", |b| {
         b.to_async(&rt)
             .iter(|| benches::request(&ours_memory, Some(&ours_cookie)))
+    });
+    group.bench_function("ours_cookie_store", |b| {
+        b.to_async(&rt)
+            .iter(|| benches::request(&ours_client_side, Some(&client_side_cookie)))
     });
     group.bench_function("tower_sessions_memory", |b| {
         b.to_async(&rt)

@@ -4,6 +4,7 @@ use session_core::codec::{EncryptedCookie, SignedCookie, StarletteCookie};
 use session_core::{Key, Keys, SessionConfig, SessionLayer};
 use session_store_memory::MemoryStore;
 use session_store_redis::RedisStore;
+use session_store_sql::SqlStore;
 
 use crate::Settings;
 
@@ -16,7 +17,14 @@ pub const VALID_STORES: &[&str] = &[
     "redis://…",
     "rediss://…",
     "redis+cluster://host:port,host:port",
+    "sqlite://sessions.db",
+    "sqlite::memory:",
+    "postgres://…",
+    "mysql://…",
 ];
+
+/// How often SQL stores delete expired rows.
+const SQL_CLEANUP_PERIOD: std::time::Duration = std::time::Duration::from_secs(10 * 60);
 
 /// The signing keys from `SESSION_SECRET` (hex, comma-separated for
 /// rotation: the first signs), or a fresh key with a warning.
@@ -76,9 +84,23 @@ pub async fn session_layer(
                 .map_err(|e| format!("SESSION_STORE names a Redis that cannot be used: {e}"))?;
             SessionLayer::new(store, keys(settings)?)
         }
+        sql if is_sql(sql) => {
+            // The messages leave the spec out: its URL may hold a password.
+            let store = SqlStore::connect(sql)
+                .await
+                .map_err(|e| format!("SESSION_STORE names a database that cannot be used: {e}"))?;
+            store
+                .migrate()
+                .await
+                .map_err(|e| format!("creating the sessions table failed: {e}"))?;
+            // Runs for the life of the process.
+            drop(store.spawn_cleanup(SQL_CLEANUP_PERIOD));
+            SessionLayer::new(store, keys(settings)?)
+        }
         other => {
             return Err(format!(
-                "unknown SESSION_STORE {other:?}; valid values: {}",
+                "unknown SESSION_STORE {}; valid values: {}",
+                redacted(other),
                 VALID_STORES.join(", ")
             ))
         }
@@ -107,6 +129,15 @@ fn starlette(settings: &Settings) -> StarletteCookie {
     codec
 }
 
+/// `spec` fit for an error message: a URL is cut to its scheme, since the
+/// rest may hold a password.
+fn redacted(spec: &str) -> String {
+    match spec.split_once("://") {
+        Some((scheme, _)) => format!("{:?}", format!("{scheme}://…")),
+        None => format!("{spec:?}"),
+    }
+}
+
 /// Whether `spec` names Redis: one server (`redis://`, `rediss://`) or a
 /// cluster (`redis+cluster://`, `rediss+cluster://`).
 fn is_redis(spec: &str) -> bool {
@@ -115,6 +146,20 @@ fn is_redis(spec: &str) -> bool {
         "rediss://",
         "redis+cluster://",
         "rediss+cluster://",
+    ]
+    .iter()
+    .any(|scheme| spec.starts_with(scheme))
+}
+
+/// Whether `spec` names an SQL database: SQLite (`sqlite:`), PostgreSQL
+/// (`postgres://`, `postgresql://`) or MySQL/MariaDB (`mysql://`, `mariadb://`).
+fn is_sql(spec: &str) -> bool {
+    [
+        "sqlite:",
+        "postgres://",
+        "postgresql://",
+        "mysql://",
+        "mariadb://",
     ]
     .iter()
     .any(|scheme| spec.starts_with(scheme))

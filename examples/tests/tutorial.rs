@@ -273,7 +273,7 @@ async fn short_secret_is_refused_at_start() {
 async fn unknown_store_is_refused_at_start() {
     for bin in [AXUM_COUNTER, HYPER_LOGIN] {
         let output = std::process::Command::new(bin)
-            .env("SESSION_STORE", "floppy://disk")
+            .env("SESSION_STORE", "floppy://user:hunter2@disk")
             .env("PORT", "0")
             .output()
             .unwrap();

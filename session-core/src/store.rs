@@ -81,7 +81,9 @@ impl Record {
 ///
 /// A store applies a change set atomically and only to a record that still
 /// exists. Two change sets touching different keys of one record must both
-/// survive, whatever order they arrive in.
+/// survive, whatever order they arrive in. The layer never names one key in
+/// both lists; a store that receives such a set applies the removals first,
+/// then the sets (as [`ChangeSet::apply_to`] does).
 ///
 /// ```
 /// use session_core::ChangeSet;
@@ -250,6 +252,10 @@ impl StoreError {
 /// Every method is one atomic operation. "Now", for expiry, is the store's
 /// own notion of the current time (Redis and SQL servers use their clock):
 /// a record whose `expires_at` has passed is absent for every operation.
+/// Expiry times are computed from the application's clock, so skew between
+/// the application and the store shifts when sessions end; the layer also
+/// checks expiry on load with its own clock, so a session never outlives
+/// its expiry as the application sees it.
 ///
 /// ```
 /// use session_core::{async_trait, ChangeSet, Created, Id, Record, Saved, SessionStore, StoreError};

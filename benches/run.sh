@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Reruns every benchmark: the criterion benches (with throwaway Redis and
+# PostgreSQL servers from scripts/test) and then the load script.
+#   benches/run.sh            # everything
+#   benches/run.sh criterion  # only the criterion benches
+#   benches/run.sh load       # only benches/load.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what=${1:-all}
+if [[ $what == all || $what == criterion ]]; then
+    SCRIPTS_TEST_CMD="cargo bench -p benches" scripts/test
+fi
+if [[ $what == all || $what == load ]]; then
+    bash benches/load.sh
+fi
