@@ -280,9 +280,10 @@ async fn unknown_store_is_refused_at_start() {
         assert_eq!(output.status.code(), Some(2));
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(
-            stderr.contains("floppy://disk") && stderr.contains("memory"),
+            stderr.contains("floppy://") && stderr.contains("memory"),
             "{stderr}"
         );
+        assert!(!stderr.contains("hunter2"), "a password must not be echoed: {stderr}");
     }
 }
 

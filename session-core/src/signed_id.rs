@@ -122,7 +122,9 @@ impl SignedId {
     /// # Ok::<(), session_core::KeyError>(())
     /// ```
     pub fn verify(&self, value: &str) -> Option<VerifiedId> {
-        if value.len() != Self::ENCODED_LEN {
+        // Only ASCII can be a signed value; checking it first also keeps
+        // `split_at` on a character boundary.
+        if value.len() != Self::ENCODED_LEN || !value.is_ascii() {
             return None;
         }
         let (id_text, rest) = value.split_at(Id::ENCODED_LEN);
@@ -185,5 +187,9 @@ mod tests {
         assert!(codec().verify(&value[..value.len() - 1]).is_none());
         assert!(codec().verify("").is_none());
         assert!(codec().verify(&"é".repeat(33)).is_none());
+        // Found by the fuzzer: a multi-byte character across byte 22.
+        let straddling = format!("{}é{}", "a".repeat(21), "a".repeat(43));
+        assert_eq!(straddling.len(), SignedId::ENCODED_LEN);
+        assert!(codec().verify(&straddling).is_none());
     }
 }
