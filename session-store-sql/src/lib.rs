@@ -29,7 +29,7 @@
 //! |---|---|---|
 //! | SQLite | `sqlite` (default) | one instance, or a small site: an embedded file, no server to run; sessions survive restarts |
 //! | PostgreSQL | `postgres` | several instances, or the application already has PostgreSQL; `JSONB` patches in place |
-//! | MySQL 8 / MariaDB 10.5+ | `mysql` | the application already has MySQL or MariaDB |
+//! | MySQL 8 / MariaDB 10.4+ (tested: MariaDB 10.11) | `mysql` | the application already has MySQL or MariaDB |
 //!
 //! If sessions only need to be fast and shared, and losing them on a
 //! restart of the cache is acceptable, Redis (`session-store-redis`) expires
@@ -248,6 +248,12 @@ pub const DEFAULT_TABLE_NAME: &str = "sessions";
 /// [`SqlStore::with_cleanup_batch`] says otherwise.
 pub const DEFAULT_CLEANUP_BATCH: u32 = 1000;
 
+/// How long [`SqlStore::connect`]'s PostgreSQL and MySQL pools wait for a
+/// connection (sqlx's default is 30 s): a session store that cannot answer
+/// soon should answer `503` soon.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Which database a [`SqlStore`] talks to.
 ///
 /// ```
@@ -354,8 +360,10 @@ impl SqlStore {
     /// SQLite files are created if missing (unless the URL sets `mode=`)
     /// and opened in WAL mode with `synchronous=NORMAL`; `sqlite::memory:`
     /// is a private in-memory database on a single connection that never
-    /// closes. PostgreSQL and MySQL get sqlx's default pool (10
-    /// connections); build your own pool to change that.
+    /// closes. PostgreSQL and MySQL get sqlx's default pool (up to 10
+    /// connections) except that waiting for a connection gives up after
+    /// 5 s instead of 30 s (the first connection too: an unreachable server
+    /// fails `connect` within about 5 s); build your own pool to change that.
     ///
     /// This does not create the table: call [`migrate`](Self::migrate).
     ///
@@ -399,9 +407,17 @@ impl SqlStore {
             #[cfg(feature = "sqlite")]
             Backend::Sqlite => connect_sqlite(url).await.map(Self::sqlite),
             #[cfg(feature = "postgres")]
-            Backend::Postgres => sqlx::PgPool::connect(url).await.map(Self::postgres),
+            Backend::Postgres => sqlx::postgres::PgPoolOptions::new()
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect(url)
+                .await
+                .map(Self::postgres),
             #[cfg(feature = "mysql")]
-            Backend::MySql => sqlx::MySqlPool::connect(url).await.map(Self::mysql),
+            Backend::MySql => sqlx::mysql::MySqlPoolOptions::new()
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect(url)
+                .await
+                .map(Self::mysql),
             #[allow(unreachable_patterns)]
             _ => {
                 return Err(StoreError::backend(format!(
