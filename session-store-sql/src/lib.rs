@@ -164,6 +164,9 @@
 //! text depends on how many keys a change set names; sqlx keeps the
 //! prepared statements of the most recent shapes per connection.
 //!
+//! A change set that names no key (only a new expiry) is saved as a
+//! **touch**.
+//!
 //! **touch** — only the expiry of the live row:
 //!
 //! ```sql
@@ -188,6 +191,16 @@
 //! -- MySQL / MariaDB
 //! DELETE FROM sessions WHERE expires_at <= $now ORDER BY expires_at LIMIT $batch;
 //! ```
+//!
+//! # Limits
+//!
+//! - PostgreSQL's `JSONB` cannot hold the character U+0000 inside a string:
+//!   such a session fails to save with [`StoreError::Backend`].
+//! - MySQL and MariaDB refuse statements over `max_allowed_packet` (16 MiB
+//!   by default on MariaDB, 64 MiB on MySQL 8), which bounds a session's size.
+//! - `JSONB` and MariaDB reorder an object's keys; session data is a map,
+//!   so nothing changes for the application. Numbers round-trip exactly
+//!   (`JSONB` keeps them as decimals, SQLite and MariaDB as text).
 //!
 //! # Cleanup
 //!
