@@ -124,3 +124,27 @@ async fn ids_are_case_sensitive() {
 async fn random_change_sets_match_the_model() {
     common::random_change_sets_match_the_model(store("conformance_sessions").await).await;
 }
+
+/// JSONB cannot hold U+0000: the save fails cleanly (documented limit).
+#[tokio::test]
+async fn nul_characters_are_a_backend_error() {
+    use session_core::time::{Duration, OffsetDateTime};
+    use session_core::{ChangeSet, Id, Record, SessionStore};
+
+    let store = store("conformance_sessions").await;
+    let now = OffsetDateTime::now_utc();
+    let record = Record::new(Id::random(), now, now + Duration::hours(1));
+    store.create(&record).await.unwrap();
+    let mut changes = ChangeSet::new(now + Duration::hours(1));
+    changes.set.insert("k".into(), "a\u{0}b".into());
+    let err = store.save(&record.id, &changes).await.unwrap_err();
+    assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+    assert!(store
+        .load(&record.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .data
+        .is_empty());
+    store.delete(&record.id).await.unwrap();
+}

@@ -188,3 +188,14 @@ async fn a_missing_directory_is_an_error_not_a_panic() {
 async fn random_change_sets_match_the_model() {
     common::random_change_sets_match_the_model(memory_store().await).await;
 }
+
+#[tokio::test]
+async fn debug_shows_the_backend_and_table_only() {
+    let store = SqlStore::connect("sqlite::memory:").await.unwrap();
+    let debug = format!("{store:?}");
+    assert!(
+        debug.contains("Sqlite") && debug.contains("sessions"),
+        "{debug}"
+    );
+    assert!(!debug.contains("memory"), "{debug}");
+}
