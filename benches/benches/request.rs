@@ -34,12 +34,16 @@ fn whole_request(c: &mut Criterion) {
         .with_config(SessionConfig::new().with_secure(false)),
     );
     let ours_client_side = benches::session_counter().layer(
-        SessionLayer::client_side(SignedCookie::new(&Key::from_bytes(&[7; 32]).unwrap().into()))
-            .with_config(SessionConfig::new().with_secure(false)),
+        SessionLayer::client_side(SignedCookie::new(
+            &Key::from_bytes(&[7; 32]).unwrap().into(),
+        ))
+        .with_config(SessionConfig::new().with_secure(false)),
     );
     let peer = tower_sessions_counter();
     let ours_cookie = rt.block_on(benches::request(&ours_memory, None)).unwrap();
-    let client_side_cookie = rt.block_on(benches::request(&ours_client_side, None)).unwrap();
+    let client_side_cookie = rt
+        .block_on(benches::request(&ours_client_side, None))
+        .unwrap();
     let peer_cookie = rt.block_on(benches::request(&peer, None)).unwrap();
 
     let mut group = c.benchmark_group("request");

@@ -84,12 +84,19 @@ fn stores(c: &mut Criterion) {
     let redis_url = env("REDIS_URL");
     let ours = rt.block_on(RedisStore::connect(&redis_url)).unwrap();
     let id = rt.block_on(seeded(&ours));
-    group.bench_function("redis/ours", |b| b.to_async(&rt).iter(|| load_save(&ours, &id)));
+    group.bench_function("redis/ours", |b| {
+        b.to_async(&rt).iter(|| load_save(&ours, &id))
+    });
     let mut raw = rt
-        .block_on(redis::Client::open(redis_url.as_str()).unwrap().get_connection_manager())
+        .block_on(
+            redis::Client::open(redis_url.as_str())
+                .unwrap()
+                .get_connection_manager(),
+        )
         .unwrap();
     let key = format!("bench-floor:{}", Id::random().encode());
-    rt.block_on(raw.set::<_, _, ()>(&key, r#"{"user_count":0}"#)).unwrap();
+    rt.block_on(raw.set::<_, _, ()>(&key, r#"{"user_count":0}"#))
+        .unwrap();
     group.bench_function("redis/raw_get_set", |b| {
         b.to_async(&rt).iter(|| {
             let (mut raw, key) = (raw.clone(), key.clone());
@@ -98,7 +105,9 @@ fn stores(c: &mut Criterion) {
                 let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
                 let n = value["user_count"].as_u64().unwrap();
                 value["user_count"] = json!(n + 1);
-                raw.set_ex::<_, _, ()>(&key, value.to_string(), 3600).await.unwrap();
+                raw.set_ex::<_, _, ()>(&key, value.to_string(), 3600)
+                    .await
+                    .unwrap();
             }
         })
     });
@@ -117,7 +126,15 @@ fn stores(c: &mut Criterion) {
             b.to_async(&rt).iter(|| load_save(&ours, &id))
         });
     }
-    sql_floor!(group, rt, "postgres", sqlx::PgPool, &postgres_url, "$1", "$2");
+    sql_floor!(
+        group,
+        rt,
+        "postgres",
+        sqlx::PgPool,
+        &postgres_url,
+        "$1",
+        "$2"
+    );
     sql_floor!(group, rt, "sqlite", sqlx::SqlitePool, &sqlite_url, "?", "?");
     group.finish();
     let _ = std::fs::remove_dir_all(&dir);

@@ -283,7 +283,10 @@ async fn unknown_store_is_refused_at_start() {
             stderr.contains("floppy://") && stderr.contains("memory"),
             "{stderr}"
         );
-        assert!(!stderr.contains("hunter2"), "a password must not be echoed: {stderr}");
+        assert!(
+            !stderr.contains("hunter2"),
+            "a password must not be echoed: {stderr}"
+        );
     }
 }
 

@@ -17,10 +17,7 @@ pub(crate) fn values<'h>(headers: &'h HeaderMap, name: &'h str) -> impl Iterator
         .filter_map(|header| header.to_str().ok())
         .flat_map(Cookie::split_parse)
         .filter_map(move |cookie| match cookie {
-            Ok(cookie) if cookie.name() == name => match cookie.value_raw() {
-                Some(raw) => Some(raw),
-                None => None,
-            },
+            Ok(cookie) if cookie.name() == name => cookie.value_raw(),
             _ => None,
         })
 }

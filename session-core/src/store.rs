@@ -249,9 +249,10 @@ impl StoreError {
 
 /// A place that keeps sessions.
 ///
-/// Every method is one atomic operation. "Now", for expiry, is the store's
-/// own notion of the current time (Redis and SQL servers use their clock):
-/// a record whose `expires_at` has passed is absent for every operation.
+/// Every method is one atomic operation. A record whose `expires_at` has
+/// passed is absent for every operation, by the store's notion of "now":
+/// Redis expires keys by its server's clock; the SQL and memory stores
+/// compare with the application's clock.
 /// Expiry times are computed from the application's clock, so skew between
 /// the application and the store shifts when sessions end; the layer also
 /// checks expiry on load with its own clock, so a session never outlives
