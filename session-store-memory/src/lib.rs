@@ -230,7 +230,7 @@ impl SessionStore for MemoryStore {
             return Ok(Created::IdTaken);
         }
         shard.creates = shard.creates.wrapping_add(1);
-        if shard.creates % SWEEP_EVERY == 0 {
+        if shard.creates.is_multiple_of(SWEEP_EVERY) {
             shard.sweep(now);
         }
         if let Some(limit) = self.inner.per_shard_limit {
