@@ -422,7 +422,7 @@ impl Session {
 
     /// The size in bytes (name + value) of the session cookie this session
     /// would be sent as now. Compare it with
-    /// [`MAX_COOKIE_SIZE`](crate::MAX_COOKIE_SIZE), or call
+    /// [`MAX_COOKIE_SIZE`], or call
     /// [`check_size`](Session::check_size).
     ///
     /// ```
