@@ -2,20 +2,21 @@
 //! `fantoccini`.
 //!
 //! - One chromedriver per test process, shared by the tests that run at the
-//!   same time ([`driver`]); it is stopped when the last [`Browser`] that
-//!   uses it is dropped, and its whole process group (every Chromium it
-//!   started) is killed then, whatever state the browsers were left in.
+//!   same time ([`driver`]); it is killed when the last [`Browser`] that
+//!   uses it is dropped. It stays in the test's process group, so Ctrl-C,
+//!   or scripts/test stopping the test command's group, reaches it and
+//!   every Chromium too.
 //! - A [`Browser`] is one simulated person: a fresh Chromium with its own
 //!   new `--user-data-dir`, so nothing (cookies above all) is shared between
 //!   two of them. [`Browser::close`] ends it; a dropped browser (a failed
-//!   assertion) is ended too, synchronously, and its profile removed.
+//!   assertion) is ended too, synchronously; then any process still running
+//!   with that profile is killed by its pid, and the profile is removed.
 //! - Every WebDriver call is bounded in time ([`STEP`], [`START`]).
 //! - Missing binaries are a failure naming the packages, never a skip.
 
 use std::future::Future;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -89,9 +90,6 @@ impl Driver {
         let mut child = Command::new(&chromedriver)
             // Port 0: chromedriver picks a free one and prints it.
             .args(["--port=0", "--log-level=WARNING"])
-            // Its own process group: Chromium and its helpers join it, so one
-            // signal to the group ends them all (see `Drop`).
-            .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -118,7 +116,8 @@ impl Driver {
                 panic!("chromedriver exited before listening: {status}");
             }
             if Instant::now() > deadline {
-                kill_group(&mut child);
+                let _ = child.kill();
+                let _ = child.wait();
                 panic!("chromedriver did not start listening within {START:?}");
             }
         };
@@ -132,26 +131,11 @@ impl Driver {
     }
 }
 
-/// SIGKILL to the child's whole process group (chromedriver and every
-/// Chromium process it started), then reap the child.
-fn kill_group(child: &mut Child) {
-    let group = format!("-{}", child.id());
-    let killed = Command::new("kill")
-        .args(["-KILL", "--", &group])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success());
-    if !killed {
-        let _ = child.kill();
-    }
-    let _ = child.wait();
-}
-
 impl Drop for Driver {
     fn drop(&mut self) {
         let child = self.child.get_mut().unwrap_or_else(|e| e.into_inner());
-        kill_group(child);
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
 
@@ -176,24 +160,46 @@ pub struct Browser {
     client: Client,
     /// The WebDriver session id, while the session is open.
     session: Option<String>,
-    profile: PathBuf,
+    /// Held for its `Drop`, which runs after the session is ended (fields
+    /// drop in order, after `Browser::drop`).
+    _profile: Profile,
     driver: Arc<Driver>,
+}
+
+/// A new, empty Chromium profile directory. When dropped, whatever still
+/// runs with it (a session that could not be ended, or one whose start
+/// timed out) is killed by pid, and the directory is removed.
+struct Profile(PathBuf);
+
+impl Profile {
+    fn new() -> Profile {
+        let path = std::env::temp_dir().join(format!(
+            "examples-browser-{}-{}",
+            std::process::id(),
+            PROFILES.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
+        Profile(path)
+    }
+}
+
+impl Drop for Profile {
+    fn drop(&mut self) {
+        // Chromium's helpers follow its main process.
+        kill_profile_processes(&self.0);
+        remove_profile(&self.0);
+    }
 }
 
 impl Browser {
     /// Starts a new Chromium with a new, empty profile.
     pub async fn launch() -> Browser {
         let driver = driver();
-        let profile = std::env::temp_dir().join(format!(
-            "examples-browser-{}-{}",
-            std::process::id(),
-            PROFILES.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&profile);
-        std::fs::create_dir_all(&profile)
-            .unwrap_or_else(|e| panic!("cannot create {}: {e}", profile.display()));
+        let profile = Profile::new();
         let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|f| f.to_string()).collect();
-        args.push(format!("--user-data-dir={}", profile.display()));
+        args.push(format!("--user-data-dir={}", profile.0.display()));
         let capabilities = json!({
             "browserName": "chrome",
             "pageLoadStrategy": "normal",
@@ -222,7 +228,7 @@ impl Browser {
         Browser {
             client,
             session,
-            profile,
+            _profile: profile,
             driver,
         }
     }
@@ -272,7 +278,7 @@ impl Browser {
             let client = self.client.clone();
             bounded("closing Chromium", STEP, client.close()).await;
         }
-        // Drop removes the profile.
+        // Dropping the profile removes it.
     }
 }
 
@@ -283,7 +289,47 @@ impl Drop for Browser {
             // runtime may be left to run fantoccini's own cleanup).
             delete_session(&self.driver.addr, &session);
         }
-        remove_profile(&self.profile);
+        // Then the profile's Drop kills what is left and removes it.
+    }
+}
+
+/// The pids of the processes started with `--user-data-dir=PROFILE`.
+fn profile_processes(profile: &Path) -> Vec<String> {
+    let wanted = format!("--user-data-dir={}", profile.display());
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let pid = entry.file_name().into_string().ok()?;
+            if !pid.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            cmdline
+                .split(|&b| b == 0)
+                .any(|arg| arg == wanted.as_bytes())
+                .then_some(pid)
+        })
+        .collect()
+}
+
+/// SIGKILL to every process running with `profile`, then wait (bounded)
+/// until none is left.
+fn kill_profile_processes(profile: &Path) {
+    for _ in 0..50 {
+        let pids = profile_processes(profile);
+        if pids.is_empty() {
+            return;
+        }
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .args(&pids)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -298,10 +344,33 @@ fn delete_session(addr: &str, session: &str) {
         "DELETE /session/{session} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\n\
          Connection: close\r\n\r\n"
     );
-    if stream.write_all(request.as_bytes()).is_ok() {
-        let mut answer = Vec::new();
-        let _ = stream.read_to_end(&mut answer);
+    if stream.write_all(request.as_bytes()).is_err() {
+        return;
     }
+    // chromedriver keeps the connection open: read one whole response
+    // (headers, then Content-Length bytes), not to the end of the stream.
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !is_complete(&answer) {
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => answer.extend_from_slice(&buffer[..n]),
+        }
+    }
+}
+
+/// Whether `answer` holds a whole HTTP response with a Content-Length body.
+fn is_complete(answer: &[u8]) -> bool {
+    let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&answer[..end]).to_ascii_lowercase();
+    let length = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .and_then(|value| value.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    answer.len() >= end + 4 + length
 }
 
 /// Removes a profile directory; Chromium may still be writing to it for a
