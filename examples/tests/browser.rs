@@ -241,6 +241,7 @@ async fn big_session_refused(apps: &Apps) {
     );
     let browser = Browser::launch().await;
     browser.goto(&app.url("/login/hong/")).await;
+    assert_eq!(browser.status().await, 500, "{}", apps.name);
     let text = browser.text().await;
     for needle in ["4096", "server-side store"] {
         assert!(
@@ -290,6 +291,7 @@ async fn chromium_silently_drops_a_cookie_over_4096_bytes() {
     let app = ControlApp::start().await;
     let browser = Browser::launch().await;
     browser.goto(&app.url("/set/")).await;
+    assert_eq!(browser.status().await, 200);
     assert_eq!(browser.text().await.trim(), "two cookies sent");
     let names: Vec<String> = browser
         .cookies()

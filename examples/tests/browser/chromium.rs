@@ -252,11 +252,30 @@ impl Browser {
         value.as_str().unwrap_or_default().to_owned()
     }
 
-    /// Navigates to `url` and returns the JSON the page shows (Chromium
-    /// renders a JSON response as text in the page's body).
+    /// The HTTP status of the current page's response (Navigation Timing).
+    pub async fn status(&self) -> u64 {
+        let value = bounded(
+            "reading the response status",
+            STEP,
+            self.client.execute(
+                "return performance.getEntriesByType('navigation')[0].responseStatus",
+                vec![],
+            ),
+        )
+        .await;
+        value
+            .as_u64()
+            .unwrap_or_else(|| panic!("no response status: {value}"))
+    }
+
+    /// Navigates to `url`, checks that it answered 200, and returns the
+    /// JSON the page shows (Chromium renders a JSON response as text in the
+    /// page's body).
     pub async fn json(&self, url: &str) -> Value {
         self.goto(url).await;
         let text = self.text().await;
+        let status = self.status().await;
+        assert_eq!(status, 200, "{url} answered {status}: {text}");
         serde_json::from_str(text.trim())
             .unwrap_or_else(|e| panic!("{url}: the page is not JSON ({e}): {text:?}"))
     }
