@@ -78,9 +78,34 @@ pub fn driver() -> Arc<Driver> {
     if let Some(driver) = slot.upgrade() {
         return driver;
     }
+    remove_stale_profiles();
     let driver = Arc::new(Driver::start());
     *slot = Arc::downgrade(&driver);
     driver
+}
+
+/// Removes the profiles left behind by test processes that were killed
+/// (no `Drop` ran): `examples-browser-PID-N` whose PID no longer runs.
+fn remove_stale_profiles() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|name| name.strip_prefix("examples-browser-"))
+            .and_then(|rest| rest.split('-').next())
+        else {
+            continue;
+        };
+        if !pid.is_empty()
+            && pid.bytes().all(|b| b.is_ascii_digit())
+            && !Path::new("/proc").join(pid).exists()
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 impl Driver {
