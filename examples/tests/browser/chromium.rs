@@ -60,7 +60,7 @@ fn find_binary(name: &str) -> PathBuf {
         .unwrap_or_else(|| panic!("`{name}` not found on PATH: {INSTALL_HINT}"))
 }
 
-/// A running chromedriver, in its own process group.
+/// A running chromedriver (in the test process's own process group).
 pub struct Driver {
     child: Mutex<Child>,
     /// `http://127.0.0.1:PORT`
