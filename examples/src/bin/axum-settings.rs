@@ -6,25 +6,12 @@
 //!
 //! `cargo run -p examples --bin axum-settings`
 
-use std::process::ExitCode;
-use std::time::Duration;
-
-use examples::{serve, settings, stores, tutorial, Settings};
-use session_core::{SameSite, SessionConfig};
+use examples::app::{self, Example};
+use examples::tutorial;
 
 #[tokio::main]
-async fn main() -> ExitCode {
-    settings::init_tracing();
-    let settings = Settings::from_env();
-    let config = SessionConfig::new()
-        .with_cookie_name("session_id")
-        .with_max_age(Some(Duration::from_secs(1800)))
-        .with_same_site(SameSite::Strict)
-        .with_secure(true)
-        .with_serialized_requests(settings.serialize);
-    let layer = match stores::session_layer(&settings, config).await {
-        Ok(layer) => layer,
-        Err(message) => return serve::fail(&message),
-    };
-    serve::run_axum(&settings, tutorial::counter_router().layer(layer)).await
+async fn main() -> std::process::ExitCode {
+    Example::new(app::tutorial_settings)
+        .run_axum(tutorial::counter_router())
+        .await
 }

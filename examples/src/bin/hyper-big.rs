@@ -5,25 +5,10 @@
 //!
 //! `cargo run -p examples --bin hyper-big`
 
-use std::process::ExitCode;
-
-use examples::hyper_app::{handle, Scenario};
-use examples::{serve, settings, stores, Settings};
-use session_core::SessionConfig;
-use tower::ServiceBuilder;
+use examples::app::{self, Example};
+use examples::hyper_app::Scenario;
 
 #[tokio::main]
-async fn main() -> ExitCode {
-    settings::init_tracing();
-    let settings = Settings::from_env();
-    // The example serves plain http://, where browsers drop `Secure` cookies.
-    let config = SessionConfig::new().with_secure(false);
-    let layer = match stores::session_layer(&settings, config).await {
-        Ok(layer) => layer,
-        Err(message) => return serve::fail(&message),
-    };
-    let service = ServiceBuilder::new()
-        .layer(layer)
-        .service_fn(|request| handle(Scenario::Big, request));
-    serve::run_hyper(&settings, service).await
+async fn main() -> std::process::ExitCode {
+    Example::new(app::plain_http).run_hyper(Scenario::Big).await
 }

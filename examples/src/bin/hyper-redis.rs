@@ -12,28 +12,13 @@
 //! curl -c j -b j localhost:8000/login/hong/ && curl -b j localhost:8001/get/
 //! ```
 
-use std::process::ExitCode;
-
-use examples::hyper_app::{handle, Scenario};
-use examples::{serve, settings, stores, Settings};
-use session_core::SessionConfig;
-use tower::ServiceBuilder;
+use examples::app::{self, Example};
+use examples::hyper_app::Scenario;
 
 #[tokio::main]
-async fn main() -> ExitCode {
-    settings::init_tracing();
-    let mut settings = Settings::from_env();
-    if std::env::var_os("SESSION_STORE").is_none() {
-        settings.store = "redis://127.0.0.1:6379".to_owned();
-    }
-    // The example serves plain http://, where browsers drop `Secure` cookies.
-    let config = SessionConfig::new().with_secure(false);
-    let layer = match stores::session_layer(&settings, config).await {
-        Ok(layer) => layer,
-        Err(message) => return serve::fail(&message),
-    };
-    let service = ServiceBuilder::new()
-        .layer(layer)
-        .service_fn(|request| handle(Scenario::Login, request));
-    serve::run_hyper(&settings, service).await
+async fn main() -> std::process::ExitCode {
+    Example::new(app::plain_http)
+        .with_default_store("redis://127.0.0.1:6379")
+        .run_hyper(Scenario::Login)
+        .await
 }
