@@ -25,6 +25,7 @@ fuzz_target!(|data: &[u8]| {
             created_at,
             issued_at: now,
             rekey: false,
+            expires_at: None,
         };
         let value = codec.encode(&session).unwrap();
         if value.len() > MAX_VALUE_LEN {

@@ -20,7 +20,7 @@ use crate::Data;
 /// use time::OffsetDateTime;
 ///
 /// let now = OffsetDateTime::now_utc();
-/// let session = ClientSession { data: Data::new(), created_at: Some(now), issued_at: now, rekey: false };
+/// let session = ClientSession { data: Data::new(), created_at: Some(now), issued_at: now, rekey: false, expires_at: None };
 /// assert!(session.data.is_empty());
 /// ```
 #[derive(Clone, Debug, PartialEq)]
@@ -32,6 +32,11 @@ pub struct ClientSession {
     pub created_at: Option<OffsetDateTime>,
     /// When this cookie value was issued (for max age and idle timeout).
     pub issued_at: OffsetDateTime,
+    /// When the session ends, as the layer computed it when issuing the
+    /// value (it carries a per-session expiry such as "remember me"); `None`
+    /// in formats that do not carry it, where the layer's configuration
+    /// decides from `issued_at`.
+    pub expires_at: Option<OffsetDateTime>,
     /// Set by `decode` when a key other than the current one verified the
     /// value: the layer then re-issues the cookie under the current key.
     /// Ignored by `encode`.
@@ -57,7 +62,7 @@ pub struct ClientSession {
 ///     }
 ///     fn decode(&self, value: &str) -> Option<ClientSession> {
 ///         let data = serde_json::from_str(value).ok()?;
-///         Some(ClientSession { data, created_at: None, issued_at: time::OffsetDateTime::now_utc(), rekey: false })
+///         Some(ClientSession { data, created_at: None, issued_at: time::OffsetDateTime::now_utc(), rekey: false, expires_at: None })
 ///     }
 /// }
 /// ```

@@ -243,6 +243,7 @@ fn commit_client(
         created_at: Some(created_at),
         issued_at: now,
         rekey: false,
+        expires_at: Some(shared.config.expires_at(now, created_at, expiry)),
     };
     let value = codec.encode(&client)?;
     set_cookie(shared, &value, expiry, now).map(Some)

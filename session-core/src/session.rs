@@ -194,8 +194,12 @@ impl Session {
         if config.past_absolute(now, created) {
             return false;
         }
-        let ttl = to_time(config.server_ttl(None));
-        client.issued_at.saturating_add(ttl) >= now
+        let expires_at = client.expires_at.unwrap_or_else(|| {
+            client
+                .issued_at
+                .saturating_add(to_time(config.server_ttl(None)))
+        });
+        expires_at >= now
     }
 
     /// Loads (once), then runs `f` on the state, marking the session used.
@@ -284,7 +288,8 @@ impl Session {
     /// ```
     pub async fn remove_value(&self, key: &str) -> Result<Option<Value>, Error> {
         self.with_state(|state| {
-            let old = state.data.remove(key);
+            // Keep the order of the other keys (as Python's dicts do).
+            let old = state.data.shift_remove(key);
             if old.is_some() {
                 state.dirty.insert(key.to_owned());
             }
@@ -468,11 +473,14 @@ impl Session {
     /// The state as a data cookie carries it, issued at `now`.
     pub(crate) fn client_session(&self, now: OffsetDateTime) -> ClientSession {
         let state = self.0.state.lock();
+        let created_at = state.created_at.unwrap_or(now);
+        let config = &self.0.shared.config;
         ClientSession {
             data: state.data.clone(),
-            created_at: Some(state.created_at.unwrap_or(now)),
+            created_at: Some(created_at),
             issued_at: now,
             rekey: false,
+            expires_at: Some(config.expires_at(now, created_at, state.expiry)),
         }
     }
 }

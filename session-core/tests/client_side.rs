@@ -260,6 +260,7 @@ async fn tampered_or_foreign_cookie_is_a_fresh_session() {
                 created_at: Some(at(T0)),
                 issued_at: at(T0),
                 rekey: false,
+                expires_at: None,
             })
             .unwrap();
         let mut tampered = cookie.clone().into_bytes();
@@ -429,6 +430,7 @@ async fn future_dated_cookie_is_a_fresh_session() {
                     created_at: Some(at(T0)),
                     issued_at: at(T0 + ahead),
                     rekey: false,
+                    expires_at: None,
                 })
                 .unwrap();
             let cookie = format!("session={value}");
@@ -448,6 +450,7 @@ async fn future_dated_cookie_is_a_fresh_session() {
                 created_at: Some(at(T0)),
                 issued_at: at(T0),
                 rekey: false,
+                expires_at: None,
             })
             .unwrap();
         let now = send(&app, "/read", Some(&format!("session={value}"))).await;
@@ -506,6 +509,7 @@ fn craft(kind: Kind, codec: &Shared, target: usize) -> (String, usize) {
                 created_at: Some(at(T0)),
                 issued_at: at(T0),
                 rekey: false,
+                expires_at: None,
             };
             let size = name.len() + codec.encode(&session).unwrap().len();
             if size == target {
@@ -738,6 +742,7 @@ async fn starlette_set_cookie_vectors_same_cookie_same_attributes() {
                 created_at: None,
                 issued_at: at(case["timestamp"].as_i64().unwrap()),
                 rekey: false,
+                expires_at: None,
             })
             .unwrap();
         let (expected_pair, mut expected_attrs) = attributes(case["set_cookie"].as_str().unwrap());
@@ -806,6 +811,50 @@ async fn starlette_oversize_rows_match_the_limit() {
         assert_eq!(reply.cookie().is_some(), fits, "blob {blob}");
         if let Some(cookie) = reply.cookie() {
             assert_eq!(cookie.len(), name_equals_value, "blob {blob}");
+        }
+    }
+}
+
+/// A per-session expiry ("remember me") travels inside signed and
+/// encrypted values, so it holds past the configured max age, and a
+/// shorter one is enforced by the server even if the browser keeps the
+/// cookie.
+#[tokio::test]
+async fn per_session_expiry_is_carried_in_the_cookie() {
+    for kind in [Kind::Signed, Kind::Encrypted] {
+        for (days, alive_after_20_days) in [(30, true), (10, false)] {
+            let clock = clock();
+            let config = config(&clock).with_max_age(Some(StdDuration::from_secs(14 * 86_400)));
+            let layer = SessionLayer::client_side(kind.codec(&key(1).into())).with_config(config);
+            let remember = Router::new()
+                .route(
+                    "/remember",
+                    get(move |s: Session| async move {
+                        let ttl = StdDuration::from_secs(days * 86_400);
+                        s.set_expiry(Some(session_core::Expiry::OnInactivity(ttl)));
+                        s.insert("user", "alice").await?;
+                        Ok::<_, Error>("ok")
+                    }),
+                )
+                .route(
+                    "/who",
+                    get(|s: Session| async move {
+                        Ok::<_, Error>(format!("{:?}", s.get::<String>("user").await?))
+                    }),
+                )
+                .layer(layer);
+            let reply = send(&remember, "/remember", None).await;
+            let max_age = format!("Max-Age={}", days * 86_400);
+            assert!(reply.set_cookies()[0].contains(&max_age), "{kind:?}");
+            let cookie = reply.cookie().unwrap();
+            clock.advance(Duration::days(20));
+            let who = send(&remember, "/who", Some(&cookie)).await.body;
+            let expected = if alive_after_20_days {
+                "Some(\"alice\")"
+            } else {
+                "None"
+            };
+            assert_eq!(who, expected, "{kind:?}, {days} days");
         }
     }
 }

@@ -28,6 +28,7 @@ fn session(value: Value) -> ClientSession {
         created_at: Some(at(1_699_990_000)),
         issued_at: at(1_700_000_000),
         rekey: false,
+        expires_at: None,
     }
 }
 
@@ -479,6 +480,7 @@ fn starlette_session(session: &Value, timestamp: &Value) -> ClientSession {
         created_at: None,
         issued_at: at(timestamp.as_i64().unwrap()),
         rekey: false,
+        expires_at: None,
     }
 }
 

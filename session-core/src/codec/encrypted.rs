@@ -2,12 +2,12 @@
 
 use std::fmt;
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
+use aes_gcm::aead::{AeadInPlace, KeyInit};
+use aes_gcm::{Aes256Gcm, Nonce, Tag};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 
-use super::{encode_error, parse_payload, payload_json, MAX_VALUE_LEN};
+use super::{encode_error, parse_payload, write_payload, MAX_VALUE_LEN};
 use crate::{ClientSession, DataCodec, Keys};
 
 const PURPOSE: &[u8] = b"session-core/v1/encrypted-data";
@@ -19,7 +19,7 @@ const TAG_LEN: usize = 16;
 ///
 /// The value is `base64url(nonce ‖ ciphertext ‖ tag)`: a fresh 96-bit nonce
 /// from the operating system's CSPRNG for every value, then the encrypted
-/// payload (the same `{"d":…,"i":…,"c":…}` JSON as
+/// payload (the same binary header and JSON data as
 /// [`SignedCookie`](super::SignedCookie)). Each [`Key`](crate::Key) gives
 /// its own AES key for this one purpose (HKDF-SHA256). The first key
 /// encrypts; every key is tried to decrypt, and a value only an older key
@@ -38,7 +38,7 @@ const TAG_LEN: usize = 16;
 /// let mut data = Data::new();
 /// data.insert("email".into(), "alice@example.com".into());
 /// let now = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
-/// let session = ClientSession { data, created_at: Some(now), issued_at: now, rekey: false };
+/// let session = ClientSession { data, created_at: Some(now), issued_at: now, rekey: false, expires_at: None };
 ///
 /// let value = codec.encode(&session)?;
 /// assert!(!value.contains("alice"));
@@ -82,21 +82,16 @@ impl EncryptedCookie {
 
 impl DataCodec for EncryptedCookie {
     fn encode(&self, session: &ClientSession) -> Result<String, crate::Error> {
-        let json = payload_json(session)?;
-        let mut nonce = [0u8; NONCE_LEN];
-        crate::id::fill_random(&mut nonce);
-        let sealed = self.ciphers[0]
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: &json,
-                    aad: PURPOSE,
-                },
-            )
+        // One buffer: nonce, then the payload, sealed in place, then the tag.
+        let mut raw = Vec::with_capacity(NONCE_LEN + 128);
+        raw.resize(NONCE_LEN, 0);
+        crate::id::fill_random(&mut raw[..NONCE_LEN]);
+        write_payload(session, &mut raw)?;
+        let (nonce, plaintext) = raw.split_at_mut(NONCE_LEN);
+        let tag = self.ciphers[0]
+            .encrypt_in_place_detached(Nonce::from_slice(nonce), PURPOSE, plaintext)
             .map_err(|_| encode_error("AES-GCM refused to encrypt the session"))?;
-        let mut raw = Vec::with_capacity(NONCE_LEN + sealed.len());
-        raw.extend_from_slice(&nonce);
-        raw.extend_from_slice(&sealed);
+        raw.extend_from_slice(&tag);
         Ok(URL_SAFE_NO_PAD.encode(raw))
     }
 
@@ -106,27 +101,21 @@ impl DataCodec for EncryptedCookie {
         }
         // Canonical base64 only (no stray trailing bits): one ciphertext has
         // exactly one accepted spelling.
-        let raw = URL_SAFE_NO_PAD.decode(value).ok()?;
+        let mut raw = URL_SAFE_NO_PAD.decode(value).ok()?;
         if raw.len() < NONCE_LEN + TAG_LEN {
             return None;
         }
-        let (nonce, sealed) = raw.split_at(NONCE_LEN);
-        let nonce = Nonce::from_slice(nonce);
-        let (index, json) = self
-            .ciphers
-            .iter()
-            .enumerate()
-            .find_map(|(index, cipher)| {
-                let payload = Payload {
-                    msg: sealed,
-                    aad: PURPOSE,
-                };
-                cipher
-                    .decrypt(nonce, payload)
-                    .ok()
-                    .map(|json| (index, json))
-            })?;
-        let mut session = parse_payload(&json)?;
+        let (nonce, rest) = raw.split_at_mut(NONCE_LEN);
+        let (sealed, tag) = rest.split_at_mut(rest.len() - TAG_LEN);
+        let (nonce, tag) = (Nonce::from_slice(nonce), Tag::from_slice(tag));
+        // A failed attempt checks the tag before touching the buffer, so
+        // the next key sees the ciphertext intact.
+        let index = self.ciphers.iter().position(|cipher| {
+            cipher
+                .decrypt_in_place_detached(nonce, PURPOSE, sealed, tag)
+                .is_ok()
+        })?;
+        let mut session = parse_payload(sealed)?;
         session.rekey = index != 0;
         Some(session)
     }
@@ -147,6 +136,7 @@ mod tests {
             created_at: Some(now),
             issued_at: now,
             rekey: false,
+            expires_at: None,
         }
     }
 
@@ -156,7 +146,9 @@ mod tests {
         let a = codec.encode(&session()).unwrap();
         let b = codec.encode(&session()).unwrap();
         assert_ne!(a, b);
-        let json_len = payload_json(&session()).unwrap().len();
+        let mut payload = Vec::new();
+        write_payload(&session(), &mut payload).unwrap();
+        let json_len = payload.len();
         let raw = URL_SAFE_NO_PAD.decode(&a).unwrap();
         assert_eq!(raw.len(), NONCE_LEN + json_len + TAG_LEN);
         assert_ne!(

@@ -9,10 +9,11 @@
 //! | [`EncryptedCookie`] | base64url(nonce ‖ AES-256-GCM ciphertext) | no | a [`Keys`](crate::Keys) list, rotation |
 //! | [`StarletteCookie`] | Starlette's `SessionMiddleware` format (itsdangerous) | yes | one secret string |
 //!
-//! The signed and encrypted codecs carry the data and two times: when the
-//! value was issued (for the max age and the idle timeout) and when the
-//! session began (for the absolute timeout). The layer checks those times on
-//! the server; the codecs check integrity and format only.
+//! The signed and encrypted codecs carry the data and three times: when
+//! the value was issued (for the max age and the idle timeout), when the
+//! session began (for the absolute timeout) and when it ends (so a
+//! per-session expiry such as "remember me" holds). The layer checks those
+//! times on the server; the codecs check integrity and format only.
 //!
 //! Decoding never panics and never errors: anything malformed, tampered,
 //! signed with an unknown key or longer than [`MAX_VALUE_LEN`] is `None`,
@@ -36,7 +37,6 @@
 //! # let _ = app;
 //! ```
 
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::{ClientSession, Data};
@@ -64,51 +64,50 @@ pub use starlette::StarletteCookie;
 /// ```
 pub const MAX_VALUE_LEN: usize = 8 * 1024;
 
-/// The JSON the signed and encrypted codecs carry, as written.
-///
-/// `{"d":{...},"i":<issued_at>,"c":<created_at>}`, times in Unix seconds.
-#[derive(Serialize)]
-struct PayloadOut<'a> {
-    d: &'a Data,
-    i: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    c: Option<i64>,
-}
+/// The version byte that opens every signed and encrypted payload.
+const VERSION: u8 = 1;
+/// The version byte, then `issued_at`, `created_at` and `expires_at` as
+/// big-endian `i64` Unix seconds ([`ABSENT`] when a time is not carried).
+const HEADER_LEN: usize = 1 + 3 * 8;
+/// Marks a time the payload does not carry.
+const ABSENT: i64 = i64::MIN;
 
-/// The same JSON, as read back.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PayloadIn {
-    d: Data,
-    i: i64,
-    #[serde(default)]
-    c: Option<i64>,
-}
-
-/// The payload JSON of `session` (times truncated to whole seconds, so a
-/// value is never dated after the moment it was issued).
-fn payload_json(session: &ClientSession) -> Result<Vec<u8>, crate::Error> {
-    let payload = PayloadOut {
-        d: &session.data,
-        i: session.issued_at.unix_timestamp(),
-        c: session.created_at.map(OffsetDateTime::unix_timestamp),
-    };
-    Ok(serde_json::to_vec(&payload)?)
+/// Appends the payload of `session` to `out`: the fixed binary header,
+/// then the data as compact JSON. A header instead of a JSON wrapper keeps
+/// the payload short, so signing it takes fewer hash blocks. Times are
+/// truncated to whole seconds, so a value is never dated after the moment
+/// it was issued.
+fn write_payload(session: &ClientSession, out: &mut Vec<u8>) -> Result<(), crate::Error> {
+    out.push(VERSION);
+    out.extend_from_slice(&session.issued_at.unix_timestamp().to_be_bytes());
+    for time in [session.created_at, session.expires_at] {
+        let seconds = time.map_or(ABSENT, OffsetDateTime::unix_timestamp);
+        out.extend_from_slice(&seconds.to_be_bytes());
+    }
+    serde_json::to_writer(out, &session.data)?;
+    Ok(())
 }
 
 /// The session a verified (or decrypted) payload carries; `None` unless it
-/// is exactly our JSON object with times `time` can represent.
-fn parse_payload(json: &[u8]) -> Option<ClientSession> {
-    let payload: PayloadIn = serde_json::from_slice(json).ok()?;
-    let issued_at = OffsetDateTime::from_unix_timestamp(payload.i).ok()?;
-    let created_at = match payload.c {
-        Some(c) => Some(OffsetDateTime::from_unix_timestamp(c).ok()?),
-        None => None,
+/// has our header, times `time` can represent and a JSON object as data.
+fn parse_payload(bytes: &[u8]) -> Option<ClientSession> {
+    let (header, json) = bytes.split_at_checked(HEADER_LEN)?;
+    if header[0] != VERSION {
+        return None;
+    }
+    let time = |index: usize| -> Option<Option<OffsetDateTime>> {
+        let start = 1 + 8 * index;
+        let seconds = i64::from_be_bytes(header[start..start + 8].try_into().ok()?);
+        if seconds == ABSENT {
+            return Some(None);
+        }
+        OffsetDateTime::from_unix_timestamp(seconds).ok().map(Some)
     };
     Some(ClientSession {
-        data: payload.d,
-        created_at,
-        issued_at,
+        issued_at: time(0)??,
+        created_at: time(1)?,
+        expires_at: time(2)?,
+        data: serde_json::from_slice::<Data>(json).ok()?,
         rekey: false,
     })
 }
@@ -125,8 +124,14 @@ fn encode_error(msg: &str) -> crate::Error {
 mod tests {
     use super::*;
 
+    fn payload(session: &ClientSession) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_payload(session, &mut out).unwrap();
+        out
+    }
+
     #[test]
-    fn payload_round_trips_and_refuses_extras() {
+    fn payload_round_trips_and_refuses_anything_else() {
         let now = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
         let mut data = Data::new();
         data.insert("n".into(), 1.into());
@@ -135,35 +140,42 @@ mod tests {
             created_at: Some(now - time::Duration::hours(1)),
             issued_at: now,
             rekey: true,
+            expires_at: Some(now + time::Duration::days(30)),
         };
-        let json = payload_json(&session).unwrap();
-        assert_eq!(json, br#"{"d":{"n":1},"i":1700000000,"c":1699996400}"#);
-        let back = parse_payload(&json).unwrap();
+        let bytes = payload(&session);
+        assert_eq!(bytes.len(), HEADER_LEN + br#"{"n":1}"#.len());
+        assert_eq!(&bytes[HEADER_LEN..], br#"{"n":1}"#);
+        let back = parse_payload(&bytes).unwrap();
         assert_eq!(back.data, session.data);
         assert_eq!(back.issued_at, now);
         assert_eq!(back.created_at, session.created_at);
+        assert_eq!(back.expires_at, session.expires_at);
         assert!(!back.rekey);
 
+        let absent = ClientSession {
+            created_at: None,
+            expires_at: None,
+            ..session.clone()
+        };
+        let back = parse_payload(&payload(&absent)).unwrap();
+        assert_eq!((back.created_at, back.expires_at), (None, None));
+
+        let mut wrong_version = bytes.clone();
+        wrong_version[0] = 2;
+        let mut bad_time = bytes.clone();
+        bad_time[1..9].copy_from_slice(&i64::MAX.to_be_bytes());
+        let header = &bytes[..HEADER_LEN];
         for bad in [
-            &br#"{"d":{},"i":1,"x":2}"#[..],
-            br#"{"d":[],"i":1}"#,
-            br#"{"d":"s","i":1}"#,
-            br#"{"d":{}}"#,
-            br#"{"d":{},"i":1e3}"#,
-            br#"{"d":{},"i":99999999999999999}"#,
-            br#"{"d":{},"i":1,"c":-99999999999999999}"#,
-            br#"[]"#,
-            b"",
+            wrong_version,
+            bad_time,
+            bytes[..HEADER_LEN - 1].to_vec(),
+            header.to_vec(),
+            [header, b"[1]"].concat(),
+            [header, b"\"s\""].concat(),
+            [header, b"{\"n\":1} x"].concat(),
+            Vec::new(),
         ] {
-            assert!(
-                parse_payload(bad).is_none(),
-                "{}",
-                String::from_utf8_lossy(bad)
-            );
+            assert!(parse_payload(&bad).is_none(), "{bad:?}");
         }
-        assert!(parse_payload(br#"{"d":{},"i":1}"#)
-            .unwrap()
-            .created_at
-            .is_none());
     }
 }

@@ -7,7 +7,7 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::{parse_payload, payload_json, MAX_VALUE_LEN};
+use super::{parse_payload, write_payload, MAX_VALUE_LEN};
 use crate::{ClientSession, DataCodec, Keys};
 
 type HmacSha256 = Hmac<Sha256>;
@@ -20,8 +20,10 @@ const TAG_ENCODED_LEN: usize = 43;
 /// who sees the cookie) can read it, nobody without a key can change it.
 ///
 /// The value is `base64url(payload) "." base64url(tag)`, where the payload is
-/// `{"d":<data>,"i":<issued at>,"c":<created at>}` (Unix seconds) and the
-/// tag is HMAC-SHA256 over the encoded payload, under a sub-key derived
+/// a 25-byte header (a version byte, then when the value was issued, when
+/// the session began and when it ends, as big-endian Unix seconds) followed
+/// by the data as compact JSON, and the tag is HMAC-SHA256 over the payload
+/// bytes, under a sub-key derived
 /// from each [`Key`](crate::Key) for this one purpose. The first key signs;
 /// every key verifies (in constant time), and a value verified by an older
 /// key comes back with [`ClientSession::rekey`] set, so the layer re-signs
@@ -39,7 +41,7 @@ const TAG_ENCODED_LEN: usize = 43;
 /// let mut data = Data::new();
 /// data.insert("user_count".into(), 1.into());
 /// let now = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
-/// let session = ClientSession { data, created_at: Some(now), issued_at: now, rekey: false };
+/// let session = ClientSession { data, created_at: Some(now), issued_at: now, rekey: false, expires_at: None };
 ///
 /// let value = codec.encode(&session)?;
 /// assert_eq!(codec.decode(&value), Some(session));
@@ -86,11 +88,13 @@ impl SignedCookie {
 
 impl DataCodec for SignedCookie {
     fn encode(&self, session: &ClientSession) -> Result<String, crate::Error> {
-        let json = payload_json(session)?;
-        let mut out = URL_SAFE_NO_PAD.encode(json);
+        let mut payload = Vec::with_capacity(128);
+        write_payload(session, &mut payload)?;
         let mut mac = self.macs[0].clone();
-        mac.update(out.as_bytes());
+        mac.update(&payload);
         let tag = mac.finalize().into_bytes();
+        let mut out = String::with_capacity(payload.len() * 4 / 3 + 2 + TAG_ENCODED_LEN);
+        URL_SAFE_NO_PAD.encode_string(&payload, &mut out);
         out.push('.');
         URL_SAFE_NO_PAD.encode_string(tag, &mut out);
         Ok(out)
@@ -105,19 +109,20 @@ impl DataCodec for SignedCookie {
             return None;
         }
         // The base64 engine refuses non-canonical text (stray trailing
-        // bits), so one tag has exactly one accepted spelling.
+        // bits), so one payload and one tag have exactly one accepted
+        // spelling each.
         let mut tag = [0u8; TAG_LEN];
         match URL_SAFE_NO_PAD.decode_slice(tag_text, &mut tag) {
             Ok(TAG_LEN) => {}
             _ => return None,
         }
+        let payload = URL_SAFE_NO_PAD.decode(payload).ok()?;
         let index = self.macs.iter().position(|mac| {
             let mut mac = mac.clone();
-            mac.update(payload.as_bytes());
+            mac.update(&payload);
             mac.verify_slice(&tag).is_ok()
         })?;
-        let json = URL_SAFE_NO_PAD.decode(payload).ok()?;
-        let mut session = parse_payload(&json)?;
+        let mut session = parse_payload(&payload)?;
         session.rekey = index != 0;
         Some(session)
     }
@@ -145,6 +150,7 @@ mod tests {
             created_at: Some(now - time::Duration::minutes(5)),
             issued_at: now,
             rekey: false,
+            expires_at: None,
         }
     }
 
@@ -154,11 +160,15 @@ mod tests {
         let value = codec.encode(&session()).unwrap();
         let (payload, tag) = value.split_once('.').unwrap();
         assert_eq!(tag.len(), TAG_ENCODED_LEN);
-        let json = URL_SAFE_NO_PAD.decode(payload).unwrap();
-        assert_eq!(
-            json,
-            br#"{"d":{"user":{"name":"hong","age":21}},"i":1700000000,"c":1699999700}"#
-        );
+        let payload = URL_SAFE_NO_PAD.decode(payload).unwrap();
+        assert!(payload.ends_with(br#"{"user":{"name":"hong","age":21}}"#));
+    }
+
+    fn sign(codec: &SignedCookie, payload: &[u8]) -> String {
+        let mut mac = codec.macs[0].clone();
+        mac.update(payload);
+        let tag = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+        format!("{}.{tag}", URL_SAFE_NO_PAD.encode(payload))
     }
 
     #[test]
@@ -166,27 +176,29 @@ mod tests {
         let codec = SignedCookie::new(&Keys::from(key(1)));
         let value = codec.encode(&session()).unwrap();
         let (_, tag) = value.split_once('.').unwrap();
-        let forged = format!(
-            "{}.{tag}",
-            URL_SAFE_NO_PAD.encode(br#"{"d":{"admin":true},"i":1}"#)
-        );
+        let mut forged = session();
+        forged.data.insert("admin".into(), true.into());
+        let mut payload = Vec::new();
+        write_payload(&forged, &mut payload).unwrap();
+        let forged = format!("{}.{tag}", URL_SAFE_NO_PAD.encode(payload));
         assert!(codec.decode(&forged).is_none());
     }
 
     #[test]
-    fn non_object_data_is_refused_even_when_signed() {
+    fn malformed_payloads_are_refused_even_when_signed() {
         let codec = SignedCookie::new(&Keys::from(key(1)));
-        for json in [
-            &br#"{"d":[1],"i":1}"#[..],
-            br#"{"d":null,"i":1}"#,
-            b"[]",
-            b"1",
+        let mut good = Vec::new();
+        write_payload(&session(), &mut good).unwrap();
+        assert!(codec.decode(&sign(&codec, &good)).is_some());
+        let header = &good[..super::super::HEADER_LEN];
+        for payload in [
+            [header, b"[1]"].concat(),
+            [header, b"null"].concat(),
+            b"[]".to_vec(),
+            b"{}".to_vec(),
+            Vec::new(),
         ] {
-            let payload = URL_SAFE_NO_PAD.encode(json);
-            let mut mac = codec.macs[0].clone();
-            mac.update(payload.as_bytes());
-            let tag = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
-            assert!(codec.decode(&format!("{payload}.{tag}")).is_none());
+            assert!(codec.decode(&sign(&codec, &payload)).is_none());
         }
     }
 }
