@@ -107,6 +107,7 @@ fn data_cookie(c: &mut Criterion) {
             created_at: Some(now),
             issued_at: now,
             rekey: false,
+            expires_at: None,
         };
         for (name, codec) in &codecs {
             let value = codec.encode(&session).unwrap();
@@ -161,5 +162,9 @@ fn data_cookie(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, signed_id, data_cookie);
+criterion_group! {
+    name = benches;
+    config = benches::criterion();
+    targets = signed_id, data_cookie
+}
 criterion_main!(benches);

@@ -63,5 +63,9 @@ fn memory_store(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, memory_store);
+criterion_group! {
+    name = benches;
+    config = benches::criterion();
+    targets = memory_store
+}
 criterion_main!(benches);

@@ -65,5 +65,9 @@ fn whole_request(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, whole_request);
+criterion_group! {
+    name = benches;
+    config = benches::criterion();
+    targets = whole_request
+}
 criterion_main!(benches);

@@ -140,5 +140,9 @@ fn stores(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-criterion_group!(benches, stores);
+criterion_group! {
+    name = benches;
+    config = benches::criterion();
+    targets = stores
+}
 criterion_main!(benches);

@@ -12,6 +12,19 @@ use serde_json::{json, Value};
 use session_core::Session;
 use tower::ServiceExt;
 
+/// Criterion settings for every bench here: 1 s warm-up and 3 s of
+/// measurement per function, so a full run stays within minutes.
+///
+/// ```
+/// let criterion = benches::criterion();
+/// # let _ = criterion;
+/// ```
+pub fn criterion() -> criterion::Criterion {
+    criterion::Criterion::default()
+        .warm_up_time(std::time::Duration::from_secs(1))
+        .measurement_time(std::time::Duration::from_secs(3))
+}
+
 /// The counter with no session: the floor every session layer is measured against.
 ///
 /// ```
