@@ -89,6 +89,7 @@ pub mod id;
 pub mod key;
 pub mod layer;
 mod lock;
+mod mac;
 pub mod service;
 pub mod session;
 pub mod signed_id;

@@ -5,18 +5,12 @@
 //! each [`Key`](crate::Key) for this one purpose. Verification tries every
 //! key in constant time per key.
 
+use crate::mac::{MacKeys, TAG_ENCODED_LEN, TAG_LEN};
+use crate::{Id, Keys};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-
-use crate::{Id, Keys};
-
-type HmacSha256 = Hmac<Sha256>;
 
 const PURPOSE: &[u8] = b"session-core/v1/signed-session-id";
-const TAG_LEN: usize = 32;
-const TAG_ENCODED_LEN: usize = 43;
 
 /// Signs and verifies session ids with a key list.
 ///
@@ -36,8 +30,7 @@ const TAG_ENCODED_LEN: usize = 43;
 /// ```
 #[derive(Clone)]
 pub struct SignedId {
-    /// Pre-keyed MAC states, the signing key first.
-    macs: Vec<HmacSha256>,
+    macs: MacKeys,
 }
 
 /// The result of a successful [`SignedId::verify`].
@@ -78,14 +71,9 @@ impl SignedId {
     /// # let _ = codec;
     /// ```
     pub fn new(keys: &Keys) -> Self {
-        let macs = keys
-            .iter()
-            .map(|key| {
-                HmacSha256::new_from_slice(&key.derive(PURPOSE))
-                    .expect("HMAC-SHA256 accepts any key length")
-            })
-            .collect();
-        Self { macs }
+        Self {
+            macs: MacKeys::new(keys, PURPOSE),
+        }
     }
 
     /// The cookie value for `id`, signed with the current key.
@@ -98,9 +86,7 @@ impl SignedId {
     /// assert!(value.starts_with("AAAAAAAAAAAAAAAAAAAAAA."));
     /// ```
     pub fn sign(&self, id: &Id) -> String {
-        let mut mac = self.macs[0].clone();
-        mac.update(id.as_bytes());
-        let tag = mac.finalize().into_bytes();
+        let tag = self.macs.sign(id.as_bytes());
         let mut out = String::with_capacity(Self::ENCODED_LEN);
         id.encode_into(&mut out);
         out.push('.');
@@ -135,19 +121,11 @@ impl SignedId {
             Ok(TAG_LEN) => {}
             _ => return None,
         }
-        // The canonical encoding is unique; refuse anything else (e.g. stray
-        // trailing bits) so one id has exactly one valid cookie value.
-        for (index, mac) in self.macs.iter().enumerate() {
-            let mut mac = mac.clone();
-            mac.update(id.as_bytes());
-            if mac.verify_slice(&tag).is_ok() {
-                return Some(VerifiedId {
-                    id,
-                    needs_resign: index != 0,
-                });
-            }
-        }
-        None
+        let index = self.macs.verify(id.as_bytes(), &tag)?;
+        Some(VerifiedId {
+            id,
+            needs_resign: index != 0,
+        })
     }
 }
 

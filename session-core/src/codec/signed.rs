@@ -2,19 +2,13 @@
 
 use std::fmt;
 
+use super::{parse_payload, write_payload, MAX_VALUE_LEN};
+use crate::mac::{MacKeys, TAG_ENCODED_LEN, TAG_LEN};
+use crate::{ClientSession, DataCodec, Keys};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-
-use super::{parse_payload, write_payload, MAX_VALUE_LEN};
-use crate::{ClientSession, DataCodec, Keys};
-
-type HmacSha256 = Hmac<Sha256>;
 
 const PURPOSE: &[u8] = b"session-core/v1/signed-data";
-const TAG_LEN: usize = 32;
-const TAG_ENCODED_LEN: usize = 43;
 
 /// Session data kept in the cookie as signed JSON: the browser (and anyone
 /// who sees the cookie) can read it, nobody without a key can change it.
@@ -50,8 +44,7 @@ const TAG_ENCODED_LEN: usize = 43;
 /// ```
 #[derive(Clone)]
 pub struct SignedCookie {
-    /// Pre-keyed MAC states, the signing key first.
-    macs: Vec<HmacSha256>,
+    macs: MacKeys,
 }
 
 impl fmt::Debug for SignedCookie {
@@ -75,14 +68,9 @@ impl SignedCookie {
     /// # Ok::<(), session_core::KeyError>(())
     /// ```
     pub fn new(keys: &Keys) -> Self {
-        let macs = keys
-            .iter()
-            .map(|key| {
-                HmacSha256::new_from_slice(&key.derive(PURPOSE))
-                    .expect("HMAC-SHA256 accepts any key length")
-            })
-            .collect();
-        Self { macs }
+        Self {
+            macs: MacKeys::new(keys, PURPOSE),
+        }
     }
 }
 
@@ -90,9 +78,7 @@ impl DataCodec for SignedCookie {
     fn encode(&self, session: &ClientSession) -> Result<String, crate::Error> {
         let mut payload = Vec::with_capacity(128);
         write_payload(session, &mut payload)?;
-        let mut mac = self.macs[0].clone();
-        mac.update(&payload);
-        let tag = mac.finalize().into_bytes();
+        let tag = self.macs.sign(&payload);
         let mut out = String::with_capacity(payload.len() * 4 / 3 + 2 + TAG_ENCODED_LEN);
         URL_SAFE_NO_PAD.encode_string(&payload, &mut out);
         out.push('.');
@@ -117,11 +103,7 @@ impl DataCodec for SignedCookie {
             _ => return None,
         }
         let payload = URL_SAFE_NO_PAD.decode(payload).ok()?;
-        let index = self.macs.iter().position(|mac| {
-            let mut mac = mac.clone();
-            mac.update(&payload);
-            mac.verify_slice(&tag).is_ok()
-        })?;
+        let index = self.macs.verify(&payload, &tag)?;
         let mut session = parse_payload(&payload)?;
         session.rekey = index != 0;
         Some(session)
@@ -165,9 +147,7 @@ mod tests {
     }
 
     fn sign(codec: &SignedCookie, payload: &[u8]) -> String {
-        let mut mac = codec.macs[0].clone();
-        mac.update(payload);
-        let tag = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+        let tag = URL_SAFE_NO_PAD.encode(codec.macs.sign(payload));
         format!("{}.{tag}", URL_SAFE_NO_PAD.encode(payload))
     }
 
