@@ -50,14 +50,22 @@ pub(crate) async fn commit(session: &Session) -> Result<Outcome, Error> {
     let now = shared.config.now();
     outcome.set_cookie = match &shared.backend {
         Backend::Store { store, signer } => {
-            let incoming = match inner.incoming {
-                Incoming::Id { id, needs_resign } => Some((id, needs_resign)),
-                _ => None,
+            let (incoming, current_value) = match &inner.incoming {
+                Incoming::Id {
+                    id,
+                    needs_resign,
+                    value,
+                } => (
+                    Some((*id, *needs_resign)),
+                    (!needs_resign).then(|| (*id, value.as_str())),
+                ),
+                _ => (None, None),
             };
             let write = StoreCommit {
                 shared,
                 store: &**store,
                 signer,
+                current_value,
                 now,
             };
             write.run(state, incoming).await?
@@ -84,13 +92,15 @@ fn set_cookie(
             limit: MAX_COOKIE_SIZE,
         });
     }
-    Ok(shared.writer.set(value, &shared.config, expiry, now))
+    Ok(shared.writer.set(value, expiry, now))
 }
 
 struct StoreCommit<'a> {
     shared: &'a Shared,
     store: &'a dyn SessionStore,
     signer: &'a SignedId,
+    /// The request's cookie value, when it was signed with the current key.
+    current_value: Option<(Id, &'a str)>,
     now: OffsetDateTime,
 }
 
@@ -176,7 +186,13 @@ impl StoreCommit<'_> {
     }
 
     fn cookie_for(&self, id: &Id, state: &State) -> Result<HeaderValue, Error> {
-        set_cookie(self.shared, &self.signer.sign(id), state.expiry, self.now)
+        match self.current_value {
+            // Signing is deterministic: the value that came in is the value.
+            Some((current, value)) if current == *id => {
+                set_cookie(self.shared, value, state.expiry, self.now)
+            }
+            _ => set_cookie(self.shared, &self.signer.sign(id), state.expiry, self.now),
+        }
     }
 
     /// Stores the state as a new session and returns its cookie.

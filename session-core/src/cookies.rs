@@ -32,12 +32,16 @@ pub(crate) struct CookieWriter {
     secure: bool,
     http_only: bool,
     partitioned: bool,
+    /// Everything after `name=value` for the configured max age, as the
+    /// `cookie` crate writes it, built once: most responses only need the
+    /// value put in front of it.
+    default_suffix: String,
 }
 
 impl CookieWriter {
     pub(crate) fn new(config: &SessionConfig) -> Self {
         let host = config.host_prefix;
-        Self {
+        let mut writer = Self {
             name: config.cookie_name(),
             path: if host {
                 "/".into()
@@ -49,7 +53,11 @@ impl CookieWriter {
             secure: config.secure || host,
             http_only: config.http_only,
             partitioned: config.partitioned,
-        }
+            default_suffix: String::new(),
+        };
+        let template = writer.build("", config.max_age.map(to_time)).to_string();
+        writer.default_suffix = template[writer.name.len() + 1..].to_owned();
+        writer
     }
 
     pub(crate) fn name(&self) -> &str {
@@ -69,12 +77,19 @@ impl CookieWriter {
         builder
     }
 
+    fn build<'c>(&'c self, value: &'c str, max_age: Option<time::Duration>) -> Cookie<'c> {
+        let mut builder = self.builder(value);
+        if let Some(max_age) = max_age {
+            builder = builder.max_age(max_age);
+        }
+        builder.build()
+    }
+
     /// The `Set-Cookie` value carrying `value`, with `Max-Age` from the
     /// per-session expiry or else the configuration.
     pub(crate) fn set(
         &self,
         value: &str,
-        config: &SessionConfig,
         expiry: Option<Expiry>,
         now: OffsetDateTime,
     ) -> HeaderValue {
@@ -82,13 +97,18 @@ impl CookieWriter {
             Some(Expiry::OnSessionEnd) => None,
             Some(Expiry::OnInactivity(ttl)) => Some(to_time(ttl)),
             Some(Expiry::AtDateTime(at)) => Some((at - now).max(time::Duration::ZERO)),
-            None => config.max_age.map(to_time),
+            None => {
+                let mut text = String::with_capacity(
+                    self.name.len() + 1 + value.len() + self.default_suffix.len(),
+                );
+                text.push_str(&self.name);
+                text.push('=');
+                text.push_str(value);
+                text.push_str(&self.default_suffix);
+                return HeaderValue::try_from(text).expect(VISIBLE_ASCII);
+            }
         };
-        let mut builder = self.builder(value);
-        if let Some(max_age) = max_age {
-            builder = builder.max_age(max_age);
-        }
-        header(builder.build())
+        header(self.build(value, max_age))
     }
 
     /// The `Set-Cookie` value that makes the browser drop the cookie.
@@ -102,9 +122,10 @@ impl CookieWriter {
     }
 }
 
+const VISIBLE_ASCII: &str = "cookie names, values and attributes written here are visible ASCII";
+
 fn header(cookie: Cookie<'_>) -> HeaderValue {
-    HeaderValue::try_from(cookie.to_string())
-        .expect("cookie names, values and attributes written here are visible ASCII")
+    HeaderValue::try_from(cookie.to_string()).expect(VISIBLE_ASCII)
 }
 
 #[cfg(test)]
@@ -128,9 +149,12 @@ mod tests {
             .with_max_age(Some(Duration::from_secs(1800)))
             .with_same_site(cookie::SameSite::Strict);
         let writer = CookieWriter::new(&config);
-        let value = writer.set("v", &config, None, OffsetDateTime::UNIX_EPOCH);
+        let value = writer.set("v", None, OffsetDateTime::UNIX_EPOCH);
         let text = value.to_str().unwrap();
         assert!(text.starts_with("session_id=v"), "{text}");
+        // The prebuilt suffix says exactly what the cookie crate says.
+        let built = writer.build("v", config.max_age.map(to_time)).to_string();
+        assert_eq!(text, built);
         for part in [
             "HttpOnly",
             "SameSite=Strict",
@@ -156,7 +180,7 @@ mod tests {
             .with_path("/app")
             .with_domain(Some("example.com".into()));
         let writer = CookieWriter::new(&config);
-        let value = writer.set("v", &config, None, OffsetDateTime::UNIX_EPOCH);
+        let value = writer.set("v", None, OffsetDateTime::UNIX_EPOCH);
         let text = value.to_str().unwrap();
         assert!(text.starts_with("__Host-session=v"), "{text}");
         assert!(text.contains("Secure"), "{text}");

@@ -56,10 +56,11 @@ impl<S> SessionService<S> {
         let mut found = cookies::values(headers, &shared.cookie_name);
         match &shared.backend {
             Backend::Store { signer, .. } => found
-                .find_map(|value| signer.verify(value))
-                .map(|verified| Incoming::Id {
+                .find_map(|value| signer.verify(value).map(|verified| (verified, value)))
+                .map(|(verified, value)| Incoming::Id {
                     id: verified.id,
                     needs_resign: verified.needs_resign,
+                    value: value.to_owned(),
                 })
                 .unwrap_or_else(|| {
                     tracing::trace!("no valid session cookie");

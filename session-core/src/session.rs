@@ -20,8 +20,14 @@ use crate::{Data, Error, Id};
 pub(crate) enum Incoming {
     /// No (valid) session cookie.
     None,
-    /// A verified session id (server-side stores).
-    Id { id: Id, needs_resign: bool },
+    /// A verified session id (server-side stores), with the cookie value
+    /// that carried it: when the current key signed it, the same value can
+    /// be sent back without signing again.
+    Id {
+        id: Id,
+        needs_resign: bool,
+        value: String,
+    },
     /// The raw value of a data cookie (client-side sessions), decoded lazily.
     Data(String),
 }
