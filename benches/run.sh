@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 what=${1:-all}
 if [[ $what == all || $what == criterion ]]; then
     SCRIPTS_TEST_CMD="cargo bench -p benches" scripts/test
+    python3 benches/summary.py | tee benches/criterion-results.md
 fi
 if [[ $what == all || $what == load ]]; then
     bash benches/load.sh
