@@ -57,7 +57,7 @@ pub(crate) async fn commit(session: &Session) -> Result<Outcome, Error> {
                     value,
                 } => (
                     Some((*id, *needs_resign)),
-                    (!needs_resign).then(|| (*id, value.as_str())),
+                    (!needs_resign).then_some((*id, value.as_str())),
                 ),
                 _ => (None, None),
             };
