@@ -8,9 +8,12 @@ use cookie::{Cookie, CookieJar};
 use criterion::{criterion_group, criterion_main, Criterion};
 use hmac::{Hmac, Mac};
 use serde_json::json;
+use session_core::__private::SignedId;
+use session_core::codec::{ClientSession, DataCodec};
 use session_core::codec::{EncryptedCookie, SignedCookie, StarletteCookie};
+use session_core::store::Data;
 use session_core::time::OffsetDateTime;
-use session_core::{ClientSession, Data, DataCodec, Id, Key, Keys, SignedId};
+use session_core::{Id, Key, Keys};
 use sha2::Sha256;
 use std::hint::black_box;
 

@@ -3,8 +3,9 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use serde_json::json;
+use session_core::store::{ChangeSet, Record, SessionStore};
 use session_core::time::{Duration, OffsetDateTime};
-use session_core::{ChangeSet, Id, Record, SessionStore};
+use session_core::Id;
 use session_store_memory::MemoryStore;
 
 /// Resident memory of this process, in bytes (from /proc/self/statm).

@@ -27,11 +27,8 @@ fn whole_request(c: &mut Criterion) {
         .unwrap();
     let floor = benches::no_session_counter();
     let ours_memory = benches::session_counter().layer(
-        SessionLayer::new(
-            MemoryStore::new(),
-            Key::from_bytes(&[7; 32]).unwrap().into(),
-        )
-        .with_config(SessionConfig::new().with_secure(false)),
+        SessionLayer::new(MemoryStore::new(), Key::from_bytes(&[7; 32]).unwrap())
+            .with_config(SessionConfig::new().with_secure(false)),
     );
     let ours_client_side = benches::session_counter().layer(
         SessionLayer::client_side(SignedCookie::new(

@@ -7,8 +7,9 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::json;
+use session_core::store::{ChangeSet, Record, SessionStore};
 use session_core::time::{Duration, OffsetDateTime};
-use session_core::{ChangeSet, Id, Record, SessionStore};
+use session_core::Id;
 use session_store_redis::redis::{self, AsyncCommands};
 use session_store_redis::RedisStore;
 use session_store_sql::sqlx;

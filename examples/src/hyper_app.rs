@@ -46,7 +46,7 @@ fn json_response(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
 ///
 /// let layer = session_core::SessionLayer::new(
 ///     session_store_memory::MemoryStore::new(),
-///     session_core::Key::generate().into(),
+///     session_core::Key::generate(),
 /// );
 /// let service = ServiceBuilder::new()
 ///     .layer(layer)

@@ -53,7 +53,7 @@ pub async fn axum(listener: TcpListener, router: axum::Router) -> std::io::Resul
 /// use examples::hyper_app::{handle, Scenario};
 /// let layer = session_core::SessionLayer::new(
 ///     session_store_memory::MemoryStore::new(),
-///     session_core::Key::generate().into(),
+///     session_core::Key::generate(),
 /// );
 /// let service = tower::ServiceBuilder::new()
 ///     .layer(layer)
@@ -109,7 +109,7 @@ pub async fn run_axum(settings: &Settings, app: axum::Router) -> ExitCode {
 /// use examples::hyper_app::{handle, Scenario};
 /// let layer = session_core::SessionLayer::new(
 ///     session_store_memory::MemoryStore::new(),
-///     session_core::Key::generate().into(),
+///     session_core::Key::generate(),
 /// );
 /// let service = tower::ServiceBuilder::new()
 ///     .layer(layer)

@@ -7,8 +7,8 @@ mod common;
 use common::{get_json, App, SECRET};
 use serde_json::{json, Value};
 use session_core::codec::StarletteCookie;
+use session_core::codec::{ClientSession, DataCodec};
 use session_core::time::OffsetDateTime;
-use session_core::{ClientSession, DataCodec};
 
 const AXUM_COUNTER: &str = env!("CARGO_BIN_EXE_axum-counter");
 const HYPER_COUNTER: &str = env!("CARGO_BIN_EXE_hyper-counter");
@@ -139,7 +139,7 @@ async fn cookie_sessions_survive_a_restart() {
 #[tokio::test]
 async fn starlette_cookie_is_shared_with_a_fastapi_app() {
     let codec = StarletteCookie::new("dev-secret-key");
-    let mut data = session_core::Data::new();
+    let mut data = session_core::store::Data::new();
     data.insert("user_count".into(), json!(41));
     let minted = codec
         .encode(&ClientSession {

@@ -3,7 +3,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use session_core::codec::EncryptedCookie;
-use session_core::{DataCodec, Key, Keys};
+use session_core::{Key, Keys};
+use session_core::codec::DataCodec;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -6,7 +6,9 @@
 use libfuzzer_sys::fuzz_target;
 use session_core::codec::{EncryptedCookie, SignedCookie, StarletteCookie, MAX_VALUE_LEN};
 use session_core::time::OffsetDateTime;
-use session_core::{ClientSession, Data, DataCodec, Key, Keys};
+use session_core::{Key, Keys};
+use session_core::codec::{ClientSession, DataCodec};
+use session_core::store::Data;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(map) = serde_json::from_slice::<Data>(data) else {

@@ -3,7 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use session_core::{Key, Keys, SignedId};
+use session_core::{Key, Keys};
+use session_core::__private::SignedId;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

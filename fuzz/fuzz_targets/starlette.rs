@@ -3,7 +3,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use session_core::codec::StarletteCookie;
-use session_core::DataCodec;
+use session_core::codec::DataCodec;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -9,7 +9,7 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use libfuzzer_sys::fuzz_target;
 use session_core::codec::StarletteCookie;
-use session_core::DataCodec;
+use session_core::codec::DataCodec;
 use sha1::{Digest, Sha1};
 
 const SECRET: &str = "dev-secret-key";

@@ -16,7 +16,8 @@ use crate::Data;
 /// What a data cookie carries.
 ///
 /// ```
-/// use session_core::{ClientSession, Data};
+/// use session_core::codec::ClientSession;
+/// use session_core::store::Data;
 /// use time::OffsetDateTime;
 ///
 /// let now = OffsetDateTime::now_utc();
@@ -50,7 +51,8 @@ pub struct ClientSession {
 /// `None`: to the application it is simply "no session".
 ///
 /// ```
-/// use session_core::{ClientSession, DataCodec, Error};
+/// use session_core::Error;
+/// use session_core::codec::{ClientSession, DataCodec};
 ///
 /// /// An (insecure!) codec that stores plain JSON, for illustration.
 /// #[derive(Debug)]

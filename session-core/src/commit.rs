@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use crate::client::ClientSession;
 use crate::config::{Expiry, MAX_COOKIE_SIZE};
-use crate::layer::{Backend, Shared};
+use crate::layer::{SessionStorage, Shared};
 use crate::session::{Incoming, State};
 use crate::{
     ChangeSet, Created, DataCodec, Error, Id, Record, Saved, Session, SessionStore, SignedId,
@@ -48,8 +48,8 @@ pub(crate) async fn commit(session: &Session) -> Result<Outcome, Error> {
         return Ok(outcome);
     }
     let now = shared.config.now();
-    outcome.set_cookie = match &shared.backend {
-        Backend::Store { store, signer } => {
+    outcome.set_cookie = match &shared.storage {
+        SessionStorage::Server { store, signer } => {
             let (incoming, current_value) = match &inner.incoming {
                 Incoming::Id {
                     id,
@@ -70,7 +70,7 @@ pub(crate) async fn commit(session: &Session) -> Result<Outcome, Error> {
             };
             write.run(state, incoming).await?
         }
-        Backend::Cookie { codec } => {
+        SessionStorage::Client { codec } => {
             let had_cookie = matches!(inner.incoming, Incoming::Data(_));
             commit_client(shared, &**codec, state, had_cookie, now)?
         }

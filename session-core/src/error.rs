@@ -54,7 +54,8 @@ impl Error {
     /// unreachable, `500` otherwise.
     ///
     /// ```
-    /// use session_core::{Error, StoreError};
+    /// use session_core::Error;
+    /// use session_core::store::StoreError;
     /// use http::StatusCode;
     ///
     /// let err = Error::from(StoreError::unavailable(std::io::Error::other("down")));
@@ -73,9 +74,10 @@ impl Error {
     /// the logs).
     ///
     /// ```
-    /// use session_core::{Error, StoreError};
+    /// use session_core::Error;
+    /// use session_core::store::StoreError;
     ///
-    /// let err = Error::from(StoreError::backend(std::io::Error::other("password=hunter2")));
+    /// let err = Error::from(StoreError::failed(std::io::Error::other("password=hunter2")));
     /// assert!(!err.public_message().contains("hunter2"));
     /// let err = Error::TooLarge { size: 5000, limit: 4096 };
     /// assert!(err.public_message().contains("5000"));

@@ -30,7 +30,7 @@ pub(crate) fn fill_random(buf: &mut [u8]) {
 /// assert_eq!(text.len(), 22);
 /// assert_eq!(text.parse::<Id>()?, id);
 /// assert!(!format!("{id:?}").contains(&text));
-/// # Ok::<(), session_core::id::ParseIdError>(())
+/// # Ok::<(), session_core::store::ParseIdError>(())
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Id([u8; Id::LEN]);

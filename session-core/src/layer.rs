@@ -9,23 +9,24 @@ use crate::cookies::CookieWriter;
 use crate::lock::SessionLocks;
 use crate::{DataCodec, Keys, SessionConfig, SessionService, SessionStore, SignedId};
 
-/// Where sessions live.
+/// Where sessions live: in a store (the cookie holds a signed id) or in
+/// the cookie itself.
 #[derive(Clone)]
-pub(crate) enum Backend {
+pub(crate) enum SessionStorage {
     /// Server-side: the cookie holds a signed id.
-    Store {
+    Server {
         store: Arc<dyn SessionStore>,
         signer: SignedId,
     },
     /// Client-side: the cookie holds the data.
-    Cookie { codec: Arc<dyn DataCodec> },
+    Client { codec: Arc<dyn DataCodec> },
 }
 
-impl fmt::Debug for Backend {
+impl fmt::Debug for SessionStorage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Backend::Store { store, .. } => f.debug_tuple("Store").field(store).finish(),
-            Backend::Cookie { codec } => f.debug_tuple("Cookie").field(codec).finish(),
+            SessionStorage::Server { store, .. } => f.debug_tuple("Server").field(store).finish(),
+            SessionStorage::Client { codec } => f.debug_tuple("Client").field(codec).finish(),
         }
     }
 }
@@ -36,19 +37,19 @@ pub(crate) struct Shared {
     pub(crate) config: SessionConfig,
     pub(crate) cookie_name: String,
     pub(crate) writer: CookieWriter,
-    pub(crate) backend: Backend,
+    pub(crate) storage: SessionStorage,
     pub(crate) locks: Option<Arc<SessionLocks>>,
 }
 
 impl Shared {
-    fn new(backend: Backend, config: SessionConfig) -> Self {
+    fn new(storage: SessionStorage, config: SessionConfig) -> Self {
         let writer = CookieWriter::new(&config);
         let locks = config.serialize.then(Arc::default);
         Self {
             cookie_name: writer.name().to_owned(),
             writer,
             config,
-            backend,
+            storage,
             locks,
         }
     }
@@ -61,15 +62,7 @@ impl Shared {
 /// ```
 /// use axum::{routing::get, Router};
 /// use session_core::{Key, Session, SessionConfig, SessionLayer};
-/// # use session_core::{async_trait, ChangeSet, Created, Id, Record, Saved, SessionStore, StoreError};
-/// # #[derive(Debug)] struct MyStore;
-/// # #[async_trait] impl SessionStore for MyStore {
-/// #   async fn load(&self, _: &Id) -> Result<Option<Record>, StoreError> { Ok(None) }
-/// #   async fn create(&self, _: &Record) -> Result<Created, StoreError> { Ok(Created::Inserted) }
-/// #   async fn save(&self, _: &Id, _: &ChangeSet) -> Result<Saved, StoreError> { Ok(Saved::Gone) }
-/// #   async fn touch(&self, _: &Id, _: time::OffsetDateTime) -> Result<Saved, StoreError> { Ok(Saved::Gone) }
-/// #   async fn delete(&self, _: &Id) -> Result<(), StoreError> { Ok(()) }
-/// # }
+/// use session_store_memory::MemoryStore;
 ///
 /// async fn handler(session: Session) -> String {
 ///     let visits: u32 = session.get("visits").await.ok().flatten().unwrap_or(0);
@@ -77,7 +70,7 @@ impl Shared {
 ///     format!("visit {visits}")
 /// }
 ///
-/// let layer = SessionLayer::new(MyStore, Key::generate().into())
+/// let layer = SessionLayer::new(MemoryStore::new(), Key::generate())
 ///     .with_config(SessionConfig::new().with_cookie_name("sid"));
 /// let app: Router = Router::new().route("/", get(handler)).layer(layer);
 /// ```
@@ -87,55 +80,47 @@ pub struct SessionLayer {
 }
 
 impl SessionLayer {
-    /// Sessions kept in `store`; the cookie holds the id signed with `keys`
-    /// (the first key signs, every key verifies).
+    /// Sessions kept in `store`; the cookie holds the id signed with `keys`:
+    /// one [`Key`](crate::Key), or a [`Keys`] list whose first key signs and
+    /// every key verifies (rotation without logging anyone out).
     ///
     /// ```
     /// use session_core::{Key, Keys, SessionLayer};
-    /// # use session_core::{async_trait, ChangeSet, Created, Id, Record, Saved, SessionStore, StoreError};
-    /// # #[derive(Debug)] struct MyStore;
-    /// # #[async_trait] impl SessionStore for MyStore {
-    /// #   async fn load(&self, _: &Id) -> Result<Option<Record>, StoreError> { Ok(None) }
-    /// #   async fn create(&self, _: &Record) -> Result<Created, StoreError> { Ok(Created::Inserted) }
-    /// #   async fn save(&self, _: &Id, _: &ChangeSet) -> Result<Saved, StoreError> { Ok(Saved::Gone) }
-    /// #   async fn touch(&self, _: &Id, _: time::OffsetDateTime) -> Result<Saved, StoreError> { Ok(Saved::Gone) }
-    /// #   async fn delete(&self, _: &Id) -> Result<(), StoreError> { Ok(()) }
-    /// # }
+    /// use session_store_memory::MemoryStore;
     ///
+    /// // One key:
+    /// let layer = SessionLayer::new(MemoryStore::new(), Key::generate());
+    ///
+    /// // Rotation: the new key first, the old one still accepted.
     /// let keys = Keys::new(vec![Key::generate(), Key::generate()])?;
-    /// let layer = SessionLayer::new(MyStore, keys);
+    /// let layer = SessionLayer::new(MemoryStore::new(), keys);
     /// # let _ = layer;
     /// # Ok::<(), session_core::KeyError>(())
     /// ```
-    pub fn new(store: impl SessionStore, keys: Keys) -> Self {
-        Self::from_backend(Backend::Store {
+    pub fn new(store: impl SessionStore, keys: impl Into<Keys>) -> Self {
+        Self::from_storage(SessionStorage::Server {
             store: Arc::new(store),
-            signer: SignedId::new(&keys),
+            signer: SignedId::new(&keys.into()),
         })
     }
 
     /// Client-side sessions: the data lives in the cookie, encoded by `codec`.
     ///
     /// ```
-    /// use session_core::{ClientSession, DataCodec, SessionLayer};
-    /// # #[derive(Debug)] struct MyCodec;
-    /// # impl DataCodec for MyCodec {
-    /// #   fn encode(&self, _: &ClientSession) -> Result<String, session_core::Error> { Ok(String::new()) }
-    /// #   fn decode(&self, _: &str) -> Option<ClientSession> { None }
-    /// # }
+    /// use session_core::{Key, SessionLayer, SignedCookie};
     ///
-    /// let layer = SessionLayer::client_side(MyCodec);
+    /// let layer = SessionLayer::client_side(SignedCookie::new(&Key::generate().into()));
     /// # let _ = layer;
     /// ```
     pub fn client_side(codec: impl DataCodec) -> Self {
-        Self::from_backend(Backend::Cookie {
+        Self::from_storage(SessionStorage::Client {
             codec: Arc::new(codec),
         })
     }
 
-    fn from_backend(backend: Backend) -> Self {
+    fn from_storage(storage: SessionStorage) -> Self {
         Self {
-            shared: Arc::new(Shared::new(backend, SessionConfig::default())),
+            shared: Arc::new(Shared::new(storage, SessionConfig::default())),
         }
     }
 
@@ -149,7 +134,7 @@ impl SessionLayer {
     /// ```
     pub fn with_config(self, config: SessionConfig) -> Self {
         Self {
-            shared: Arc::new(Shared::new(self.shared.backend.clone(), config)),
+            shared: Arc::new(Shared::new(self.shared.storage.clone(), config)),
         }
     }
 

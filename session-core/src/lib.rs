@@ -11,16 +11,7 @@
 //! use axum::{routing::get, Json, Router};
 //! use serde_json::{json, Value};
 //! use session_core::{Key, Session, SessionConfig, SessionLayer};
-//! # use session_core::{async_trait, ChangeSet, Created, Id, Record, Saved, SessionStore, StoreError};
-//! # #[derive(Debug)] struct MemoryStore;
-//! # impl MemoryStore { fn new() -> Self { Self } }
-//! # #[async_trait] impl SessionStore for MemoryStore {
-//! #   async fn load(&self, _: &Id) -> Result<Option<Record>, StoreError> { Ok(None) }
-//! #   async fn create(&self, _: &Record) -> Result<Created, StoreError> { Ok(Created::Inserted) }
-//! #   async fn save(&self, _: &Id, _: &ChangeSet) -> Result<Saved, StoreError> { Ok(Saved::Gone) }
-//! #   async fn touch(&self, _: &Id, _: time::OffsetDateTime) -> Result<Saved, StoreError> { Ok(Saved::Gone) }
-//! #   async fn delete(&self, _: &Id) -> Result<(), StoreError> { Ok(()) }
-//! # }
+//! use session_store_memory::MemoryStore;
 //!
 //! async fn counter(session: Session) -> Result<Json<Value>, session_core::Error> {
 //!     let count: u64 = session.get("user_count").await?.unwrap_or(0);
@@ -28,8 +19,8 @@
 //!     Ok(Json(json!({ "user_count": count })))
 //! }
 //!
-//! // MemoryStore comes from the `session-store-memory` crate.
-//! let layer = SessionLayer::new(MemoryStore::new(), Key::generate().into())
+//! // In production: Key::from_env("SESSION_SECRET")? (64 hex digits).
+//! let layer = SessionLayer::new(MemoryStore::new(), Key::generate())
 //!     .with_config(SessionConfig::new().with_secure(false)); // plain http in development
 //! let app: Router = Router::new().route("/", get(counter)).layer(layer);
 //! # let _ = app;
@@ -58,8 +49,31 @@
 //! | `session-store-sql` | SQLite, PostgreSQL, MySQL/MariaDB |
 //! | [`SessionLayer::client_side`] with a [`DataCodec`] | the cookie |
 //!
-//! A store implements [`SessionStore`]; the `conformance` feature brings
-//! the suite every store runs against itself.
+//! A store implements [`store::SessionStore`]; the `conformance` feature
+//! brings the suite every store runs against itself
+//! ([`store::conformance`]).
+//!
+//! # What is where
+//!
+//! Everything an application needs is at the crate root: [`SessionLayer`],
+//! [`Session`], [`SessionConfig`] and [`Expiry`], [`Key`] and [`Keys`],
+//! [`Error`], the cookie codecs and, with the `axum` feature, the `Session`
+//! extractor. [`codec`] holds the client-side codecs and the [`codec::DataCodec`]
+//! trait for writing your own; [`store`] holds what a store author needs.
+//!
+//! # Features
+//!
+//! - `axum`: `Session` as an axum extractor and `IntoResponse` for [`Error`].
+//! - `conformance`: the store conformance suite, for store crates' tests.
+//!
+//! session-core turns on two `serde_json` features, and cargo turns them on
+//! for every crate of the application that uses `serde_json`:
+//! `preserve_order` (a session keeps its keys in insertion order, as a
+//! Python dict does; the Starlette cookie must match Python's output byte
+//! for byte) and `float_roundtrip` (a float read back from a cookie or a
+//! store is the float that was written; without it, parsing may be off by
+//! one unit in the last place). Both cost a little speed in JSON parsing;
+//! neither changes what valid JSON means.
 //!
 //! # Security defaults
 //!
@@ -75,31 +89,26 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub mod client;
-pub mod clock;
+mod client;
+mod clock;
 pub mod codec;
 mod commit;
-pub mod config;
+mod config;
 mod cookies;
-pub mod error;
+mod error;
 #[cfg(feature = "axum")]
 mod extract;
-pub mod future;
-pub mod id;
-pub mod key;
-pub mod layer;
+mod future;
+mod id;
+mod key;
+mod layer;
 mod lock;
 mod mac;
-pub mod service;
-pub mod session;
-pub mod signed_id;
+mod service;
+mod session;
+mod signed_id;
 pub mod store;
 
-#[cfg(feature = "conformance")]
-pub mod conformance;
-
-pub use async_trait::async_trait;
-pub use client::{ClientSession, DataCodec};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use codec::{EncryptedCookie, SignedCookie, StarletteCookie};
 pub use config::{Expiry, SameSite, SessionConfig, DEFAULT_MAX_AGE, MAX_COOKIE_SIZE};
@@ -110,6 +119,15 @@ pub use key::{Key, KeyError, Keys};
 pub use layer::SessionLayer;
 pub use service::SessionService;
 pub use session::Session;
-pub use signed_id::{SignedId, VerifiedId};
-pub use store::{BoxError, ChangeSet, Created, Data, Record, Saved, SessionStore, StoreError};
 pub use time;
+
+pub(crate) use client::{ClientSession, DataCodec};
+pub(crate) use signed_id::SignedId;
+pub(crate) use store::{ChangeSet, Created, Data, Record, Saved, SessionStore, StoreError};
+
+/// Not part of the API: what the project's own benches and fuzz targets
+/// reach inside the crate for. No stability promise; do not use.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::signed_id::{SignedId, VerifiedId};
+}

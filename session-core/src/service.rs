@@ -8,7 +8,7 @@ use tower_service::Service;
 
 use crate::commit::commit;
 use crate::cookies;
-use crate::layer::{Backend, Shared};
+use crate::layer::{SessionStorage, Shared};
 use crate::session::Incoming;
 use crate::{ResponseFuture, Session};
 
@@ -22,21 +22,13 @@ use crate::{ResponseFuture, Session};
 ///
 /// ```
 /// use session_core::{Key, SessionLayer, SessionService};
+/// use session_store_memory::MemoryStore;
 /// use tower::Layer;
-/// # use session_core::{async_trait, ChangeSet, Created, Id, Record, Saved, SessionStore, StoreError};
-/// # #[derive(Debug)] struct MyStore;
-/// # #[async_trait] impl SessionStore for MyStore {
-/// #   async fn load(&self, _: &Id) -> Result<Option<Record>, StoreError> { Ok(None) }
-/// #   async fn create(&self, _: &Record) -> Result<Created, StoreError> { Ok(Created::Inserted) }
-/// #   async fn save(&self, _: &Id, _: &ChangeSet) -> Result<Saved, StoreError> { Ok(Saved::Gone) }
-/// #   async fn touch(&self, _: &Id, _: time::OffsetDateTime) -> Result<Saved, StoreError> { Ok(Saved::Gone) }
-/// #   async fn delete(&self, _: &Id) -> Result<(), StoreError> { Ok(()) }
-/// # }
 ///
 /// let service = tower::service_fn(|_req: http::Request<String>| async {
 ///     Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
 /// });
-/// let service: SessionService<_> = SessionLayer::new(MyStore, Key::generate().into()).layer(service);
+/// let service: SessionService<_> = SessionLayer::new(MemoryStore::new(), Key::generate()).layer(service);
 /// # let _ = service;
 /// ```
 #[derive(Clone, Debug)]
@@ -54,8 +46,8 @@ impl<S> SessionService<S> {
     fn incoming(&self, headers: &http::HeaderMap) -> Incoming {
         let shared = &self.shared;
         let mut found = cookies::values(headers, &shared.cookie_name);
-        match &shared.backend {
-            Backend::Store { signer, .. } => found
+        match &shared.storage {
+            SessionStorage::Server { signer, .. } => found
                 .find_map(|value| signer.verify(value).map(|verified| (verified, value)))
                 .map(|(verified, value)| Incoming::Id {
                     id: verified.id,
@@ -68,7 +60,7 @@ impl<S> SessionService<S> {
                 }),
             // Decoded lazily; the first cookie of that name is the one the
             // browser considers most specific.
-            Backend::Cookie { .. } => found
+            SessionStorage::Client { .. } => found
                 .next()
                 .map_or(Incoming::None, |value| Incoming::Data(value.to_owned())),
         }

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 use crate::client::ClientSession;
 use crate::config::{to_time, Expiry, MAX_COOKIE_SIZE};
-use crate::layer::{Backend, Shared};
+use crate::layer::{SessionStorage, Shared};
 use crate::{Data, Error, Id};
 
 /// What the request's cookie said, before anything was loaded.
@@ -136,8 +136,8 @@ impl Session {
         }
         let shared = &self.0.shared;
         let now = shared.config.now();
-        match (&self.0.incoming, &shared.backend) {
-            (Incoming::Id { id, .. }, Backend::Store { store, .. }) => {
+        match (&self.0.incoming, &shared.storage) {
+            (Incoming::Id { id, .. }, SessionStorage::Server { store, .. }) => {
                 let loaded = store.load(id).await;
                 let mut state = self.0.state.lock();
                 match loaded {
@@ -162,7 +162,7 @@ impl Session {
                 state.load_failed = false;
                 state.loaded = true;
             }
-            (Incoming::Data(value), Backend::Cookie { codec }) => {
+            (Incoming::Data(value), SessionStorage::Client { codec }) => {
                 let decoded = codec.decode(value);
                 let mut state = self.0.state.lock();
                 match decoded {
@@ -446,9 +446,9 @@ impl Session {
         self.load().await?;
         let shared = &self.0.shared;
         let name_len = shared.cookie_name.len();
-        match &shared.backend {
-            Backend::Store { .. } => Ok(name_len + crate::SignedId::ENCODED_LEN),
-            Backend::Cookie { codec } => {
+        match &shared.storage {
+            SessionStorage::Server { .. } => Ok(name_len + crate::SignedId::ENCODED_LEN),
+            SessionStorage::Client { codec } => {
                 let client = self.client_session(shared.config.now());
                 Ok(name_len + codec.encode(&client)?.len())
             }

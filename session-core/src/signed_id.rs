@@ -19,7 +19,8 @@ const PURPOSE: &[u8] = b"session-core/v1/signed-session-id";
 /// send it again signed with the current key.
 ///
 /// ```
-/// use session_core::{Id, Key, Keys, SignedId};
+/// use session_core::{Id, Key, Keys};
+/// use session_core::__private::SignedId;
 ///
 /// let old = SignedId::new(&Keys::from(Key::generate()));
 /// let id = Id::random();
@@ -36,7 +37,8 @@ pub struct SignedId {
 /// The result of a successful [`SignedId::verify`].
 ///
 /// ```
-/// use session_core::{Id, Key, Keys, SignedId};
+/// use session_core::{Id, Key, Keys};
+/// use session_core::__private::SignedId;
 ///
 /// let codec = SignedId::new(&Keys::from(Key::generate()));
 /// let verified = codec.verify(&codec.sign(&Id::random())).unwrap();
@@ -65,7 +67,8 @@ impl SignedId {
     /// A codec for these keys.
     ///
     /// ```
-    /// use session_core::{Key, Keys, SignedId};
+    /// use session_core::{Key, Keys};
+    /// use session_core::__private::SignedId;
     ///
     /// let codec = SignedId::new(&Keys::from(Key::generate()));
     /// # let _ = codec;
@@ -79,7 +82,8 @@ impl SignedId {
     /// The cookie value for `id`, signed with the current key.
     ///
     /// ```
-    /// use session_core::{Id, Key, Keys, SignedId};
+    /// use session_core::{Id, Key, Keys};
+    /// use session_core::__private::SignedId;
     ///
     /// let codec = SignedId::new(&Keys::from(Key::generate()));
     /// let value = codec.sign(&Id::from_bytes([0; 16]));
@@ -98,7 +102,8 @@ impl SignedId {
     /// key list signed (wrong length, bad base64, wrong tag).
     ///
     /// ```
-    /// use session_core::{Id, Key, Keys, SignedId};
+    /// use session_core::{Id, Key, Keys};
+    /// use session_core::__private::SignedId;
     ///
     /// let (new, old) = (Key::generate(), Key::generate());
     /// let before = SignedId::new(&Keys::from(old.clone()));

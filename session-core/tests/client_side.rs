@@ -13,11 +13,12 @@ use http::header::{COOKIE, SET_COOKIE, VARY};
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
+use session_core::codec::{ClientSession, DataCodec};
 use session_core::codec::{EncryptedCookie, SignedCookie, StarletteCookie};
+use session_core::store::Data;
 use session_core::time::{Duration, OffsetDateTime};
 use session_core::{
-    ClientSession, Data, DataCodec, Error, Key, Keys, ManualClock, SameSite, Session,
-    SessionConfig, SessionLayer, MAX_COOKIE_SIZE,
+    Error, Key, Keys, ManualClock, SameSite, Session, SessionConfig, SessionLayer, MAX_COOKIE_SIZE,
 };
 use tower::ServiceExt;
 

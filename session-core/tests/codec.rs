@@ -3,8 +3,10 @@
 //! or the file named by `STARLETTE_VECTORS`).
 
 use serde_json::{json, Value};
+use session_core::codec::{ClientSession, DataCodec};
 use session_core::codec::{EncryptedCookie, SignedCookie, StarletteCookie, MAX_VALUE_LEN};
-use session_core::{ClientSession, Data, DataCodec, Key, Keys};
+use session_core::store::Data;
+use session_core::{Key, Keys};
 use time::OffsetDateTime;
 
 fn key(byte: u8) -> Key {

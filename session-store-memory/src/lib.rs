@@ -16,7 +16,7 @@
 //! use session_core::{Key, SessionLayer};
 //! use session_store_memory::MemoryStore;
 //!
-//! let layer = SessionLayer::new(MemoryStore::new(), Key::generate().into());
+//! let layer = SessionLayer::new(MemoryStore::new(), Key::generate());
 //! # let _ = layer;
 //! ```
 #![forbid(unsafe_code)]
@@ -28,11 +28,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
-use session_core::time::OffsetDateTime;
-use session_core::{
-    async_trait, ChangeSet, Clock, Created, Data, Id, Record, Saved, SessionStore, StoreError,
-    SystemClock,
+use session_core::store::{
+    async_trait, ChangeSet, Created, Data, Record, Saved, SessionStore, StoreError,
 };
+use session_core::time::OffsetDateTime;
+use session_core::{Clock, Id, SystemClock};
 
 const SHARDS: usize = 64;
 /// A shard is swept for expired entries after this many creates in it.

@@ -10,11 +10,12 @@ use axum::routing::get;
 use axum::Router;
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
-use session_core::time::{Duration, OffsetDateTime};
-use session_core::{
-    async_trait, ChangeSet, Created, Expiry, Id, Key, Keys, ManualClock, Record, Saved, Session,
-    SessionConfig, SessionLayer, SessionStore, SignedId, StoreError,
+use session_core::__private::SignedId;
+use session_core::store::{
+    async_trait, ChangeSet, Created, Record, Saved, SessionStore, StoreError,
 };
+use session_core::time::{Duration, OffsetDateTime};
+use session_core::{Expiry, Id, Key, Keys, ManualClock, Session, SessionConfig, SessionLayer};
 use session_store_memory::MemoryStore;
 use tower::ServiceExt;
 
@@ -180,7 +181,7 @@ async fn call(app: &Router, path: &str, cookie: Option<&str>) -> Reply {
 }
 
 fn layer(store: Probe, config: SessionConfig) -> SessionLayer {
-    SessionLayer::new(store, key(1).into()).with_config(config)
+    SessionLayer::new(store, key(1)).with_config(config)
 }
 
 fn id_of(cookie: &str) -> Id {
@@ -253,7 +254,7 @@ async fn tampered_or_foreign_cookies_mean_a_fresh_session() {
 #[tokio::test]
 async fn key_rotation_accepts_old_cookies_and_resigns_them() {
     let probe = Probe::default();
-    let old_app = app(SessionLayer::new(probe.clone(), key(1).into()));
+    let old_app = app(SessionLayer::new(probe.clone(), key(1)));
     let old_cookie = call(&old_app, "/count", None).await.cookie().unwrap();
 
     let rotated = Keys::new(vec![key(2), key(1)]).unwrap();
@@ -275,7 +276,7 @@ async fn key_rotation_accepts_old_cookies_and_resigns_them() {
     let reply = call(&new_app, "/untouched", Some(&old_cookie)).await;
     assert_eq!(reply.cookie().as_deref(), Some(resigned.as_str()));
     // Once the old key is dropped, only the re-signed cookie works.
-    let final_app = app(SessionLayer::new(probe, key(2).into()));
+    let final_app = app(SessionLayer::new(probe, key(2)));
     assert_eq!(
         call(&final_app, "/read", Some(&resigned)).await.body,
         "Some(1)"

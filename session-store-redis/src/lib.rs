@@ -5,9 +5,9 @@
 //! use session_core::{Key, SessionLayer};
 //! use session_store_redis::RedisStore;
 //!
-//! # async fn demo() -> Result<(), session_core::StoreError> {
+//! # async fn demo() -> Result<(), session_core::store::StoreError> {
 //! let store = RedisStore::connect("redis://127.0.0.1:6379").await?;
-//! let layer = SessionLayer::new(store, Key::generate().into());
+//! let layer = SessionLayer::new(store, Key::generate());
 //! # let _ = layer;
 //! # Ok(())
 //! # }
@@ -92,7 +92,7 @@
 //! hung, or unreachable makes the operation fail with
 //! [`StoreError::Unavailable`] (the layer answers `503 Service
 //! Unavailable`) instead of holding the request. Other Redis errors become
-//! [`StoreError::Backend`]; a field that is not valid JSON, or a key that
+//! [`StoreError::Failed`]; a field that is not valid JSON, or a key that
 //! holds something other than a session hash, becomes
 //! [`StoreError::Corrupt`].
 //!
@@ -138,10 +138,11 @@ use redis::{
     Cmd, ErrorKind, FromRedisValue, RedisError, Script, ScriptInvocation, ServerErrorKind,
 };
 use serde_json::Value;
-use session_core::time::OffsetDateTime;
-use session_core::{
-    async_trait, ChangeSet, Created, Data, Id, Record, Saved, SessionStore, StoreError,
+use session_core::store::{
+    async_trait, ChangeSet, Created, Data, Record, Saved, SessionStore, StoreError,
 };
+use session_core::time::OffsetDateTime;
+use session_core::Id;
 use tokio::time::Instant;
 
 pub use redis;
@@ -309,7 +310,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// use std::time::Duration;
 /// use session_store_redis::RedisStore;
 ///
-/// # async fn demo() -> Result<(), session_core::StoreError> {
+/// # async fn demo() -> Result<(), session_core::store::StoreError> {
 /// let store = RedisStore::connect("redis://127.0.0.1:6379")
 ///     .await?
 ///     .with_prefix("myapp:session:")
@@ -349,13 +350,13 @@ impl RedisStore {
     /// the `redis` crate's TLS features).
     ///
     /// Fails with [`StoreError::Unavailable`] if the server cannot be
-    /// reached within [`DEFAULT_TIMEOUT`], and [`StoreError::Backend`] for a
+    /// reached within [`DEFAULT_TIMEOUT`], and [`StoreError::Failed`] for a
     /// malformed URL.
     ///
     /// ```no_run
     /// use session_store_redis::RedisStore;
     ///
-    /// # async fn demo() -> Result<(), session_core::StoreError> {
+    /// # async fn demo() -> Result<(), session_core::store::StoreError> {
     /// let store = RedisStore::connect("redis://127.0.0.1:6379").await?;
     /// # let _ = store;
     /// # Ok(())
@@ -406,7 +407,7 @@ impl RedisStore {
     /// ```no_run
     /// use session_store_redis::RedisStore;
     ///
-    /// # async fn demo() -> Result<(), session_core::StoreError> {
+    /// # async fn demo() -> Result<(), session_core::store::StoreError> {
     /// let store = RedisStore::connect_cluster([
     ///     "redis://127.0.0.1:7000",
     ///     "redis://127.0.0.1:7001",
@@ -424,7 +425,7 @@ impl RedisStore {
     {
         let nodes: Vec<String> = nodes.into_iter().map(|n| n.as_ref().to_owned()).collect();
         if nodes.is_empty() {
-            return Err(StoreError::backend("no Redis Cluster node address given"));
+            return Err(StoreError::failed("no Redis Cluster node address given"));
         }
         let client = ClusterClient::builder(nodes)
             .connection_timeout(DEFAULT_TIMEOUT)
@@ -449,7 +450,7 @@ impl RedisStore {
     /// ```no_run
     /// use session_store_redis::RedisStore;
     ///
-    /// # async fn demo() -> Result<(), session_core::StoreError> {
+    /// # async fn demo() -> Result<(), session_core::store::StoreError> {
     /// let spec = std::env::var("SESSION_STORE").unwrap_or("redis://127.0.0.1:6379".into());
     /// let store = RedisStore::connect_spec(&spec).await?;
     /// # let _ = store;
@@ -458,7 +459,7 @@ impl RedisStore {
     /// ```
     pub async fn connect_spec(spec: &str) -> Result<Self, StoreError> {
         if spec.starts_with(CLUSTER_SCHEME) || spec.starts_with(CLUSTER_TLS_SCHEME) {
-            let nodes = parse_cluster_spec(spec).map_err(StoreError::backend)?;
+            let nodes = parse_cluster_spec(spec).map_err(StoreError::failed)?;
             Self::connect_cluster(nodes).await
         } else {
             Self::connect(spec).await
@@ -545,7 +546,7 @@ impl RedisStore {
     /// ```no_run
     /// use session_store_redis::RedisStore;
     ///
-    /// # async fn demo() -> Result<(), session_core::StoreError> {
+    /// # async fn demo() -> Result<(), session_core::store::StoreError> {
     /// let store = RedisStore::connect("redis://127.0.0.1").await?.with_prefix("shop:sess:");
     /// assert_eq!(store.prefix(), "shop:sess:");
     /// # Ok(())
@@ -564,7 +565,7 @@ impl RedisStore {
     /// use std::time::Duration;
     /// use session_store_redis::RedisStore;
     ///
-    /// # async fn demo() -> Result<(), session_core::StoreError> {
+    /// # async fn demo() -> Result<(), session_core::store::StoreError> {
     /// let store = RedisStore::connect("redis://127.0.0.1")
     ///     .await?
     ///     .with_timeout(Duration::from_millis(300));
@@ -580,7 +581,7 @@ impl RedisStore {
     /// The key prefix.
     ///
     /// ```no_run
-    /// # async fn demo() -> Result<(), session_core::StoreError> {
+    /// # async fn demo() -> Result<(), session_core::store::StoreError> {
     /// let store = session_store_redis::RedisStore::connect("redis://127.0.0.1").await?;
     /// assert_eq!(store.prefix(), "session:");
     /// # Ok(())
@@ -593,7 +594,7 @@ impl RedisStore {
     /// The bound on one operation.
     ///
     /// ```no_run
-    /// # async fn demo() -> Result<(), session_core::StoreError> {
+    /// # async fn demo() -> Result<(), session_core::store::StoreError> {
     /// let store = session_store_redis::RedisStore::connect("redis://127.0.0.1").await?;
     /// assert_eq!(store.timeout(), session_store_redis::DEFAULT_TIMEOUT);
     /// # Ok(())
@@ -606,7 +607,7 @@ impl RedisStore {
     /// Whether the store talks to a Redis Cluster.
     ///
     /// ```no_run
-    /// # async fn demo() -> Result<(), session_core::StoreError> {
+    /// # async fn demo() -> Result<(), session_core::store::StoreError> {
     /// let store = session_store_redis::RedisStore::connect("redis://127.0.0.1").await?;
     /// assert!(!store.is_cluster());
     /// # Ok(())
@@ -621,7 +622,7 @@ impl RedisStore {
     /// ```no_run
     /// use session_core::Id;
     ///
-    /// # async fn demo() -> Result<(), session_core::StoreError> {
+    /// # async fn demo() -> Result<(), session_core::store::StoreError> {
     /// let store = session_store_redis::RedisStore::connect("redis://127.0.0.1").await?;
     /// let id = Id::from_bytes([0; 16]);
     /// assert_eq!(store.key(&id), "session:AAAAAAAAAAAAAAAAAAAAAA");
@@ -736,7 +737,7 @@ fn classify(err: RedisError) -> StoreError {
     if unavailable {
         StoreError::unavailable(err)
     } else {
-        StoreError::backend(err)
+        StoreError::failed(err)
     }
 }
 

@@ -12,8 +12,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use session_core::store::{Created, Record, SessionStore, StoreError};
 use session_core::time::{self, OffsetDateTime};
-use session_core::{Created, Id, Record, SessionStore, StoreError};
+use session_core::Id;
 use session_store_redis::{redis, RedisStore};
 
 const TIMEOUT: Duration = Duration::from_millis(800);

@@ -9,8 +9,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use session_core::store::{ChangeSet, Created, Record, Saved, SessionStore, StoreError};
 use session_core::time::{self, OffsetDateTime};
-use session_core::{ChangeSet, Created, Id, Record, Saved, SessionStore, StoreError};
+use session_core::Id;
 use session_store_redis::RedisStore;
 
 const TIMEOUT: Duration = Duration::from_millis(800);

@@ -3,8 +3,9 @@
 mod common;
 
 use serde_json::json;
+use session_core::store::{ChangeSet, Record, SessionStore, StoreError};
 use session_core::time::{Duration, OffsetDateTime};
-use session_core::{ChangeSet, Id, Record, SessionStore, StoreError};
+use session_core::Id;
 use session_store_redis::redis;
 use session_store_redis::RedisStore;
 
@@ -244,9 +245,9 @@ async fn specs_connect_to_either_mode() {
 #[tokio::test]
 async fn bad_urls_are_errors() {
     let err = RedisStore::connect("not a url").await.unwrap_err();
-    assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+    assert!(matches!(err, StoreError::Failed(_)), "{err:?}");
     let err = RedisStore::connect_spec("redis+cluster://")
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+    assert!(matches!(err, StoreError::Failed(_)), "{err:?}");
 }

@@ -14,8 +14,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use session_core::store::{Created, Record, SessionStore, StoreError};
 use session_core::time::{self, OffsetDateTime};
-use session_core::{Created, Id, Record, SessionStore, StoreError};
+use session_core::Id;
 use session_store_redis::RedisStore;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

@@ -1,16 +1,17 @@
 //! From sqlx errors to [`StoreError`]s.
 
-use session_core::{Id, StoreError};
+use session_core::store::StoreError;
+use session_core::Id;
 
 use crate::Backend;
 
 /// Unreachable, timed out or overloaded → [`StoreError::Unavailable`]
-/// (a `503`); anything else → [`StoreError::Backend`] (a `500`).
+/// (a `503`); anything else → [`StoreError::Failed`] (a `500`).
 pub(crate) fn store_error(backend: Backend, err: sqlx::Error) -> StoreError {
     if is_unavailable(backend, &err) {
         StoreError::unavailable(err)
     } else {
-        StoreError::backend(err)
+        StoreError::failed(err)
     }
 }
 

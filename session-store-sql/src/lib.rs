@@ -18,7 +18,7 @@
 //! let store = SqlStore::connect(url).await?;
 //! store.migrate().await?; // creates the table and its index if absent
 //! let _cleanup = store.spawn_cleanup(std::time::Duration::from_secs(600));
-//! let layer = SessionLayer::new(store, Key::generate().into());
+//! let layer = SessionLayer::new(store, Key::generate());
 //! # let _ = layer;
 //! # Ok(()) }
 //! ```
@@ -195,7 +195,7 @@
 //! # Limits
 //!
 //! - PostgreSQL's `JSONB` cannot hold the character U+0000 inside a string:
-//!   such a session fails to save with [`StoreError::Backend`].
+//!   such a session fails to save with [`StoreError::Failed`].
 //! - MySQL and MariaDB refuse statements over `max_allowed_packet` (16 MiB
 //!   by default on MariaDB, 64 MiB on MySQL 8), which bounds a session's size.
 //! - `JSONB` and MariaDB reorder an object's keys; session data is a map,
@@ -217,7 +217,7 @@
 //! |---|---|
 //! | connection refused or lost, TLS failure, pool timed out or closed, SQLite busy or locked past its timeout, "too many connections" | [`StoreError::Unavailable`] (`503`) |
 //! | a row whose `data` is not a JSON object, or whose times are out of range (edited by hand) | [`StoreError::Corrupt`], naming the table and the id's short hash |
-//! | anything else (a missing table: did you run [`migrate`](SqlStore::migrate)?) | [`StoreError::Backend`] |
+//! | anything else (a missing table: did you run [`migrate`](SqlStore::migrate)?) | [`StoreError::Failed`] |
 //!
 //! Error messages and log events never carry a session id, only its short
 //! hash, and never a connection URL.
@@ -239,11 +239,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use session_core::time::OffsetDateTime;
-use session_core::{
-    async_trait, ChangeSet, Clock, Created, Id, Record, Saved, SessionStore, StoreError,
-    SystemClock,
+use session_core::store::{
+    async_trait, ChangeSet, Created, Record, Saved, SessionStore, StoreError,
 };
+use session_core::time::OffsetDateTime;
+use session_core::{Clock, Id, SystemClock};
 use sqlx::Row as _;
 use tokio::task::JoinHandle;
 
@@ -272,7 +272,7 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// ```
 /// use session_store_sql::{Backend, SqlStore};
 ///
-/// # #[tokio::main] async fn main() -> Result<(), session_core::StoreError> {
+/// # #[tokio::main] async fn main() -> Result<(), session_core::store::StoreError> {
 /// let store = SqlStore::connect("sqlite::memory:").await?;
 /// assert_eq!(store.backend(), Backend::Sqlite);
 /// # Ok(()) }
@@ -337,7 +337,7 @@ macro_rules! on_pool {
 /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let store = SqlStore::connect("sqlite::memory:").await?.with_table_name("web_sessions")?;
 /// store.migrate().await?;
-/// let layer = SessionLayer::new(store, Key::generate().into());
+/// let layer = SessionLayer::new(store, Key::generate());
 /// # let _ = layer;
 /// # Ok(()) }
 /// ```
@@ -383,14 +383,14 @@ impl SqlStore {
     /// # Errors
     ///
     /// [`StoreError::Unavailable`] when the server cannot be reached,
-    /// [`StoreError::Backend`] for a malformed URL, an unknown scheme, or a
+    /// [`StoreError::Failed`] for a malformed URL, an unknown scheme, or a
     /// database whose feature is not enabled. Messages never repeat the URL
     /// (it may hold a password).
     ///
     /// ```
     /// use session_store_sql::SqlStore;
     ///
-    /// # #[tokio::main] async fn main() -> Result<(), session_core::StoreError> {
+    /// # #[tokio::main] async fn main() -> Result<(), session_core::store::StoreError> {
     /// let store = SqlStore::connect("sqlite::memory:").await?;
     /// store.migrate().await?;
     /// # Ok(()) }
@@ -399,7 +399,7 @@ impl SqlStore {
     /// ```no_run
     /// use session_store_sql::SqlStore;
     ///
-    /// # #[tokio::main] async fn main() -> Result<(), session_core::StoreError> {
+    /// # #[tokio::main] async fn main() -> Result<(), session_core::store::StoreError> {
     /// let store = SqlStore::connect("postgres://app@localhost/app").await?;
     /// # Ok(()) }
     /// ```
@@ -410,7 +410,7 @@ impl SqlStore {
             "postgres" | "postgresql" => Backend::Postgres,
             "mysql" | "mariadb" => Backend::MySql,
             _ => {
-                return Err(StoreError::backend(format!(
+                return Err(StoreError::failed(format!(
                     "unsupported session store URL scheme {scheme:?}: expected \
                      sqlite://, postgres:// or mysql://"
                 )))
@@ -433,7 +433,7 @@ impl SqlStore {
                 .map(Self::mysql),
             #[allow(unreachable_patterns)]
             _ => {
-                return Err(StoreError::backend(format!(
+                return Err(StoreError::failed(format!(
                     "{scheme}: URLs need the `{}` feature of session-store-sql",
                     backend.feature()
                 )))
@@ -566,7 +566,7 @@ impl SqlStore {
     /// ```
     /// use session_store_sql::SqlStore;
     ///
-    /// # #[tokio::main] async fn main() -> Result<(), session_core::StoreError> {
+    /// # #[tokio::main] async fn main() -> Result<(), session_core::store::StoreError> {
     /// let store = SqlStore::connect("sqlite::memory:").await?.with_cleanup_batch(500);
     /// # let _ = store;
     /// # Ok(()) }
@@ -586,7 +586,7 @@ impl SqlStore {
     /// use session_core::ManualClock;
     /// use session_store_sql::SqlStore;
     ///
-    /// # #[tokio::main] async fn main() -> Result<(), session_core::StoreError> {
+    /// # #[tokio::main] async fn main() -> Result<(), session_core::store::StoreError> {
     /// let clock = ManualClock::starting_now();
     /// let store = SqlStore::connect("sqlite::memory:").await?.with_clock(clock.clone());
     /// # let _ = store;
@@ -605,7 +605,7 @@ impl SqlStore {
     /// ```
     /// use session_store_sql::{Backend, SqlStore};
     ///
-    /// # #[tokio::main] async fn main() -> Result<(), session_core::StoreError> {
+    /// # #[tokio::main] async fn main() -> Result<(), session_core::store::StoreError> {
     /// assert_eq!(SqlStore::connect("sqlite::memory:").await?.backend(), Backend::Sqlite);
     /// # Ok(()) }
     /// ```
@@ -618,7 +618,7 @@ impl SqlStore {
     /// ```
     /// use session_store_sql::SqlStore;
     ///
-    /// # #[tokio::main] async fn main() -> Result<(), session_core::StoreError> {
+    /// # #[tokio::main] async fn main() -> Result<(), session_core::store::StoreError> {
     /// assert_eq!(SqlStore::connect("sqlite::memory:").await?.table_name(), "sessions");
     /// # Ok(()) }
     /// ```
@@ -701,7 +701,7 @@ impl SqlStore {
     /// ```
     /// use session_store_sql::SqlStore;
     ///
-    /// # #[tokio::main] async fn main() -> Result<(), session_core::StoreError> {
+    /// # #[tokio::main] async fn main() -> Result<(), session_core::store::StoreError> {
     /// let store = SqlStore::connect("sqlite::memory:").await?;
     /// store.migrate().await?;
     /// store.migrate().await?; // nothing to do
@@ -754,7 +754,7 @@ impl SqlStore {
     /// use std::time::Duration;
     /// use session_store_sql::SqlStore;
     ///
-    /// # #[tokio::main] async fn main() -> Result<(), session_core::StoreError> {
+    /// # #[tokio::main] async fn main() -> Result<(), session_core::store::StoreError> {
     /// let store = SqlStore::connect("sqlite::memory:").await?;
     /// store.migrate().await?;
     /// let cleanup = store.spawn_cleanup(Duration::from_secs(15 * 60));
@@ -875,7 +875,7 @@ impl SessionStore for SqlStore {
     async fn create(&self, record: &Record) -> Result<Created, StoreError> {
         let inner = &*self.inner;
         let key = record.id.encode();
-        let data = serde_json::to_string(&record.data).map_err(StoreError::backend)?;
+        let data = serde_json::to_string(&record.data).map_err(StoreError::failed)?;
         let (created_at, expires_at, now) = (
             millis(record.created_at),
             millis(record.expires_at),
@@ -1094,7 +1094,7 @@ fn set_object(changes: &ChangeSet) -> String {
 /// set), before the set keys are added.
 #[cfg(feature = "sqlite")]
 fn unset_patch(changes: &ChangeSet) -> String {
-    let unset: session_core::Data = changes
+    let unset: session_core::store::Data = changes
         .removed
         .iter()
         .chain(changes.set.keys())

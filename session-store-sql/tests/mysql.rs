@@ -5,7 +5,7 @@
 
 mod common;
 
-use session_core::StoreError;
+use session_core::store::StoreError;
 use session_store_sql::{Backend, SqlStore};
 
 fn url() -> String {

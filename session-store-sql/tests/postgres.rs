@@ -5,7 +5,7 @@
 
 mod common;
 
-use session_core::StoreError;
+use session_core::store::StoreError;
 use session_store_sql::{Backend, SqlStore};
 
 fn url() -> String {
@@ -128,8 +128,9 @@ async fn random_change_sets_match_the_model() {
 /// JSONB cannot hold U+0000: the save fails cleanly (documented limit).
 #[tokio::test]
 async fn nul_characters_are_a_backend_error() {
+    use session_core::store::{ChangeSet, Record, SessionStore};
     use session_core::time::{Duration, OffsetDateTime};
-    use session_core::{ChangeSet, Id, Record, SessionStore};
+    use session_core::Id;
 
     let store = store("conformance_sessions").await;
     let now = OffsetDateTime::now_utc();
@@ -138,7 +139,7 @@ async fn nul_characters_are_a_backend_error() {
     let mut changes = ChangeSet::new(now + Duration::hours(1));
     changes.set.insert("k".into(), "a\u{0}b".into());
     let err = store.save(&record.id, &changes).await.unwrap_err();
-    assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+    assert!(matches!(err, StoreError::Failed(_)), "{err:?}");
     assert!(store
         .load(&record.id)
         .await

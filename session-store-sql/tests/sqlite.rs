@@ -7,8 +7,9 @@ mod common;
 use std::path::PathBuf;
 
 use serde_json::json;
+use session_core::store::{Record, SessionStore, StoreError};
 use session_core::time::{Duration, OffsetDateTime};
-use session_core::{Id, Record, SessionStore, StoreError};
+use session_core::Id;
 use session_store_sql::{Backend, SqlStore};
 
 /// A file shared by the tests of this binary (each opens its own pool on
@@ -56,7 +57,8 @@ async fn saving_over_a_corrupt_row_is_corrupt() {
     let store = memory_store().await;
     let id = Id::random();
     common::insert_raw(&store, &id, "'{not json'").await;
-    let mut changes = session_core::ChangeSet::new(OffsetDateTime::now_utc() + Duration::hours(1));
+    let mut changes =
+        session_core::store::ChangeSet::new(OffsetDateTime::now_utc() + Duration::hours(1));
     changes.set.insert("k".into(), json!(1));
     let err = store
         .save(&id, &changes)
@@ -160,7 +162,7 @@ async fn in_memory_databases_are_private() {
 #[tokio::test]
 async fn bad_urls_and_table_names_are_refused() {
     let err = SqlStore::connect("redis://127.0.0.1").await.unwrap_err();
-    assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+    assert!(matches!(err, StoreError::Failed(_)), "{err:?}");
     assert!(
         err.to_string()
             .contains("sqlite://, postgres:// or mysql://"),

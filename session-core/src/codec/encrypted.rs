@@ -31,7 +31,9 @@ const TAG_LEN: usize = 16;
 ///
 /// ```
 /// use session_core::codec::EncryptedCookie;
-/// use session_core::{ClientSession, Data, DataCodec, Key, Keys};
+/// use session_core::{Key, Keys};
+/// use session_core::codec::{ClientSession, DataCodec};
+/// use session_core::store::Data;
 /// use time::OffsetDateTime;
 ///
 /// let codec = EncryptedCookie::new(&Keys::from(Key::generate()));

@@ -1,6 +1,6 @@
 //! Client-side session codecs: the session data lives in the cookie.
 //!
-//! Each codec is a [`DataCodec`](crate::DataCodec) for
+//! Each codec is a [`DataCodec`] for
 //! [`SessionLayer::client_side`](crate::SessionLayer::client_side):
 //!
 //! | codec | cookie value | the browser can read the data | keys |
@@ -39,7 +39,9 @@
 
 use time::OffsetDateTime;
 
-use crate::{ClientSession, Data};
+use crate::Data;
+
+pub use crate::client::{ClientSession, DataCodec};
 
 mod encrypted;
 mod signed;
@@ -57,7 +59,8 @@ pub use starlette::StarletteCookie;
 ///
 /// ```
 /// use session_core::codec::{SignedCookie, MAX_VALUE_LEN};
-/// use session_core::{DataCodec, Key, Keys};
+/// use session_core::{Key, Keys};
+/// use session_core::codec::DataCodec;
 ///
 /// let codec = SignedCookie::new(&Keys::from(Key::generate()));
 /// assert!(codec.decode(&"a".repeat(MAX_VALUE_LEN + 1)).is_none());

@@ -28,7 +28,9 @@ const PURPOSE: &[u8] = b"session-core/v1/signed-data";
 ///
 /// ```
 /// use session_core::codec::SignedCookie;
-/// use session_core::{ClientSession, Data, DataCodec, Key, Keys};
+/// use session_core::{Key, Keys};
+/// use session_core::codec::{ClientSession, DataCodec};
+/// use session_core::store::Data;
 /// use time::OffsetDateTime;
 ///
 /// let codec = SignedCookie::new(&Keys::from(Key::generate()));

@@ -58,7 +58,8 @@ const DERIVATION: &[u8] = b"signer";
 ///
 /// ```
 /// use session_core::codec::StarletteCookie;
-/// use session_core::{ClientSession, Data, DataCodec};
+/// use session_core::codec::{ClientSession, DataCodec};
+/// use session_core::store::Data;
 /// use time::OffsetDateTime;
 ///
 /// let codec = StarletteCookie::new("dev-secret-key");

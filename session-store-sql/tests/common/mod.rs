@@ -2,10 +2,9 @@
 #![allow(dead_code)]
 
 use serde_json::json;
+use session_core::store::{ChangeSet, Created, Record, Saved, SessionStore, StoreError};
 use session_core::time::{Duration, OffsetDateTime};
-use session_core::{
-    ChangeSet, Clock, Created, Id, ManualClock, Record, Saved, SessionStore, StoreError,
-};
+use session_core::{Clock, Id, ManualClock};
 use session_store_sql::{Backend, SqlStore};
 
 /// The URL in `var`, or a failure that says how to get one.
@@ -202,7 +201,7 @@ pub async fn missing_table_is_a_backend_error(store: SqlStore) {
         .load(&Id::random())
         .await
         .expect_err("there is no table");
-    assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+    assert!(matches!(err, StoreError::Failed(_)), "{err:?}");
 }
 
 /// A closed pool is `Unavailable`.

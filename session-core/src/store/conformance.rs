@@ -7,17 +7,10 @@
 //!
 //! ```
 //! # mod demo {
-//! # use session_core::{async_trait, ChangeSet, Created, Id, Record, Saved, SessionStore, StoreError};
-//! # #[derive(Debug)] pub struct MyStore;
-//! # #[async_trait] impl SessionStore for MyStore {
-//! #   async fn load(&self, _: &Id) -> Result<Option<Record>, StoreError> { Ok(None) }
-//! #   async fn create(&self, _: &Record) -> Result<Created, StoreError> { Ok(Created::Inserted) }
-//! #   async fn save(&self, _: &Id, _: &ChangeSet) -> Result<Saved, StoreError> { Ok(Saved::Gone) }
-//! #   async fn touch(&self, _: &Id, _: time::OffsetDateTime) -> Result<Saved, StoreError> { Ok(Saved::Gone) }
-//! #   async fn delete(&self, _: &Id) -> Result<(), StoreError> { Ok(()) }
-//! # }
+//! use session_store_memory::MemoryStore;
+//!
 //! // In tests/conformance.rs of a store crate:
-//! session_core::conformance_tests!(my_store, async { MyStore });
+//! session_core::conformance_tests!(memory, async { MemoryStore::new() });
 //! # }
 //! ```
 //!
@@ -31,7 +24,7 @@ use std::time::Duration as StdDuration;
 use serde_json::{json, Value};
 use time::{Duration, OffsetDateTime};
 
-use crate::{ChangeSet, Created, Data, Id, Record, Saved, SessionStore};
+use crate::store::{ChangeSet, Created, Data, Id, Record, Saved, SessionStore};
 
 /// A store as the checks take it.
 pub type DynStore = Arc<dyn SessionStore>;
@@ -456,8 +449,8 @@ macro_rules! define_run_all {
         /// Runs every check one after another against `store`.
         ///
         /// ```no_run
-        /// # async fn demo(store: session_core::conformance::DynStore) {
-        /// session_core::conformance::run_all(store).await;
+        /// # async fn demo(store: session_core::store::conformance::DynStore) {
+        /// session_core::store::conformance::run_all(store).await;
         /// # }
         /// ```
         pub async fn run_all(store: DynStore) {
@@ -475,17 +468,9 @@ __conformance_cases!({define_run_all} []);
 ///
 /// ```
 /// # mod demo {
-/// # use session_core::{async_trait, ChangeSet, Created, Id, Record, Saved, SessionStore, StoreError};
-/// # #[derive(Debug)] pub struct MyStore;
-/// # impl MyStore { pub async fn connect(_: &str) -> Self { MyStore } }
-/// # #[async_trait] impl SessionStore for MyStore {
-/// #   async fn load(&self, _: &Id) -> Result<Option<Record>, StoreError> { Ok(None) }
-/// #   async fn create(&self, _: &Record) -> Result<Created, StoreError> { Ok(Created::Inserted) }
-/// #   async fn save(&self, _: &Id, _: &ChangeSet) -> Result<Saved, StoreError> { Ok(Saved::Gone) }
-/// #   async fn touch(&self, _: &Id, _: time::OffsetDateTime) -> Result<Saved, StoreError> { Ok(Saved::Gone) }
-/// #   async fn delete(&self, _: &Id) -> Result<(), StoreError> { Ok(()) }
-/// # }
-/// session_core::conformance_tests!(my_store, async { MyStore::connect("url").await });
+/// use session_store_memory::MemoryStore;
+///
+/// session_core::conformance_tests!(memory_bounded, async { MemoryStore::new().with_capacity_limit(10_000) });
 /// # }
 /// ```
 #[macro_export]
@@ -506,7 +491,7 @@ macro_rules! __conformance_module {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
                     let store = $make.await;
-                    $crate::conformance::$case(::std::sync::Arc::new(store)).await;
+                    $crate::store::conformance::$case(::std::sync::Arc::new(store)).await;
                 }
             )*
         }

@@ -5,16 +5,48 @@
 //! then one of [`create`](SessionStore::create),
 //! [`save`](SessionStore::save), [`touch`](SessionStore::touch) or
 //! [`delete`](SessionStore::delete) after the handler. Every store crate runs
-//! the shared conformance suite (feature `conformance`) against itself.
+//! the shared conformance suite ([`conformance`], feature `conformance`)
+//! against itself.
+//!
+//! This module is for store authors. Applications pick a store crate
+//! (`session-store-memory`, `session-store-redis`, `session-store-sql`) and
+//! hand it to [`SessionLayer::new`](crate::SessionLayer::new); they never
+//! call these methods themselves.
+//!
+//! ```
+//! use session_core::store::{ChangeSet, Created, Id, Record, Saved, SessionStore};
+//! use session_core::time::{Duration, OffsetDateTime};
+//! use session_store_memory::MemoryStore;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), session_core::store::StoreError> {
+//! let store = MemoryStore::new();
+//! let now = OffsetDateTime::now_utc();
+//! let mut record = Record::new(Id::random(), now, now + Duration::hours(1));
+//! record.data.insert("user_count".into(), 1.into());
+//! assert_eq!(store.create(&record).await?, Created::Inserted);
+//!
+//! let mut changes = ChangeSet::new(now + Duration::hours(2));
+//! changes.set.insert("user_count".into(), 2.into());
+//! assert_eq!(store.save(&record.id, &changes).await?, Saved::Applied);
+//!
+//! store.delete(&record.id).await?;
+//! assert_eq!(store.save(&record.id, &changes).await?, Saved::Gone); // logout wins
+//! # Ok(()) }
+//! ```
 
 use std::collections::BTreeMap;
 use std::fmt;
 
-use async_trait::async_trait;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use crate::Id;
+pub use crate::id::{Id, ParseIdError};
+pub use async_trait::async_trait;
+
+#[cfg(feature = "conformance")]
+#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
+pub mod conformance;
 
 /// Session data: string keys to JSON values.
 pub type Data = serde_json::Map<String, Value>;
@@ -22,7 +54,7 @@ pub type Data = serde_json::Map<String, Value>;
 /// One stored session.
 ///
 /// ```
-/// use session_core::{Id, Record};
+/// use session_core::store::{Id, Record};
 /// use time::{Duration, OffsetDateTime};
 ///
 /// let now = OffsetDateTime::now_utc();
@@ -47,7 +79,7 @@ impl Record {
     /// An empty record.
     ///
     /// ```
-    /// use session_core::{Id, Record};
+    /// use session_core::store::{Id, Record};
     /// use time::OffsetDateTime;
     ///
     /// let now = OffsetDateTime::now_utc();
@@ -66,7 +98,7 @@ impl Record {
     /// is gone at its `expires_at`).
     ///
     /// ```
-    /// use session_core::{Id, Record};
+    /// use session_core::store::{Id, Record};
     /// use time::OffsetDateTime;
     ///
     /// let now = OffsetDateTime::now_utc();
@@ -86,7 +118,7 @@ impl Record {
 /// then the sets (as [`ChangeSet::apply_to`] does).
 ///
 /// ```
-/// use session_core::ChangeSet;
+/// use session_core::store::ChangeSet;
 /// use time::OffsetDateTime;
 ///
 /// let mut changes = ChangeSet::new(OffsetDateTime::now_utc());
@@ -108,7 +140,7 @@ impl ChangeSet {
     /// A change set that only moves the expiry.
     ///
     /// ```
-    /// use session_core::ChangeSet;
+    /// use session_core::store::ChangeSet;
     /// use time::OffsetDateTime;
     ///
     /// assert!(ChangeSet::new(OffsetDateTime::now_utc()).is_empty());
@@ -124,7 +156,7 @@ impl ChangeSet {
     /// True when no key is set or removed.
     ///
     /// ```
-    /// use session_core::ChangeSet;
+    /// use session_core::store::ChangeSet;
     /// use time::OffsetDateTime;
     ///
     /// let mut changes = ChangeSet::new(OffsetDateTime::now_utc());
@@ -139,7 +171,7 @@ impl ChangeSet {
     /// whole map, such as the memory store).
     ///
     /// ```
-    /// use session_core::{ChangeSet, Data};
+    /// use session_core::store::{ChangeSet, Data};
     /// use time::OffsetDateTime;
     ///
     /// let mut data = Data::new();
@@ -164,7 +196,7 @@ impl ChangeSet {
 /// The outcome of [`SessionStore::create`].
 ///
 /// ```
-/// use session_core::Created;
+/// use session_core::store::Created;
 ///
 /// assert_ne!(Created::Inserted, Created::IdTaken);
 /// ```
@@ -180,7 +212,7 @@ pub enum Created {
 /// The outcome of [`SessionStore::save`] and [`SessionStore::touch`].
 ///
 /// ```
-/// use session_core::Saved;
+/// use session_core::store::Saved;
 ///
 /// assert_ne!(Saved::Applied, Saved::Gone);
 /// ```
@@ -200,7 +232,7 @@ pub enum Saved {
 /// `500 Internal Server Error`.
 ///
 /// ```
-/// use session_core::StoreError;
+/// use session_core::store::StoreError;
 ///
 /// let err = StoreError::unavailable(std::io::Error::other("connection refused"));
 /// assert!(err.to_string().contains("connection refused"));
@@ -213,9 +245,10 @@ pub enum StoreError {
     /// A stored record could not be decoded (corrupt or foreign data).
     #[error("session record is corrupt: {0}")]
     Corrupt(String),
-    /// Any other failure the store reported.
+    /// The store was reached but the operation failed (a query or script
+    /// error, a refused command, a value the store would not take).
     #[error("session store failed: {0}")]
-    Backend(#[source] BoxError),
+    Failed(#[source] BoxError),
 }
 
 /// A boxed error that can cross threads.
@@ -225,7 +258,7 @@ impl StoreError {
     /// Wraps an error as [`StoreError::Unavailable`].
     ///
     /// ```
-    /// use session_core::StoreError;
+    /// use session_core::store::StoreError;
     ///
     /// let err = StoreError::unavailable(std::io::Error::other("timed out"));
     /// assert!(matches!(err, StoreError::Unavailable(_)));
@@ -234,16 +267,16 @@ impl StoreError {
         Self::Unavailable(err.into())
     }
 
-    /// Wraps an error as [`StoreError::Backend`].
+    /// Wraps an error as [`StoreError::Failed`].
     ///
     /// ```
-    /// use session_core::StoreError;
+    /// use session_core::store::StoreError;
     ///
-    /// let err = StoreError::backend(std::io::Error::other("syntax error"));
-    /// assert!(matches!(err, StoreError::Backend(_)));
+    /// let err = StoreError::failed(std::io::Error::other("syntax error"));
+    /// assert!(matches!(err, StoreError::Failed(_)));
     /// ```
-    pub fn backend(err: impl Into<BoxError>) -> Self {
-        Self::Backend(err.into())
+    pub fn failed(err: impl Into<BoxError>) -> Self {
+        Self::Failed(err.into())
     }
 }
 
@@ -258,22 +291,20 @@ impl StoreError {
 /// checks expiry on load with its own clock, so a session never outlives
 /// its expiry as the application sees it.
 ///
+/// Stores implement it with [`async_trait`](macro@async_trait); the layer holds one as a
+/// `dyn SessionStore`. A store is any `Debug + Send + Sync` type, so an
+/// `Arc` of one is a store too:
+///
 /// ```
-/// use session_core::{async_trait, ChangeSet, Created, Id, Record, Saved, SessionStore, StoreError};
-/// use time::OffsetDateTime;
+/// use std::sync::Arc;
+/// use session_core::store::SessionStore;
+/// use session_core::{Key, SessionLayer};
+/// use session_store_memory::MemoryStore;
 ///
-/// /// A store that keeps nothing (every session is new on every request).
-/// #[derive(Debug)]
-/// struct Forgetful;
-///
-/// #[async_trait]
-/// impl SessionStore for Forgetful {
-///     async fn load(&self, _: &Id) -> Result<Option<Record>, StoreError> { Ok(None) }
-///     async fn create(&self, _: &Record) -> Result<Created, StoreError> { Ok(Created::Inserted) }
-///     async fn save(&self, _: &Id, _: &ChangeSet) -> Result<Saved, StoreError> { Ok(Saved::Gone) }
-///     async fn touch(&self, _: &Id, _: OffsetDateTime) -> Result<Saved, StoreError> { Ok(Saved::Gone) }
-///     async fn delete(&self, _: &Id) -> Result<(), StoreError> { Ok(()) }
-/// }
+/// let store = Arc::new(MemoryStore::new());
+/// let layer = SessionLayer::new(store.clone(), Key::generate());
+/// let as_trait: &dyn SessionStore = &*store; // what the layer calls
+/// # let _ = (layer, as_trait);
 /// ```
 #[async_trait]
 pub trait SessionStore: fmt::Debug + Send + Sync + 'static {
