@@ -575,19 +575,16 @@ async fn cookie_of_exactly_4096_bytes_is_sent_and_4097_refused() {
 }
 
 // ----------------------------------------------------------------------
-// Starlette's vectors, replayed through the layer.
+// Starlette's vectors (`tests/data/starlette-vectors.json`), replayed
+// through the layer.
 
 fn vectors() -> Value {
-    let path = std::env::var("STARLETTE_VECTORS").unwrap_or_else(|_| {
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/interop/starlette/vectors.json"
-        )
-        .to_owned()
-    });
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|err| {
-        panic!("cannot read the Starlette vectors at {path} ({err}); set STARLETTE_VECTORS to vectors.json")
-    });
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/starlette-vectors.json"
+    );
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|err| panic!("cannot read the Starlette vectors at {path}: {err}"));
     serde_json::from_str(&text).unwrap()
 }
 
@@ -601,7 +598,7 @@ fn starlette_app(secret: &str, max_age: &Value, now: i64) -> Router {
 /// Vectors where this layer is deliberately stricter than Starlette: with
 /// no max age Starlette never checks the timestamp, while the layer still
 /// forgets a session after the default lifetime and never accepts one
-/// issued in the future (DESIGN.md: timeouts are enforced on the server).
+/// issued in the future (ARCHITECTURE.md: timeouts are enforced on the server).
 const STRICTER_THAN_STARLETTE: [&str; 2] = ["max_age_none_never_expires", "max_age_none_future_ok"];
 
 #[tokio::test]

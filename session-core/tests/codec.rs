@@ -1,6 +1,6 @@
 //! The client-side codecs on their own: round trips, tampering, keys, and
-//! Starlette's real vectors (`/work/shared/interop/starlette/vectors.json`,
-//! or the file named by `STARLETTE_VECTORS`).
+//! Starlette's real vectors (`tests/data/starlette-vectors.json`; see
+//! `tests/data/README.md` for where they come from).
 
 use serde_json::{json, Value};
 use session_core::codec::{ClientSession, DataCodec};
@@ -455,16 +455,12 @@ fn starlette_refuses_to_date_a_cookie_before_1970() {
 // Starlette's real vectors.
 
 fn vectors() -> Value {
-    let path = std::env::var("STARLETTE_VECTORS").unwrap_or_else(|_| {
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/interop/starlette/vectors.json"
-        )
-        .to_owned()
-    });
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|err| {
-        panic!("cannot read the Starlette vectors at {path} ({err}); set STARLETTE_VECTORS to vectors.json")
-    });
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/starlette-vectors.json"
+    );
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|err| panic!("cannot read the Starlette vectors at {path}: {err}"));
     serde_json::from_str(&text).unwrap()
 }
 
