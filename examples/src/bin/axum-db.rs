@@ -1,29 +1,186 @@
-//! The tutorial's last step in axum: the login app with its sessions kept
-//! server-side in an SQL table, so they outlive a restart of the app (and,
-//! on PostgreSQL or MySQL, are shared by any number of app instances). The
-//! cookie holds only a signed id.
+//! The tutorial's last step, in axum: the login app with its sessions
+//! kept server-side in an SQL table, so they outlive a restart of the app
+//! (and, on PostgreSQL or MySQL, are shared by any number of app
+//! instances). The cookie holds only a signed id.
 //!
-//! `SESSION_STORE` defaults to `sqlite://sessions.db` (a file in the
-//! current directory, created if missing); PostgreSQL is
-//! `postgres://user:pass@host/db`, MySQL or MariaDB `mysql://user:pass@host/db`.
-//! The table `sessions` is created at start if absent, and expired rows are
-//! deleted every ten minutes. Give every instance the same key:
+//! `SESSION_STORE` is the database URL, `sqlite://sessions.db` by default
+//! (a file in the current directory, created if missing); PostgreSQL is
+//! `postgres://user:pass@host/db`, MySQL or MariaDB
+//! `mysql://user:pass@host/db`. The table `sessions` is created at start if
+//! absent, and expired rows are deleted every ten minutes. Give every
+//! instance the same key:
 //!
 //! ```text
-//! export SESSION_SECRET=$(cargo run -q -p examples --bin keygen)
+//! export SESSION_SECRET=$(openssl rand -hex 32)
 //! cargo run -p examples --bin axum-db &
-//! curl -c j -b j localhost:8000/login/hong/
+//! curl -c jar -b jar localhost:8000/login/hong/   # {"message":"Logged in"}
 //! kill %1; cargo run -p examples --bin axum-db &
-//! curl -b j localhost:8000/get/        # still logged in
+//! curl -b jar localhost:8000/get/                 # still logged in
 //! ```
+//!
+//! `GET /login/{username}/` stores a profile and gives the session a fresh
+//! id, `GET /get/` shows it, `GET /logout/` ends the session. `PORT`
+//! (default 8000, on 127.0.0.1); `SESSION_SECRET`, the key as hex
+//! (comma-separated keys rotate), a random key with a warning when unset.
+//!
+//! To make this file the `src/main.rs` of a crate of your own:
+//!
+//! ```toml
+//! [dependencies]
+//! session-core = { version = "0.1", features = ["axum"] }
+//! session-store-sql = { version = "0.1", features = ["sqlite", "postgres", "mysql"] }
+//! axum = "0.8"
+//! serde_json = "1"
+//! tokio = { version = "1", features = ["rt-multi-thread", "macros", "net", "signal"] }
+//! tracing = "0.1"
+//! tracing-subscriber = { version = "0.3", features = ["env-filter"] }
+//! ```
+#![forbid(unsafe_code)]
 
-use examples::app::{self, Example};
-use examples::tutorial;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use axum::extract::Path;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use session_core::{Error, Key, Keys, Session, SessionConfig, SessionLayer};
+use session_store_sql::SqlStore;
+use tokio::net::TcpListener;
+
+/// `GET /login/{username}/`: stores the tutorial's profile, and gives the
+/// session a fresh id (session-fixation defence).
+async fn login(session: Session, Path(username): Path<String>) -> Result<Json<Value>, Error> {
+    let profile = json!({ "user_id": username, "age": 21, "email": "aaa@aaa.com" });
+    session.insert("username", profile).await?;
+    session.cycle_id().await?;
+    Ok(Json(json!({ "message": "Logged in" })))
+}
+
+/// `GET /get/`: the stored profile, or "Login first".
+async fn profile(session: Session) -> Result<Json<Value>, Error> {
+    Ok(Json(match session.get_value("username").await? {
+        Some(info) => json!({ "session_info": info }),
+        None => json!({ "message": "Login first" }),
+    }))
+}
+
+/// `GET /logout/`: ends the session: its data is deleted and the cookie
+/// removed.
+async fn logout(session: Session) -> Result<Json<Value>, Error> {
+    session.clear().await?;
+    Ok(Json(json!({ "message": "Logged out" })))
+}
 
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
-    Example::new(app::plain_http)
-        .with_default_store("sqlite://sessions.db")
-        .run_axum(tutorial::login_router())
+async fn main() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+
+    let store =
+        std::env::var("SESSION_STORE").unwrap_or_else(|_| "sqlite://sessions.db".to_owned());
+    let layer = match session_layer(&store).await {
+        Ok(layer) => layer,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    // This app serves plain http, where browsers drop `Secure` cookies
+    // (except on localhost). Behind HTTPS, leave `Secure` on.
+    let config = SessionConfig::new().with_secure(false);
+
+    let app = Router::new()
+        .route("/login/{username}/", get(login))
+        .route("/get/", get(profile))
+        .route("/logout/", get(logout))
+        .layer(layer.with_config(config));
+
+    let port = port();
+    let listener = match TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await {
+        Ok(listener) => listener,
+        Err(err) => {
+            eprintln!("error: cannot listen on port {port}: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Ok(addr) = listener.local_addr() {
+        println!("listening on http://{addr}");
+    }
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await;
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The session layer for the database `url`: SQLite, PostgreSQL or
+/// MySQL/MariaDB. Error messages leave the URL out: it may hold a password.
+async fn session_layer(url: &str) -> Result<SessionLayer, String> {
+    if ![
+        "sqlite:",
+        "postgres://",
+        "postgresql://",
+        "mysql://",
+        "mariadb://",
+    ]
+    .iter()
+    .any(|scheme| url.starts_with(scheme))
+    {
+        let shown = match url.split_once("://") {
+            Some((scheme, _)) => format!("{scheme}://…"),
+            None => url.to_owned(),
+        };
+        return Err(format!(
+            "unknown SESSION_STORE {shown:?}; valid values: sqlite://sessions.db, \
+             sqlite::memory:, postgres://…, mysql://…, mariadb://…"
+        ));
+    }
+    let sql = SqlStore::connect(url)
         .await
+        .map_err(|e| format!("SESSION_STORE names a database that cannot be used: {e}"))?;
+    // Creates the `sessions` table if it is not there yet.
+    sql.migrate()
+        .await
+        .map_err(|e| format!("creating the sessions table failed: {e}"))?;
+    // Deletes expired rows every ten minutes, as long as the app runs
+    // (dropping the handle does not stop the task).
+    drop(sql.spawn_cleanup(Duration::from_secs(10 * 60)));
+    Ok(SessionLayer::new(sql, keys()?))
+}
+
+/// The keys from `SESSION_SECRET` (hex, comma-separated to rotate: the
+/// first signs, all verify), or a random key that dies with the process.
+fn keys() -> Result<Keys, String> {
+    if std::env::var("SESSION_SECRET").is_ok_and(|secret| !secret.is_empty()) {
+        return Keys::from_env("SESSION_SECRET").map_err(|e| format!("SESSION_SECRET: {e}"));
+    }
+    tracing::warn!(
+        "SESSION_SECRET is not set: using a random key, so sessions will not survive a \
+         restart (make a key with `openssl rand -hex 32`)"
+    );
+    Ok(Key::generate().into())
+}
+
+/// `PORT`, or 8000.
+fn port() -> u16 {
+    match std::env::var("PORT") {
+        Ok(text) => text.parse().unwrap_or_else(|_| {
+            tracing::warn!(%text, "PORT is not a port number; using 8000");
+            8000
+        }),
+        Err(_) => 8000,
+    }
 }

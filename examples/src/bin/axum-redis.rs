@@ -1,24 +1,169 @@
-//! The tutorial's last step in axum: the login app with its sessions kept
-//! server-side in Redis, so any number of app instances share them and
+//! The tutorial's last step, in axum: the login app with its sessions
+//! kept server-side in Redis, so any number of app instances share them and
 //! they outlive a restart of the app. The cookie holds only a signed id.
 //!
-//! `SESSION_STORE` defaults to `redis://127.0.0.1:6379`; a Redis Cluster is
-//! `redis+cluster://host:port,host:port`. Give every instance the same key:
+//! `SESSION_STORE` is the Redis URL, `redis://127.0.0.1:6379` by default;
+//! a Redis Cluster is `redis+cluster://host:port,host:port`. Give every
+//! instance the same key:
 //!
 //! ```text
-//! export SESSION_SECRET=$(cargo run -q -p examples --bin keygen)
+//! export SESSION_SECRET=$(openssl rand -hex 32)
 //! PORT=8000 cargo run -p examples --bin axum-redis &
 //! PORT=8001 cargo run -p examples --bin axum-redis &
-//! curl -c j -b j localhost:8000/login/hong/ && curl -b j localhost:8001/get/
+//! curl -c jar -b jar localhost:8000/login/hong/   # {"message":"Logged in"}
+//! curl -b jar localhost:8001/get/                 # the other instance knows hong
 //! ```
+//!
+//! `GET /login/{username}/` stores a profile and gives the session a fresh
+//! id, `GET /get/` shows it, `GET /logout/` ends the session. `PORT`
+//! (default 8000, on 127.0.0.1); `SESSION_SECRET`, the key as hex
+//! (comma-separated keys rotate), a random key with a warning when unset.
+//!
+//! To make this file the `src/main.rs` of a crate of your own:
+//!
+//! ```toml
+//! [dependencies]
+//! session-core = { version = "0.1", features = ["axum"] }
+//! session-store-redis = { version = "0.1" }
+//! axum = "0.8"
+//! serde_json = "1"
+//! tokio = { version = "1", features = ["rt-multi-thread", "macros", "net", "signal"] }
+//! tracing = "0.1"
+//! tracing-subscriber = { version = "0.3", features = ["env-filter"] }
+//! ```
+#![forbid(unsafe_code)]
 
-use examples::app::{self, Example};
-use examples::tutorial;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use axum::extract::Path;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use session_core::{Error, Key, Keys, Session, SessionConfig, SessionLayer};
+use session_store_redis::RedisStore;
+use tokio::net::TcpListener;
+
+/// `GET /login/{username}/`: stores the tutorial's profile, and gives the
+/// session a fresh id (session-fixation defence).
+async fn login(session: Session, Path(username): Path<String>) -> Result<Json<Value>, Error> {
+    let profile = json!({ "user_id": username, "age": 21, "email": "aaa@aaa.com" });
+    session.insert("username", profile).await?;
+    session.cycle_id().await?;
+    Ok(Json(json!({ "message": "Logged in" })))
+}
+
+/// `GET /get/`: the stored profile, or "Login first".
+async fn profile(session: Session) -> Result<Json<Value>, Error> {
+    Ok(Json(match session.get_value("username").await? {
+        Some(info) => json!({ "session_info": info }),
+        None => json!({ "message": "Login first" }),
+    }))
+}
+
+/// `GET /logout/`: ends the session: its data is deleted and the cookie
+/// removed.
+async fn logout(session: Session) -> Result<Json<Value>, Error> {
+    session.clear().await?;
+    Ok(Json(json!({ "message": "Logged out" })))
+}
 
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
-    Example::new(app::plain_http)
-        .with_default_store("redis://127.0.0.1:6379")
-        .run_axum(tutorial::login_router())
-        .await
+async fn main() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+
+    let store =
+        std::env::var("SESSION_STORE").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let layer = match session_layer(&store).await {
+        Ok(layer) => layer,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    // This app serves plain http, where browsers drop `Secure` cookies
+    // (except on localhost). Behind HTTPS, leave `Secure` on.
+    let config = SessionConfig::new().with_secure(false);
+
+    let app = Router::new()
+        .route("/login/{username}/", get(login))
+        .route("/get/", get(profile))
+        .route("/logout/", get(logout))
+        .layer(layer.with_config(config));
+
+    let port = port();
+    let listener = match TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await {
+        Ok(listener) => listener,
+        Err(err) => {
+            eprintln!("error: cannot listen on port {port}: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Ok(addr) = listener.local_addr() {
+        println!("listening on http://{addr}");
+    }
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await;
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The session layer for the Redis `url`: one server (`redis://`,
+/// `rediss://`) or a cluster (`redis+cluster://host:port,host:port`).
+/// Error messages leave the URL out: it may hold a password.
+async fn session_layer(url: &str) -> Result<SessionLayer, String> {
+    let redis = if url.starts_with("redis://") || url.starts_with("rediss://") {
+        RedisStore::connect(url).await
+    } else if url.starts_with("redis+cluster://") || url.starts_with("rediss+cluster://") {
+        RedisStore::connect_spec(url).await
+    } else {
+        let shown = match url.split_once("://") {
+            Some((scheme, _)) => format!("{scheme}://…"),
+            None => url.to_owned(),
+        };
+        return Err(format!(
+            "unknown SESSION_STORE {shown:?}; valid values: redis://…, rediss://…, \
+             redis+cluster://host:port,host:port"
+        ));
+    };
+    let redis =
+        redis.map_err(|e| format!("SESSION_STORE names a Redis that cannot be used: {e}"))?;
+    Ok(SessionLayer::new(redis, keys()?))
+}
+
+/// The keys from `SESSION_SECRET` (hex, comma-separated to rotate: the
+/// first signs, all verify), or a random key that dies with the process.
+fn keys() -> Result<Keys, String> {
+    if std::env::var("SESSION_SECRET").is_ok_and(|secret| !secret.is_empty()) {
+        return Keys::from_env("SESSION_SECRET").map_err(|e| format!("SESSION_SECRET: {e}"));
+    }
+    tracing::warn!(
+        "SESSION_SECRET is not set: using a random key, so sessions will not survive a \
+         restart (make a key with `openssl rand -hex 32`)"
+    );
+    Ok(Key::generate().into())
+}
+
+/// `PORT`, or 8000.
+fn port() -> u16 {
+    match std::env::var("PORT") {
+        Ok(text) => text.parse().unwrap_or_else(|_| {
+            tracing::warn!(%text, "PORT is not a port number; using 8000");
+            8000
+        }),
+        Err(_) => 8000,
+    }
 }

@@ -1,24 +1,258 @@
-//! The tutorial's last step in plain hyper: the login app with its sessions
+//! The tutorial's last step, in plain hyper: the login app with its sessions
 //! kept server-side in Redis, so any number of app instances share them and
 //! they outlive a restart of the app. The cookie holds only a signed id.
 //!
-//! `SESSION_STORE` defaults to `redis://127.0.0.1:6379`; a Redis Cluster is
-//! `redis+cluster://host:port,host:port`. Give every instance the same key:
+//! `SESSION_STORE` is the Redis URL, `redis://127.0.0.1:6379` by default;
+//! a Redis Cluster is `redis+cluster://host:port,host:port`. Give every
+//! instance the same key:
 //!
 //! ```text
-//! export SESSION_SECRET=$(cargo run -q -p examples --bin keygen)
+//! export SESSION_SECRET=$(openssl rand -hex 32)
 //! PORT=8000 cargo run -p examples --bin hyper-redis &
 //! PORT=8001 cargo run -p examples --bin hyper-redis &
-//! curl -c j -b j localhost:8000/login/hong/ && curl -b j localhost:8001/get/
+//! curl -c jar -b jar localhost:8000/login/hong/   # {"message":"Logged in"}
+//! curl -b jar localhost:8001/get/                 # the other instance knows hong
 //! ```
+//!
+//! `GET /login/{username}/` stores a profile and gives the session a fresh
+//! id, `GET /get/` shows it, `GET /logout/` ends the session. `PORT`
+//! (default 8000, on 127.0.0.1); `SESSION_SECRET`, the key as hex
+//! (comma-separated keys rotate), a random key with a warning when unset.
+//!
+//! To make this file the `src/main.rs` of a crate of your own:
+//!
+//! ```toml
+//! [dependencies]
+//! session-core = { version = "0.1" }
+//! session-store-redis = { version = "0.1" }
+//! hyper = { version = "1", features = ["server", "http1"] }
+//! hyper-util = { version = "0.1", features = ["tokio", "server", "http1", "service"] }
+//! http-body-util = "0.1"
+//! tower = { version = "0.5", features = ["util"] }
+//! serde_json = "1"
+//! tokio = { version = "1", features = ["rt-multi-thread", "macros", "net", "signal", "time"] }
+//! tracing = "0.1"
+//! tracing-subscriber = { version = "0.3", features = ["env-filter"] }
+//! ```
+#![forbid(unsafe_code)]
 
-use examples::app::{self, Example};
-use examples::hyper_app::Scenario;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::server::conn::http1;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use serde_json::{json, Value};
+use session_core::{Error, Key, Keys, Session, SessionConfig, SessionLayer};
+use session_store_redis::RedisStore;
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+
+/// `GET /login/{username}/`: stores the tutorial's profile, and gives the
+/// session a fresh id (session-fixation defence).
+async fn login(session: &Session, username: &str) -> Result<Value, Error> {
+    let profile = json!({ "user_id": username, "age": 21, "email": "aaa@aaa.com" });
+    session.insert("username", profile).await?;
+    session.cycle_id().await?;
+    Ok(json!({ "message": "Logged in" }))
+}
+
+/// `GET /get/`: the stored profile, or "Login first".
+async fn profile(session: &Session) -> Result<Value, Error> {
+    Ok(match session.get_value("username").await? {
+        Some(info) => json!({ "session_info": info }),
+        None => json!({ "message": "Login first" }),
+    })
+}
+
+/// `GET /logout/`: ends the session: its data is deleted and the cookie
+/// removed.
+async fn logout(session: &Session) -> Result<Value, Error> {
+    session.clear().await?;
+    Ok(json!({ "message": "Logged out" }))
+}
+
+/// Every request: routes it, and turns a session error into its status
+/// code (`503` when the store is unreachable, `500` otherwise).
+async fn handle(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    // The session layer put the request's session there.
+    let Some(session) = request.extensions().get::<Session>().cloned() else {
+        let err = Error::MissingLayer;
+        tracing::error!(error = %err);
+        let body = json!({ "error": err.to_string() });
+        return Ok(json_response(StatusCode::INTERNAL_SERVER_ERROR, &body));
+    };
+    if request.method() != Method::GET {
+        let body = json!({ "detail": "Method Not Allowed" });
+        return Ok(json_response(StatusCode::METHOD_NOT_ALLOWED, &body));
+    }
+    let answer = match request.uri().path() {
+        "/get/" => profile(&session).await,
+        "/logout/" => logout(&session).await,
+        path => match login_user(path) {
+            Some(username) => login(&session, &username).await,
+            None => {
+                let body = json!({ "detail": "Not Found" });
+                return Ok(json_response(StatusCode::NOT_FOUND, &body));
+            }
+        },
+    };
+    Ok(match answer {
+        Ok(body) => json_response(StatusCode::OK, &body),
+        Err(err) => {
+            tracing::error!(error = %err, "session error");
+            json_response(err.status(), &json!({ "error": err.public_message() }))
+        }
+    })
+}
+
+/// The `{username}` of `/login/{username}/`, with `%XX` escapes decoded
+/// (`h%C3%B6ng` is `höng`) as axum's `Path` decodes them.
+fn login_user(path: &str) -> Option<String> {
+    let encoded = path.strip_prefix("/login/")?.strip_suffix('/')?;
+    if encoded.is_empty() || encoded.contains('/') {
+        return None;
+    }
+    let hex = |digit: u8| (digit as char).to_digit(16).unwrap_or(0) as u8;
+    let mut bytes = Vec::with_capacity(encoded.len());
+    let mut rest = encoded.as_bytes();
+    while let [first, tail @ ..] = rest {
+        match (*first, tail) {
+            (b'%', [high, low, after @ ..])
+                if high.is_ascii_hexdigit() && low.is_ascii_hexdigit() =>
+            {
+                bytes.push(hex(*high) * 16 + hex(*low));
+                rest = after;
+            }
+            _ => {
+                bytes.push(*first);
+                rest = tail;
+            }
+        }
+    }
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// A JSON response.
+fn json_response(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = status;
+    let json = HeaderValue::from_static("application/json");
+    response.headers_mut().insert(CONTENT_TYPE, json);
+    response
+}
 
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
-    Example::new(app::plain_http)
-        .with_default_store("redis://127.0.0.1:6379")
-        .run_hyper(Scenario::Login)
-        .await
+async fn main() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+
+    let store =
+        std::env::var("SESSION_STORE").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let layer = match session_layer(&store).await {
+        Ok(layer) => layer,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    // This app serves plain http, where browsers drop `Secure` cookies
+    // (except on localhost). Behind HTTPS, leave `Secure` on.
+    let config = SessionConfig::new().with_secure(false);
+    let service = ServiceBuilder::new()
+        .layer(layer.with_config(config))
+        .service_fn(handle);
+
+    let port = port();
+    let listener = match TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await {
+        Ok(listener) => listener,
+        Err(err) => {
+            eprintln!("error: cannot listen on port {port}: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Ok(addr) = listener.local_addr() {
+        println!("listening on http://{addr}");
+    }
+    let shutdown = tokio::signal::ctrl_c();
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(err) => {
+                    // Out of file descriptors, say: wait a little, go on.
+                    tracing::warn!(error = %err, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => return ExitCode::SUCCESS,
+        };
+        // One task per connection, serving HTTP/1.1 with the tower service.
+        let service = TowerToHyperService::new(service.clone());
+        tokio::spawn(async move {
+            let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+            if let Err(err) = connection.await {
+                tracing::debug!(error = %err, "connection ended with an error");
+            }
+        });
+    }
+}
+
+/// The session layer for the Redis `url`: one server (`redis://`,
+/// `rediss://`) or a cluster (`redis+cluster://host:port,host:port`).
+/// Error messages leave the URL out: it may hold a password.
+async fn session_layer(url: &str) -> Result<SessionLayer, String> {
+    let redis = if url.starts_with("redis://") || url.starts_with("rediss://") {
+        RedisStore::connect(url).await
+    } else if url.starts_with("redis+cluster://") || url.starts_with("rediss+cluster://") {
+        RedisStore::connect_spec(url).await
+    } else {
+        let shown = match url.split_once("://") {
+            Some((scheme, _)) => format!("{scheme}://…"),
+            None => url.to_owned(),
+        };
+        return Err(format!(
+            "unknown SESSION_STORE {shown:?}; valid values: redis://…, rediss://…, \
+             redis+cluster://host:port,host:port"
+        ));
+    };
+    let redis =
+        redis.map_err(|e| format!("SESSION_STORE names a Redis that cannot be used: {e}"))?;
+    Ok(SessionLayer::new(redis, keys()?))
+}
+
+/// The keys from `SESSION_SECRET` (hex, comma-separated to rotate: the
+/// first signs, all verify), or a random key that dies with the process.
+fn keys() -> Result<Keys, String> {
+    if std::env::var("SESSION_SECRET").is_ok_and(|secret| !secret.is_empty()) {
+        return Keys::from_env("SESSION_SECRET").map_err(|e| format!("SESSION_SECRET: {e}"));
+    }
+    tracing::warn!(
+        "SESSION_SECRET is not set: using a random key, so sessions will not survive a \
+         restart (make a key with `openssl rand -hex 32`)"
+    );
+    Ok(Key::generate().into())
+}
+
+/// `PORT`, or 8000.
+fn port() -> u16 {
+    match std::env::var("PORT") {
+        Ok(text) => text.parse().unwrap_or_else(|_| {
+            tracing::warn!(%text, "PORT is not a port number; using 8000");
+            8000
+        }),
+        Err(_) => 8000,
+    }
 }
