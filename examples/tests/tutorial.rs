@@ -144,6 +144,29 @@ async fn login_cycles_the_session_id() {
     }
 }
 
+/// `/login/{username}/` takes one path segment, `%XX`-decoded alike by
+/// axum's `Path` and the hyper app's own parsing; other paths are a 404.
+#[tokio::test]
+async fn login_names_are_decoded_alike() {
+    for bin in [AXUM_LOGIN, HYPER_LOGIN] {
+        let app = App::start(bin, &[]);
+        let client = browser();
+        assert_eq!(
+            get_json(&client, &app.url("/login/h%C3%B6ng%20gil/")).await,
+            json!({ "message": "Logged in" })
+        );
+        assert_eq!(
+            get_json(&client, &app.url("/get/")).await["session_info"]["user_id"],
+            "höng gil",
+            "{bin}"
+        );
+        for path in ["/login/a/b/", "/login/hong", "/nowhere/"] {
+            let status = client.get(app.url(path)).send().await.unwrap().status();
+            assert_eq!(status, 404, "{bin} {path}");
+        }
+    }
+}
+
 /// With serialization on (the counter's default), 200 concurrent requests
 /// of one session count to 200; the cookie is what the tutorial's curl
 /// steps send.

@@ -120,7 +120,7 @@ async fn handle(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Inf
 /// (`h%C3%B6ng` is `höng`) as axum's `Path` decodes them.
 fn login_user(path: &str) -> Option<String> {
     let encoded = path.strip_prefix("/login/")?.strip_suffix('/')?;
-    if encoded.is_empty() || encoded.contains('/') {
+    if encoded.contains('/') {
         return None;
     }
     let hex = |digit: u8| (digit as char).to_digit(16).unwrap_or(0) as u8;
