@@ -111,6 +111,7 @@ fn data_cookie(c: &mut Criterion) {
             issued_at: now,
             rekey: false,
             expires_at: None,
+            expiry: None,
         };
         for (name, codec) in &codecs {
             let value = codec.encode(&session).unwrap();

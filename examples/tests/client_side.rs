@@ -148,6 +148,7 @@ async fn starlette_cookie_is_shared_with_a_fastapi_app() {
             issued_at: OffsetDateTime::now_utc(),
             rekey: false,
             expires_at: None,
+            expiry: None,
         })
         .unwrap();
     for bin in [AXUM_COUNTER, HYPER_COUNTER] {

@@ -28,6 +28,7 @@ fuzz_target!(|data: &[u8]| {
             issued_at: now,
             rekey: false,
             expires_at: None,
+            expiry: None,
         };
         let value = codec.encode(&session).unwrap();
         if value.len() > MAX_VALUE_LEN {

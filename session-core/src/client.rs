@@ -11,7 +11,7 @@ use std::fmt::Debug;
 
 use time::OffsetDateTime;
 
-use crate::Data;
+use crate::{Data, Expiry};
 
 /// What a data cookie carries.
 ///
@@ -21,7 +21,7 @@ use crate::Data;
 /// use time::OffsetDateTime;
 ///
 /// let now = OffsetDateTime::now_utc();
-/// let session = ClientSession { data: Data::new(), created_at: Some(now), issued_at: now, rekey: false, expires_at: None };
+/// let session = ClientSession { data: Data::new(), created_at: Some(now), issued_at: now, rekey: false, expires_at: None, expiry: None };
 /// assert!(session.data.is_empty());
 /// ```
 #[derive(Clone, Debug, PartialEq)]
@@ -42,6 +42,11 @@ pub struct ClientSession {
     /// value: the layer then re-issues the cookie under the current key.
     /// Ignored by `encode`.
     pub rekey: bool,
+    /// The session's own expiry policy
+    /// ([`Session::set_expiry`](crate::Session::set_expiry)), so it holds on
+    /// later requests; `None` when the layer's configuration applies, and
+    /// in formats that do not carry it (Starlette's).
+    pub expiry: Option<Expiry>,
 }
 
 /// Encodes session data into a cookie value and decodes it back.
@@ -64,7 +69,7 @@ pub struct ClientSession {
 ///     }
 ///     fn decode(&self, value: &str) -> Option<ClientSession> {
 ///         let data = serde_json::from_str(value).ok()?;
-///         Some(ClientSession { data, created_at: None, issued_at: time::OffsetDateTime::now_utc(), rekey: false, expires_at: None })
+///         Some(ClientSession { data, created_at: None, issued_at: time::OffsetDateTime::now_utc(), rekey: false, expires_at: None, expiry: None })
 ///     }
 /// }
 /// ```

@@ -1,13 +1,14 @@
 //! After the handler: decide from what the request did to its session what
-//! to write to the store and which cookie to send (DESIGN.md, step 4).
+//! to write to the store and which cookie to send (ARCHITECTURE.md, "the
+//! write rules").
 
-use http::header::{HeaderMap, HeaderValue, SET_COOKIE, VARY};
+use http::header::{HeaderMap, HeaderValue, CACHE_CONTROL, SET_COOKIE, VARY};
 use time::OffsetDateTime;
 
-use crate::client::ClientSession;
 use crate::config::{Expiry, MAX_COOKIE_SIZE};
 use crate::layer::{SessionStorage, Shared};
-use crate::session::{Incoming, State};
+use crate::session::{client_session, Incoming, State};
+use crate::store::Cycled;
 use crate::{
     ChangeSet, Created, DataCodec, Error, Id, Record, Saved, Session, SessionStore, SignedId,
 };
@@ -23,20 +24,89 @@ pub(crate) struct Outcome {
 }
 
 impl Outcome {
+    /// Adds the cookie and the caching headers that must go with it: a
+    /// response that read the session, or sets its cookie, differs from one
+    /// user to the next (`Vary: Cookie`), and one that sets the cookie must
+    /// not be kept by a shared cache (`Cache-Control`).
     pub(crate) fn apply(self, headers: &mut HeaderMap) {
+        let sets_cookie = self.set_cookie.is_some();
         if let Some(cookie) = self.set_cookie {
             headers.append(SET_COOKIE, cookie);
         }
-        if self.vary {
-            headers.append(VARY, HeaderValue::from_static("Cookie"));
+        if self.vary || sets_cookie {
+            vary_on_cookie(headers);
+        }
+        if sets_cookie {
+            keep_private(headers);
         }
     }
+}
+
+/// Adds `Vary: Cookie` unless the response already varies on it (or on
+/// everything).
+fn vary_on_cookie(headers: &mut HeaderMap) {
+    let varies = headers.get_all(VARY).iter().any(|value| {
+        value.to_str().is_ok_and(|text| {
+            text.split(',')
+                .map(str::trim)
+                .any(|field| field == "*" || field.eq_ignore_ascii_case("cookie"))
+        })
+    });
+    if !varies {
+        headers.append(VARY, HeaderValue::from_static("Cookie"));
+    }
+}
+
+/// Makes sure no shared cache stores a response that sets the session
+/// cookie: `no-store` when the handler said nothing about caching;
+/// otherwise `private` is added (and `public` dropped), unless the handler
+/// already chose `private` or `no-store`.
+fn keep_private(headers: &mut HeaderMap) {
+    let mut directives = Vec::new();
+    for value in headers.get_all(CACHE_CONTROL) {
+        let Ok(text) = value.to_str() else {
+            headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            return;
+        };
+        directives.extend(text.split(',').map(str::trim).filter(|d| !d.is_empty()));
+    }
+    let name = |directive: &str| directive.split('=').next().unwrap_or("").trim().to_owned();
+    if directives.is_empty() {
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return;
+    }
+    if directives.iter().any(|d| {
+        let n = name(d);
+        n.eq_ignore_ascii_case("private") || n.eq_ignore_ascii_case("no-store")
+    }) {
+        return;
+    }
+    let mut text = String::from("private");
+    for directive in directives {
+        if !name(directive).eq_ignore_ascii_case("public") {
+            text.push_str(", ");
+            text.push_str(directive);
+        }
+    }
+    let value = HeaderValue::try_from(text).unwrap_or(HeaderValue::from_static("no-store"));
+    headers.insert(CACHE_CONTROL, value);
 }
 
 /// Writes what the request changed and returns the headers to send.
 pub(crate) async fn commit(session: &Session) -> Result<Outcome, Error> {
     let inner = &session.0;
     let shared = &*inner.shared;
+    if let Incoming::Id {
+        needs_resign: true, ..
+    } = inner.incoming
+    {
+        // A cookie signed with an older key, on a request that may not have
+        // touched the session: load it (a failure is logged and leaves the
+        // cookie as it is), so the cookie re-sent under the current key
+        // carries the session's own expiry and a dead session is not
+        // re-signed.
+        let _ = session.load().await;
+    }
     // The request is over: take the state (later changes through a clone
     // kept alive by a spawned task are not saved, as documented).
     let state = std::mem::take(&mut *inner.state.lock());
@@ -44,7 +114,7 @@ pub(crate) async fn commit(session: &Session) -> Result<Outcome, Error> {
         set_cookie: None,
         vary: state.accessed,
     };
-    if state.load_failed {
+    if state.load_failed && !state.destroyed {
         return Ok(outcome);
     }
     let now = shared.config.now();
@@ -111,33 +181,44 @@ impl StoreCommit<'_> {
         incoming: Option<(Id, bool)>,
     ) -> Result<Option<HeaderValue>, Error> {
         let config = &self.shared.config;
-        if !state.accessed {
-            // Untouched: nothing to write; finish a key rotation for free.
-            return match incoming {
-                Some((id, true)) => self.cookie_for(&id, &state).map(Some),
-                _ => Ok(None),
-            };
-        }
-        let removal = || Some(self.shared.writer.removal());
+        // The browser is told to drop the cookie only when the request came
+        // with one.
+        let removal = || incoming.map(|_| self.shared.writer.removal());
 
-        if state.destroyed || state.stale {
+        if state.destroyed {
             if let Some((id, _)) = incoming {
                 self.store.delete(&id).await?;
-                tracing::debug!(session = %id, destroyed = state.destroyed, "session deleted");
+                tracing::debug!(session = %id, "session destroyed");
             }
             if state.data.is_empty() {
-                return Ok(incoming.and_then(|_| removal()));
+                return Ok(removal());
             }
-            return self.create(&state).await.map(Some);
+            // Written after `destroy`: a brand-new session.
+            return self.create(&state, self.now).await.map(Some);
         }
-
+        if state.stale {
+            // The cookie names no live session: nothing to delete. What the
+            // handler wrote (if anything) is a new session.
+            if state.data.is_empty() {
+                return Ok(removal());
+            }
+            return self.create(&state, self.now).await.map(Some);
+        }
         let Some((id, needs_resign)) = incoming.filter(|_| state.exists) else {
             // A new visitor.
             if state.data.is_empty() {
                 return Ok(None);
             }
-            return self.create(&state).await.map(Some);
+            return self.create(&state, self.now).await.map(Some);
         };
+        if !state.accessed {
+            // Untouched, loaded only to finish a key rotation.
+            return if needs_resign {
+                self.cookie_for(&id, &state).map(Some)
+            } else {
+                Ok(None)
+            };
+        }
 
         let created_at = state.created_at.unwrap_or(self.now);
         let expires_at = config.expires_at(self.now, created_at, state.expiry);
@@ -147,10 +228,16 @@ impl StoreCommit<'_> {
             return Ok(removal());
         }
         if state.cycle {
-            let new_id = self.create_record(&state, created_at).await?;
-            self.store.delete(&id).await?;
-            tracing::debug!(old = %id, new = %new_id, "session id cycled");
-            return self.cookie_for(&new_id, &state).map(Some);
+            return match self.cycle(&id, &state, created_at).await? {
+                Some(new_id) => {
+                    tracing::debug!(old = %id, new = %new_id, "session id cycled");
+                    self.cookie_for(&new_id, &state).map(Some)
+                }
+                None => {
+                    tracing::debug!(session = %id, "session ended by another request; not moved");
+                    Ok(None)
+                }
+            };
         }
         if state.changed() {
             let mut changes = ChangeSet::new(expires_at);
@@ -162,11 +249,17 @@ impl StoreCommit<'_> {
                     None => changes.removed.push(key.clone()),
                 }
             }
+            if state.expiry_changed {
+                changes.expiry = Some(state.expiry);
+            }
             return match self.store.save(&id, &changes).await? {
                 Saved::Applied => self.cookie_for(&id, &state).map(Some),
                 Saved::Gone => {
+                    // Another request ended (or moved) the session after
+                    // this one loaded it; its response carries the cookie
+                    // the browser should keep, so this one sends none.
                     tracing::debug!(session = %id, "session ended by another request; not recreated");
-                    Ok(removal())
+                    Ok(None)
                 }
             };
         }
@@ -175,8 +268,7 @@ impl StoreCommit<'_> {
                 Saved::Applied if config.rolling || needs_resign => {
                     self.cookie_for(&id, &state).map(Some)
                 }
-                Saved::Applied => Ok(None),
-                Saved::Gone => Ok(removal()),
+                Saved::Applied | Saved::Gone => Ok(None),
             };
         }
         if needs_resign {
@@ -195,29 +287,54 @@ impl StoreCommit<'_> {
         }
     }
 
-    /// Stores the state as a new session and returns its cookie.
-    async fn create(&self, state: &State) -> Result<HeaderValue, Error> {
-        let id = self.create_record(state, self.now).await?;
-        tracing::debug!(session = %id, "session created");
-        self.cookie_for(&id, state)
-    }
-
-    /// Inserts the state under a fresh id, drawing again on a collision.
-    async fn create_record(&self, state: &State, created_at: OffsetDateTime) -> Result<Id, Error> {
+    /// The state as a record under a fresh id.
+    fn record(&self, state: &State, created_at: OffsetDateTime) -> Record {
         let expires_at = self
             .shared
             .config
             .expires_at(self.now, created_at, state.expiry);
-        let mut record = Record {
-            id: Id::random(),
-            data: state.data.clone(),
-            created_at,
-            expires_at,
-        };
+        let mut record = Record::new(Id::random(), created_at, expires_at);
+        record.data = state.data.clone();
+        record.expiry = state.expiry;
+        record
+    }
+
+    /// Stores the state as a new session and returns its cookie.
+    async fn create(
+        &self,
+        state: &State,
+        created_at: OffsetDateTime,
+    ) -> Result<HeaderValue, Error> {
+        let mut record = self.record(state, created_at);
         for _ in 0..CREATE_ATTEMPTS {
             match self.store.create(&record).await? {
-                Created::Inserted => return Ok(record.id),
+                Created::Inserted => {
+                    tracing::debug!(session = %record.id, "session created");
+                    return self.cookie_for(&record.id, state);
+                }
                 Created::IdTaken => {
+                    tracing::warn!(session = %record.id, "fresh session id already taken; drawing another");
+                    record.id = Id::random();
+                }
+            }
+        }
+        Err(Error::IdExhausted)
+    }
+
+    /// Moves the live session `old` to a fresh id; `None` when `old` was
+    /// ended by another request meanwhile (nothing is written then).
+    async fn cycle(
+        &self,
+        old: &Id,
+        state: &State,
+        created_at: OffsetDateTime,
+    ) -> Result<Option<Id>, Error> {
+        let mut record = self.record(state, created_at);
+        for _ in 0..CREATE_ATTEMPTS {
+            match self.store.cycle(old, &record).await? {
+                Cycled::Moved => return Ok(Some(record.id)),
+                Cycled::Gone => return Ok(None),
+                Cycled::IdTaken => {
                     tracing::warn!(session = %record.id, "fresh session id already taken; drawing another");
                     record.id = Id::random();
                 }
@@ -239,28 +356,76 @@ fn commit_client(
         return Ok(None);
     }
     let removal = || had_cookie.then(|| shared.writer.removal());
-    if state.destroyed || (state.changed() && state.data.is_empty()) {
+    if state.data.is_empty() && (state.destroyed || state.changed()) {
         return Ok(removal());
     }
     if state.data.is_empty() {
         return Ok(None);
     }
     let extend = state.exists && shared.config.extends_on_use();
-    if !(state.changed() || state.rekey || extend) {
+    if !(state.destroyed || state.changed() || state.rekey || extend) {
         return Ok(None);
     }
-    let created_at = match state.created_at {
-        Some(created) if !state.cycle => created,
-        _ => now,
-    };
+    // A session written after `destroy` (or by a new visitor) begins now;
+    // any other keeps its start, `cycle_id` included, so the absolute
+    // timeout cannot be dodged by cycling.
+    let created_at = state.created_at.unwrap_or(now);
     let expiry = state.expiry;
-    let client = ClientSession {
-        data: state.data,
-        created_at: Some(created_at),
-        issued_at: now,
-        rekey: false,
-        expires_at: Some(shared.config.expires_at(now, created_at, expiry)),
-    };
+    let client = client_session(&shared.config, state.data, created_at, expiry, now);
     let value = codec.encode(&client)?;
     set_cookie(shared, &value, expiry, now).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(http::HeaderName, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(name.clone(), HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    fn cache_control(map: &HeaderMap) -> Vec<&str> {
+        map.get_all(CACHE_CONTROL)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_response_setting_the_cookie_is_private() {
+        let mut map = headers(&[]);
+        keep_private(&mut map);
+        assert_eq!(cache_control(&map), ["no-store"]);
+
+        let mut map = headers(&[(CACHE_CONTROL, "public, max-age=60")]);
+        keep_private(&mut map);
+        assert_eq!(cache_control(&map), ["private, max-age=60"]);
+
+        for strict in [
+            "no-store",
+            "private, max-age=5",
+            "Private",
+            "no-cache, no-store",
+        ] {
+            let mut map = headers(&[(CACHE_CONTROL, strict)]);
+            keep_private(&mut map);
+            assert_eq!(cache_control(&map), [strict]);
+        }
+    }
+
+    #[test]
+    fn vary_cookie_is_added_once() {
+        let mut map = headers(&[(VARY, "Accept-Encoding")]);
+        vary_on_cookie(&mut map);
+        vary_on_cookie(&mut map);
+        let vary: Vec<_> = map.get_all(VARY).iter().collect();
+        assert_eq!(vary, ["Accept-Encoding", "Cookie"]);
+        let mut map = headers(&[(VARY, "accept, cookie")]);
+        vary_on_cookie(&mut map);
+        assert_eq!(map.get_all(VARY).iter().count(), 1);
+    }
 }

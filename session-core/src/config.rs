@@ -39,6 +39,53 @@ pub enum Expiry {
     AtDateTime(OffsetDateTime),
 }
 
+impl Expiry {
+    /// The compact text stores keep for a policy: `end` for
+    /// [`OnSessionEnd`](Expiry::OnSessionEnd), `idle:<ms>` for
+    /// [`OnInactivity`](Expiry::OnInactivity), `at:<Unix ms>` for
+    /// [`AtDateTime`](Expiry::AtDateTime) (milliseconds, so a sub-millisecond
+    /// part is dropped).
+    ///
+    /// ```
+    /// use session_core::Expiry;
+    /// use std::time::Duration;
+    ///
+    /// let remember_me = Expiry::OnInactivity(Duration::from_secs(30 * 86_400));
+    /// assert_eq!(remember_me.to_stored(), "idle:2592000000");
+    /// assert_eq!(Expiry::from_stored(&remember_me.to_stored()), Some(remember_me));
+    /// ```
+    pub fn to_stored(&self) -> String {
+        match self {
+            Expiry::OnSessionEnd => "end".to_owned(),
+            Expiry::OnInactivity(ttl) => format!("idle:{}", ttl.as_millis()),
+            Expiry::AtDateTime(at) => format!("at:{}", crate::store::unix_millis(*at)),
+        }
+    }
+
+    /// Reads what [`to_stored`](Expiry::to_stored) wrote; `None` for
+    /// anything else (a store reports that as a corrupt record).
+    ///
+    /// ```
+    /// use session_core::Expiry;
+    ///
+    /// assert_eq!(Expiry::from_stored("end"), Some(Expiry::OnSessionEnd));
+    /// assert_eq!(Expiry::from_stored("idle:x"), None);
+    /// ```
+    pub fn from_stored(text: &str) -> Option<Self> {
+        if text == "end" {
+            return Some(Expiry::OnSessionEnd);
+        }
+        if let Some(ms) = text.strip_prefix("idle:") {
+            return ms
+                .parse()
+                .ok()
+                .map(|ms| Expiry::OnInactivity(Duration::from_millis(ms)));
+        }
+        let ms: i64 = text.strip_prefix("at:")?.parse().ok()?;
+        Some(Expiry::AtDateTime(crate::store::from_unix_millis(ms)))
+    }
+}
+
 /// The layer's settings, with Starlette's names mapped to Rust ones and
 /// safe defaults.
 ///

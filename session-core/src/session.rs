@@ -11,7 +11,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::client::ClientSession;
-use crate::config::{to_time, Expiry, MAX_COOKIE_SIZE};
+use crate::config::{to_time, Expiry, SessionConfig, MAX_COOKIE_SIZE};
 use crate::layer::{SessionStorage, Shared};
 use crate::{Data, Error, Id};
 
@@ -95,19 +95,39 @@ pub(crate) struct SessionInner {
 /// | never touched the session | writes nothing, sends no cookie |
 /// | only read it | writes nothing (touches the expiry with rolling or an idle timeout) |
 /// | changed it | saves only the changed keys, sends the cookie |
-/// | emptied it, or called [`destroy`](Session::destroy) | deletes it, sends a removal cookie |
+/// | removed keys ([`remove`](Session::remove), [`clear`](Session::clear)) until none is left | deletes it, sends a removal cookie |
+/// | called [`destroy`](Session::destroy) | deletes it, sends a removal cookie — even if the handler then reads or writes |
 /// | called [`cycle_id`](Session::cycle_id) | moves the data to a fresh id, deletes the old one |
+/// | found the session ended by another request (a logout elsewhere) | writes nothing, never brings it back |
+///
+/// Removing keys changes what the session holds; [`destroy`](Session::destroy)
+/// ends it. Use `destroy` at logout: it needs no store read, it is final for
+/// the request (a later read sees an empty session, a later write starts a
+/// new session under a new id), and it also ends the session when loading
+/// it failed. `remove`/`clear` keep the session (and its id) as long as a
+/// key is left.
+///
+/// Methods that need what is stored are `async`: the first one loads the
+/// session. [`destroy`](Session::destroy) and [`id`](Session::id) never
+/// read the store, so they are not.
 #[derive(Clone)]
 pub struct Session(pub(crate) Arc<SessionInner>);
 
 impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.0.state.lock();
-        f.debug_struct("Session")
-            .field("id", &self.id())
-            .field("loaded", &state.loaded)
-            .field("keys", &state.data.len())
-            .finish()
+        // One lock, taken once: `id()` would take it again. `try_lock`, so
+        // a `Debug` from inside a closure that holds the state (or from a
+        // thread racing a commit) prints instead of waiting.
+        let mut out = f.debug_struct("Session");
+        match self.0.state.try_lock() {
+            Some(state) => out
+                .field("id", &self.id_in(&state))
+                .field("loaded", &state.loaded)
+                .field("keys", &state.data.len())
+                .field("destroyed", &state.destroyed)
+                .finish(),
+            None => out.field("state", &"<in use>").finish_non_exhaustive(),
+        }
     }
 }
 
@@ -126,7 +146,7 @@ impl Session {
     }
 
     /// Reads the session from its store once; later calls return at once.
-    async fn load(&self) -> Result<(), Error> {
+    pub(crate) async fn load(&self) -> Result<(), Error> {
         if self.0.state.lock().loaded {
             return Ok(());
         }
@@ -140,6 +160,10 @@ impl Session {
             (Incoming::Id { id, .. }, SessionStorage::Server { store, .. }) => {
                 let loaded = store.load(id).await;
                 let mut state = self.0.state.lock();
+                if state.loaded {
+                    // `destroy` ran meanwhile: what was stored is over.
+                    return Ok(());
+                }
                 match loaded {
                     Ok(Some(record))
                         if !record.is_expired(now)
@@ -148,6 +172,7 @@ impl Session {
                         state.exists = true;
                         state.data = record.data;
                         state.created_at = Some(record.created_at);
+                        state.expiry = record.expiry;
                     }
                     Ok(_) => {
                         tracing::debug!(session = %id, "session cookie names no live session");
@@ -165,12 +190,16 @@ impl Session {
             (Incoming::Data(value), SessionStorage::Client { codec }) => {
                 let decoded = codec.decode(value);
                 let mut state = self.0.state.lock();
+                if state.loaded {
+                    return Ok(());
+                }
                 match decoded {
                     Some(client) if self.client_is_live(&client, now) => {
                         state.exists = true;
                         state.rekey = client.rekey;
                         state.data = client.data;
                         state.created_at = Some(client.created_at.unwrap_or(client.issued_at));
+                        state.expiry = client.expiry;
                     }
                     Some(_) => {
                         tracing::debug!("session cookie expired");
@@ -345,10 +374,14 @@ impl Session {
             .await
     }
 
-    /// Gives the session a fresh id after the handler, keeping the data, and
-    /// deletes the old id. Call it at login and at every privilege change:
-    /// it defeats session fixation. (For client-side sessions it re-issues
-    /// the cookie.)
+    /// Gives the session a fresh id after the handler, keeping the data and
+    /// the expiry policy, and deletes the old id. Call it at login and at
+    /// every privilege change: it defeats session fixation. (For
+    /// client-side sessions it re-issues the cookie.)
+    ///
+    /// If another request ends the session meanwhile (a logout in another
+    /// tab), the move does not happen: the logout wins, nothing is stored
+    /// under a new id, and no cookie is sent.
     ///
     /// ```
     /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
@@ -361,57 +394,76 @@ impl Session {
     }
 
     /// Ends the session: after the handler it is deleted from the store and
-    /// the browser is told to drop the cookie. Needs no store read.
+    /// the browser is told to drop the cookie. This is the one way to end a
+    /// session (logout); it needs no store read, so it is not `async`.
+    ///
+    /// It is final for the request: the session reads as empty afterwards,
+    /// and nothing of the ended session comes back. What the handler
+    /// writes after `destroy` starts a brand-new session (a fresh id, a
+    /// fresh absolute timeout, the layer's expiry), e.g. a "goodbye" flash
+    /// message.
     ///
     /// ```
-    /// # fn demo(session: session_core::Session) {
+    /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
     /// session.destroy();
-    /// # }
+    /// assert!(session.is_empty().await?);
+    /// session.insert("flash", "You are logged out").await?; // a new session
+    /// # Ok(()) }
     /// ```
     pub fn destroy(&self) {
         let mut state = self.0.state.lock();
-        state.accessed = true;
-        state.destroyed = true;
-        let keys: Vec<String> = state.data.keys().cloned().collect();
-        state.dirty.extend(keys);
-        state.data.clear();
+        *state = State {
+            // Nothing is read after this: the stored session is over.
+            loaded: true,
+            accessed: true,
+            destroyed: true,
+            ..State::default()
+        };
     }
 
-    /// Overrides how long this session lives, for the response to this
-    /// request (the cookie's `Max-Age` and the store's expiry). `None`
-    /// returns to the layer's configuration.
+    /// Sets how long this session lives from now on — the cookie's
+    /// `Max-Age` and the store's expiry — and keeps that policy with the
+    /// session: later requests, writes and [`cycle_id`](Session::cycle_id)
+    /// keep it until it is set again. `None` returns to the layer's
+    /// configuration. The absolute timeout, if configured, still applies.
     ///
     /// ```
     /// use session_core::Expiry;
     /// use std::time::Duration;
     ///
-    /// # fn demo(session: session_core::Session) {
+    /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
     /// // "Remember me": keep the session for 30 days of inactivity.
-    /// session.set_expiry(Some(Expiry::OnInactivity(Duration::from_secs(30 * 86_400))));
-    /// # }
+    /// session.set_expiry(Some(Expiry::OnInactivity(Duration::from_secs(30 * 86_400)))).await?;
+    /// # Ok(()) }
     /// ```
-    pub fn set_expiry(&self, expiry: Option<Expiry>) {
-        let mut state = self.0.state.lock();
-        state.accessed = true;
-        state.expiry = expiry;
-        state.expiry_changed = true;
+    pub async fn set_expiry(&self, expiry: Option<Expiry>) -> Result<(), Error> {
+        self.with_state(|state| {
+            if state.expiry != expiry {
+                state.expiry = expiry;
+                state.expiry_changed = true;
+            }
+        })
+        .await
     }
 
-    /// The per-session expiry set with [`set_expiry`](Session::set_expiry), if any.
+    /// The session's own expiry policy, set with
+    /// [`set_expiry`](Session::set_expiry) in this or an earlier request;
+    /// `None` when it follows the layer's configuration.
     ///
     /// ```
-    /// # fn demo(session: session_core::Session) {
-    /// assert_eq!(session.expiry(), None);
-    /// # }
+    /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
+    /// assert_eq!(session.expiry().await?, None);
+    /// # Ok(()) }
     /// ```
-    pub fn expiry(&self) -> Option<Expiry> {
-        self.0.state.lock().expiry
+    pub async fn expiry(&self) -> Result<Option<Expiry>, Error> {
+        self.with_state(|state| state.expiry).await
     }
 
     /// The id of the stored session the request came with: verified from the
-    /// cookie, `None` for a new visitor, for client-side sessions, and after
-    /// [`cycle_id`](Session::cycle_id) or [`destroy`](Session::destroy) (a new
-    /// id is drawn when the response is written).
+    /// cookie; `None` for a new visitor, for client-side sessions, when the
+    /// cookie named no live session, and after
+    /// [`cycle_id`](Session::cycle_id) or [`destroy`](Session::destroy) (a
+    /// new id, if any, is drawn when the response is written).
     ///
     /// ```
     /// # fn demo(session: session_core::Session) {
@@ -421,7 +473,10 @@ impl Session {
     /// # }
     /// ```
     pub fn id(&self) -> Option<Id> {
-        let state = self.0.state.lock();
+        self.id_in(&self.0.state.lock())
+    }
+
+    fn id_in(&self, state: &State) -> Option<Id> {
         if state.cycle || state.destroyed || state.stale {
             return None;
         }
@@ -480,13 +535,31 @@ impl Session {
     pub(crate) fn client_session(&self, now: OffsetDateTime) -> ClientSession {
         let state = self.0.state.lock();
         let created_at = state.created_at.unwrap_or(now);
-        let config = &self.0.shared.config;
-        ClientSession {
-            data: state.data.clone(),
-            created_at: Some(created_at),
-            issued_at: now,
-            rekey: false,
-            expires_at: Some(config.expires_at(now, created_at, state.expiry)),
-        }
+        client_session(
+            &self.0.shared.config,
+            state.data.clone(),
+            created_at,
+            state.expiry,
+            now,
+        )
+    }
+}
+
+/// The data cookie for `data`, issued at `now`: the one place a
+/// [`ClientSession`] is assembled for encoding.
+pub(crate) fn client_session(
+    config: &SessionConfig,
+    data: Data,
+    created_at: OffsetDateTime,
+    expiry: Option<Expiry>,
+    now: OffsetDateTime,
+) -> ClientSession {
+    ClientSession {
+        data,
+        created_at: Some(created_at),
+        issued_at: now,
+        rekey: false,
+        expires_at: Some(config.expires_at(now, created_at, expiry)),
+        expiry,
     }
 }

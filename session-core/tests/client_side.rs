@@ -262,6 +262,7 @@ async fn tampered_or_foreign_cookie_is_a_fresh_session() {
                 issued_at: at(T0),
                 rekey: false,
                 expires_at: None,
+                expiry: None,
             })
             .unwrap();
         let mut tampered = cookie.clone().into_bytes();
@@ -432,6 +433,7 @@ async fn future_dated_cookie_is_a_fresh_session() {
                     issued_at: at(T0 + ahead),
                     rekey: false,
                     expires_at: None,
+                    expiry: None,
                 })
                 .unwrap();
             let cookie = format!("session={value}");
@@ -452,6 +454,7 @@ async fn future_dated_cookie_is_a_fresh_session() {
                 issued_at: at(T0),
                 rekey: false,
                 expires_at: None,
+                expiry: None,
             })
             .unwrap();
         let now = send(&app, "/read", Some(&format!("session={value}"))).await;
@@ -511,6 +514,7 @@ fn craft(kind: Kind, codec: &Shared, target: usize) -> (String, usize) {
                 issued_at: at(T0),
                 rekey: false,
                 expires_at: None,
+                expiry: None,
             };
             let size = name.len() + codec.encode(&session).unwrap().len();
             if size == target {
@@ -741,6 +745,7 @@ async fn starlette_set_cookie_vectors_same_cookie_same_attributes() {
                 issued_at: at(case["timestamp"].as_i64().unwrap()),
                 rekey: false,
                 expires_at: None,
+                expiry: None,
             })
             .unwrap();
         let (expected_pair, mut expected_attrs) = attributes(case["set_cookie"].as_str().unwrap());
@@ -829,7 +834,8 @@ async fn per_session_expiry_is_carried_in_the_cookie() {
                     "/remember",
                     get(move |s: Session| async move {
                         let ttl = StdDuration::from_secs(days * 86_400);
-                        s.set_expiry(Some(session_core::Expiry::OnInactivity(ttl)));
+                        s.set_expiry(Some(session_core::Expiry::OnInactivity(ttl)))
+                            .await?;
                         s.insert("user", "alice").await?;
                         Ok::<_, Error>("ok")
                     }),

@@ -31,6 +31,7 @@ fn session(value: Value) -> ClientSession {
         issued_at: at(1_700_000_000),
         rekey: false,
         expires_at: None,
+        expiry: None,
     }
 }
 
@@ -479,6 +480,7 @@ fn starlette_session(session: &Value, timestamp: &Value) -> ClientSession {
         issued_at: at(timestamp.as_i64().unwrap()),
         rekey: false,
         expires_at: None,
+        expiry: None,
     }
 }
 

@@ -9,8 +9,12 @@
 //! - **Expiring**: an expired session is never returned, and expired
 //!   entries are swept shard by shard as new sessions arrive, so memory does
 //!   not grow without bound.
-//! - **Optionally bounded**: [`MemoryStore::with_capacity_limit`] caps the
-//!   number of sessions; when full, the session closest to expiry goes.
+//! - **Bounded**: at most [`DEFAULT_CAPACITY`] sessions unless told
+//!   otherwise ([`MemoryStore::with_capacity_limit`]). When full, sessions
+//!   that never came back after they were created go first (a flood of
+//!   cookieless requests makes only such sessions), the one closest to
+//!   expiry first; only when there is none does a returning visitor's
+//!   session go.
 //!
 //! ```
 //! use session_core::{Key, SessionLayer};
@@ -24,17 +28,25 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
 use session_core::store::{
-    async_trait, ChangeSet, Created, Data, Record, Saved, SessionStore, StoreError,
+    async_trait, ChangeSet, Created, Cycled, Data, Record, Saved, SessionStore, StoreError,
 };
 use session_core::time::OffsetDateTime;
-use session_core::{Clock, Id, SystemClock};
+use session_core::{Clock, Expiry, Id, SystemClock};
 
 const SHARDS: usize = 64;
+
+/// How many sessions [`MemoryStore::new`] keeps at most: 100,000, about
+/// 80 MB for small sessions (a counter session takes about 0.6–0.8 KB).
+///
+/// ```
+/// assert_eq!(session_store_memory::DEFAULT_CAPACITY, 100_000);
+/// ```
+pub const DEFAULT_CAPACITY: usize = 100_000;
 /// A shard is swept for expired entries after this many creates in it.
 const SWEEP_EVERY: u32 = 64;
 
@@ -42,6 +54,26 @@ struct Entry {
     data: Data,
     created_at: OffsetDateTime,
     expires_at: OffsetDateTime,
+    expiry: Option<Expiry>,
+    /// The session was loaded, saved or touched after it was created: a
+    /// visitor that came back. Eviction spares these while it can.
+    returned: AtomicBool,
+}
+
+impl Entry {
+    fn new(record: &Record) -> Self {
+        Self {
+            data: record.data.clone(),
+            created_at: record.created_at,
+            expires_at: record.expires_at,
+            expiry: record.expiry,
+            returned: AtomicBool::new(false),
+        }
+    }
+
+    fn mark_returned(&self) {
+        self.returned.store(true, Ordering::Relaxed);
+    }
 }
 
 #[derive(Default)]
@@ -65,16 +97,37 @@ impl Shard {
         (before - self.map.len()) as u64
     }
 
-    /// Removes the entry that expires first.
+    /// Removes one entry: of the sessions that never came back, the one
+    /// that expires first; if every session came back, the one that expires
+    /// first.
     fn evict_one(&mut self) {
-        let first = self
+        let victim = self
             .map
             .iter()
-            .min_by_key(|(_, entry)| entry.expires_at)
+            .min_by_key(|(_, entry)| (entry.returned.load(Ordering::Relaxed), entry.expires_at))
             .map(|(id, _)| *id);
-        if let Some(id) = first {
+        if let Some(id) = victim {
             self.map.remove(&id);
         }
+    }
+
+    /// Inserts `record`, first making room when the shard is full; returns
+    /// how many live sessions were evicted for it.
+    fn insert(&mut self, record: &Record, limit: usize, now: OffsetDateTime) -> u64 {
+        self.creates = self.creates.wrapping_add(1);
+        if self.creates.is_multiple_of(SWEEP_EVERY) {
+            self.sweep(now);
+        }
+        let mut evicted = 0;
+        if self.map.len() >= limit && !self.map.contains_key(&record.id) {
+            self.sweep(now);
+            while self.map.len() >= limit {
+                self.evict_one();
+                evicted += 1;
+            }
+        }
+        self.map.insert(record.id, Entry::new(record));
+        evicted
     }
 }
 
@@ -93,7 +146,7 @@ pub struct MemoryStore {
 
 struct Inner {
     shards: Box<[RwLock<Shard>]>,
-    per_shard_limit: Option<usize>,
+    per_shard_limit: usize,
     clock: Arc<dyn Clock>,
     evicted: AtomicU64,
 }
@@ -107,6 +160,15 @@ impl fmt::Debug for MemoryStore {
     }
 }
 
+fn shard_index(id: &Id) -> usize {
+    // Ids are uniformly random, so any byte spreads them evenly.
+    id.as_bytes()[0] as usize % SHARDS
+}
+
+fn per_shard(max_sessions: usize) -> usize {
+    max_sessions.div_ceil(SHARDS).max(1)
+}
+
 impl Default for MemoryStore {
     fn default() -> Self {
         Self::new()
@@ -114,7 +176,8 @@ impl Default for MemoryStore {
 }
 
 impl MemoryStore {
-    /// An empty, unbounded store on the system clock.
+    /// An empty store on the system clock, bounded at
+    /// [`DEFAULT_CAPACITY`] sessions.
     ///
     /// ```
     /// use session_store_memory::MemoryStore;
@@ -123,10 +186,10 @@ impl MemoryStore {
     /// assert!(store.is_empty());
     /// ```
     pub fn new() -> Self {
-        Self::build(None, Arc::new(SystemClock))
+        Self::build(per_shard(DEFAULT_CAPACITY), Arc::new(SystemClock))
     }
 
-    fn build(per_shard_limit: Option<usize>, clock: Arc<dyn Clock>) -> Self {
+    fn build(per_shard_limit: usize, clock: Arc<dyn Clock>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
@@ -138,9 +201,11 @@ impl MemoryStore {
     }
 
     /// Caps the store at about `max_sessions` sessions (rounded up to a
-    /// multiple of the shard count). When a shard is full, its expired
-    /// sessions are dropped and, if that is not enough, the one closest to
-    /// expiry is evicted. Call it on a new store: it starts empty.
+    /// multiple of the shard count; `usize::MAX` for no bound). When a
+    /// shard is full, its expired sessions are dropped and, if that is not
+    /// enough, one is evicted: a session that never came back after it was
+    /// created, the one closest to expiry first, and only when there is none
+    /// a returning visitor's. Call it on a new store: it starts empty.
     ///
     /// ```
     /// use session_store_memory::MemoryStore;
@@ -149,8 +214,7 @@ impl MemoryStore {
     /// # let _ = store;
     /// ```
     pub fn with_capacity_limit(self, max_sessions: usize) -> Self {
-        let per_shard = max_sessions.div_ceil(SHARDS).max(1);
-        Self::build(Some(per_shard), self.inner.clock.clone())
+        Self::build(per_shard(max_sessions), self.inner.clock.clone())
     }
 
     /// Uses `clock` for expiry (tests pass a `ManualClock`). Call it on a
@@ -201,8 +265,7 @@ impl MemoryStore {
     }
 
     fn shard(&self, id: &Id) -> &RwLock<Shard> {
-        // Ids are uniformly random, so any byte spreads them evenly.
-        &self.inner.shards[id.as_bytes()[0] as usize % SHARDS]
+        &self.inner.shards[shard_index(id)]
     }
 
     fn now(&self) -> OffsetDateTime {
@@ -215,11 +278,12 @@ impl SessionStore for MemoryStore {
     async fn load(&self, id: &Id) -> Result<Option<Record>, StoreError> {
         let now = self.now();
         let shard = self.shard(id).read();
-        Ok(shard.live(id, now).map(|entry| Record {
-            id: *id,
-            data: entry.data.clone(),
-            created_at: entry.created_at,
-            expires_at: entry.expires_at,
+        Ok(shard.live(id, now).map(|entry| {
+            entry.mark_returned();
+            let mut record = Record::new(*id, entry.created_at, entry.expires_at);
+            record.data = entry.data.clone();
+            record.expiry = entry.expiry;
+            record
         }))
     }
 
@@ -229,27 +293,8 @@ impl SessionStore for MemoryStore {
         if shard.live(&record.id, now).is_some() {
             return Ok(Created::IdTaken);
         }
-        shard.creates = shard.creates.wrapping_add(1);
-        if shard.creates.is_multiple_of(SWEEP_EVERY) {
-            shard.sweep(now);
-        }
-        if let Some(limit) = self.inner.per_shard_limit {
-            if shard.map.len() >= limit && !shard.map.contains_key(&record.id) {
-                shard.sweep(now);
-                while shard.map.len() >= limit {
-                    shard.evict_one();
-                    self.inner.evicted.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        }
-        shard.map.insert(
-            record.id,
-            Entry {
-                data: record.data.clone(),
-                created_at: record.created_at,
-                expires_at: record.expires_at,
-            },
-        );
+        let evicted = shard.insert(record, self.inner.per_shard_limit, now);
+        self.inner.evicted.fetch_add(evicted, Ordering::Relaxed);
         Ok(Created::Inserted)
     }
 
@@ -260,6 +305,10 @@ impl SessionStore for MemoryStore {
             Some(entry) => {
                 changes.apply_to(&mut entry.data);
                 entry.expires_at = changes.expires_at;
+                if let Some(expiry) = changes.expiry {
+                    entry.expiry = expiry;
+                }
+                entry.mark_returned();
                 Saved::Applied
             }
             None => Saved::Gone,
@@ -272,6 +321,7 @@ impl SessionStore for MemoryStore {
         Ok(match shard.live_mut(id, now) {
             Some(entry) => {
                 entry.expires_at = expires_at;
+                entry.mark_returned();
                 Saved::Applied
             }
             None => Saved::Gone,
@@ -281,6 +331,43 @@ impl SessionStore for MemoryStore {
     async fn delete(&self, id: &Id) -> Result<(), StoreError> {
         self.shard(id).write().map.remove(id);
         Ok(())
+    }
+
+    /// Atomic: both shards are locked (in index order) for the check, the
+    /// insert and the removal.
+    async fn cycle(&self, old: &Id, record: &Record) -> Result<Cycled, StoreError> {
+        let now = self.now();
+        let (a, b) = (shard_index(old), shard_index(&record.id));
+        let shards = &self.inner.shards;
+        let mut first = shards[a.min(b)].write();
+        let mut second = (a != b).then(|| shards[a.max(b)].write());
+        let (old_shard, new_shard) = match second.as_deref_mut() {
+            None => {
+                let shard = &mut *first;
+                if shard.live(old, now).is_none() {
+                    return Ok(Cycled::Gone);
+                }
+                if shard.live(&record.id, now).is_some() {
+                    return Ok(Cycled::IdTaken);
+                }
+                shard.map.remove(old);
+                let evicted = shard.insert(record, self.inner.per_shard_limit, now);
+                self.inner.evicted.fetch_add(evicted, Ordering::Relaxed);
+                return Ok(Cycled::Moved);
+            }
+            Some(other) if a < b => (&mut *first, other),
+            Some(other) => (other, &mut *first),
+        };
+        if old_shard.live(old, now).is_none() {
+            return Ok(Cycled::Gone);
+        }
+        if new_shard.live(&record.id, now).is_some() {
+            return Ok(Cycled::IdTaken);
+        }
+        old_shard.map.remove(old);
+        let evicted = new_shard.insert(record, self.inner.per_shard_limit, now);
+        self.inner.evicted.fetch_add(evicted, Ordering::Relaxed);
+        Ok(Cycled::Moved)
     }
 
     async fn delete_expired(&self) -> Result<u64, StoreError> {

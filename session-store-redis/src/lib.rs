@@ -801,12 +801,13 @@ fn decode(id: &Id, fields: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Record, StoreError
         // Other fields are not ours: ignored, so that a later version may
         // add metadata without breaking older readers.
     }
-    Ok(Record {
-        id: *id,
-        data,
-        created_at: parse_time(id, CREATED, created.as_deref())?,
-        expires_at: parse_time(id, EXPIRES, expires.as_deref())?,
-    })
+    let mut record = Record::new(
+        *id,
+        parse_time(id, CREATED, created.as_deref())?,
+        parse_time(id, EXPIRES, expires.as_deref())?,
+    );
+    record.data = data;
+    Ok(record)
 }
 
 #[async_trait]

@@ -276,10 +276,8 @@ async fn killed_cluster_node_fails_fast_and_recovers() {
     }
     let recovered = recovered.expect("the store did not recover within ~5 s of the node's restart");
     eprintln!("node back: first successful load {recovered:?} after the restart");
-    let fresh = Record {
-        id: on_victim.id,
-        ..record()
-    };
+    let mut fresh = record();
+    fresh.id = on_victim.id;
     assert_eq!(store.create(&fresh).await.unwrap(), Created::Inserted);
     assert!(store.load(&fresh.id).await.unwrap().is_some());
 }

@@ -835,12 +835,13 @@ impl Inner {
                 )
             })
         };
-        Ok(Record {
-            id: *id,
-            data,
-            created_at: time("created_at", created_at)?,
-            expires_at: time("expires_at", expires_at)?,
-        })
+        let mut record = Record::new(
+            *id,
+            time("created_at", created_at)?,
+            time("expires_at", expires_at)?,
+        );
+        record.data = data;
+        Ok(record)
     }
 }
 

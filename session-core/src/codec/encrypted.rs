@@ -40,7 +40,7 @@ const TAG_LEN: usize = 16;
 /// let mut data = Data::new();
 /// data.insert("email".into(), "alice@example.com".into());
 /// let now = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
-/// let session = ClientSession { data, created_at: Some(now), issued_at: now, rekey: false, expires_at: None };
+/// let session = ClientSession { data, created_at: Some(now), issued_at: now, rekey: false, expires_at: None, expiry: None };
 ///
 /// let value = codec.encode(&session)?;
 /// assert!(!value.contains("alice"));
@@ -139,6 +139,7 @@ mod tests {
             issued_at: now,
             rekey: false,
             expires_at: None,
+            expiry: None,
         }
     }
 

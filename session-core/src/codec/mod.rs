@@ -39,7 +39,7 @@
 
 use time::OffsetDateTime;
 
-use crate::Data;
+use crate::{Data, Expiry};
 
 pub use crate::client::{ClientSession, DataCodec};
 
@@ -68,10 +68,14 @@ pub use starlette::StarletteCookie;
 pub const MAX_VALUE_LEN: usize = 8 * 1024;
 
 /// The version byte that opens every signed and encrypted payload.
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 /// The version byte, then `issued_at`, `created_at` and `expires_at` as
-/// big-endian `i64` Unix seconds ([`ABSENT`] when a time is not carried).
-const HEADER_LEN: usize = 1 + 3 * 8;
+/// big-endian `i64` Unix seconds ([`ABSENT`] when a time is not carried),
+/// then the expiry policy: a kind byte and a big-endian `i64`.
+const HEADER_LEN: usize = 1 + 3 * 8 + POLICY_LEN;
+/// Version 1 headers (before the policy was carried) are still read.
+const V1_HEADER_LEN: usize = 1 + 3 * 8;
+const POLICY_LEN: usize = 1 + 8;
 /// Marks a time the payload does not carry.
 const ABSENT: i64 = i64::MIN;
 
@@ -87,6 +91,14 @@ fn write_payload(session: &ClientSession, out: &mut Vec<u8>) -> Result<(), crate
         let seconds = time.map_or(ABSENT, OffsetDateTime::unix_timestamp);
         out.extend_from_slice(&seconds.to_be_bytes());
     }
+    let (kind, value) = match session.expiry {
+        None => (0, 0),
+        Some(Expiry::OnSessionEnd) => (1, 0),
+        Some(Expiry::OnInactivity(ttl)) => (2, i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)),
+        Some(Expiry::AtDateTime(at)) => (3, crate::store::unix_millis(at)),
+    };
+    out.push(kind);
+    out.extend_from_slice(&value.to_be_bytes());
     serde_json::to_writer(out, &session.data)?;
     Ok(())
 }
@@ -94,17 +106,35 @@ fn write_payload(session: &ClientSession, out: &mut Vec<u8>) -> Result<(), crate
 /// The session a verified (or decrypted) payload carries; `None` unless it
 /// has our header, times `time` can represent and a JSON object as data.
 fn parse_payload(bytes: &[u8]) -> Option<ClientSession> {
-    let (header, json) = bytes.split_at_checked(HEADER_LEN)?;
-    if header[0] != VERSION {
-        return None;
-    }
+    let header_len = match bytes.first()? {
+        &VERSION => HEADER_LEN,
+        1 => V1_HEADER_LEN,
+        _ => return None,
+    };
+    let (header, json) = bytes.split_at_checked(header_len)?;
+    let int = |start: usize| -> Option<i64> {
+        Some(i64::from_be_bytes(
+            header.get(start..start + 8)?.try_into().ok()?,
+        ))
+    };
     let time = |index: usize| -> Option<Option<OffsetDateTime>> {
-        let start = 1 + 8 * index;
-        let seconds = i64::from_be_bytes(header[start..start + 8].try_into().ok()?);
+        let seconds = int(1 + 8 * index)?;
         if seconds == ABSENT {
             return Some(None);
         }
         OffsetDateTime::from_unix_timestamp(seconds).ok().map(Some)
+    };
+    let expiry = match header.get(V1_HEADER_LEN) {
+        None => None,
+        Some(0) => None,
+        Some(1) => Some(Expiry::OnSessionEnd),
+        Some(2) => Some(Expiry::OnInactivity(std::time::Duration::from_millis(
+            u64::try_from(int(V1_HEADER_LEN + 1)?).ok()?,
+        ))),
+        Some(3) => Some(Expiry::AtDateTime(crate::store::from_unix_millis(int(
+            V1_HEADER_LEN + 1,
+        )?))),
+        Some(_) => return None,
     };
     Some(ClientSession {
         issued_at: time(0)??,
@@ -112,6 +142,7 @@ fn parse_payload(bytes: &[u8]) -> Option<ClientSession> {
         expires_at: time(2)?,
         data: serde_json::from_slice::<Data>(json).ok()?,
         rekey: false,
+        expiry,
     })
 }
 
@@ -144,6 +175,9 @@ mod tests {
             issued_at: now,
             rekey: true,
             expires_at: Some(now + time::Duration::days(30)),
+            expiry: Some(Expiry::OnInactivity(std::time::Duration::from_secs(
+                30 * 86_400,
+            ))),
         };
         let bytes = payload(&session);
         assert_eq!(bytes.len(), HEADER_LEN + br#"{"n":1}"#.len());
@@ -153,7 +187,25 @@ mod tests {
         assert_eq!(back.issued_at, now);
         assert_eq!(back.created_at, session.created_at);
         assert_eq!(back.expires_at, session.expires_at);
+        assert_eq!(back.expiry, session.expiry);
         assert!(!back.rekey);
+        for expiry in [
+            None,
+            Some(Expiry::OnSessionEnd),
+            Some(Expiry::AtDateTime(now + time::Duration::days(400))),
+        ] {
+            let with = ClientSession {
+                expiry,
+                ..session.clone()
+            };
+            assert_eq!(parse_payload(&payload(&with)).unwrap().expiry, expiry);
+        }
+        // A version 1 payload (no policy) from before the upgrade still reads.
+        let mut v1 = bytes[..V1_HEADER_LEN].to_vec();
+        v1[0] = 1;
+        v1.extend_from_slice(br#"{"n":1}"#);
+        let back = parse_payload(&v1).unwrap();
+        assert_eq!((back.data, back.expiry), (session.data.clone(), None));
 
         let absent = ClientSession {
             created_at: None,
@@ -164,12 +216,15 @@ mod tests {
         assert_eq!((back.created_at, back.expires_at), (None, None));
 
         let mut wrong_version = bytes.clone();
-        wrong_version[0] = 2;
+        wrong_version[0] = 3;
+        let mut bad_policy = bytes.clone();
+        bad_policy[V1_HEADER_LEN] = 9;
         let mut bad_time = bytes.clone();
         bad_time[1..9].copy_from_slice(&i64::MAX.to_be_bytes());
         let header = &bytes[..HEADER_LEN];
         for bad in [
             wrong_version,
+            bad_policy,
             bad_time,
             bytes[..HEADER_LEN - 1].to_vec(),
             header.to_vec(),

@@ -14,9 +14,9 @@ const PURPOSE: &[u8] = b"session-core/v1/signed-data";
 /// who sees the cookie) can read it, nobody without a key can change it.
 ///
 /// The value is `base64url(payload) "." base64url(tag)`, where the payload is
-/// a 25-byte header (a version byte, then when the value was issued, when
-/// the session began and when it ends, as big-endian Unix seconds) followed
-/// by the data as compact JSON, and the tag is HMAC-SHA256 over the payload
+/// a 34-byte header (a version byte, then when the value was issued, when
+/// the session began and when it ends, as big-endian Unix seconds, then the
+/// session's own expiry policy) followed by the data as compact JSON, and the tag is HMAC-SHA256 over the payload
 /// bytes, under a sub-key derived
 /// from each [`Key`](crate::Key) for this one purpose. The first key signs;
 /// every key verifies (in constant time), and a value verified by an older
@@ -37,7 +37,7 @@ const PURPOSE: &[u8] = b"session-core/v1/signed-data";
 /// let mut data = Data::new();
 /// data.insert("user_count".into(), 1.into());
 /// let now = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
-/// let session = ClientSession { data, created_at: Some(now), issued_at: now, rekey: false, expires_at: None };
+/// let session = ClientSession { data, created_at: Some(now), issued_at: now, rekey: false, expires_at: None, expiry: None };
 ///
 /// let value = codec.encode(&session)?;
 /// assert_eq!(codec.decode(&value), Some(session));
@@ -135,6 +135,7 @@ mod tests {
             issued_at: now,
             rekey: false,
             expires_at: None,
+            expiry: None,
         }
     }
 

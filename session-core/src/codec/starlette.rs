@@ -66,7 +66,7 @@ const DERIVATION: &[u8] = b"signer";
 /// let mut data = Data::new();
 /// data.insert("user_count".into(), 1.into());
 /// let at = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
-/// let session = ClientSession { data, created_at: None, issued_at: at, rekey: false, expires_at: None };
+/// let session = ClientSession { data, created_at: None, issued_at: at, rekey: false, expires_at: None, expiry: None };
 ///
 /// // What Starlette 1.10 writes for {"user_count": 1} at that time.
 /// let value = codec.encode(&session)?;
@@ -191,6 +191,7 @@ impl DataCodec for StarletteCookie {
             issued_at,
             rekey: false,
             expires_at: None,
+            expiry: None,
         })
     }
 }

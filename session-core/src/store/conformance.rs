@@ -24,7 +24,8 @@ use std::time::Duration as StdDuration;
 use serde_json::{json, Value};
 use time::{Duration, OffsetDateTime};
 
-use crate::store::{ChangeSet, Created, Data, Id, Record, Saved, SessionStore};
+use crate::store::{ChangeSet, Created, Cycled, Data, Id, Record, Saved, SessionStore};
+use crate::Expiry;
 
 /// A store as the checks take it.
 pub type DynStore = Arc<dyn SessionStore>;
@@ -416,6 +417,103 @@ pub async fn large_records_round_trip(store: DynStore) {
     assert_eq!(load_data(&store, &record.id).await, record.data);
 }
 
+/// A session's own expiry policy is kept with the record: created, changed
+/// by a save that names it, kept by saves and touches that do not.
+pub async fn expiry_policy_is_kept_with_the_record(store: DynStore) {
+    let policies = [
+        Expiry::OnSessionEnd,
+        Expiry::OnInactivity(StdDuration::from_secs(30 * 86_400)),
+        Expiry::AtDateTime(OffsetDateTime::from_unix_timestamp(4_000_000_000).unwrap()),
+    ];
+    for policy in policies {
+        let mut record = record_with(json!({"n": 1}));
+        record.expiry = Some(policy);
+        create(&store, &record).await;
+        let policy_of = |r: Option<Record>| r.expect("the record should be there").expiry;
+        assert_eq!(policy_of(load(&store, &record.id).await), Some(policy));
+
+        let kept = changes(json!({"n": 2}), &[]);
+        assert_eq!(store.save(&record.id, &kept).await.unwrap(), Saved::Applied);
+        assert_eq!(
+            policy_of(load(&store, &record.id).await),
+            Some(policy),
+            "a save that does not name the policy must keep it"
+        );
+        let touched = store
+            .touch(&record.id, now() + Duration::hours(2))
+            .await
+            .unwrap();
+        assert_eq!(touched, Saved::Applied);
+        assert_eq!(policy_of(load(&store, &record.id).await), Some(policy));
+
+        let mut cleared = changes(json!({}), &[]);
+        cleared.expiry = Some(None);
+        assert_eq!(
+            store.save(&record.id, &cleared).await.unwrap(),
+            Saved::Applied
+        );
+        assert_eq!(policy_of(load(&store, &record.id).await), None);
+
+        let mut set = changes(json!({}), &[]);
+        set.expiry = Some(Some(policy));
+        assert_eq!(store.save(&record.id, &set).await.unwrap(), Saved::Applied);
+        let back = load(&store, &record.id).await.unwrap();
+        assert_eq!(back.expiry, Some(policy));
+        assert_eq!(back.data["n"], json!(2), "a policy change keeps the data");
+    }
+    let plain = record_with(json!({"n": 1}));
+    create(&store, &plain).await;
+    assert_eq!(load(&store, &plain.id).await.unwrap().expiry, None);
+}
+
+/// `cycle` moves a live record to its new id (data, creation time and
+/// policy), and the old id is gone.
+pub async fn cycle_moves_the_record(store: DynStore) {
+    let old = record_with(json!({"user": "alice"}));
+    create(&store, &old).await;
+    let mut moved = record_with(json!({"user": "alice", "role": "admin"}));
+    moved.created_at = old.created_at;
+    moved.expiry = Some(Expiry::OnSessionEnd);
+    assert_eq!(store.cycle(&old.id, &moved).await.unwrap(), Cycled::Moved);
+    assert!(
+        load(&store, &old.id).await.is_none(),
+        "the old id must be gone"
+    );
+    let back = load(&store, &moved.id)
+        .await
+        .expect("the new id must be live");
+    assert_eq!(back.data, moved.data);
+    assert!(close(back.created_at, old.created_at));
+    assert_eq!(back.expiry, Some(Expiry::OnSessionEnd));
+}
+
+/// `cycle` of a session another request ended writes nothing: logout wins.
+pub async fn cycle_after_delete_is_gone(store: DynStore) {
+    let old = record_with(json!({"user": "alice"}));
+    create(&store, &old).await;
+    store.delete(&old.id).await.unwrap();
+    let moved = record_with(json!({"user": "alice"}));
+    assert_eq!(store.cycle(&old.id, &moved).await.unwrap(), Cycled::Gone);
+    assert!(
+        load(&store, &moved.id).await.is_none(),
+        "the session came back"
+    );
+    assert!(load(&store, &old.id).await.is_none());
+}
+
+/// `cycle` onto an id a live record has changes neither record.
+pub async fn cycle_onto_a_taken_id_changes_nothing(store: DynStore) {
+    let old = record_with(json!({"user": "alice"}));
+    let other = record_with(json!({"user": "bob"}));
+    create(&store, &old).await;
+    create(&store, &other).await;
+    let mut clash = record_with(json!({"user": "alice"}));
+    clash.id = other.id;
+    assert_eq!(store.cycle(&old.id, &clash).await.unwrap(), Cycled::IdTaken);
+    assert_eq!(load_data(&store, &old.id).await["user"], json!("alice"));
+    assert_eq!(load_data(&store, &other.id).await["user"], json!("bob"));
+}
+
 /// Calls the macro named in braces with `[args]` followed by
 /// the names of every conformance check: the one list of checks, shared by
 /// [`run_all`], [`CASES`] and [`conformance_tests!`](crate::conformance_tests).
@@ -440,7 +538,11 @@ macro_rules! __conformance_cases {
             delete_is_idempotent,
             concurrent_change_sets_on_different_keys_all_survive,
             delete_expired_keeps_live_records,
-            large_records_round_trip);
+            large_records_round_trip,
+            expiry_policy_is_kept_with_the_record,
+            cycle_moves_the_record,
+            cycle_after_delete_is_gone,
+            cycle_onto_a_taken_id_changes_nothing);
     };
 }
 

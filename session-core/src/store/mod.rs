@@ -42,11 +42,47 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 pub use crate::id::{Id, ParseIdError};
+use crate::Expiry;
 pub use async_trait::async_trait;
 
 #[cfg(feature = "conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
+
+/// `at` as Unix milliseconds, saturating at `i64::MIN` / `i64::MAX` (the
+/// form the SQL and Redis stores keep times in).
+///
+/// ```
+/// use session_core::store::{from_unix_millis, unix_millis};
+/// use session_core::time::OffsetDateTime;
+///
+/// let at = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+/// assert_eq!(unix_millis(at), 1_700_000_000_000);
+/// assert_eq!(from_unix_millis(unix_millis(at)), at);
+/// ```
+pub fn unix_millis(at: OffsetDateTime) -> i64 {
+    let ms = at.unix_timestamp_nanos() / 1_000_000;
+    ms.clamp(i64::MIN as i128, i64::MAX as i128) as i64
+}
+
+/// The time `ms` Unix milliseconds name, clamped to what
+/// [`OffsetDateTime`] can represent.
+///
+/// ```
+/// use session_core::store::from_unix_millis;
+/// use session_core::time::{Date, OffsetDateTime};
+///
+/// assert_eq!(from_unix_millis(0), OffsetDateTime::UNIX_EPOCH);
+/// assert_eq!(from_unix_millis(i64::MAX).date(), Date::MAX);
+/// ```
+pub fn from_unix_millis(ms: i64) -> OffsetDateTime {
+    let nanos = i128::from(ms) * 1_000_000;
+    OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or(if ms < 0 {
+        time::PrimitiveDateTime::MIN.assume_utc()
+    } else {
+        time::PrimitiveDateTime::MAX.assume_utc()
+    })
+}
 
 /// Session data: string keys to JSON values.
 pub type Data = serde_json::Map<String, Value>;
@@ -63,7 +99,12 @@ pub type Data = serde_json::Map<String, Value>;
 /// assert!(!record.is_expired(now));
 /// assert!(record.is_expired(now + Duration::hours(1)));
 /// ```
+///
+/// The struct is `#[non_exhaustive]`: stores build one with
+/// [`Record::new`] and set the public fields, so a field added later does
+/// not break them.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Record {
     /// The session id (the store's key).
     pub id: Id,
@@ -73,6 +114,12 @@ pub struct Record {
     pub created_at: OffsetDateTime,
     /// When the store must stop returning it.
     pub expires_at: OffsetDateTime,
+    /// The session's own expiry policy, set with
+    /// [`Session::set_expiry`](crate::Session::set_expiry) ("remember me");
+    /// `None` follows the layer's configuration. Stores keep it as
+    /// [`Expiry::to_stored`] text and read it back with
+    /// [`Expiry::from_stored`].
+    pub expiry: Option<Expiry>,
 }
 
 impl Record {
@@ -91,6 +138,7 @@ impl Record {
             data: Data::new(),
             created_at,
             expires_at,
+            expiry: None,
         }
     }
 
@@ -127,6 +175,7 @@ impl Record {
 /// assert!(!changes.is_empty());
 /// ```
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ChangeSet {
     /// Keys to set, with their new values.
     pub set: BTreeMap<String, Value>,
@@ -134,6 +183,10 @@ pub struct ChangeSet {
     pub removed: Vec<String>,
     /// The record's new expiry.
     pub expires_at: OffsetDateTime,
+    /// `Some(policy)` when the request changed the session's expiry policy
+    /// ([`Record::expiry`]; `Some(None)` returns it to the layer's
+    /// configuration); `None` leaves the stored policy as it is.
+    pub expiry: Option<Option<Expiry>>,
 }
 
 impl ChangeSet {
@@ -150,10 +203,11 @@ impl ChangeSet {
             set: BTreeMap::new(),
             removed: Vec::new(),
             expires_at,
+            expiry: None,
         }
     }
 
-    /// True when no key is set or removed.
+    /// True when no key is set or removed and the expiry policy is kept.
     ///
     /// ```
     /// use session_core::store::ChangeSet;
@@ -164,7 +218,7 @@ impl ChangeSet {
     /// assert!(!changes.is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.set.is_empty() && self.removed.is_empty()
+        self.set.is_empty() && self.removed.is_empty() && self.expiry.is_none()
     }
 
     /// Applies the change set to `data` in place (for stores that keep the
@@ -185,7 +239,8 @@ impl ChangeSet {
     /// ```
     pub fn apply_to(&self, data: &mut Data) {
         for key in &self.removed {
-            data.remove(key);
+            // Keep the order of the other keys, as the session does.
+            data.shift_remove(key);
         }
         for (key, value) in &self.set {
             data.insert(key.clone(), value.clone());
@@ -222,6 +277,25 @@ pub enum Saved {
     Applied,
     /// The record no longer exists (deleted, or expired): nothing was
     /// written, and the session must not come back.
+    Gone,
+}
+
+/// The outcome of [`SessionStore::cycle`].
+///
+/// ```
+/// use session_core::store::Cycled;
+///
+/// assert_ne!(Cycled::Moved, Cycled::Gone);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cycled {
+    /// The new record is stored and the old one is gone.
+    Moved,
+    /// A live record already has the new id; nothing was written. The
+    /// layer draws another id and tries again.
+    IdTaken,
+    /// The old record no longer exists (another request ended the
+    /// session): nothing was written, and the session must not come back.
     Gone,
 }
 
@@ -328,6 +402,28 @@ pub trait SessionStore: fmt::Debug + Send + Sync + 'static {
     /// Removes the record (no error if it is absent).
     async fn delete(&self, id: &Id) -> Result<(), StoreError>;
 
+    /// Moves the live session `old` to `record` (a fresh id, the data the
+    /// request ends with): stores `record`, deletes `old`. Used by
+    /// [`Session::cycle_id`](crate::Session::cycle_id) at login.
+    ///
+    /// When `old` is no longer live (a logout ran meanwhile), nothing may
+    /// be written: [`Cycled::Gone`]. The default body checks `old` with
+    /// [`touch`](SessionStore::touch) after creating `record` and removes
+    /// `record` again when `old` was gone, which leaves a window of one
+    /// round trip between the check and the delete of `old`; stores that
+    /// can do it atomically (a transaction, one lock) override it.
+    async fn cycle(&self, old: &Id, record: &Record) -> Result<Cycled, StoreError> {
+        if self.create(record).await? == Created::IdTaken {
+            return Ok(Cycled::IdTaken);
+        }
+        if self.touch(old, record.expires_at).await? == Saved::Gone {
+            self.delete(&record.id).await?;
+            return Ok(Cycled::Gone);
+        }
+        self.delete(old).await?;
+        Ok(Cycled::Moved)
+    }
+
     /// Removes expired records and returns how many. Stores with native
     /// expiry (Redis) keep the default, which does nothing.
     async fn delete_expired(&self) -> Result<u64, StoreError> {
@@ -351,6 +447,9 @@ impl<S: SessionStore + ?Sized> SessionStore for std::sync::Arc<S> {
     }
     async fn delete(&self, id: &Id) -> Result<(), StoreError> {
         (**self).delete(id).await
+    }
+    async fn cycle(&self, old: &Id, record: &Record) -> Result<Cycled, StoreError> {
+        (**self).cycle(old, record).await
     }
     async fn delete_expired(&self) -> Result<u64, StoreError> {
         (**self).delete_expired().await
