@@ -8,18 +8,34 @@ use crate::config::{to_time, Expiry, SessionConfig};
 
 /// Every value of a cookie named `name` in the request, in header order.
 ///
-/// Values are taken as sent (no percent-decoding): our values, and
-/// Starlette's, use only cookie-safe characters such as `=`, `+`, `/`.
+/// Each `Cookie` header is read as bytes and split on `;`: a pair that is
+/// not visible ASCII (a stray byte such as `\xff` from another site's
+/// cookie) is skipped alone, and the other pairs of the header still count.
+/// Each remaining pair is parsed by the `cookie` crate. Values are taken as
+/// sent (no percent-decoding): our values, and Starlette's, use only
+/// cookie-safe characters such as `=`, `+`, `/`.
 pub(crate) fn values<'h>(headers: &'h HeaderMap, name: &'h str) -> impl Iterator<Item = &'h str> {
     headers
         .get_all(COOKIE)
         .iter()
-        .filter_map(|header| header.to_str().ok())
-        .flat_map(Cookie::split_parse)
-        .filter_map(move |cookie| match cookie {
+        .flat_map(|header| header.as_bytes().split(|&byte| byte == b';'))
+        .filter_map(pair)
+        .filter_map(move |pair| match Cookie::parse(pair) {
             Ok(cookie) if cookie.name() == name => cookie.value_raw(),
             _ => None,
         })
+}
+
+/// One `name=value` pair of a `Cookie` header as text, `None` when it holds
+/// a byte outside visible ASCII (spaces and tabs aside, which the parser
+/// trims) or nothing at all.
+fn pair(bytes: &[u8]) -> Option<&str> {
+    let printable = |byte: &u8| matches!(byte, b' ' | b'\t' | 0x21..=0x7e);
+    if !bytes.iter().all(printable) {
+        return None;
+    }
+    let text = std::str::from_utf8(bytes).ok()?.trim_matches([' ', '\t']);
+    (!text.is_empty()).then_some(text)
 }
 
 /// Builds `Set-Cookie` values from the configuration.
@@ -140,6 +156,19 @@ mod tests {
         headers.append(COOKIE, HeaderValue::from_static("session=second"));
         let found: Vec<_> = values(&headers, "session").collect();
         assert_eq!(found, ["x=y+/z", "second"]);
+    }
+
+    #[test]
+    fn a_bad_pair_drops_only_itself() {
+        let mut headers = HeaderMap::new();
+        let bad = HeaderValue::from_bytes(b"a=\xff; session=valid; b=\xc3\xa9").unwrap();
+        headers.append(COOKIE, bad);
+        headers.append(
+            COOKIE,
+            HeaderValue::from_bytes(b"x\xfe=1;session=second ;\t;=;  ;session=").unwrap(),
+        );
+        let found: Vec<_> = values(&headers, "session").collect();
+        assert_eq!(found, ["valid", "second", ""]);
     }
 
     #[test]
