@@ -92,7 +92,7 @@ fn set_cookie(
             limit: MAX_COOKIE_SIZE,
         });
     }
-    Ok(shared.writer.set(value, expiry, now))
+    shared.writer.set(value, expiry, now)
 }
 
 struct StoreCommit<'a> {

@@ -58,6 +58,15 @@ pub enum Error {
          (e.g. `Router::new().route(..).layer(session_layer)`) before handlers take `Session`"
     )]
     MissingLayer,
+    /// The session's cookie value holds a character a cookie cannot carry
+    /// (RFC 6265 allows visible ASCII but `"`, `,`, `;` and `\`): a custom
+    /// [`DataCodec`](crate::codec::DataCodec) produced it. The cookie is not
+    /// sent; the value is not quoted here.
+    #[error(
+        "the session codec produced a cookie value with a character cookies cannot carry \
+         (only visible ASCII except `\"`, `,`, `;` and `\\`); the cookie was not sent"
+    )]
+    InvalidCookieValue,
     /// The store could not create a session under a fresh id after several tries.
     #[error("the store reported every freshly drawn session id as taken; is the store broken?")]
     IdExhausted,

@@ -77,3 +77,46 @@ async fn a_stray_byte_in_another_cookie_does_not_hide_the_session() {
         );
     }
 }
+
+/// A codec whose values a `Set-Cookie` header cannot carry as they are.
+#[derive(Debug)]
+struct Unsafe(&'static str);
+
+impl session_core::codec::DataCodec for Unsafe {
+    fn encode(
+        &self,
+        _session: &session_core::codec::ClientSession,
+    ) -> Result<String, session_core::Error> {
+        Ok(self.0.to_owned())
+    }
+    fn decode(&self, _value: &str) -> Option<session_core::codec::ClientSession> {
+        None
+    }
+}
+
+#[tokio::test]
+async fn a_codec_value_a_cookie_cannot_carry_is_a_500_not_a_panic() {
+    // A control character (`HeaderValue` refuses it), an attribute
+    // injection, and the other characters RFC 6265 keeps out of values.
+    for value in [
+        "a\u{1}b",
+        "v; Domain=evil.example",
+        "a b",
+        "a,b",
+        "\"a\"",
+        "a\\b",
+        "é",
+    ] {
+        let layer = SessionLayer::client_side(Unsafe(value));
+        let (status, _, cookie) = send(&layer, "/count", &[]).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{value:?}");
+        assert_eq!(cookie, None, "{value:?}");
+    }
+}
+
+#[test]
+#[should_panic(expected = "cookie name")]
+fn an_invalid_cookie_name_fails_at_configuration() {
+    let _ = SessionLayer::new(MemoryStore::new(), key(1))
+        .with_config(SessionConfig::new().with_cookie_name("sid; Domain=evil.example"));
+}
