@@ -282,6 +282,35 @@ impl SessionConfig {
     /// on `Secure`, `Path=/` and no `Domain`: the layer then sends exactly
     /// that, whatever else was configured. Default off.
     ///
+    /// # Why: cookie tossing
+    ///
+    /// A cookie is not bound to the host that set it. Any sibling
+    /// subdomain — `blog.example.com`, a user-content host, a forgotten
+    /// staging server — can set `session=…; Domain=example.com`, and the
+    /// browser sends it to `app.example.com` too, often *before* the
+    /// app's own cookie (longer paths first, then older cookies first). A
+    /// `Cookie` header does not say where a cookie came from, so the server
+    /// cannot tell the two apart.
+    ///
+    /// The layer takes the first cookie of its name that verifies, so a
+    /// tossed cookie that is garbage, or signed with another key, is passed
+    /// over and cannot hide the real session. But a tossed cookie that
+    /// *does* verify — the attacker's own valid session, planted to log the
+    /// victim into the attacker's account (session fixation, login CSRF),
+    /// or a sibling app's cookie under a shared key — wins, and no
+    /// server-side rule can refuse it.
+    ///
+    /// Only the browser knows a cookie's origin, and `__Host-` is how it is
+    /// asked to enforce it: it keeps a `__Host-` cookie only when it was set
+    /// by this exact host over HTTPS without `Domain`, so no other host can
+    /// set, overwrite or shadow it. Turn the prefix on whenever the
+    /// application has sibling subdomains it does not fully control (and
+    /// call [`Session::cycle_id`](crate::Session::cycle_id) at login in any
+    /// case). It needs HTTPS (browsers drop a `__Host-` cookie without
+    /// `Secure`, though some allow it on `localhost`), and it rules out
+    /// sharing the session across subdomains with
+    /// [`with_domain`](Self::with_domain), which is ignored.
+    ///
     /// ```
     /// use session_core::SessionConfig;
     ///

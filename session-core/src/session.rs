@@ -28,8 +28,10 @@ pub(crate) enum Incoming {
         needs_resign: bool,
         value: String,
     },
-    /// The raw value of a data cookie (client-side sessions), decoded lazily.
-    Data(String),
+    /// The raw values of every data cookie of the session's name
+    /// (client-side sessions), in header order, decoded lazily: the first
+    /// that decodes is the session.
+    Data(Vec<String>),
 }
 
 /// The session's state during one request.
@@ -162,8 +164,8 @@ impl Session {
                 state.load_failed = false;
                 state.loaded = true;
             }
-            (Incoming::Data(value), SessionStorage::Client { codec }) => {
-                let decoded = codec.decode(value);
+            (Incoming::Data(candidates), SessionStorage::Client { codec }) => {
+                let decoded = candidates.iter().find_map(|value| codec.decode(value));
                 let mut state = self.0.state.lock();
                 match decoded {
                     Some(client) if self.client_is_live(&client, now) => {

@@ -120,3 +120,32 @@ fn an_invalid_cookie_name_fails_at_configuration() {
     let _ = SessionLayer::new(MemoryStore::new(), key(1))
         .with_config(SessionConfig::new().with_cookie_name("sid; Domain=evil.example"));
 }
+
+#[tokio::test]
+async fn the_first_session_cookie_that_verifies_wins() {
+    for (name, layer) in layers() {
+        let (_, _, cookie) = send(&layer, "/count", &[]).await;
+        let valid = cookie.unwrap();
+        let (_, value) = valid.split_once('=').unwrap();
+        // A sibling subdomain can toss a cookie of the same name that the
+        // browser sends first; it does not verify.
+        let mut tampered = value.as_bytes().to_vec();
+        let last = tampered.len() - 1;
+        tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+        let tampered = format!("session={}", String::from_utf8(tampered).unwrap());
+
+        let both = format!("{tampered}; {valid}");
+        let (_, body, _) = send(&layer, "/", &[both.as_bytes()]).await;
+        assert_eq!(body, "Some(1)", "{name}: one header");
+        let (_, body, _) = send(&layer, "/", &[tampered.as_bytes(), valid.as_bytes()]).await;
+        assert_eq!(body, "Some(1)", "{name}: two headers");
+        // Writing goes on from the valid one.
+        let (_, body, cookie) = send(&layer, "/count", &[both.as_bytes()]).await;
+        assert_eq!(body, "Some(1)", "{name}");
+        let (_, body, _) = send(&layer, "/", &[cookie.unwrap().as_bytes()]).await;
+        assert_eq!(body, "Some(2)", "{name}");
+        // Only garbage: a fresh session.
+        let (_, body, _) = send(&layer, "/", &[tampered.as_bytes()]).await;
+        assert_eq!(body, "None", "{name}");
+    }
+}
