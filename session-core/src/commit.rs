@@ -261,6 +261,6 @@ fn commit_client(
         rekey: false,
         expires_at: Some(shared.config.expires_at(now, created_at, expiry)),
     };
-    let value = codec.encode(&client)?;
+    let value = codec.encode(&shared.cookie_name, &client)?;
     set_cookie(shared, &value, expiry, now).map(Some)
 }

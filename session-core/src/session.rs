@@ -165,7 +165,9 @@ impl Session {
                 state.loaded = true;
             }
             (Incoming::Data(candidates), SessionStorage::Client { codec }) => {
-                let decoded = candidates.iter().find_map(|value| codec.decode(value));
+                let decoded = candidates
+                    .iter()
+                    .find_map(|value| codec.decode(&shared.cookie_name, value));
                 let mut state = self.0.state.lock();
                 match decoded {
                     Some(client) if self.client_is_live(&client, now) => {
@@ -452,7 +454,7 @@ impl Session {
             SessionStorage::Server { .. } => Ok(name_len + crate::SignedId::ENCODED_LEN),
             SessionStorage::Client { codec } => {
                 let client = self.client_session(shared.config.now());
-                Ok(name_len + codec.encode(&client)?.len())
+                Ok(name_len + codec.encode(&shared.cookie_name, &client)?.len())
             }
         }
     }

@@ -85,11 +85,12 @@ struct Unsafe(&'static str);
 impl session_core::codec::DataCodec for Unsafe {
     fn encode(
         &self,
+        _name: &str,
         _session: &session_core::codec::ClientSession,
     ) -> Result<String, session_core::Error> {
         Ok(self.0.to_owned())
     }
-    fn decode(&self, _value: &str) -> Option<session_core::codec::ClientSession> {
+    fn decode(&self, _name: &str, _value: &str) -> Option<session_core::codec::ClientSession> {
         None
     }
 }
@@ -148,4 +149,33 @@ async fn the_first_session_cookie_that_verifies_wins() {
         let (_, body, _) = send(&layer, "/", &[tampered.as_bytes()]).await;
         assert_eq!(body, "None", "{name}");
     }
+}
+
+/// Two applications sharing one key, each with its own cookie name: one's
+/// cookie, renamed, is no session for the other.
+async fn shares_nothing_across_names<C: session_core::codec::DataCodec>(
+    kind: &str,
+    make: fn() -> C,
+) {
+    let layer = |name: &str| {
+        SessionLayer::client_side(make()).with_config(SessionConfig::new().with_cookie_name(name))
+    };
+    let (shop, admin) = (layer("shop"), layer("admin"));
+    let (_, _, cookie) = send(&shop, "/count", &[]).await;
+    let cookie = cookie.unwrap();
+    let (_, body, _) = send(&shop, "/", &[cookie.as_bytes()]).await;
+    assert_eq!(body, "Some(1)", "{kind}");
+    let moved = cookie.replacen("shop=", "admin=", 1);
+    let (_, body, _) = send(&admin, "/", &[moved.as_bytes()]).await;
+    assert_eq!(
+        body, "None",
+        "{kind}: shop's cookie accepted under admin's name"
+    );
+}
+
+#[tokio::test]
+async fn a_data_cookie_is_bound_to_its_cookie_name() {
+    use session_core::codec::EncryptedCookie;
+    shares_nothing_across_names("signed", || SignedCookie::new(&Keys::from(key(1)))).await;
+    shares_nothing_across_names("encrypted", || EncryptedCookie::new(&Keys::from(key(1)))).await;
 }

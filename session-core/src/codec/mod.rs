@@ -9,7 +9,10 @@
 //! | [`EncryptedCookie`] | base64url(nonce ‖ AES-256-GCM ciphertext) | no | a [`Keys`](crate::Keys) list, rotation |
 //! | [`StarletteCookie`] | Starlette's `SessionMiddleware` format (itsdangerous) | yes | one secret string |
 //!
-//! The signed and encrypted codecs carry the data and three times: when
+//! The signed and encrypted codecs bind each value to the cookie's name
+//! (the MAC input and the AEAD associated data include it), so two
+//! applications that share a key but not a cookie name refuse each
+//! other's cookies. They carry the data and three times: when
 //! the value was issued (for the max age and the idle timeout), when the
 //! session began (for the absolute timeout) and when it ends (so a
 //! per-session expiry such as "remember me" holds). The layer checks those
@@ -63,12 +66,15 @@ pub use starlette::StarletteCookie;
 /// use session_core::codec::DataCodec;
 ///
 /// let codec = SignedCookie::new(&Keys::from(Key::generate()));
-/// assert!(codec.decode(&"a".repeat(MAX_VALUE_LEN + 1)).is_none());
+/// assert!(codec.decode("session", &"a".repeat(MAX_VALUE_LEN + 1)).is_none());
 /// ```
 pub const MAX_VALUE_LEN: usize = 8 * 1024;
 
-/// The version byte that opens every signed and encrypted payload.
-const VERSION: u8 = 1;
+/// The version byte that opens every signed and encrypted payload. Version
+/// 2 binds the value to the cookie's name; version 1 values (unbound) are
+/// refused: their MAC or associated data no longer match, and the version
+/// check catches anything else.
+const VERSION: u8 = 2;
 /// The version byte, then `issued_at`, `created_at` and `expires_at` as
 /// big-endian `i64` Unix seconds ([`ABSENT`] when a time is not carried).
 const HEADER_LEN: usize = 1 + 3 * 8;
@@ -164,12 +170,15 @@ mod tests {
         assert_eq!((back.created_at, back.expires_at), (None, None));
 
         let mut wrong_version = bytes.clone();
-        wrong_version[0] = 2;
+        wrong_version[0] = VERSION + 1;
+        let mut version_1 = bytes.clone();
+        version_1[0] = 1;
         let mut bad_time = bytes.clone();
         bad_time[1..9].copy_from_slice(&i64::MAX.to_be_bytes());
         let header = &bytes[..HEADER_LEN];
         for bad in [
             wrong_version,
+            version_1,
             bad_time,
             bytes[..HEADER_LEN - 1].to_vec(),
             header.to_vec(),
