@@ -142,14 +142,17 @@ async fn starlette_cookie_is_shared_with_a_fastapi_app() {
     let mut data = session_core::store::Data::new();
     data.insert("user_count".into(), json!(41));
     let minted = codec
-        .encode(&ClientSession {
-            data,
-            created_at: None,
-            issued_at: OffsetDateTime::now_utc(),
-            rekey: false,
-            expires_at: None,
-            expiry: None,
-        })
+        .encode(
+            "session",
+            &ClientSession {
+                data,
+                created_at: None,
+                issued_at: OffsetDateTime::now_utc(),
+                rekey: false,
+                expires_at: None,
+                expiry: None,
+            },
+        )
         .unwrap();
     for bin in [AXUM_COUNTER, HYPER_COUNTER] {
         let app = App::start(
@@ -171,12 +174,12 @@ async fn starlette_cookie_is_shared_with_a_fastapi_app() {
             "base64 of {{\"user_count\": 42}}"
         );
         let decoded = codec
-            .decode(value)
+            .decode("session", value)
             .expect("Starlette-format cookie verifies");
         assert_eq!(decoded.data["user_count"], 42);
         // A wrong secret is a fresh session, not an error.
         let wrong = StarletteCookie::new("another-secret");
-        assert!(wrong.decode(value).is_none());
+        assert!(wrong.decode("session", value).is_none());
     }
 }
 

@@ -55,6 +55,17 @@ pub struct ClientSession {
 /// format only; the layer checks the times. Anything that does not verify is
 /// `None`: to the application it is simply "no session".
 ///
+/// Both get the name of the cookie the value travels in (as sent, with
+/// `__Host-` when enabled). A codec that authenticates should bind its
+/// values to it, so that two applications sharing a key under different
+/// cookie names do not accept each other's cookies: [`SignedCookie`] and
+/// [`EncryptedCookie`] do; [`StarletteCookie`] cannot (Starlette's format
+/// has no room for it).
+///
+/// [`SignedCookie`]: crate::SignedCookie
+/// [`EncryptedCookie`]: crate::EncryptedCookie
+/// [`StarletteCookie`]: crate::StarletteCookie
+///
 /// ```
 /// use session_core::Error;
 /// use session_core::codec::{ClientSession, DataCodec};
@@ -64,19 +75,26 @@ pub struct ClientSession {
 /// struct PlainJson;
 ///
 /// impl DataCodec for PlainJson {
-///     fn encode(&self, session: &ClientSession) -> Result<String, Error> {
+///     fn encode(&self, _name: &str, session: &ClientSession) -> Result<String, Error> {
 ///         Ok(serde_json::to_string(&session.data)?)
 ///     }
-///     fn decode(&self, value: &str) -> Option<ClientSession> {
+///     fn decode(&self, _name: &str, value: &str) -> Option<ClientSession> {
 ///         let data = serde_json::from_str(value).ok()?;
 ///         Some(ClientSession { data, created_at: None, issued_at: time::OffsetDateTime::now_utc(), rekey: false, expires_at: None, expiry: None })
 ///     }
 /// }
+///
+/// let now = time::OffsetDateTime::now_utc();
+/// let session = ClientSession { data: Default::default(), created_at: None, issued_at: now, rekey: false, expires_at: None, expiry: None };
+/// let value = PlainJson.encode("session", &session)?;
+/// assert!(PlainJson.decode("session", &value).is_some());
+/// # Ok::<(), Error>(())
 /// ```
 pub trait DataCodec: Debug + Send + Sync + 'static {
-    /// The cookie value for `session`.
-    fn encode(&self, session: &ClientSession) -> Result<String, crate::Error>;
+    /// The value of the cookie named `name` for `session`.
+    fn encode(&self, name: &str, session: &ClientSession) -> Result<String, crate::Error>;
 
-    /// The session a cookie value carries, or `None` if it does not verify.
-    fn decode(&self, value: &str) -> Option<ClientSession>;
+    /// The session the value of the cookie named `name` carries, or `None`
+    /// if it does not verify (for that name, where the codec binds it).
+    fn decode(&self, name: &str, value: &str) -> Option<ClientSession>;
 }

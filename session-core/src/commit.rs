@@ -162,7 +162,7 @@ fn set_cookie(
             limit: MAX_COOKIE_SIZE,
         });
     }
-    Ok(shared.writer.set(value, expiry, now))
+    shared.writer.set(value, expiry, now)
 }
 
 struct StoreCommit<'a> {
@@ -372,7 +372,7 @@ fn commit_client(
     let created_at = state.created_at.unwrap_or(now);
     let expiry = state.expiry;
     let client = client_session(&shared.config, state.data, created_at, expiry, now);
-    let value = codec.encode(&client)?;
+    let value = codec.encode(&shared.cookie_name, &client)?;
     set_cookie(shared, &value, expiry, now).map(Some)
 }
 

@@ -18,6 +18,49 @@ pub const MAX_COOKIE_SIZE: usize = 4096;
 /// The default lifetime of a session: 14 days, as in Starlette.
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(14 * 24 * 60 * 60);
 
+/// A [`SessionConfig`] whose cookie attributes a `Set-Cookie` header
+/// cannot carry safely, from [`SessionConfig::validate`] and
+/// [`SessionLayer::try_with_config`](crate::SessionLayer::try_with_config).
+///
+/// ```
+/// use session_core::{ConfigError, SessionConfig};
+///
+/// let config = SessionConfig::new().with_cookie_name("my session");
+/// assert!(matches!(config.validate(), Err(ConfigError::CookieName { .. })));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The cookie name is not an RFC 6265 token.
+    #[error(
+        "cookie name {name:?} is not a token: use ASCII letters, digits and \
+         ! # $ % & ' * + - . ^ _ ` | ~ only (no space, control character or ( ) < > @ , ; : \\ \" / [ ] ? = {{ }})"
+    )]
+    CookieName {
+        /// The name as it would be sent (with `__Host-` when enabled).
+        name: String,
+    },
+    /// The cookie path does not start with `/`, or holds a `;`, a control
+    /// character or a non-ASCII character.
+    #[error(
+        "cookie path {path:?} must start with `/` and hold only visible ASCII and spaces, \
+         without `;` (percent-encode anything else)"
+    )]
+    Path {
+        /// The configured path.
+        path: String,
+    },
+    /// The cookie domain is empty or not a host name.
+    #[error(
+        "cookie domain {domain:?} must be a host name: ASCII letters, digits, `-`, `_` and `.` \
+         (write internationalized names in their `xn--` form)"
+    )]
+    Domain {
+        /// The configured domain.
+        domain: String,
+    },
+}
+
 /// How long a session lives: set per session with
 /// [`Session::set_expiry`](crate::Session::set_expiry).
 ///
@@ -169,6 +212,10 @@ impl SessionConfig {
 
     /// The cookie's name (Starlette's `session_cookie`); default `session`.
     ///
+    /// It must be an RFC 6265 token (letters, digits and
+    /// ``! # $ % & ' * + - . ^ _ ` | ~``): anything else is refused when the
+    /// configuration is given to the layer (see [`validate`](Self::validate)).
+    ///
     /// ```
     /// use session_core::SessionConfig;
     ///
@@ -195,7 +242,9 @@ impl SessionConfig {
         self
     }
 
-    /// The cookie's `Path`; default `/`.
+    /// The cookie's `Path`; default `/`. It must start with `/` and hold
+    /// only visible ASCII (and spaces), without `;` (see
+    /// [`validate`](Self::validate)).
     ///
     /// ```
     /// use session_core::SessionConfig;
@@ -208,7 +257,9 @@ impl SessionConfig {
         self
     }
 
-    /// The cookie's `Domain`; default none (this host only).
+    /// The cookie's `Domain`; default none (this host only). It must be a
+    /// host name: ASCII letters, digits, `-`, `_` and `.` (see
+    /// [`validate`](Self::validate)).
     ///
     /// ```
     /// use session_core::SessionConfig;
@@ -277,6 +328,35 @@ impl SessionConfig {
     /// Prefixes the cookie name with `__Host-`, which makes browsers insist
     /// on `Secure`, `Path=/` and no `Domain`: the layer then sends exactly
     /// that, whatever else was configured. Default off.
+    ///
+    /// # Why: cookie tossing
+    ///
+    /// A cookie is not bound to the host that set it. Any sibling
+    /// subdomain — `blog.example.com`, a user-content host, a forgotten
+    /// staging server — can set `session=…; Domain=example.com`, and the
+    /// browser sends it to `app.example.com` too, often *before* the
+    /// app's own cookie (longer paths first, then older cookies first). A
+    /// `Cookie` header does not say where a cookie came from, so the server
+    /// cannot tell the two apart.
+    ///
+    /// The layer takes the first cookie of its name that verifies, so a
+    /// tossed cookie that is garbage, or signed with another key, is passed
+    /// over and cannot hide the real session. But a tossed cookie that
+    /// *does* verify — the attacker's own valid session, planted to log the
+    /// victim into the attacker's account (session fixation, login CSRF),
+    /// or a sibling app's cookie under a shared key — wins, and no
+    /// server-side rule can refuse it.
+    ///
+    /// Only the browser knows a cookie's origin, and `__Host-` is how it is
+    /// asked to enforce it: it keeps a `__Host-` cookie only when it was set
+    /// by this exact host over HTTPS without `Domain`, so no other host can
+    /// set, overwrite or shadow it. Turn the prefix on whenever the
+    /// application has sibling subdomains it does not fully control (and
+    /// call [`Session::cycle_id`](crate::Session::cycle_id) at login in any
+    /// case). It needs HTTPS (browsers drop a `__Host-` cookie without
+    /// `Secure`, though some allow it on `localhost`), and it rules out
+    /// sharing the session across subdomains with
+    /// [`with_domain`](Self::with_domain), which is ignored.
     ///
     /// ```
     /// use session_core::SessionConfig;
@@ -379,6 +459,54 @@ impl SessionConfig {
         }
     }
 
+    /// Checks that the cookie's name, path and domain can be sent in a
+    /// `Set-Cookie` header as they are: the name an RFC 6265 token, the
+    /// path starting with `/` without `;`, control or non-ASCII
+    /// characters, the domain a host name. Anything else would let a
+    /// setting inject cookie attributes (`; Domain=…`) or make every
+    /// response fail.
+    ///
+    /// [`SessionLayer::with_config`](crate::SessionLayer::with_config)
+    /// calls it and panics on an error, at startup;
+    /// [`SessionLayer::try_with_config`](crate::SessionLayer::try_with_config)
+    /// returns the error instead.
+    ///
+    /// ```
+    /// use session_core::{ConfigError, SessionConfig};
+    ///
+    /// assert_eq!(SessionConfig::new().with_path("/app").validate(), Ok(()));
+    /// let injected = SessionConfig::new().with_path("/; Domain=example.com");
+    /// assert!(matches!(injected.validate(), Err(ConfigError::Path { .. })));
+    /// ```
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let name = self.cookie_name();
+        if name.is_empty() || !name.bytes().all(is_token_byte) {
+            return Err(ConfigError::CookieName { name });
+        }
+        let path_ok = self.path.starts_with('/')
+            && self
+                .path
+                .bytes()
+                .all(|byte| matches!(byte, b' '..=b'~') && byte != b';');
+        if !path_ok {
+            return Err(ConfigError::Path {
+                path: self.path.clone(),
+            });
+        }
+        if let Some(domain) = &self.domain {
+            let domain_ok = !domain.is_empty()
+                && domain
+                    .bytes()
+                    .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.'));
+            if !domain_ok {
+                return Err(ConfigError::Domain {
+                    domain: domain.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// The configured max age.
     ///
     /// ```
@@ -436,6 +564,12 @@ impl SessionConfig {
     }
 }
 
+/// Whether `byte` may appear in an RFC 6265 token (RFC 2616's `token`: any
+/// visible ASCII character but the separators).
+fn is_token_byte(byte: u8) -> bool {
+    byte.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&byte)
+}
+
 /// Converts a std duration to a `time` duration, saturating.
 pub(crate) fn to_time(d: Duration) -> time::Duration {
     time::Duration::try_from(d).unwrap_or(time::Duration::MAX)
@@ -462,6 +596,68 @@ mod tests {
         );
         assert!(config.past_absolute(created + time::Duration::seconds(1000), created));
         assert!(!config.past_absolute(created + time::Duration::seconds(999), created));
+    }
+
+    #[test]
+    fn validate_refuses_what_a_set_cookie_header_cannot_carry() {
+        for name in [
+            "", "a b", "a;b", "a=b", "a,b", "a\u{1}b", "a\tb", "s\u{e9}", "a\"b", "a/b", "a\u{7f}",
+        ] {
+            let config = SessionConfig::new().with_cookie_name(name);
+            assert!(
+                matches!(config.validate(), Err(ConfigError::CookieName { .. })),
+                "{name:?}"
+            );
+        }
+        for path in [
+            "",
+            "app",
+            "/a;b",
+            "/a\nb",
+            "/a\u{0}",
+            "/caf\u{e9}",
+            "/a\u{7f}",
+        ] {
+            let config = SessionConfig::new().with_path(path);
+            assert!(
+                matches!(config.validate(), Err(ConfigError::Path { .. })),
+                "{path:?}"
+            );
+        }
+        for domain in [
+            "",
+            "a;b",
+            "ex ample.com",
+            "\u{e9}.com",
+            "a.com\r\nX: y",
+            "a.com/",
+        ] {
+            let config = SessionConfig::new().with_domain(Some(domain.into()));
+            assert!(
+                matches!(config.validate(), Err(ConfigError::Domain { .. })),
+                "{domain:?}"
+            );
+        }
+        // What Starlette's vectors and the examples use is fine.
+        let config = SessionConfig::new()
+            .with_cookie_name("my_session")
+            .with_path("/api v2/x=y")
+            .with_domain(Some(".example.com".into()));
+        assert_eq!(config.validate(), Ok(()));
+        for name in ["session_id", "sid", "a!#$%&'*+-.^_`|~9"] {
+            assert_eq!(
+                SessionConfig::new().with_cookie_name(name).validate(),
+                Ok(())
+            );
+        }
+        let host = SessionConfig::new()
+            .with_host_prefix(true)
+            .with_path("bad;");
+        assert_eq!(
+            host.validate().map_err(|_| ()),
+            Err(()),
+            "checked even when unused"
+        );
     }
 
     #[test]

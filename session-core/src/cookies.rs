@@ -4,22 +4,39 @@ use cookie::{Cookie, CookieBuilder};
 use http::header::{HeaderMap, HeaderValue, COOKIE};
 use time::OffsetDateTime;
 
-use crate::config::{to_time, Expiry, SessionConfig};
+use crate::config::{to_time, ConfigError, Expiry, SessionConfig};
+use crate::Error;
 
 /// Every value of a cookie named `name` in the request, in header order.
 ///
-/// Values are taken as sent (no percent-decoding): our values, and
-/// Starlette's, use only cookie-safe characters such as `=`, `+`, `/`.
+/// Each `Cookie` header is read as bytes and split on `;`: a pair that is
+/// not visible ASCII (a stray byte such as `\xff` from another site's
+/// cookie) is skipped alone, and the other pairs of the header still count.
+/// Each remaining pair is parsed by the `cookie` crate. Values are taken as
+/// sent (no percent-decoding): our values, and Starlette's, use only
+/// cookie-safe characters such as `=`, `+`, `/`.
 pub(crate) fn values<'h>(headers: &'h HeaderMap, name: &'h str) -> impl Iterator<Item = &'h str> {
     headers
         .get_all(COOKIE)
         .iter()
-        .filter_map(|header| header.to_str().ok())
-        .flat_map(Cookie::split_parse)
-        .filter_map(move |cookie| match cookie {
+        .flat_map(|header| header.as_bytes().split(|&byte| byte == b';'))
+        .filter_map(pair)
+        .filter_map(move |pair| match Cookie::parse(pair) {
             Ok(cookie) if cookie.name() == name => cookie.value_raw(),
             _ => None,
         })
+}
+
+/// One `name=value` pair of a `Cookie` header as text, `None` when it holds
+/// a byte outside visible ASCII (spaces and tabs aside, which the parser
+/// trims) or nothing at all.
+fn pair(bytes: &[u8]) -> Option<&str> {
+    let printable = |byte: &u8| matches!(byte, b' ' | b'\t' | 0x21..=0x7e);
+    if !bytes.iter().all(printable) {
+        return None;
+    }
+    let text = std::str::from_utf8(bytes).ok()?.trim_matches([' ', '\t']);
+    (!text.is_empty()).then_some(text)
 }
 
 /// Builds `Set-Cookie` values from the configuration.
@@ -36,10 +53,16 @@ pub(crate) struct CookieWriter {
     /// `cookie` crate writes it, built once: most responses only need the
     /// value put in front of it.
     default_suffix: String,
+    /// The removal cookie, built once with the configuration.
+    removal: HeaderValue,
 }
 
 impl CookieWriter {
-    pub(crate) fn new(config: &SessionConfig) -> Self {
+    /// The writer for `config`, or why its name, path or domain cannot be
+    /// sent. Every header that does not carry a session value is built
+    /// here, at configuration time.
+    pub(crate) fn new(config: &SessionConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
         let host = config.host_prefix;
         let mut writer = Self {
             name: config.cookie_name(),
@@ -54,10 +77,18 @@ impl CookieWriter {
             http_only: config.http_only,
             partitioned: config.partitioned,
             default_suffix: String::new(),
+            removal: HeaderValue::from_static(""),
         };
         let template = writer.build("", config.max_age.map(to_time)).to_string();
         writer.default_suffix = template[writer.name.len() + 1..].to_owned();
-        writer
+        let removal = writer
+            .builder("")
+            .max_age(time::Duration::ZERO)
+            .expires(OffsetDateTime::UNIX_EPOCH)
+            .build();
+        writer.removal = HeaderValue::try_from(removal.to_string())
+            .expect("a validated name, path and domain make a valid header");
+        Ok(writer)
     }
 
     pub(crate) fn name(&self) -> &str {
@@ -86,13 +117,18 @@ impl CookieWriter {
     }
 
     /// The `Set-Cookie` value carrying `value`, with `Max-Age` from the
-    /// per-session expiry or else the configuration.
+    /// per-session expiry or else the configuration;
+    /// [`Error::InvalidCookieValue`] when `value` holds a character a cookie
+    /// value cannot (a custom codec's output), never a panic.
     pub(crate) fn set(
         &self,
         value: &str,
         expiry: Option<Expiry>,
         now: OffsetDateTime,
-    ) -> HeaderValue {
+    ) -> Result<HeaderValue, Error> {
+        if !value.bytes().all(is_cookie_octet) {
+            return Err(Error::InvalidCookieValue);
+        }
         let max_age = match expiry {
             Some(Expiry::OnSessionEnd) => None,
             Some(Expiry::OnInactivity(ttl)) => Some(to_time(ttl)),
@@ -105,27 +141,22 @@ impl CookieWriter {
                 text.push('=');
                 text.push_str(value);
                 text.push_str(&self.default_suffix);
-                return HeaderValue::try_from(text).expect(VISIBLE_ASCII);
+                return HeaderValue::try_from(text).map_err(|_| Error::InvalidCookieValue);
             }
         };
-        header(self.build(value, max_age))
+        HeaderValue::try_from(self.build(value, max_age).to_string())
+            .map_err(|_| Error::InvalidCookieValue)
     }
 
     /// The `Set-Cookie` value that makes the browser drop the cookie.
     pub(crate) fn removal(&self) -> HeaderValue {
-        let cookie = self
-            .builder("")
-            .max_age(time::Duration::ZERO)
-            .expires(OffsetDateTime::UNIX_EPOCH)
-            .build();
-        header(cookie)
+        self.removal.clone()
     }
 }
 
-const VISIBLE_ASCII: &str = "cookie names, values and attributes written here are visible ASCII";
-
-fn header(cookie: Cookie<'_>) -> HeaderValue {
-    HeaderValue::try_from(cookie.to_string()).expect(VISIBLE_ASCII)
+/// RFC 6265's `cookie-octet`: visible ASCII but `"`, `,`, `;` and `\`.
+fn is_cookie_octet(byte: u8) -> bool {
+    matches!(byte, 0x21 | 0x23..=0x2b | 0x2d..=0x3a | 0x3c..=0x5b | 0x5d..=0x7e)
 }
 
 #[cfg(test)]
@@ -143,13 +174,26 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_pair_drops_only_itself() {
+        let mut headers = HeaderMap::new();
+        let bad = HeaderValue::from_bytes(b"a=\xff; session=valid; b=\xc3\xa9").unwrap();
+        headers.append(COOKIE, bad);
+        headers.append(
+            COOKIE,
+            HeaderValue::from_bytes(b"x\xfe=1;session=second ;\t;=;  ;session=").unwrap(),
+        );
+        let found: Vec<_> = values(&headers, "session").collect();
+        assert_eq!(found, ["valid", "second", ""]);
+    }
+
+    #[test]
     fn writes_configured_attributes() {
         let config = SessionConfig::new()
             .with_cookie_name("session_id")
             .with_max_age(Some(Duration::from_secs(1800)))
             .with_same_site(cookie::SameSite::Strict);
-        let writer = CookieWriter::new(&config);
-        let value = writer.set("v", None, OffsetDateTime::UNIX_EPOCH);
+        let writer = CookieWriter::new(&config).unwrap();
+        let value = writer.set("v", None, OffsetDateTime::UNIX_EPOCH).unwrap();
         let text = value.to_str().unwrap();
         assert!(text.starts_with("session_id=v"), "{text}");
         // The prebuilt suffix says exactly what the cookie crate says.
@@ -179,8 +223,8 @@ mod tests {
             .with_secure(false)
             .with_path("/app")
             .with_domain(Some("example.com".into()));
-        let writer = CookieWriter::new(&config);
-        let value = writer.set("v", None, OffsetDateTime::UNIX_EPOCH);
+        let writer = CookieWriter::new(&config).unwrap();
+        let value = writer.set("v", None, OffsetDateTime::UNIX_EPOCH).unwrap();
         let text = value.to_str().unwrap();
         assert!(text.starts_with("__Host-session=v"), "{text}");
         assert!(text.contains("Secure"), "{text}");

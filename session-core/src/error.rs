@@ -24,7 +24,21 @@ pub enum Error {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A value could not be converted to or from JSON.
-    #[error("session value is not valid for this type: {0}")]
+    ///
+    /// Its message says what kind of mismatch it was and where, never the
+    /// value: serde_json's own text quotes it (`invalid type: string
+    /// "…"`), and session values can be secrets that must not reach an
+    /// error log. The serde_json error stays the
+    /// [`source`](std::error::Error::source), for debugging.
+    ///
+    /// ```
+    /// use session_core::Error;
+    ///
+    /// let json = serde_json::from_value::<u64>(serde_json::json!("hunter2")).unwrap_err();
+    /// let err = Error::from(json);
+    /// assert!(!err.to_string().contains("hunter2"));
+    /// ```
+    #[error("session value is not valid for this type ({})", json_summary(.0))]
     Json(#[from] serde_json::Error),
     /// The session would make a cookie larger than browsers keep.
     #[error(
@@ -44,9 +58,35 @@ pub enum Error {
          (e.g. `Router::new().route(..).layer(session_layer)`) before handlers take `Session`"
     )]
     MissingLayer,
+    /// The session's cookie value holds a character a cookie cannot carry
+    /// (RFC 6265 allows visible ASCII but `"`, `,`, `;` and `\`): a custom
+    /// [`DataCodec`](crate::codec::DataCodec) produced it. The cookie is not
+    /// sent; the value is not quoted here.
+    #[error(
+        "the session codec produced a cookie value with a character cookies cannot carry \
+         (only visible ASCII except `\"`, `,`, `;` and `\\`); the cookie was not sent"
+    )]
+    InvalidCookieValue,
     /// The store could not create a session under a fresh id after several tries.
     #[error("the store reported every freshly drawn session id as taken; is the store broken?")]
     IdExhausted,
+}
+
+/// What went wrong in a JSON conversion, without any of the data.
+fn json_summary(err: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let kind = match err.classify() {
+        Category::Data => "the stored value has another type or shape",
+        Category::Syntax => "malformed JSON",
+        Category::Eof => "truncated JSON",
+        Category::Io => "an I/O error",
+    };
+    // Conversions from an in-memory value have no position (line 0).
+    if err.line() == 0 {
+        kind.to_owned()
+    } else {
+        format!("{kind} at line {}, column {}", err.line(), err.column())
+    }
 }
 
 impl Error {
@@ -96,5 +136,34 @@ impl axum_core::response::IntoResponse for Error {
     fn into_response(self) -> axum_core::response::Response {
         tracing::error!(error = %self, "session error");
         (self.status(), self.public_message()).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_errors_never_quote_the_stored_value() {
+        // serde_json's own text would be `invalid type: string "hunter2", expected u64`.
+        let from_value = serde_json::from_value::<u64>(serde_json::json!("hunter2")).unwrap_err();
+        let from_text = serde_json::from_str::<u64>("\n  \"hunter2\"").unwrap_err();
+        let nested = serde_json::from_value::<Vec<u8>>(serde_json::json!(["hunter2"])).unwrap_err();
+        for source in [from_value, from_text, nested] {
+            assert!(
+                source.to_string().contains("hunter2"),
+                "serde_json quotes it"
+            );
+            let err = Error::from(source);
+            let shown = err.to_string();
+            assert!(!shown.contains("hunter2"), "{shown}");
+            assert!(!err.public_message().contains("hunter2"));
+            assert!(shown.contains("not valid for this type"), "{shown}");
+            // The details stay reachable for debugging.
+            let source = std::error::Error::source(&err).expect("source kept");
+            assert!(source.to_string().contains("hunter2"));
+        }
+        let err = Error::from(serde_json::from_str::<u64>("\n  \"hunter2\"").unwrap_err());
+        assert!(err.to_string().contains("line 2"), "{err}");
     }
 }

@@ -31,9 +31,17 @@ pub enum KeyError {
         /// The minimum length.
         min: usize,
     },
-    /// The text given as hex is not hex.
-    #[error("session key is not valid hex: {0}")]
-    Hex(String),
+    /// The text given as hex is not hex. Only its length is kept: the text
+    /// is (most of) a secret, so neither the message nor `Debug` quotes any
+    /// character of it.
+    #[error(
+        "session key is not valid hex ({len} bytes of text); expected an even number of \
+         hex digits 0-9, a-f (e.g. from `openssl rand -hex 32`)"
+    )]
+    Hex {
+        /// The length of the text, surrounding whitespace removed, in bytes.
+        len: usize,
+    },
     /// The environment variable is not set (or not Unicode).
     #[error("environment variable {0} is not set; put a hex key there (e.g. from `openssl rand -hex 32`)")]
     MissingEnv(String),
@@ -82,17 +90,22 @@ impl Key {
         Ok(Self(bytes.to_vec()))
     }
 
-    /// Parses a hex string (surrounding whitespace is ignored).
+    /// Parses a hex string (surrounding whitespace is ignored). A text that
+    /// is not hex is refused with [`KeyError::Hex`], which gives its length
+    /// and never any of its characters.
     ///
     /// ```
-    /// use session_core::Key;
+    /// use session_core::{Key, KeyError};
     ///
     /// let key = Key::from_hex(&"ab".repeat(32))?;
     /// # let _ = key;
+    /// assert_eq!(Key::from_hex("not hex"), Err(KeyError::Hex { len: 7 }));
     /// # Ok::<(), session_core::KeyError>(())
     /// ```
     pub fn from_hex(text: &str) -> Result<Self, KeyError> {
-        let bytes = hex::decode(text.trim()).map_err(|e| KeyError::Hex(e.to_string()))?;
+        let text = text.trim();
+        // hex's own error quotes the offending character: drop it.
+        let bytes = hex::decode(text).map_err(|_| KeyError::Hex { len: text.len() })?;
         Self::from_bytes(&bytes)
     }
 
@@ -258,8 +271,29 @@ mod tests {
 
     #[test]
     fn bad_hex_is_a_clear_error() {
-        assert!(matches!(Key::from_hex("zz"), Err(KeyError::Hex(_))));
+        assert!(matches!(Key::from_hex("zz"), Err(KeyError::Hex { .. })));
         let msg = Key::from_hex("abcd").unwrap_err().to_string();
         assert!(msg.contains("at least 32"), "{msg}");
+    }
+
+    #[test]
+    fn bad_hex_error_quotes_no_character_of_the_key() {
+        // A real key with one character mistyped, and one of odd length:
+        // the error must not echo any part of the secret text.
+        let mut text = "ab".repeat(31);
+        text.push_str("Qz");
+        let odd = "abc".repeat(21);
+        for text in [text, odd] {
+            let err = Key::from_hex(&text).unwrap_err();
+            let msg = err.to_string();
+            let debug = format!("{err:?}");
+            for shown in [&msg, &debug] {
+                assert!(!shown.contains('Q') && !shown.contains('z'), "{shown}");
+                assert!(!shown.contains("ab") && !shown.contains("bc"), "{shown}");
+                assert!(!shown.contains('\''), "quotes a character: {shown}");
+            }
+            assert!(msg.contains("not valid hex"), "{msg}");
+            assert!(msg.contains(&text.len().to_string()), "{msg}");
+        }
     }
 }

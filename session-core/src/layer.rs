@@ -7,7 +7,7 @@ use tower_layer::Layer;
 
 use crate::cookies::CookieWriter;
 use crate::lock::SessionLocks;
-use crate::{DataCodec, Keys, SessionConfig, SessionService, SessionStore, SignedId};
+use crate::{ConfigError, DataCodec, Keys, SessionConfig, SessionService, SessionStore, SignedId};
 
 /// Where sessions live: in a store (the cookie holds a signed id) or in
 /// the cookie itself.
@@ -42,16 +42,16 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    fn new(storage: SessionStorage, config: SessionConfig) -> Self {
-        let writer = CookieWriter::new(&config);
+    fn new(storage: SessionStorage, config: SessionConfig) -> Result<Self, ConfigError> {
+        let writer = CookieWriter::new(&config)?;
         let locks = config.serialize.then(Arc::default);
-        Self {
+        Ok(Self {
             cookie_name: writer.name().to_owned(),
             writer,
             config,
             storage,
             locks,
-        }
+        })
     }
 }
 
@@ -119,23 +119,57 @@ impl SessionLayer {
     }
 
     fn from_storage(storage: SessionStorage) -> Self {
+        let shared = Shared::new(storage, SessionConfig::default())
+            .expect("the default configuration is valid");
         Self {
-            shared: Arc::new(Shared::new(storage, SessionConfig::default())),
+            shared: Arc::new(shared),
         }
     }
 
     /// Replaces the configuration.
     ///
+    /// # Panics
+    ///
+    /// When the configuration's cookie name, path or domain cannot be sent
+    /// in a `Set-Cookie` header ([`SessionConfig::validate`]): a mistake in
+    /// the application's setup, reported once when the layer is built
+    /// rather than on every response. Use
+    /// [`try_with_config`](Self::try_with_config) for configuration that
+    /// comes from outside the program.
+    ///
     /// ```
-    /// use session_core::{SessionConfig, SessionLayer};
-    /// # fn demo(layer: SessionLayer) -> SessionLayer {
-    /// layer.with_config(SessionConfig::new().with_secure(false))
-    /// # }
+    /// use session_core::{Key, SessionConfig, SessionLayer};
+    /// use session_store_memory::MemoryStore;
+    ///
+    /// let layer = SessionLayer::new(MemoryStore::new(), Key::generate())
+    ///     .with_config(SessionConfig::new().with_secure(false));
+    /// # let _ = layer;
     /// ```
+    #[track_caller]
     pub fn with_config(self, config: SessionConfig) -> Self {
-        Self {
-            shared: Arc::new(Shared::new(self.shared.storage.clone(), config)),
+        match self.try_with_config(config) {
+            Ok(layer) => layer,
+            Err(err) => panic!("SessionLayer::with_config: invalid session configuration: {err}"),
         }
+    }
+
+    /// Replaces the configuration, or says why its cookie name, path or
+    /// domain cannot be sent ([`SessionConfig::validate`]).
+    ///
+    /// ```
+    /// use session_core::{ConfigError, Key, SessionConfig, SessionLayer};
+    /// use session_store_memory::MemoryStore;
+    ///
+    /// let layer = SessionLayer::new(MemoryStore::new(), Key::generate());
+    /// let err = layer
+    ///     .try_with_config(SessionConfig::new().with_cookie_name("sid; Domain=example.com"))
+    ///     .unwrap_err();
+    /// assert!(matches!(err, ConfigError::CookieName { .. }));
+    /// ```
+    pub fn try_with_config(self, config: SessionConfig) -> Result<Self, ConfigError> {
+        Ok(Self {
+            shared: Arc::new(Shared::new(self.shared.storage.clone(), config)?),
+        })
     }
 
     /// The configuration in force.

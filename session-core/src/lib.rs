@@ -111,7 +111,7 @@ pub mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use codec::{EncryptedCookie, SignedCookie, StarletteCookie};
-pub use config::{Expiry, SameSite, SessionConfig, DEFAULT_MAX_AGE, MAX_COOKIE_SIZE};
+pub use config::{ConfigError, Expiry, SameSite, SessionConfig, DEFAULT_MAX_AGE, MAX_COOKIE_SIZE};
 pub use error::Error;
 pub use future::ResponseFuture;
 pub use id::Id;

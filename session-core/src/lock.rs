@@ -10,14 +10,26 @@ use crate::Id;
 
 const SHARDS: usize = 64;
 
-type Slot = Arc<tokio::sync::Mutex<()>>;
+/// One session's lock and how many requests hold or wait for it.
+#[derive(Debug, Default)]
+struct Entry {
+    mutex: Arc<tokio::sync::Mutex<()>>,
+    /// Requests that registered for this lock and have not yet let go:
+    /// the holder and every waiter, cancelled or not, until dropped.
+    users: usize,
+}
 
 /// A table of per-session async locks; an entry lives only while someone
 /// holds or waits for it, so the table never grows past the sessions in
 /// flight.
+///
+/// Entries are counted explicitly (under the shard lock) rather than by
+/// the mutex's reference count: a waiter whose request is cancelled drops
+/// its [`Claim`] whatever state its wait was in, so the last one out
+/// always removes the entry.
 #[derive(Debug)]
 pub(crate) struct SessionLocks {
-    shards: Box<[Mutex<HashMap<Id, Slot>>]>,
+    shards: Box<[Mutex<HashMap<Id, Entry>>]>,
 }
 
 impl Default for SessionLocks {
@@ -28,45 +40,64 @@ impl Default for SessionLocks {
     }
 }
 
-/// Holds one session's lock; releasing it removes the entry when unused.
-pub(crate) struct SessionLockGuard {
+/// One request's registration in the table, taken before it waits and
+/// given back when dropped: after holding the lock, or on cancellation
+/// while waiting.
+struct Claim {
     locks: Arc<SessionLocks>,
     id: Id,
-    slot: Slot,
-    guard: Option<OwnedMutexGuard<()>>,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let mut shard = self.locks.shard(&self.id).lock();
+        if let Some(entry) = shard.get_mut(&self.id) {
+            entry.users -= 1;
+            if entry.users == 0 {
+                shard.remove(&self.id);
+            }
+        }
+    }
+}
+
+/// Holds one session's lock; releasing it removes the entry when unused.
+pub(crate) struct SessionLockGuard {
+    // Fields drop in order: the lock is released before the claim is given
+    // back, so an entry never disappears while its lock is held.
+    _guard: OwnedMutexGuard<()>,
+    _claim: Claim,
 }
 
 impl SessionLocks {
-    fn shard(&self, id: &Id) -> &Mutex<HashMap<Id, Slot>> {
+    fn shard(&self, id: &Id) -> &Mutex<HashMap<Id, Entry>> {
         &self.shards[id.as_bytes()[0] as usize % SHARDS]
     }
 
     /// Waits until no other request of session `id` is running.
     pub(crate) async fn acquire(self: &Arc<Self>, id: Id) -> SessionLockGuard {
-        let slot = self.shard(&id).lock().entry(id).or_default().clone();
-        let guard = slot.clone().lock_owned().await;
+        let (claim, mutex) = {
+            let mut shard = self.shard(&id).lock();
+            let entry = shard.entry(id).or_default();
+            entry.users += 1;
+            let mutex = entry.mutex.clone();
+            (
+                Claim {
+                    locks: self.clone(),
+                    id,
+                },
+                mutex,
+            )
+        };
+        let guard = mutex.lock_owned().await;
         SessionLockGuard {
-            locks: self.clone(),
-            id,
-            slot,
-            guard: Some(guard),
+            _guard: guard,
+            _claim: claim,
         }
     }
 
     #[cfg(test)]
     fn len(&self) -> usize {
         self.shards.iter().map(|s| s.lock().len()).sum()
-    }
-}
-
-impl Drop for SessionLockGuard {
-    fn drop(&mut self) {
-        drop(self.guard.take());
-        let mut shard = self.locks.shard(&self.id).lock();
-        // The table and this guard hold the only references: nobody waits.
-        if Arc::strong_count(&self.slot) == 2 {
-            shard.remove(&self.id);
-        }
     }
 }
 
@@ -89,6 +120,45 @@ mod tests {
         let second = waiter.await.unwrap();
         assert_eq!(locks.len(), 1);
         drop(second);
+        assert_eq!(locks.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_waiter_cancelled_after_the_release_leaves_no_entry() {
+        use std::future::Future;
+        use std::task::Poll;
+
+        let locks = Arc::new(SessionLocks::default());
+        let id = Id::random();
+        let holder = locks.acquire(id).await;
+        let mut waiter = Box::pin(locks.acquire(id));
+        // Poll the waiter once: it registers and queues on the held lock.
+        std::future::poll_fn(|cx| {
+            assert!(waiter.as_mut().poll(cx).is_pending());
+            Poll::Ready(())
+        })
+        .await;
+        assert_eq!(locks.len(), 1);
+        // The holder releases while a waiter is queued, then the waiter is
+        // cancelled (its request dropped) before it runs again.
+        drop(holder);
+        drop(waiter);
+        assert_eq!(locks.len(), 0, "the entry leaked");
+
+        // And a waiter cancelled while the lock is still held.
+        let holder = locks.acquire(id).await;
+        let mut waiter = Box::pin(locks.acquire(id));
+        std::future::poll_fn(|cx| {
+            assert!(waiter.as_mut().poll(cx).is_pending());
+            Poll::Ready(())
+        })
+        .await;
+        drop(waiter);
+        assert_eq!(locks.len(), 1);
+        drop(holder);
+        assert_eq!(locks.len(), 0);
+        // The table still works for that id.
+        drop(locks.acquire(id).await);
         assert_eq!(locks.len(), 0);
     }
 }

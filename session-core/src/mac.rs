@@ -38,17 +38,32 @@ impl MacKeys {
 
     /// The tag of `message` under the current key.
     pub(crate) fn sign(&self, message: &[u8]) -> [u8; TAG_LEN] {
+        self.sign_parts(&[message])
+    }
+
+    /// The tag of the concatenation of `parts` under the current key (the
+    /// caller makes the concatenation unambiguous).
+    pub(crate) fn sign_parts(&self, parts: &[&[u8]]) -> [u8; TAG_LEN] {
         let mut mac = self.0[0].clone();
-        mac.update(message);
+        for part in parts {
+            mac.update(part);
+        }
         mac.finalize().into_bytes().into()
     }
 
     /// The index of the key whose tag `tag` is, if any (each comparison in
     /// constant time).
     pub(crate) fn verify(&self, message: &[u8], tag: &[u8]) -> Option<usize> {
+        self.verify_parts(&[message], tag)
+    }
+
+    /// [`verify`](Self::verify) over the concatenation of `parts`.
+    pub(crate) fn verify_parts(&self, parts: &[&[u8]], tag: &[u8]) -> Option<usize> {
         self.0.iter().position(|mac| {
             let mut mac = mac.clone();
-            mac.update(message);
+            for part in parts {
+                mac.update(part);
+            }
             mac.verify_slice(tag).is_ok()
         })
     }

@@ -58,11 +58,18 @@ impl<S> SessionService<S> {
                     tracing::trace!("no valid session cookie");
                     Incoming::None
                 }),
-            // Decoded lazily; the first cookie of that name is the one the
-            // browser considers most specific.
-            SessionStorage::Client { .. } => found
-                .next()
-                .map_or(Incoming::None, |value| Incoming::Data(value.to_owned())),
+            // Decoded lazily, the first that decodes winning (as for ids):
+            // the browser sends the most specific cookie first, but a
+            // sibling subdomain can add one of the same name that does not
+            // verify, and it must not hide the real one.
+            SessionStorage::Client { .. } => {
+                let candidates: Vec<String> = found.map(str::to_owned).collect();
+                if candidates.is_empty() {
+                    Incoming::None
+                } else {
+                    Incoming::Data(candidates)
+                }
+            }
         }
     }
 }

@@ -28,8 +28,10 @@ pub(crate) enum Incoming {
         needs_resign: bool,
         value: String,
     },
-    /// The raw value of a data cookie (client-side sessions), decoded lazily.
-    Data(String),
+    /// The raw values of every data cookie of the session's name
+    /// (client-side sessions), in header order, decoded lazily: the first
+    /// that decodes is the session.
+    Data(Vec<String>),
 }
 
 /// The session's state during one request.
@@ -187,8 +189,10 @@ impl Session {
                 state.load_failed = false;
                 state.loaded = true;
             }
-            (Incoming::Data(value), SessionStorage::Client { codec }) => {
-                let decoded = codec.decode(value);
+            (Incoming::Data(candidates), SessionStorage::Client { codec }) => {
+                let decoded = candidates
+                    .iter()
+                    .find_map(|value| codec.decode(&shared.cookie_name, value));
                 let mut state = self.0.state.lock();
                 if state.loaded {
                     return Ok(());
@@ -505,7 +509,7 @@ impl Session {
             SessionStorage::Server { .. } => Ok(name_len + crate::SignedId::ENCODED_LEN),
             SessionStorage::Client { codec } => {
                 let client = self.client_session(shared.config.now());
-                Ok(name_len + codec.encode(&client)?.len())
+                Ok(name_len + codec.encode(&shared.cookie_name, &client)?.len())
             }
         }
     }

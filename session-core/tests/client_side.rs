@@ -38,11 +38,11 @@ fn key(byte: u8) -> Key {
 struct Shared(Arc<dyn DataCodec>);
 
 impl DataCodec for Shared {
-    fn encode(&self, session: &ClientSession) -> Result<String, Error> {
-        self.0.encode(session)
+    fn encode(&self, name: &str, session: &ClientSession) -> Result<String, Error> {
+        self.0.encode(name, session)
     }
-    fn decode(&self, value: &str) -> Option<ClientSession> {
-        self.0.decode(value)
+    fn decode(&self, name: &str, value: &str) -> Option<ClientSession> {
+        self.0.decode(name, value)
     }
 }
 
@@ -256,14 +256,17 @@ async fn tampered_or_foreign_cookie_is_a_fresh_session() {
         let cookie = send(&app, "/count", None).await.cookie().unwrap();
         let other = kind.codec(&key(2).into());
         let foreign = other
-            .encode(&ClientSession {
-                data: json!({"n": 41}).as_object().unwrap().clone(),
-                created_at: Some(at(T0)),
-                issued_at: at(T0),
-                rekey: false,
-                expires_at: None,
-                expiry: None,
-            })
+            .encode(
+                "session",
+                &ClientSession {
+                    data: json!({"n": 41}).as_object().unwrap().clone(),
+                    created_at: Some(at(T0)),
+                    issued_at: at(T0),
+                    rekey: false,
+                    expires_at: None,
+                    expiry: None,
+                },
+            )
             .unwrap();
         let mut tampered = cookie.clone().into_bytes();
         let middle = tampered.len() / 2;
@@ -427,14 +430,17 @@ async fn future_dated_cookie_is_a_fresh_session() {
         let app = app(codec.clone(), config(&clock));
         for ahead in [1, 3600, 86_400 * 365] {
             let value = codec
-                .encode(&ClientSession {
-                    data: json!({"n": 7}).as_object().unwrap().clone(),
-                    created_at: Some(at(T0)),
-                    issued_at: at(T0 + ahead),
-                    rekey: false,
-                    expires_at: None,
-                    expiry: None,
-                })
+                .encode(
+                    "session",
+                    &ClientSession {
+                        data: json!({"n": 7}).as_object().unwrap().clone(),
+                        created_at: Some(at(T0)),
+                        issued_at: at(T0 + ahead),
+                        rekey: false,
+                        expires_at: None,
+                        expiry: None,
+                    },
+                )
                 .unwrap();
             let cookie = format!("session={value}");
             assert_eq!(
@@ -448,14 +454,17 @@ async fn future_dated_cookie_is_a_fresh_session() {
         }
         // Issued exactly now is fine.
         let value = codec
-            .encode(&ClientSession {
-                data: json!({"n": 7}).as_object().unwrap().clone(),
-                created_at: Some(at(T0)),
-                issued_at: at(T0),
-                rekey: false,
-                expires_at: None,
-                expiry: None,
-            })
+            .encode(
+                "session",
+                &ClientSession {
+                    data: json!({"n": 7}).as_object().unwrap().clone(),
+                    created_at: Some(at(T0)),
+                    issued_at: at(T0),
+                    rekey: false,
+                    expires_at: None,
+                    expiry: None,
+                },
+            )
             .unwrap();
         let now = send(&app, "/read", Some(&format!("session={value}"))).await;
         assert_eq!(now.body, "Some(7)", "{kind:?}");
@@ -516,7 +525,7 @@ fn craft(kind: Kind, codec: &Shared, target: usize) -> (String, usize) {
                 expires_at: None,
                 expiry: None,
             };
-            let size = name.len() + codec.encode(&session).unwrap().len();
+            let size = name.len() + codec.encode(&name, &session).unwrap().len();
             if size == target {
                 return (name, n);
             }
@@ -739,14 +748,17 @@ async fn starlette_set_cookie_vectors_same_cookie_same_attributes() {
         // The value: what this codec writes for the vector's session.
         assert_eq!(case["session"], json!({"user_count": 1}), "{name}");
         let value_for_same_data = StarletteCookie::new(case["secret_key"].as_str().unwrap())
-            .encode(&ClientSession {
-                data: json!({"user_count": 1}).as_object().unwrap().clone(),
-                created_at: None,
-                issued_at: at(case["timestamp"].as_i64().unwrap()),
-                rekey: false,
-                expires_at: None,
-                expiry: None,
-            })
+            .encode(
+                "session",
+                &ClientSession {
+                    data: json!({"user_count": 1}).as_object().unwrap().clone(),
+                    created_at: None,
+                    issued_at: at(case["timestamp"].as_i64().unwrap()),
+                    rekey: false,
+                    expires_at: None,
+                    expiry: None,
+                },
+            )
             .unwrap();
         let (expected_pair, mut expected_attrs) = attributes(case["set_cookie"].as_str().unwrap());
         // Browsers refuse `Partitioned` without `Secure`; Starlette sends it

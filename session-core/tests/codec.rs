@@ -9,6 +9,9 @@ use session_core::store::Data;
 use session_core::{Key, Keys};
 use time::OffsetDateTime;
 
+/// The cookie name every value here is made for.
+const NAME: &str = "session";
+
 fn key(byte: u8) -> Key {
     Key::from_bytes(&[byte; 32]).unwrap()
 }
@@ -86,9 +89,9 @@ fn round_trips() {
             ),
             session(json!({"s": "quote\" backslash\\ nl\n nul\u{0} del\u{7f} é 😀 <>&'=;,"})),
         ] {
-            let value = codec.encode(&original).unwrap();
+            let value = codec.encode(NAME, &original).unwrap();
             let back = codec
-                .decode(&value)
+                .decode(NAME, &value)
                 .unwrap_or_else(|| panic!("{name}: {value}"));
             assert_eq!(back, view(original.clone()), "{name}");
             // Key order survives (insertion order, as in Python dicts).
@@ -124,7 +127,9 @@ fn floats_survive_exactly() {
     for (name, codec, _) in codecs() {
         for float in floats {
             let original = session(json!({ "f": float }));
-            let back = codec.decode(&codec.encode(&original).unwrap()).unwrap();
+            let back = codec
+                .decode(NAME, &codec.encode(NAME, &original).unwrap())
+                .unwrap();
             let got = back.data["f"].as_f64().unwrap();
             assert_eq!(
                 got.to_bits(),
@@ -141,7 +146,9 @@ fn times_are_whole_seconds_and_created_at_is_optional() {
     original.issued_at = at(1_700_000_000) + time::Duration::milliseconds(999);
     original.created_at = None;
     for (name, codec, _) in codecs() {
-        let back = codec.decode(&codec.encode(&original).unwrap()).unwrap();
+        let back = codec
+            .decode(NAME, &codec.encode(NAME, &original).unwrap())
+            .unwrap();
         assert_eq!(
             back.issued_at,
             at(1_700_000_000),
@@ -158,7 +165,7 @@ fn rekey_is_ignored_by_encode() {
     for (name, codec, _) in codecs() {
         assert!(
             !codec
-                .decode(&codec.encode(&original).unwrap())
+                .decode(NAME, &codec.encode(NAME, &original).unwrap())
                 .unwrap()
                 .rekey,
             "{name}"
@@ -177,7 +184,7 @@ fn every_single_byte_change_is_rejected_signed_and_encrypted() {
         .into_iter()
         .filter(|(name, ..)| *name != "starlette")
     {
-        let value = codec.encode(&sample()).unwrap();
+        let value = codec.encode(NAME, &sample()).unwrap();
         let bytes = value.as_bytes();
         let mut tried = 0;
         for i in 0..bytes.len() {
@@ -186,7 +193,7 @@ fn every_single_byte_change_is_rejected_signed_and_encrypted() {
                 changed[i] = replacement;
                 let changed = String::from_utf8(changed).unwrap();
                 assert!(
-                    codec.decode(&changed).is_none(),
+                    codec.decode(NAME, &changed).is_none(),
                     "{name} accepted {changed}"
                 );
                 tried += 1;
@@ -205,7 +212,7 @@ fn single_byte_changes_to_starlette_values_only_reach_the_signature_spelling() {
     // itself cannot change.
     let codec = StarletteCookie::new("dev-secret-key");
     let original = sample();
-    let value = codec.encode(&original).unwrap();
+    let value = codec.encode(NAME, &original).unwrap();
     let sig_start = value.rfind('.').unwrap() + 1;
     let bytes = value.as_bytes();
     let mut accepted = Vec::new();
@@ -214,7 +221,7 @@ fn single_byte_changes_to_starlette_values_only_reach_the_signature_spelling() {
             let mut changed = bytes.to_vec();
             changed[i] = replacement;
             let changed = String::from_utf8(changed).unwrap();
-            if let Some(back) = codec.decode(&changed) {
+            if let Some(back) = codec.decode(NAME, &changed) {
                 assert!(
                     i >= sig_start,
                     "payload/timestamp change accepted: {changed}"
@@ -257,9 +264,9 @@ fn wrong_key_is_rejected() {
         ),
     ];
     for (writer, reader) in pairs {
-        let value = writer.encode(&original).unwrap();
+        let value = writer.encode(NAME, &original).unwrap();
         assert!(
-            reader.decode(&value).is_none(),
+            reader.decode(NAME, &value).is_none(),
             "{reader:?} accepted {writer:?}'s value"
         );
     }
@@ -268,10 +275,10 @@ fn wrong_key_is_rejected() {
     let signed = SignedCookie::new(&key(1).into());
     let encrypted = EncryptedCookie::new(&key(1).into());
     assert!(encrypted
-        .decode(&signed.encode(&original).unwrap())
+        .decode(NAME, &signed.encode(NAME, &original).unwrap())
         .is_none());
     assert!(signed
-        .decode(&encrypted.encode(&original).unwrap())
+        .decode(NAME, &encrypted.encode(NAME, &original).unwrap())
         .is_none());
 }
 
@@ -288,20 +295,23 @@ fn key_rotation_old_key_verifies_and_asks_for_rekey() {
     ];
     for (name, make) in makers {
         let original = sample();
-        let old_value = make(&before).encode(&original).unwrap();
-        let read = make(&during).decode(&old_value).unwrap();
+        let old_value = make(&before).encode(NAME, &original).unwrap();
+        let read = make(&during).decode(NAME, &old_value).unwrap();
         assert!(read.rekey, "{name}: an old key verified, re-issue");
         assert_eq!(read.data, original.data);
 
-        let new_value = make(&during).encode(&original).unwrap();
-        assert!(!make(&during).decode(&new_value).unwrap().rekey, "{name}");
+        let new_value = make(&during).encode(NAME, &original).unwrap();
         assert!(
-            !make(&after).decode(&new_value).unwrap().rekey,
+            !make(&during).decode(NAME, &new_value).unwrap().rekey,
+            "{name}"
+        );
+        assert!(
+            !make(&after).decode(NAME, &new_value).unwrap().rekey,
             "{name}: the first key signs"
         );
-        assert!(make(&before).decode(&new_value).is_none(), "{name}");
+        assert!(make(&before).decode(NAME, &new_value).is_none(), "{name}");
         assert!(
-            make(&after).decode(&old_value).is_none(),
+            make(&after).decode(NAME, &old_value).is_none(),
             "{name}: old key retired"
         );
     }
@@ -311,7 +321,7 @@ fn key_rotation_old_key_verifies_and_asks_for_rekey() {
 fn encrypted_value_carries_no_plaintext() {
     let codec = EncryptedCookie::new(&key(1).into());
     let original = session(json!({"email": "alice@example.com", "role": "administrator"}));
-    let value = codec.encode(&original).unwrap();
+    let value = codec.encode(NAME, &original).unwrap();
     for needle in ["alice", "example", "administrator", "email", "\"d\"", "{"] {
         assert!(!value.contains(needle), "{needle} in {value}");
     }
@@ -331,22 +341,22 @@ fn encrypted_value_carries_no_plaintext() {
         assert!(!value.contains(&encoded[4..16]), "{encoded}");
     }
     // Two encryptions of one session differ (fresh nonce each time).
-    assert_ne!(value, codec.encode(&original).unwrap());
+    assert_ne!(value, codec.encode(NAME, &original).unwrap());
 }
 
 #[test]
 fn truncated_garbage_empty_and_huge_input_is_none() {
     for (name, codec, _) in codecs() {
-        let value = codec.encode(&sample()).unwrap();
+        let value = codec.encode(NAME, &sample()).unwrap();
         for end in 0..value.len() {
             assert!(
-                codec.decode(&value[..end]).is_none(),
+                codec.decode(NAME, &value[..end]).is_none(),
                 "{name}: prefix {end}"
             );
         }
         for start in 1..value.len() {
             assert!(
-                codec.decode(&value[start..]).is_none(),
+                codec.decode(NAME, &value[start..]).is_none(),
                 "{name}: suffix {start}"
             );
         }
@@ -367,27 +377,33 @@ fn truncated_garbage_empty_and_huge_input_is_none() {
             "😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀",
         ];
         for input in garbage {
-            assert!(codec.decode(input).is_none(), "{name}: {input:?}");
+            assert!(codec.decode(NAME, input).is_none(), "{name}: {input:?}");
         }
         // Doubled, or with junk around it.
-        assert!(codec.decode(&format!("{value}{value}")).is_none(), "{name}");
         assert!(
-            codec.decode(&format!("{value}.{value}")).is_none(),
+            codec.decode(NAME, &format!("{value}{value}")).is_none(),
             "{name}"
         );
-        assert!(codec.decode(&format!(" {value}")).is_none() || name == "starlette");
+        assert!(
+            codec.decode(NAME, &format!("{value}.{value}")).is_none(),
+            "{name}"
+        );
+        assert!(codec.decode(NAME, &format!(" {value}")).is_none() || name == "starlette");
         // Huge input is refused before any work, even a validly signed one.
         for huge in [
             "A".repeat(MAX_VALUE_LEN + 1),
             ".".repeat(1 << 20),
             "é".repeat(1 << 16),
         ] {
-            assert!(codec.decode(&huge).is_none(), "{name}");
+            assert!(codec.decode(NAME, &huge).is_none(), "{name}");
         }
         let big = session(json!({ "blob": "x".repeat(MAX_VALUE_LEN) }));
-        let big_value = codec.encode(&big).unwrap();
+        let big_value = codec.encode(NAME, &big).unwrap();
         assert!(big_value.len() > MAX_VALUE_LEN);
-        assert!(codec.decode(&big_value).is_none(), "{name}: over 8 KiB");
+        assert!(
+            codec.decode(NAME, &big_value).is_none(),
+            "{name}: over 8 KiB"
+        );
     }
 }
 
@@ -405,7 +421,7 @@ fn pseudo_random_input_never_panics() {
     let codecs = codecs();
     let seeds: Vec<String> = codecs
         .iter()
-        .map(|(_, c, _)| c.encode(&sample()).unwrap())
+        .map(|(_, c, _)| c.encode(NAME, &sample()).unwrap())
         .collect();
     for round in 0..3_000 {
         let mut text: String = if round % 2 == 0 {
@@ -424,7 +440,7 @@ fn pseudo_random_input_never_panics() {
             text.insert(at, ch);
         }
         for (_, codec, _) in &codecs {
-            let _ = codec.decode(&text);
+            let _ = codec.decode(NAME, &text);
         }
     }
 }
@@ -433,8 +449,8 @@ fn pseudo_random_input_never_panics() {
 fn starlette_weak_secret_is_allowed_but_reported() {
     let weak = StarletteCookie::new("dev-secret-key");
     assert!(weak.is_weak_secret());
-    let value = weak.encode(&sample()).unwrap();
-    assert!(weak.decode(&value).is_some());
+    let value = weak.encode(NAME, &sample()).unwrap();
+    assert!(weak.decode(NAME, &value).is_some());
     assert!(!StarletteCookie::new(&"0123456789abcdef".repeat(2)).is_weak_secret());
 }
 
@@ -442,9 +458,9 @@ fn starlette_weak_secret_is_allowed_but_reported() {
 fn starlette_refuses_to_date_a_cookie_before_1970() {
     let mut before = sample();
     before.issued_at = at(-1);
-    assert!(StarletteCookie::new("s").encode(&before).is_err());
+    assert!(StarletteCookie::new("s").encode(NAME, &before).is_err());
     before.issued_at = at(0);
-    let value = StarletteCookie::new("s").encode(&before).unwrap();
+    let value = StarletteCookie::new("s").encode(NAME, &before).unwrap();
     assert_eq!(
         value.split('.').nth(1),
         Some(""),
@@ -505,14 +521,16 @@ fn starlette_positive_vectors_encode_byte_for_byte_and_read_back() {
         let name = case["name"].as_str().unwrap();
         let codec = StarletteCookie::new(case["secret_key"].as_str().unwrap());
         let session = starlette_session(&case["session"], &case["timestamp"]);
-        let value = codec.encode(&session).unwrap();
+        let value = codec.encode(NAME, &session).unwrap();
         assert_eq!(value, case["cookie_value"].as_str().unwrap(), "{name}");
         assert_eq!(
             value.len() as u64,
             case["cookie_value_len"].as_u64().unwrap(),
             "{name}"
         );
-        let decoded = codec.decode(&value).unwrap_or_else(|| panic!("{name}"));
+        let decoded = codec
+            .decode(NAME, &value)
+            .unwrap_or_else(|| panic!("{name}"));
         assert_eq!(
             Value::Object(decoded.data.clone()),
             case["read_back_session"],
@@ -542,12 +560,12 @@ fn starlette_signer_only_vectors() {
         let codec = StarletteCookie::new(case["secret_key"].as_str().unwrap());
         let session = starlette_session(&case["session"], &case["timestamp"]);
         assert_eq!(
-            codec.encode(&session).unwrap(),
+            codec.encode(NAME, &session).unwrap(),
             case["cookie_value"].as_str().unwrap(),
             "{name}"
         );
         let decoded = codec
-            .decode(case["cookie_value"].as_str().unwrap())
+            .decode(NAME, case["cookie_value"].as_str().unwrap())
             .unwrap();
         assert_eq!(decoded.issued_at, session.issued_at, "{name}");
         assert!(starlette_accepts(
@@ -582,12 +600,12 @@ fn starlette_negative_vectors_decode_to_what_starlette_saw() {
             .unwrap_or(json!({}));
         if case["status"] == 500 {
             assert!(
-                codec.decode(value).is_none(),
+                codec.decode(NAME, value).is_none(),
                 "{name}: must not verify-and-crash"
             );
         }
         let seen = (cookie_name == "session")
-            .then(|| codec.decode(value))
+            .then(|| codec.decode(NAME, value))
             .flatten()
             .filter(|s| {
                 starlette_accepts(s.issued_at, case["now"].as_i64().unwrap(), &case["max_age"])
@@ -606,13 +624,13 @@ fn starlette_reads_compact_utf8_json_too() {
     // in another language might): no spaces, raw UTF-8.
     let codec = StarletteCookie::new("dev-secret-key");
     let value = "eyJhIjoxLCJiIjoi7ZmNIn0=.ZVPxAA.iImw6uGUiVMbt7haVDPD_O0G96A";
-    let decoded = codec.decode(value).unwrap();
+    let decoded = codec.decode(NAME, value).unwrap();
     assert_eq!(
         Value::Object(decoded.data.clone()),
         json!({"a": 1, "b": "홍"})
     );
     // Written back, it is Python's form.
-    let rewritten = codec.encode(&decoded).unwrap();
+    let rewritten = codec.encode(NAME, &decoded).unwrap();
     assert!(
         rewritten.starts_with("eyJhIjogMSwgImIiOiAiXHVkNjRkIn0="),
         "{rewritten}"

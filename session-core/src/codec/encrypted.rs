@@ -20,7 +20,9 @@ const TAG_LEN: usize = 16;
 /// The value is `base64url(nonce ‖ ciphertext ‖ tag)`: a fresh 96-bit nonce
 /// from the operating system's CSPRNG for every value, then the encrypted
 /// payload (the same binary header and JSON data as
-/// [`SignedCookie`](super::SignedCookie)). Each [`Key`](crate::Key) gives
+/// [`SignedCookie`](super::SignedCookie)), authenticated together with the
+/// cookie's name as associated data: a value sealed for one cookie name
+/// does not open under another, even with the same key. Each [`Key`](crate::Key) gives
 /// its own AES key for this one purpose (HKDF-SHA256). The first key
 /// encrypts; every key is tried to decrypt, and a value only an older key
 /// opens comes back with [`ClientSession::rekey`] set, so the layer
@@ -42,9 +44,10 @@ const TAG_LEN: usize = 16;
 /// let now = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
 /// let session = ClientSession { data, created_at: Some(now), issued_at: now, rekey: false, expires_at: None, expiry: None };
 ///
-/// let value = codec.encode(&session)?;
+/// let value = codec.encode("session", &session)?;
 /// assert!(!value.contains("alice"));
-/// assert_eq!(codec.decode(&value), Some(session));
+/// assert_eq!(codec.decode("session", &value), Some(session));
+/// assert!(codec.decode("other", &value).is_none());
 /// # Ok::<(), session_core::Error>(())
 /// ```
 #[derive(Clone)]
@@ -82,8 +85,14 @@ impl EncryptedCookie {
     }
 }
 
+/// The associated data of a value for the cookie `name`: this codec's
+/// purpose (a constant, so the concatenation is unambiguous), then the name.
+fn associated_data(name: &str) -> Vec<u8> {
+    [PURPOSE, name.as_bytes()].concat()
+}
+
 impl DataCodec for EncryptedCookie {
-    fn encode(&self, session: &ClientSession) -> Result<String, crate::Error> {
+    fn encode(&self, name: &str, session: &ClientSession) -> Result<String, crate::Error> {
         // One buffer: nonce, then the payload, sealed in place, then the tag.
         let mut raw = Vec::with_capacity(NONCE_LEN + 128);
         raw.resize(NONCE_LEN, 0);
@@ -91,13 +100,13 @@ impl DataCodec for EncryptedCookie {
         write_payload(session, &mut raw)?;
         let (nonce, plaintext) = raw.split_at_mut(NONCE_LEN);
         let tag = self.ciphers[0]
-            .encrypt_in_place_detached(Nonce::from_slice(nonce), PURPOSE, plaintext)
+            .encrypt_in_place_detached(Nonce::from_slice(nonce), &associated_data(name), plaintext)
             .map_err(|_| encode_error("AES-GCM refused to encrypt the session"))?;
         raw.extend_from_slice(&tag);
         Ok(URL_SAFE_NO_PAD.encode(raw))
     }
 
-    fn decode(&self, value: &str) -> Option<ClientSession> {
+    fn decode(&self, name: &str, value: &str) -> Option<ClientSession> {
         if value.len() > MAX_VALUE_LEN {
             return None;
         }
@@ -110,11 +119,12 @@ impl DataCodec for EncryptedCookie {
         let (nonce, rest) = raw.split_at_mut(NONCE_LEN);
         let (sealed, tag) = rest.split_at_mut(rest.len() - TAG_LEN);
         let (nonce, tag) = (Nonce::from_slice(nonce), Tag::from_slice(tag));
+        let aad = associated_data(name);
         // A failed attempt checks the tag before touching the buffer, so
         // the next key sees the ciphertext intact.
         let index = self.ciphers.iter().position(|cipher| {
             cipher
-                .decrypt_in_place_detached(nonce, PURPOSE, sealed, tag)
+                .decrypt_in_place_detached(nonce, &aad, sealed, tag)
                 .is_ok()
         })?;
         let mut session = parse_payload(sealed)?;
@@ -146,8 +156,8 @@ mod tests {
     #[test]
     fn nonces_differ_and_length_is_exact() {
         let codec = EncryptedCookie::new(&Keys::from(Key::from_bytes(&[3; 32]).unwrap()));
-        let a = codec.encode(&session()).unwrap();
-        let b = codec.encode(&session()).unwrap();
+        let a = codec.encode("session", &session()).unwrap();
+        let b = codec.encode("session", &session()).unwrap();
         assert_ne!(a, b);
         let mut payload = Vec::new();
         write_payload(&session(), &mut payload).unwrap();
@@ -158,6 +168,29 @@ mod tests {
             &raw[..NONCE_LEN],
             &URL_SAFE_NO_PAD.decode(&b).unwrap()[..NONCE_LEN]
         );
+    }
+
+    #[test]
+    fn version_1_values_are_refused() {
+        // Version 1: the purpose alone as associated data, version byte 1.
+        let codec = EncryptedCookie::new(&Keys::from(Key::from_bytes(&[3; 32]).unwrap()));
+        let seal = |aad: &[u8], version: u8| {
+            let mut raw = vec![0u8; NONCE_LEN];
+            write_payload(&session(), &mut raw).unwrap();
+            raw[NONCE_LEN] = version;
+            let (nonce, plaintext) = raw.split_at_mut(NONCE_LEN);
+            let tag = codec.ciphers[0]
+                .encrypt_in_place_detached(Nonce::from_slice(nonce), aad, plaintext)
+                .unwrap();
+            raw.extend_from_slice(&tag);
+            URL_SAFE_NO_PAD.encode(raw)
+        };
+        assert!(codec.decode("session", &seal(PURPOSE, 1)).is_none());
+        let bound = associated_data("session");
+        assert!(codec.decode("session", &seal(&bound, 1)).is_none());
+        let current = seal(&bound, super::super::VERSION);
+        assert!(codec.decode("session", &current).is_some());
+        assert!(codec.decode("sessions", &current).is_none());
     }
 
     #[test]

@@ -9,7 +9,10 @@
 //! | [`EncryptedCookie`] | base64url(nonce ‖ AES-256-GCM ciphertext) | no | a [`Keys`](crate::Keys) list, rotation |
 //! | [`StarletteCookie`] | Starlette's `SessionMiddleware` format (itsdangerous) | yes | one secret string |
 //!
-//! The signed and encrypted codecs carry the data and three times: when
+//! The signed and encrypted codecs bind each value to the cookie's name
+//! (the MAC input and the AEAD associated data include it), so two
+//! applications that share a key but not a cookie name refuse each
+//! other's cookies. They carry the data and three times: when
 //! the value was issued (for the max age and the idle timeout), when the
 //! session began (for the absolute timeout) and when it ends (so a
 //! per-session expiry such as "remember me" holds). The layer checks those
@@ -63,18 +66,21 @@ pub use starlette::StarletteCookie;
 /// use session_core::codec::DataCodec;
 ///
 /// let codec = SignedCookie::new(&Keys::from(Key::generate()));
-/// assert!(codec.decode(&"a".repeat(MAX_VALUE_LEN + 1)).is_none());
+/// assert!(codec.decode("session", &"a".repeat(MAX_VALUE_LEN + 1)).is_none());
 /// ```
 pub const MAX_VALUE_LEN: usize = 8 * 1024;
 
-/// The version byte that opens every signed and encrypted payload.
+/// The version byte that opens every signed and encrypted payload. Version
+/// 2 binds the value to the cookie's name; version 1 values (unbound) are
+/// refused: their MAC or associated data no longer match, and the version
+/// check catches anything else.
 const VERSION: u8 = 2;
 /// The version byte, then `issued_at`, `created_at` and `expires_at` as
 /// big-endian `i64` Unix seconds ([`ABSENT`] when a time is not carried),
 /// then the expiry policy: a kind byte and a big-endian `i64`.
 const HEADER_LEN: usize = 1 + 3 * 8 + POLICY_LEN;
-/// Version 1 headers (before the policy was carried) are still read.
-const V1_HEADER_LEN: usize = 1 + 3 * 8;
+/// Where the policy starts: after the version byte and the three times.
+const POLICY_AT: usize = 1 + 3 * 8;
 const POLICY_LEN: usize = 1 + 8;
 /// Marks a time the payload does not carry.
 const ABSENT: i64 = i64::MIN;
@@ -106,12 +112,10 @@ fn write_payload(session: &ClientSession, out: &mut Vec<u8>) -> Result<(), crate
 /// The session a verified (or decrypted) payload carries; `None` unless it
 /// has our header, times `time` can represent and a JSON object as data.
 fn parse_payload(bytes: &[u8]) -> Option<ClientSession> {
-    let header_len = match bytes.first()? {
-        &VERSION => HEADER_LEN,
-        1 => V1_HEADER_LEN,
-        _ => return None,
-    };
-    let (header, json) = bytes.split_at_checked(header_len)?;
+    let (header, json) = bytes.split_at_checked(HEADER_LEN)?;
+    if header[0] != VERSION {
+        return None;
+    }
     let int = |start: usize| -> Option<i64> {
         Some(i64::from_be_bytes(
             header.get(start..start + 8)?.try_into().ok()?,
@@ -124,17 +128,16 @@ fn parse_payload(bytes: &[u8]) -> Option<ClientSession> {
         }
         OffsetDateTime::from_unix_timestamp(seconds).ok().map(Some)
     };
-    let expiry = match header.get(V1_HEADER_LEN) {
-        None => None,
-        Some(0) => None,
-        Some(1) => Some(Expiry::OnSessionEnd),
-        Some(2) => Some(Expiry::OnInactivity(std::time::Duration::from_millis(
-            u64::try_from(int(V1_HEADER_LEN + 1)?).ok()?,
+    let expiry = match header[POLICY_AT] {
+        0 => None,
+        1 => Some(Expiry::OnSessionEnd),
+        2 => Some(Expiry::OnInactivity(std::time::Duration::from_millis(
+            u64::try_from(int(POLICY_AT + 1)?).ok()?,
         ))),
-        Some(3) => Some(Expiry::AtDateTime(crate::store::from_unix_millis(int(
-            V1_HEADER_LEN + 1,
-        )?))),
-        Some(_) => return None,
+        3 => Some(Expiry::AtDateTime(crate::store::from_unix_millis(int(
+            POLICY_AT + 1,
+        )?)?)),
+        _ => return None,
     };
     Some(ClientSession {
         issued_at: time(0)??,
@@ -200,12 +203,6 @@ mod tests {
             };
             assert_eq!(parse_payload(&payload(&with)).unwrap().expiry, expiry);
         }
-        // A version 1 payload (no policy) from before the upgrade still reads.
-        let mut v1 = bytes[..V1_HEADER_LEN].to_vec();
-        v1[0] = 1;
-        v1.extend_from_slice(br#"{"n":1}"#);
-        let back = parse_payload(&v1).unwrap();
-        assert_eq!((back.data, back.expiry), (session.data.clone(), None));
 
         let absent = ClientSession {
             created_at: None,
@@ -216,15 +213,18 @@ mod tests {
         assert_eq!((back.created_at, back.expires_at), (None, None));
 
         let mut wrong_version = bytes.clone();
-        wrong_version[0] = 3;
+        wrong_version[0] = VERSION + 1;
         let mut bad_policy = bytes.clone();
-        bad_policy[V1_HEADER_LEN] = 9;
+        bad_policy[POLICY_AT] = 9;
+        let mut version_1 = bytes.clone();
+        version_1[0] = 1;
         let mut bad_time = bytes.clone();
         bad_time[1..9].copy_from_slice(&i64::MAX.to_be_bytes());
         let header = &bytes[..HEADER_LEN];
         for bad in [
             wrong_version,
             bad_policy,
+            version_1,
             bad_time,
             bytes[..HEADER_LEN - 1].to_vec(),
             header.to_vec(),

@@ -16,9 +16,12 @@ const PURPOSE: &[u8] = b"session-core/v1/signed-data";
 /// The value is `base64url(payload) "." base64url(tag)`, where the payload is
 /// a 34-byte header (a version byte, then when the value was issued, when
 /// the session began and when it ends, as big-endian Unix seconds, then the
-/// session's own expiry policy) followed by the data as compact JSON, and the tag is HMAC-SHA256 over the payload
-/// bytes, under a sub-key derived
-/// from each [`Key`](crate::Key) for this one purpose. The first key signs;
+/// session's own expiry policy) followed by the data as compact JSON, and
+/// the tag is HMAC-SHA256 over the cookie name's length (8 bytes,
+/// big-endian), the cookie name and the payload bytes, under a sub-key
+/// derived from each [`Key`](crate::Key) for this one purpose: a value
+/// signed for one cookie name does not verify under another, even with the
+/// same key. The first key signs;
 /// every key verifies (in constant time), and a value verified by an older
 /// key comes back with [`ClientSession::rekey`] set, so the layer re-signs
 /// it with the current key.
@@ -39,9 +42,11 @@ const PURPOSE: &[u8] = b"session-core/v1/signed-data";
 /// let now = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
 /// let session = ClientSession { data, created_at: Some(now), issued_at: now, rekey: false, expires_at: None, expiry: None };
 ///
-/// let value = codec.encode(&session)?;
-/// assert_eq!(codec.decode(&value), Some(session));
-/// assert!(codec.decode(&value.replace('.', "x")).is_none());
+/// let value = codec.encode("session", &session)?;
+/// assert_eq!(codec.decode("session", &value), Some(session));
+/// assert!(codec.decode("session", &value.replace('.', "x")).is_none());
+/// // Bound to the cookie's name.
+/// assert!(codec.decode("other", &value).is_none());
 /// # Ok::<(), session_core::Error>(())
 /// ```
 #[derive(Clone)]
@@ -76,11 +81,19 @@ impl SignedCookie {
     }
 }
 
+/// The length prefix of the cookie name in the MAC input, which makes the
+/// concatenation name ‖ payload unambiguous.
+fn name_len(name: &str) -> [u8; 8] {
+    (name.len() as u64).to_be_bytes()
+}
+
 impl DataCodec for SignedCookie {
-    fn encode(&self, session: &ClientSession) -> Result<String, crate::Error> {
+    fn encode(&self, name: &str, session: &ClientSession) -> Result<String, crate::Error> {
         let mut payload = Vec::with_capacity(128);
         write_payload(session, &mut payload)?;
-        let tag = self.macs.sign(&payload);
+        let tag = self
+            .macs
+            .sign_parts(&[&name_len(name), name.as_bytes(), &payload]);
         let mut out = String::with_capacity(payload.len() * 4 / 3 + 2 + TAG_ENCODED_LEN);
         URL_SAFE_NO_PAD.encode_string(&payload, &mut out);
         out.push('.');
@@ -88,7 +101,7 @@ impl DataCodec for SignedCookie {
         Ok(out)
     }
 
-    fn decode(&self, value: &str) -> Option<ClientSession> {
+    fn decode(&self, name: &str, value: &str) -> Option<ClientSession> {
         if value.len() > MAX_VALUE_LEN {
             return None;
         }
@@ -105,7 +118,9 @@ impl DataCodec for SignedCookie {
             _ => return None,
         }
         let payload = URL_SAFE_NO_PAD.decode(payload).ok()?;
-        let index = self.macs.verify(&payload, &tag)?;
+        let index = self
+            .macs
+            .verify_parts(&[&name_len(name), name.as_bytes(), &payload], &tag)?;
         let mut session = parse_payload(&payload)?;
         session.rekey = index != 0;
         Some(session)
@@ -117,6 +132,8 @@ mod tests {
     use super::*;
     use crate::{Data, Key};
     use time::OffsetDateTime;
+
+    const NAME: &str = "session";
 
     fn key(byte: u8) -> Key {
         Key::from_bytes(&[byte; 32]).unwrap()
@@ -142,7 +159,7 @@ mod tests {
     #[test]
     fn value_shape_is_payload_dot_tag() {
         let codec = SignedCookie::new(&Keys::from(key(1)));
-        let value = codec.encode(&session()).unwrap();
+        let value = codec.encode(NAME, &session()).unwrap();
         let (payload, tag) = value.split_once('.').unwrap();
         assert_eq!(tag.len(), TAG_ENCODED_LEN);
         let payload = URL_SAFE_NO_PAD.decode(payload).unwrap();
@@ -150,21 +167,54 @@ mod tests {
     }
 
     fn sign(codec: &SignedCookie, payload: &[u8]) -> String {
-        let tag = URL_SAFE_NO_PAD.encode(codec.macs.sign(payload));
+        let tag = codec
+            .macs
+            .sign_parts(&[&name_len(NAME), NAME.as_bytes(), payload]);
+        let tag = URL_SAFE_NO_PAD.encode(tag);
         format!("{}.{tag}", URL_SAFE_NO_PAD.encode(payload))
+    }
+
+    #[test]
+    fn version_1_values_are_refused() {
+        // Version 1: the MAC over the payload alone, the version byte 1.
+        let codec = SignedCookie::new(&Keys::from(key(1)));
+        let mut payload = Vec::new();
+        write_payload(&session(), &mut payload).unwrap();
+        payload[0] = 1;
+        let old = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(&payload),
+            URL_SAFE_NO_PAD.encode(codec.macs.sign(&payload))
+        );
+        assert!(codec.decode(NAME, &old).is_none());
+        // Even signed the new way, version 1 is not read.
+        assert!(codec.decode(NAME, &sign(&codec, &payload)).is_none());
+        payload[0] = super::super::VERSION;
+        assert!(codec.decode(NAME, &sign(&codec, &payload)).is_some());
+    }
+
+    #[test]
+    fn the_name_is_length_prefixed() {
+        // "ab" + payload and "a" + "b" ‖ payload must not share a tag.
+        let codec = SignedCookie::new(&Keys::from(key(1)));
+        let value = codec.encode("ab", &session()).unwrap();
+        assert!(codec.decode("ab", &value).is_some());
+        for other in ["a", "abc", "", "AB", "__Host-ab"] {
+            assert!(codec.decode(other, &value).is_none(), "{other}");
+        }
     }
 
     #[test]
     fn signature_over_someone_elses_payload_is_refused() {
         let codec = SignedCookie::new(&Keys::from(key(1)));
-        let value = codec.encode(&session()).unwrap();
+        let value = codec.encode(NAME, &session()).unwrap();
         let (_, tag) = value.split_once('.').unwrap();
         let mut forged = session();
         forged.data.insert("admin".into(), true.into());
         let mut payload = Vec::new();
         write_payload(&forged, &mut payload).unwrap();
         let forged = format!("{}.{tag}", URL_SAFE_NO_PAD.encode(payload));
-        assert!(codec.decode(&forged).is_none());
+        assert!(codec.decode(NAME, &forged).is_none());
     }
 
     #[test]
@@ -172,7 +222,7 @@ mod tests {
         let codec = SignedCookie::new(&Keys::from(key(1)));
         let mut good = Vec::new();
         write_payload(&session(), &mut good).unwrap();
-        assert!(codec.decode(&sign(&codec, &good)).is_some());
+        assert!(codec.decode(NAME, &sign(&codec, &good)).is_some());
         let header = &good[..super::super::HEADER_LEN];
         for payload in [
             [header, b"[1]"].concat(),
@@ -181,7 +231,7 @@ mod tests {
             b"{}".to_vec(),
             Vec::new(),
         ] {
-            assert!(codec.decode(&sign(&codec, &payload)).is_none());
+            assert!(codec.decode(NAME, &sign(&codec, &payload)).is_none());
         }
     }
 }

@@ -51,6 +51,12 @@ const DERIVATION: &[u8] = b"signer";
 /// counts from the last time the cookie was issued. Time checks (max age,
 /// future-dated values) are the layer's, as for every codec.
 ///
+/// Values are not bound to the cookie's name (the `name` argument of
+/// [`DataCodec`] is ignored): Starlette signs only the payload and the
+/// timestamp, and this codec writes and reads exactly what Starlette does.
+/// Give each application its own secret rather than relying on distinct
+/// cookie names.
+///
 /// The format has one secret and no key rotation. Starlette accepts any
 /// secret string; so does this codec, but
 /// [`is_weak_secret`](Self::is_weak_secret) tells whether it is shorter
@@ -69,9 +75,9 @@ const DERIVATION: &[u8] = b"signer";
 /// let session = ClientSession { data, created_at: None, issued_at: at, rekey: false, expires_at: None, expiry: None };
 ///
 /// // What Starlette 1.10 writes for {"user_count": 1} at that time.
-/// let value = codec.encode(&session)?;
+/// let value = codec.encode("session", &session)?;
 /// assert_eq!(value, "eyJ1c2VyX2NvdW50IjogMX0=.ZVPxAA.hl6i7kxoUYqbXuf4mRmmytq-sTw");
-/// assert_eq!(codec.decode(&value), Some(session));
+/// assert_eq!(codec.decode("session", &value), Some(session));
 /// # Ok::<(), session_core::Error>(())
 /// ```
 #[derive(Clone)]
@@ -150,7 +156,7 @@ impl StarletteCookie {
 }
 
 impl DataCodec for StarletteCookie {
-    fn encode(&self, session: &ClientSession) -> Result<String, crate::Error> {
+    fn encode(&self, _name: &str, session: &ClientSession) -> Result<String, crate::Error> {
         let ts = u64::try_from(session.issued_at.unix_timestamp())
             .map_err(|_| encode_error("a Starlette cookie cannot be dated before 1970"))?;
         let json = python_json(&session.data)?;
@@ -168,7 +174,7 @@ impl DataCodec for StarletteCookie {
         Ok(out)
     }
 
-    fn decode(&self, value: &str) -> Option<ClientSession> {
+    fn decode(&self, _name: &str, value: &str) -> Option<ClientSession> {
         if value.len() > MAX_VALUE_LEN {
             return None;
         }
