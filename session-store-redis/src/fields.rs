@@ -1,0 +1,127 @@
+//! The hash layout of one session: `created`, `expires`, and `d:<key>` per
+//! data key (see the [crate documentation](crate#key-layout)).
+//!
+//! Writing goes through the scripts (see [`scripts`](crate::scripts)),
+//! which take the field names and values made here; reading is one
+//! `HGETALL`, decoded by [`decode`].
+
+use std::fmt;
+
+use serde_json::Value;
+use session_core::store::{Data, Record, StoreError};
+use session_core::time::OffsetDateTime;
+use session_core::Id;
+
+/// The hash field holding the creation time (Unix milliseconds).
+pub(crate) const CREATED: &str = "created";
+/// The hash field holding the expiry (Unix milliseconds).
+pub(crate) const EXPIRES: &str = "expires";
+/// The prefix of every data field: data key `k` is field `d:k`.
+const DATA: &str = "d:";
+
+/// The hash field of data key `key`: `d:` + key, whatever the key holds.
+pub(crate) fn data_field(key: &str) -> Vec<u8> {
+    let mut field = Vec::with_capacity(DATA.len() + key.len());
+    field.extend_from_slice(DATA.as_bytes());
+    field.extend_from_slice(key.as_bytes());
+    field
+}
+
+/// The stored text of a data value: its JSON.
+pub(crate) fn json_text(value: &Value) -> String {
+    // Serializing a `serde_json::Value` cannot fail: its map keys are strings.
+    value.to_string()
+}
+
+/// The stored form of a time: Unix milliseconds, rounded down.
+pub(crate) fn time_value(at: OffsetDateTime) -> i64 {
+    (at.unix_timestamp_nanos().div_euclid(1_000_000)) as i64
+}
+
+fn time_from_value(ms: i64) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
+}
+
+/// Decodes the fields of a session hash (as `HGETALL` returns them).
+pub(crate) fn decode(id: &Id, fields: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Record, StoreError> {
+    let mut created = None;
+    let mut expires = None;
+    let mut data = Data::new();
+    for (field, value) in fields {
+        if let Some(key) = field.strip_prefix(DATA.as_bytes()) {
+            let key = String::from_utf8(key.to_vec())
+                .map_err(|_| corrupt(id, "a data field name is not UTF-8"))?;
+            let value: Value = serde_json::from_slice(&value).map_err(|err| {
+                corrupt(id, format!("the value of key {key:?} is not JSON ({err})"))
+            })?;
+            data.insert(key, value);
+        } else if field == CREATED.as_bytes() {
+            created = Some(value);
+        } else if field == EXPIRES.as_bytes() {
+            expires = Some(value);
+        }
+        // Other fields are not ours: ignored, so that a later version may
+        // add metadata without breaking older readers.
+    }
+    Ok(Record {
+        id: *id,
+        data,
+        created_at: parse_time(id, CREATED, created.as_deref())?,
+        expires_at: parse_time(id, EXPIRES, expires.as_deref())?,
+    })
+}
+
+fn parse_time(id: &Id, field: &str, raw: Option<&[u8]>) -> Result<OffsetDateTime, StoreError> {
+    let raw = raw.ok_or_else(|| corrupt(id, format!("the `{field}` field is missing")))?;
+    std::str::from_utf8(raw)
+        .ok()
+        .and_then(|text| text.parse::<i64>().ok())
+        .and_then(time_from_value)
+        .ok_or_else(|| {
+            corrupt(
+                id,
+                format!("the `{field}` field is not a time in Unix milliseconds"),
+            )
+        })
+}
+
+fn corrupt(id: &Id, what: impl fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("session {}: {what}", id.short_hash()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_round_trip_to_the_millisecond() {
+        let now = OffsetDateTime::now_utc();
+        let back = time_from_value(time_value(now)).unwrap();
+        assert!(now - back < session_core::time::Duration::milliseconds(1));
+        assert!(back <= now);
+    }
+
+    #[test]
+    fn data_fields_never_clash_with_metadata() {
+        assert_eq!(data_field("created"), b"d:created");
+        assert_eq!(data_field(""), b"d:");
+    }
+
+    #[test]
+    fn corrupt_values_are_reported_not_panicked() {
+        let id = Id::random();
+        let err = decode(
+            &id,
+            vec![
+                (b"created".to_vec(), b"1".to_vec()),
+                (b"expires".to_vec(), b"2".to_vec()),
+                (b"d:x".to_vec(), b"{not json".to_vec()),
+            ],
+        )
+        .unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt(_)));
+        assert!(err.to_string().contains("\"x\""), "{err}");
+        let err = decode(&id, vec![(b"d:x".to_vec(), b"1".to_vec())]).unwrap_err();
+        assert!(err.to_string().contains("created"), "{err}");
+    }
+}
