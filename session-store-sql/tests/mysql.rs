@@ -1,4 +1,4 @@
-//! MySQL / MariaDB: the conformance suite and the checks every SQL backend runs,
+//! MySQL / MariaDB: the conformance suite and the checks every database runs,
 //! over a real connection to `MYSQL_URL` (`scripts/test` starts a
 //! throwaway server and sets it).
 #![cfg(feature = "mysql")]
@@ -6,7 +6,7 @@
 mod common;
 
 use session_core::store::StoreError;
-use session_store_sql::{Backend, SqlStore};
+use session_store_sql::{Database, SqlStore};
 
 fn url() -> String {
     common::url("MYSQL_URL")
@@ -16,7 +16,7 @@ async fn connect() -> SqlStore {
     let store = SqlStore::connect(&url())
         .await
         .expect("connect to MYSQL_URL");
-    assert_eq!(store.backend(), Backend::MySql);
+    assert_eq!(store.database(), Database::MySql);
     store
 }
 
@@ -81,12 +81,12 @@ async fn concurrent_migrations_do_not_collide() {
 }
 
 #[tokio::test]
-async fn missing_table_is_a_backend_error() {
+async fn missing_table_is_failed() {
     let store = connect()
         .await
         .with_table_name(&common::unique_table("absent"))
         .unwrap();
-    common::missing_table_is_a_backend_error(store).await;
+    common::missing_table_is_failed(store).await;
 }
 
 #[tokio::test]

@@ -1,4 +1,4 @@
-//! PostgreSQL: the conformance suite and the checks every SQL backend runs,
+//! PostgreSQL: the conformance suite and the checks every database runs,
 //! over a real connection to `DATABASE_URL` (`scripts/test` starts a
 //! throwaway server and sets it).
 #![cfg(feature = "postgres")]
@@ -6,7 +6,7 @@
 mod common;
 
 use session_core::store::StoreError;
-use session_store_sql::{Backend, SqlStore};
+use session_store_sql::{Database, SqlStore};
 
 fn url() -> String {
     common::url("DATABASE_URL")
@@ -16,7 +16,7 @@ async fn connect() -> SqlStore {
     let store = SqlStore::connect(&url())
         .await
         .expect("connect to DATABASE_URL");
-    assert_eq!(store.backend(), Backend::Postgres);
+    assert_eq!(store.database(), Database::Postgres);
     store
 }
 
@@ -89,12 +89,12 @@ async fn concurrent_migrations_do_not_collide() {
 }
 
 #[tokio::test]
-async fn missing_table_is_a_backend_error() {
+async fn missing_table_is_failed() {
     let store = connect()
         .await
         .with_table_name(&common::unique_table("absent"))
         .unwrap();
-    common::missing_table_is_a_backend_error(store).await;
+    common::missing_table_is_failed(store).await;
 }
 
 #[tokio::test]
@@ -127,7 +127,7 @@ async fn random_change_sets_match_the_model() {
 
 /// JSONB cannot hold U+0000: the save fails cleanly (documented limit).
 #[tokio::test]
-async fn nul_characters_are_a_backend_error() {
+async fn nul_characters_are_failed() {
     use session_core::store::{ChangeSet, Record, SessionStore};
     use session_core::time::{Duration, OffsetDateTime};
     use session_core::Id;

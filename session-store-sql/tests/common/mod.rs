@@ -1,11 +1,11 @@
-//! Checks every SQL backend runs besides the conformance suite.
+//! Checks every database runs besides the conformance suite.
 #![allow(dead_code)]
 
 use serde_json::json;
 use session_core::store::{ChangeSet, Created, Record, Saved, SessionStore, StoreError};
 use session_core::time::{Duration, OffsetDateTime};
 use session_core::{Clock, Id, ManualClock};
-use session_store_sql::{Backend, SqlStore};
+use session_store_sql::{Database, SqlStore};
 
 /// The URL in `var`, or a failure that says how to get one.
 pub fn url(var: &str) -> String {
@@ -27,52 +27,52 @@ pub fn unique_table(prefix: &str) -> String {
 
 /// Runs one statement on the store's own pool.
 pub async fn execute(store: &SqlStore, sql: &str) {
-    match store.backend() {
+    match store.database() {
         #[cfg(feature = "sqlite")]
-        Backend::Sqlite => {
+        Database::Sqlite => {
             sqlx::query(sql)
                 .execute(store.sqlite_pool().unwrap())
                 .await
                 .unwrap();
         }
         #[cfg(feature = "postgres")]
-        Backend::Postgres => {
+        Database::Postgres => {
             sqlx::query(sql)
                 .execute(store.postgres_pool().unwrap())
                 .await
                 .unwrap();
         }
         #[cfg(feature = "mysql")]
-        Backend::MySql => {
+        Database::MySql => {
             sqlx::query(sql)
                 .execute(store.mysql_pool().unwrap())
                 .await
                 .unwrap();
         }
-        other => panic!("backend {other:?} not compiled in"),
+        other => panic!("database {other:?} not compiled in"),
     }
 }
 
 /// `SELECT count(*)` of the store's table.
 pub async fn count_rows(store: &SqlStore) -> i64 {
     let sql = format!("SELECT COUNT(*) FROM {}", store.table_name());
-    match store.backend() {
+    match store.database() {
         #[cfg(feature = "sqlite")]
-        Backend::Sqlite => sqlx::query_scalar(&sql)
+        Database::Sqlite => sqlx::query_scalar(&sql)
             .fetch_one(store.sqlite_pool().unwrap())
             .await
             .unwrap(),
         #[cfg(feature = "postgres")]
-        Backend::Postgres => sqlx::query_scalar(&sql)
+        Database::Postgres => sqlx::query_scalar(&sql)
             .fetch_one(store.postgres_pool().unwrap())
             .await
             .unwrap(),
         #[cfg(feature = "mysql")]
-        Backend::MySql => sqlx::query_scalar(&sql)
+        Database::MySql => sqlx::query_scalar(&sql)
             .fetch_one(store.mysql_pool().unwrap())
             .await
             .unwrap(),
-        other => panic!("backend {other:?} not compiled in"),
+        other => panic!("database {other:?} not compiled in"),
     }
 }
 
@@ -194,9 +194,9 @@ pub async fn migrate_is_idempotent(store: SqlStore) {
     drop_table(&store).await;
 }
 
-/// Without `migrate`, operations fail as `Backend` errors (not a panic, not
+/// Without `migrate`, operations fail as `Failed` errors (not a panic, not
 /// `Unavailable`).
-pub async fn missing_table_is_a_backend_error(store: SqlStore) {
+pub async fn missing_table_is_failed(store: SqlStore) {
     let err = store
         .load(&Id::random())
         .await
@@ -207,14 +207,14 @@ pub async fn missing_table_is_a_backend_error(store: SqlStore) {
 /// A closed pool is `Unavailable`.
 pub async fn closed_pool_is_unavailable(store: SqlStore) {
     store.migrate().await.unwrap();
-    match store.backend() {
+    match store.database() {
         #[cfg(feature = "sqlite")]
-        Backend::Sqlite => store.sqlite_pool().unwrap().close().await,
+        Database::Sqlite => store.sqlite_pool().unwrap().close().await,
         #[cfg(feature = "postgres")]
-        Backend::Postgres => store.postgres_pool().unwrap().close().await,
+        Database::Postgres => store.postgres_pool().unwrap().close().await,
         #[cfg(feature = "mysql")]
-        Backend::MySql => store.mysql_pool().unwrap().close().await,
-        other => panic!("backend {other:?} not compiled in"),
+        Database::MySql => store.mysql_pool().unwrap().close().await,
+        other => panic!("database {other:?} not compiled in"),
     }
     let err = store
         .load(&Id::random())
