@@ -8,7 +8,7 @@
 use std::fmt;
 
 use serde_json::Value;
-use session_core::store::{Data, Record, StoreError};
+use session_core::store::{from_unix_millis, Data, Record, StoreError};
 use session_core::time::OffsetDateTime;
 use session_core::Id;
 
@@ -31,15 +31,6 @@ pub(crate) fn data_field(key: &str) -> Vec<u8> {
 pub(crate) fn json_text(value: &Value) -> String {
     // Serializing a `serde_json::Value` cannot fail: its map keys are strings.
     value.to_string()
-}
-
-/// The stored form of a time: Unix milliseconds, rounded down.
-pub(crate) fn time_value(at: OffsetDateTime) -> i64 {
-    (at.unix_timestamp_nanos().div_euclid(1_000_000)) as i64
-}
-
-fn time_from_value(ms: i64) -> Option<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
 }
 
 /// Decodes the fields of a session hash (as `HGETALL` returns them).
@@ -76,7 +67,7 @@ fn parse_time(id: &Id, field: &str, raw: Option<&[u8]>) -> Result<OffsetDateTime
     std::str::from_utf8(raw)
         .ok()
         .and_then(|text| text.parse::<i64>().ok())
-        .and_then(time_from_value)
+        .and_then(from_unix_millis)
         .ok_or_else(|| {
             corrupt(
                 id,
@@ -92,14 +83,6 @@ fn corrupt(id: &Id, what: impl fmt::Display) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn times_round_trip_to_the_millisecond() {
-        let now = OffsetDateTime::now_utc();
-        let back = time_from_value(time_value(now)).unwrap();
-        assert!(now - back < session_core::time::Duration::milliseconds(1));
-        assert!(back <= now);
-    }
 
     #[test]
     fn data_fields_never_clash_with_metadata() {

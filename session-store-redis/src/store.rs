@@ -8,14 +8,14 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::FromRedisValue;
 use session_core::store::{
-    async_trait, ChangeSet, Created, Record, Saved, SessionStore, StoreError,
+    async_trait, unix_millis, ChangeSet, Created, Record, Saved, SessionStore, StoreError,
 };
 use session_core::time::OffsetDateTime;
 use session_core::Id;
 
 use crate::cluster::{is_cluster_spec, parse_cluster_spec};
 use crate::connection::{self, classify, Call, Conn, DEFAULT_TIMEOUT};
-use crate::fields::{self, data_field, json_text, time_value};
+use crate::fields::{self, data_field, json_text};
 use crate::scripts::Scripts;
 
 /// The prefix of every session key unless [`RedisStore::with_prefix`] sets
@@ -354,8 +354,8 @@ impl SessionStore for RedisStore {
     async fn create(&self, record: &Record) -> Result<Created, StoreError> {
         let mut invocation = self.scripts.create.key(self.key(&record.id));
         invocation
-            .arg(time_value(record.created_at))
-            .arg(time_value(record.expires_at));
+            .arg(unix_millis(record.created_at))
+            .arg(unix_millis(record.expires_at));
         for (key, value) in &record.data {
             invocation.arg(data_field(key)).arg(json_text(value));
         }
@@ -370,7 +370,7 @@ impl SessionStore for RedisStore {
     async fn save(&self, id: &Id, changes: &ChangeSet) -> Result<Saved, StoreError> {
         let mut invocation = self.scripts.save.key(self.key(id));
         invocation
-            .arg(time_value(changes.expires_at))
+            .arg(unix_millis(changes.expires_at))
             .arg(changes.set.len());
         for (key, value) in &changes.set {
             invocation.arg(data_field(key)).arg(json_text(value));
@@ -384,7 +384,7 @@ impl SessionStore for RedisStore {
 
     async fn touch(&self, id: &Id, expires_at: OffsetDateTime) -> Result<Saved, StoreError> {
         let mut invocation = self.scripts.touch.key(self.key(id));
-        invocation.arg(time_value(expires_at));
+        invocation.arg(unix_millis(expires_at));
         let applied: i64 = self.run(Call::Script(invocation)).await?;
         Ok(saved(applied))
     }

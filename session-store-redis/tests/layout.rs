@@ -3,8 +3,10 @@
 mod common;
 
 use serde_json::json;
-use session_core::store::{ChangeSet, Record, SessionStore, StoreError};
-use session_core::time::{Duration, OffsetDateTime};
+use session_core::store::{
+    from_unix_millis, unix_millis, ChangeSet, Record, SessionStore, StoreError,
+};
+use session_core::time::{Duration, OffsetDateTime, PrimitiveDateTime};
 use session_core::Id;
 use session_store_redis::redis;
 use session_store_redis::RedisStore;
@@ -177,6 +179,46 @@ async fn standalone_foreign_value() {
 async fn cluster_foreign_value() {
     let mut conn = common::raw_cluster().await;
     foreign_value_is_a_corrupt_error(common::cluster().await, &mut conn).await;
+}
+
+/// A time before 1970 and the last one the calendar holds are stored as
+/// Unix milliseconds and read back; a stored time no date can hold is
+/// corrupt.
+#[tokio::test]
+async fn extreme_times_round_trip() {
+    let store = common::standalone().await;
+    let mut conn = common::raw_standalone().await;
+    let created = OffsetDateTime::UNIX_EPOCH - Duration::milliseconds(1);
+    let expires = PrimitiveDateTime::MAX.assume_utc();
+    let record = Record::new(Id::random(), created, expires);
+    store.create(&record).await.unwrap();
+    let key = store.key(&record.id);
+    let fields: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(fields["created"], "-1");
+    assert_eq!(fields["expires"], unix_millis(expires).to_string());
+    let loaded = store.load(&record.id).await.unwrap().unwrap();
+    assert_eq!(loaded.created_at, created);
+    assert_eq!(
+        loaded.expires_at,
+        from_unix_millis(unix_millis(expires)).unwrap()
+    );
+    assert!(expires - loaded.expires_at < Duration::milliseconds(1));
+
+    let _: () = redis::cmd("HSET")
+        .arg(&key)
+        .arg("expires")
+        .arg(i64::MAX)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let err = store.load(&record.id).await.unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+    assert!(err.to_string().contains("`expires`"), "{err}");
+    store.delete(&record.id).await.unwrap();
 }
 
 /// Stores with different prefixes do not see each other's sessions.

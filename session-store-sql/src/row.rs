@@ -4,8 +4,7 @@
 use serde_json::Value;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 use session_core::store::ChangeSet;
-use session_core::store::{Record, StoreError};
-use session_core::time::OffsetDateTime;
+use session_core::store::{from_unix_millis, Record, StoreError};
 use session_core::Id;
 
 use crate::error::corrupt;
@@ -45,7 +44,7 @@ impl Columns {
         let time = |column: &str, value: Result<i64, sqlx::Error>| {
             let value = value
                 .map_err(|err| corrupt(table, id, format_args!("`{column}` unreadable: {err}")))?;
-            from_millis(value).ok_or_else(|| {
+            from_unix_millis(value).ok_or_else(|| {
                 corrupt(
                     table,
                     id,
@@ -78,16 +77,6 @@ pub(crate) fn set_object(changes: &ChangeSet) -> String {
     text
 }
 
-/// Unix milliseconds, rounded down.
-pub(crate) fn millis(time: OffsetDateTime) -> i64 {
-    let millis = time.unix_timestamp_nanos().div_euclid(1_000_000);
-    i64::try_from(millis).unwrap_or(if millis < 0 { i64::MIN } else { i64::MAX })
-}
-
-fn from_millis(millis: i64) -> Option<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000).ok()
-}
-
 fn kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
@@ -96,21 +85,5 @@ fn kind(value: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use session_core::time::Duration;
-
-    #[test]
-    fn millis_round_trip_within_a_millisecond() {
-        let now = OffsetDateTime::now_utc();
-        let back = from_millis(millis(now)).unwrap();
-        assert!(back <= now && now - back < Duration::milliseconds(1));
-        let before_1970 = OffsetDateTime::UNIX_EPOCH - Duration::nanoseconds(1);
-        assert_eq!(millis(before_1970), -1);
-        assert!(from_millis(i64::MAX).is_none());
     }
 }

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use session_core::store::{
-    async_trait, ChangeSet, Created, Record, Saved, SessionStore, StoreError,
+    async_trait, unix_millis, ChangeSet, Created, Record, Saved, SessionStore, StoreError,
 };
 use session_core::time::OffsetDateTime;
 use session_core::{Clock, Id, SystemClock};
@@ -18,7 +18,7 @@ use crate::error::corrupt;
 use crate::mysql::{self, MySql};
 #[cfg(feature = "postgres")]
 use crate::postgres::{self, Postgres};
-use crate::row::{millis, Columns};
+use crate::row::Columns;
 #[cfg(feature = "sqlite")]
 use crate::sqlite::{self, Sqlite};
 use crate::table::{InvalidTableName, TableName};
@@ -380,7 +380,7 @@ impl SqlStore {
 
 impl Inner {
     fn now(&self) -> i64 {
-        millis(self.clock.now())
+        unix_millis(self.clock.now())
     }
 }
 
@@ -412,8 +412,8 @@ impl SessionStore for SqlStore {
         let row = NewRow {
             id: &key,
             data: &data,
-            created_at: millis(record.created_at),
-            expires_at: millis(record.expires_at),
+            created_at: unix_millis(record.created_at),
+            expires_at: unix_millis(record.expires_at),
         };
         let now = inner.now();
         on_db!(&inner.db, d => d.create(row, now).await).map_err(|err| inner.db.error(err))
@@ -425,7 +425,7 @@ impl SessionStore for SqlStore {
         }
         let inner = &*self.inner;
         let key = id.encode();
-        let (expires_at, now) = (millis(changes.expires_at), inner.now());
+        let (expires_at, now) = (unix_millis(changes.expires_at), inner.now());
         let rows = on_db!(&inner.db, d => d.save(&key, changes, expires_at, now).await);
         match rows {
             Ok(0) => Ok(Saved::Gone),
@@ -443,7 +443,7 @@ impl SessionStore for SqlStore {
         let inner = &*self.inner;
         let key = id.encode();
         let rows = on_db!(&inner.db, d => sqlx::query(&d.sql.touch)
-            .bind(millis(expires_at))
+            .bind(unix_millis(expires_at))
             .bind(key.as_str())
             .bind(inner.now())
             .execute(&d.pool)

@@ -37,6 +37,11 @@ async fn corrupt_rows_are_reported() {
 }
 
 #[tokio::test]
+async fn extreme_times_round_trip() {
+    common::extreme_times_round_trip(store("conformance_sessions").await).await;
+}
+
+#[tokio::test]
 async fn delete_expired_removes_every_expired_row() {
     let store = connect()
         .await

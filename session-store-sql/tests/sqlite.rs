@@ -69,6 +69,11 @@ async fn saving_over_a_corrupt_row_is_corrupt() {
 }
 
 #[tokio::test]
+async fn extreme_times_round_trip() {
+    common::extreme_times_round_trip(memory_store().await).await;
+}
+
+#[tokio::test]
 async fn delete_expired_removes_every_expired_row() {
     common::delete_expired_removes_every_expired_row(memory_store().await).await;
 }

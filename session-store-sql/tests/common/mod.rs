@@ -2,8 +2,10 @@
 #![allow(dead_code)]
 
 use serde_json::json;
-use session_core::store::{ChangeSet, Created, Record, Saved, SessionStore, StoreError};
-use session_core::time::{Duration, OffsetDateTime};
+use session_core::store::{
+    from_unix_millis, unix_millis, ChangeSet, Created, Record, Saved, SessionStore, StoreError,
+};
+use session_core::time::{Duration, OffsetDateTime, PrimitiveDateTime};
 use session_core::{Clock, Id, ManualClock};
 use session_store_sql::{Database, SqlStore};
 
@@ -108,6 +110,39 @@ pub async fn corrupt_row_is_reported(store: SqlStore, data_sql: &str) {
     assert!(message.contains(store.table_name()), "{message}");
     assert!(message.contains(&id.short_hash()), "{message}");
     assert!(!message.contains(&id.encode()), "the id leaked: {message}");
+    store.delete(&id).await.unwrap();
+}
+
+/// A time before 1970 and the last one the calendar holds are stored as
+/// Unix milliseconds and read back; a stored time no date can hold loads
+/// as `Corrupt`.
+pub async fn extreme_times_round_trip(store: SqlStore) {
+    let created = OffsetDateTime::UNIX_EPOCH - Duration::milliseconds(1);
+    let expires = PrimitiveDateTime::MAX.assume_utc();
+    let record = Record::new(Id::random(), created, expires);
+    assert_eq!(store.create(&record).await.unwrap(), Created::Inserted);
+    let loaded = store.load(&record.id).await.unwrap().unwrap();
+    assert_eq!(loaded.created_at, created);
+    assert_eq!(
+        loaded.expires_at,
+        from_unix_millis(unix_millis(expires)).unwrap()
+    );
+    store.delete(&record.id).await.unwrap();
+
+    let id = Id::random();
+    let sql = format!(
+        "INSERT INTO {} (id, data, created_at, expires_at) VALUES ('{}', '{{}}', 0, {})",
+        store.table_name(),
+        id.encode(),
+        i64::MAX,
+    );
+    execute(&store, &sql).await;
+    let err = store
+        .load(&id)
+        .await
+        .expect_err("expires_at is out of range");
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+    assert!(err.to_string().contains("expires_at"), "{err}");
     store.delete(&id).await.unwrap();
 }
 
