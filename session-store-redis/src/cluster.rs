@@ -10,7 +10,8 @@ pub(crate) fn is_cluster_spec(spec: &str) -> bool {
     spec.starts_with(CLUSTER_SCHEME) || spec.starts_with(CLUSTER_TLS_SCHEME)
 }
 
-/// The text given to [`parse_cluster_spec`] was not a cluster spec.
+/// The text given to [`parse_cluster_spec`] was not a cluster spec. The
+/// message never repeats the spec's credentials.
 ///
 /// ```
 /// use session_store_redis::parse_cluster_spec;
@@ -69,7 +70,8 @@ pub fn parse_cluster_spec(spec: &str) -> Result<Vec<String>, ParseSpecError> {
         .collect();
     if nodes.is_empty() {
         return Err(ParseSpecError(format!(
-            "the Redis Cluster spec `{spec}` names no node: list them as host:port,host:port"
+            "the Redis Cluster spec `{}` names no node: list them as host:port,host:port",
+            redacted(spec)
         )));
     }
     if let Some(bad) = hosts.split(',').map(str::trim).find(|h| h.contains('/')) {
@@ -78,6 +80,17 @@ pub fn parse_cluster_spec(spec: &str) -> Result<Vec<String>, ParseSpecError> {
         )));
     }
     Ok(nodes)
+}
+
+/// `spec` for an error message: the credentials (everything before the
+/// last `@`) masked. The spec is printed when an application starts, so a
+/// password must never be part of it.
+fn redacted(spec: &str) -> String {
+    let (scheme, rest) = spec.split_once("://").unwrap_or(("", spec));
+    match rest.rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => spec.to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -97,5 +110,29 @@ mod tests {
         assert!(parse_cluster_spec("redis+cluster://").is_err());
         assert!(parse_cluster_spec("redis+cluster://a:1/0").is_err());
         assert!(parse_cluster_spec("http://a:1").is_err());
+    }
+
+    #[test]
+    fn errors_never_carry_credentials() {
+        let err = parse_cluster_spec("redis+cluster://alice:hunter2@").unwrap_err();
+        assert!(err.to_string().contains("`redis+cluster://***@`"), "{err}");
+        for spec in [
+            "redis+cluster://alice:hunter2@",
+            "redis+cluster://alice:hunter2@/",
+            "rediss+cluster://alice:hunter2@ , ,",
+            "redis+cluster://alice:hunter2@a:1/0,b:2",
+            "redis+cluster://alice:hunter2@a:1,b:2/3",
+            "redis+cluster://alice:hun@ter2@a:1,b:2/3",
+            "redis+clustr://alice:hunter2@a:1",
+            "redis+cluster:/alice:hunter2@a:1",
+        ] {
+            let err = parse_cluster_spec(spec).unwrap_err();
+            for text in [err.to_string(), format!("{err:?}")] {
+                assert!(
+                    !text.contains("hunter2") && !text.contains("ter2") && !text.contains("alice"),
+                    "{spec} -> {text}"
+                );
+            }
+        }
     }
 }

@@ -77,7 +77,7 @@ impl RedisStore {
     ///
     /// Fails with [`StoreError::Unavailable`] if the server cannot be
     /// reached within [`DEFAULT_TIMEOUT`], and [`StoreError::Failed`] for a
-    /// malformed URL.
+    /// malformed URL. Errors never carry the URL's user or password.
     ///
     /// ```no_run
     /// use session_store_redis::RedisStore;
@@ -146,7 +146,8 @@ impl RedisStore {
     /// Connects to what `spec` names: `redis://…` or `rediss://…` for one
     /// server ([`connect`](Self::connect)), `redis+cluster://host:port,host:port`
     /// for a cluster ([`connect_cluster`](Self::connect_cluster), see
-    /// [`parse_cluster_spec`]).
+    /// [`parse_cluster_spec`]). Errors never carry the spec's user or
+    /// password, so they are safe to print when the application starts.
     ///
     /// ```no_run
     /// use session_store_redis::RedisStore;

@@ -293,3 +293,42 @@ async fn bad_urls_are_errors() {
         .unwrap_err();
     assert!(matches!(err, StoreError::Failed(_)), "{err:?}");
 }
+
+/// A URL or spec with credentials, wherever it fails (malformed, nothing
+/// listening, refused by the server), gives an error that carries neither
+/// the user nor the password: applications print these errors at start.
+#[tokio::test]
+async fn errors_never_carry_credentials() {
+    fn with_credentials(scheme: &str, url: &str) -> String {
+        let hosts = url.split_once("://").map_or(url, |(_, rest)| rest);
+        let hosts = hosts.rsplit('@').next().unwrap_or(hosts);
+        format!("{scheme}alice:hunter2@{hosts}")
+    }
+    let cluster_hosts: Vec<String> = common::cluster_urls()
+        .iter()
+        .map(|url| with_credentials("", url))
+        .map(|url| url.rsplit('@').next().unwrap().to_owned())
+        .collect();
+    let specs = [
+        "redis://alice:hunter2@127.0.0.1:notaport".to_owned(),
+        "redis://alice:hunter2@127.0.0.1:6379/notadb".to_owned(),
+        "redis://alice:hunter2@127.0.0.1:1".to_owned(),
+        with_credentials("redis://", &common::redis_url()),
+        "redis://:hunter2@[::1".to_owned(),
+        "redis+cluster://alice:hunter2@".to_owned(),
+        "redis+cluster://alice:hunter2@127.0.0.1:1".to_owned(),
+        format!("redis+cluster://alice:hunter2@{}", cluster_hosts.join(",")),
+        "alice:hunter2@127.0.0.1:6379".to_owned(),
+    ];
+    for spec in &specs {
+        let err = RedisStore::connect_spec(spec)
+            .await
+            .expect_err("bad credentials or address");
+        for text in [err.to_string(), format!("{err:?}")] {
+            assert!(
+                !text.contains("hunter2") && !text.contains("alice"),
+                "{spec} -> {text}"
+            );
+        }
+    }
+}

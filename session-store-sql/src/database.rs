@@ -40,15 +40,19 @@ impl Database {
     /// The database a URL names by its scheme: `sqlite:`, `postgres:` (or
     /// `postgresql:`), `mysql:` (or `mariadb:`).
     pub(crate) fn of_url(url: &str) -> Result<Self, StoreError> {
-        let scheme = scheme(url);
-        match scheme.to_ascii_lowercase().as_str() {
+        match scheme(url).to_ascii_lowercase().as_str() {
             "sqlite" => Ok(Database::Sqlite),
             "postgres" | "postgresql" => Ok(Database::Postgres),
             "mysql" | "mariadb" => Ok(Database::MySql),
-            _ => Err(StoreError::failed(format!(
-                "unsupported session store URL scheme {scheme:?}: expected \
-                 sqlite://, postgres:// or mysql://"
-            ))),
+            _ => Err(StoreError::failed(match shown_scheme(url) {
+                Some(scheme) => format!(
+                    "unsupported session store URL scheme {scheme:?}: expected \
+                     sqlite://, postgres:// or mysql://"
+                ),
+                None => "unsupported session store URL (not repeated here: it may hold \
+                         a password): expected sqlite://, postgres:// or mysql://"
+                    .to_owned(),
+            })),
         }
     }
 
@@ -69,6 +73,18 @@ impl Database {
 /// The scheme of `url`: what comes before the first `:`.
 fn scheme(url: &str) -> &str {
     url.split_once(':').map_or("", |(scheme, _)| scheme)
+}
+
+/// The scheme of `url` if it is safe to repeat in an error: a plain scheme
+/// followed by `://`. Otherwise what comes before the first `:` may be a
+/// user name (`user:password@host`, the scheme forgotten).
+fn shown_scheme(url: &str) -> Option<&str> {
+    let (scheme, rest) = url.split_once(':')?;
+    let plain = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    (plain && rest.starts_with("//")).then_some(scheme)
 }
 
 /// The statements every database runs alike (the same parameters in the
@@ -215,5 +231,29 @@ impl Db {
     /// Whether `err` is the database refusing the stored `data` as JSON.
     pub(crate) fn refused_stored_json(&self, err: &sqlx::Error) -> bool {
         on_db!(self, d => d.refused_stored_json(err))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_errors_never_carry_credentials() {
+        for url in [
+            "alice:hunter2@127.0.0.1/sessions",
+            "postgres//alice:hunter2@127.0.0.1/sessions",
+            "//alice:hunter2@127.0.0.1/sessions",
+        ] {
+            let err = Database::of_url(url).unwrap_err();
+            for text in [err.to_string(), format!("{err:?}")] {
+                assert!(
+                    !text.contains("hunter2") && !text.contains("alice"),
+                    "{url} -> {text}"
+                );
+            }
+        }
+        let err = Database::of_url("redis://alice:hunter2@127.0.0.1").unwrap_err();
+        assert!(err.to_string().contains("\"redis\""), "{err}");
     }
 }

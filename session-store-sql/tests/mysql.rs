@@ -108,6 +108,19 @@ async fn unreachable_server_is_unavailable() {
 }
 
 #[tokio::test]
+async fn connect_errors_never_carry_the_password() {
+    common::connect_errors_never_carry_the_password(&[
+        // Refused by the server (wrong password).
+        common::with_password(&url(), "root"),
+        "mysql://alice:hunter2@127.0.0.1:notaport/test".to_owned(),
+        "mysql://alice:hunter2@127.0.0.1:1/test".to_owned(),
+        "mysql://alice:hunter2@[::1/test".to_owned(),
+        "alice:hunter2@127.0.0.1/test".to_owned(),
+    ])
+    .await;
+}
+
+#[tokio::test]
 async fn unchanged_save_is_applied() {
     common::unchanged_save_is_applied(store("conformance_sessions").await).await;
 }

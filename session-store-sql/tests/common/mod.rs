@@ -22,6 +22,27 @@ pub fn url(var: &str) -> String {
     }
 }
 
+/// `url` (one of the test servers) with the user `user` and the password
+/// `hunter2`.
+pub fn with_password(url: &str, user: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL with ://");
+    let host = rest.rsplit('@').next().unwrap_or(rest);
+    format!("{scheme}://{user}:hunter2@{host}")
+}
+
+/// Connecting with URLs that carry the password `hunter2` fails, whatever
+/// goes wrong (a malformed URL, nothing listening, refused credentials),
+/// with an error that never carries the password: applications print
+/// these errors at start.
+pub async fn connect_errors_never_carry_the_password(urls: &[String]) {
+    for url in urls {
+        let err = SqlStore::connect(url).await.expect_err(url);
+        for text in [err.to_string(), format!("{err:?}")] {
+            assert!(!text.contains("hunter2"), "{url} -> {text}");
+        }
+    }
+}
+
 /// A table name no other test (or concurrent run) uses.
 pub fn unique_table(prefix: &str) -> String {
     format!("{prefix}_{}", Id::random().short_hash())
