@@ -125,7 +125,7 @@ impl Expiry {
                 .map(|ms| Expiry::OnInactivity(Duration::from_millis(ms)));
         }
         let ms: i64 = text.strip_prefix("at:")?.parse().ok()?;
-        Some(Expiry::AtDateTime(crate::store::from_unix_millis(ms)))
+        crate::store::from_unix_millis(ms).map(Expiry::AtDateTime)
     }
 }
 

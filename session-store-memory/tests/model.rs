@@ -275,46 +275,37 @@ fn config() -> SessionConfig {
     SessionConfig::new().with_secure(false)
 }
 
-#[test]
-fn memory_store_matches_the_model() {
+fn run_model(layer: impl Fn() -> (SessionLayer, Option<MemoryStore>)) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     runner()
         .run(&requests(), |requests| {
-            let store = MemoryStore::new();
-            let layer = SessionLayer::new(store.clone(), key()).with_config(config());
-            check(&rt, layer, Some(&store), &requests)
+            let (layer, store) = layer();
+            check(&rt, layer, store.as_ref(), &requests)
         })
         .unwrap();
+}
+
+#[test]
+fn memory_store_matches_the_model() {
+    run_model(|| {
+        let store = MemoryStore::new();
+        let layer = SessionLayer::new(store.clone(), key()).with_config(config());
+        (layer, Some(store))
+    });
 }
 
 #[test]
 fn signed_cookie_matches_the_model() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    runner()
-        .run(&requests(), |requests| {
-            let codec = SignedCookie::new(&Keys::from(key()));
-            check(
-                &rt,
-                SessionLayer::client_side(codec).with_config(config()),
-                None,
-                &requests,
-            )
-        })
-        .unwrap();
+    run_model(|| {
+        let codec = SignedCookie::new(&Keys::from(key()));
+        (SessionLayer::client_side(codec).with_config(config()), None)
+    });
 }
 
 #[test]
 fn encrypted_cookie_matches_the_model() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    runner()
-        .run(&requests(), |requests| {
-            let codec = EncryptedCookie::new(&Keys::from(key()));
-            check(
-                &rt,
-                SessionLayer::client_side(codec).with_config(config()),
-                None,
-                &requests,
-            )
-        })
-        .unwrap();
+    run_model(|| {
+        let codec = EncryptedCookie::new(&Keys::from(key()));
+        (SessionLayer::client_side(codec).with_config(config()), None)
+    });
 }

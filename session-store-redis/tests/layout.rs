@@ -3,8 +3,10 @@
 mod common;
 
 use serde_json::json;
-use session_core::store::{ChangeSet, Record, SessionStore, StoreError};
-use session_core::time::{Duration, OffsetDateTime};
+use session_core::store::{
+    from_unix_millis, unix_millis, ChangeSet, Record, SessionStore, StoreError,
+};
+use session_core::time::{Duration, OffsetDateTime, PrimitiveDateTime};
 use session_core::Id;
 use session_store_redis::redis;
 use session_store_redis::RedisStore;
@@ -179,6 +181,46 @@ async fn cluster_foreign_value() {
     foreign_value_is_a_corrupt_error(common::cluster().await, &mut conn).await;
 }
 
+/// A time before 1970 and the last one the calendar holds are stored as
+/// Unix milliseconds and read back; a stored time no date can hold is
+/// corrupt.
+#[tokio::test]
+async fn extreme_times_round_trip() {
+    let store = common::standalone().await;
+    let mut conn = common::raw_standalone().await;
+    let created = OffsetDateTime::UNIX_EPOCH - Duration::milliseconds(1);
+    let expires = PrimitiveDateTime::MAX.assume_utc();
+    let record = Record::new(Id::random(), created, expires);
+    store.create(&record).await.unwrap();
+    let key = store.key(&record.id);
+    let fields: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(fields["created"], "-1");
+    assert_eq!(fields["expires"], unix_millis(expires).to_string());
+    let loaded = store.load(&record.id).await.unwrap().unwrap();
+    assert_eq!(loaded.created_at, created);
+    assert_eq!(
+        loaded.expires_at,
+        from_unix_millis(unix_millis(expires)).unwrap()
+    );
+    assert!(expires - loaded.expires_at < Duration::milliseconds(1));
+
+    let _: () = redis::cmd("HSET")
+        .arg(&key)
+        .arg("expires")
+        .arg(i64::MAX)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let err = store.load(&record.id).await.unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+    assert!(err.to_string().contains("`expires`"), "{err}");
+    store.delete(&record.id).await.unwrap();
+}
+
 /// Stores with different prefixes do not see each other's sessions.
 #[tokio::test]
 async fn prefixes_separate_applications() {
@@ -250,4 +292,43 @@ async fn bad_urls_are_errors() {
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Failed(_)), "{err:?}");
+}
+
+/// A URL or spec with credentials, wherever it fails (malformed, nothing
+/// listening, refused by the server), gives an error that carries neither
+/// the user nor the password: applications print these errors at start.
+#[tokio::test]
+async fn errors_never_carry_credentials() {
+    fn with_credentials(scheme: &str, url: &str) -> String {
+        let hosts = url.split_once("://").map_or(url, |(_, rest)| rest);
+        let hosts = hosts.rsplit('@').next().unwrap_or(hosts);
+        format!("{scheme}alice:hunter2@{hosts}")
+    }
+    let cluster_hosts: Vec<String> = common::cluster_urls()
+        .iter()
+        .map(|url| with_credentials("", url))
+        .map(|url| url.rsplit('@').next().unwrap().to_owned())
+        .collect();
+    let specs = [
+        "redis://alice:hunter2@127.0.0.1:notaport".to_owned(),
+        "redis://alice:hunter2@127.0.0.1:6379/notadb".to_owned(),
+        "redis://alice:hunter2@127.0.0.1:1".to_owned(),
+        with_credentials("redis://", &common::redis_url()),
+        "redis://:hunter2@[::1".to_owned(),
+        "redis+cluster://alice:hunter2@".to_owned(),
+        "redis+cluster://alice:hunter2@127.0.0.1:1".to_owned(),
+        format!("redis+cluster://alice:hunter2@{}", cluster_hosts.join(",")),
+        "alice:hunter2@127.0.0.1:6379".to_owned(),
+    ];
+    for spec in &specs {
+        let err = RedisStore::connect_spec(spec)
+            .await
+            .expect_err("bad credentials or address");
+        for text in [err.to_string(), format!("{err:?}")] {
+            assert!(
+                !text.contains("hunter2") && !text.contains("alice"),
+                "{spec} -> {text}"
+            );
+        }
+    }
 }

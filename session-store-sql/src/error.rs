@@ -3,55 +3,25 @@
 use session_core::store::StoreError;
 use session_core::Id;
 
-use crate::Backend;
-
 /// Unreachable, timed out or overloaded → [`StoreError::Unavailable`]
 /// (a `503`); anything else → [`StoreError::Failed`] (a `500`).
-pub(crate) fn store_error(backend: Backend, err: sqlx::Error) -> StoreError {
-    if is_unavailable(backend, &err) {
-        StoreError::unavailable(err)
-    } else {
-        StoreError::failed(err)
-    }
-}
-
-fn is_unavailable(backend: Backend, err: &sqlx::Error) -> bool {
-    match err {
+/// `unavailable` tells which database error codes mean the server cannot
+/// answer now (each database has its own).
+pub(crate) fn store_error(err: sqlx::Error, unavailable: fn(&str) -> bool) -> StoreError {
+    let is_unavailable = match &err {
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => {
-            let Some(code) = db.code() else {
-                return false;
-            };
-            match backend {
-                // SQLITE_BUSY and SQLITE_LOCKED, with their extended codes:
-                // the busy timeout ran out while another writer held the lock.
-                Backend::Sqlite => code
-                    .parse::<i32>()
-                    .is_ok_and(|code| matches!(code & 0xff, 5 | 6)),
-                // SQLSTATE class 08 (connection exception), 53300 (too many
-                // connections), 57P01..57P03 (shutdown, cannot connect now).
-                Backend::Postgres => {
-                    code.starts_with("08")
-                        || matches!(&*code, "53300" | "57P01" | "57P02" | "57P03")
-                }
-                // SQLSTATE class 08 (e.g. 1040, too many connections).
-                Backend::MySql => code.starts_with("08"),
-            }
-        }
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| unavailable(&code)),
         _ => false,
+    };
+    if is_unavailable {
+        StoreError::unavailable(err)
+    } else {
+        StoreError::failed(err)
     }
-}
-
-/// Whether SQLite refused the stored `data` as JSON (a row edited by hand).
-pub(crate) fn is_malformed_json(backend: Backend, err: &sqlx::Error) -> bool {
-    matches!(
-        (backend, err),
-        (Backend::Sqlite, sqlx::Error::Database(db)) if db.message().contains("malformed JSON")
-    )
 }
 
 /// A [`StoreError::Corrupt`] naming the table and the id's short hash

@@ -93,22 +93,23 @@ impl TableName {
         &self.text
     }
 
+    /// The schema part, if any, and the table part.
+    pub(crate) fn parts(&self) -> (Option<&str>, &str) {
+        (self.schema.as_deref(), &self.table)
+    }
+
     /// The name quoted with `quote` (`"` or `` ` ``), schema included.
     pub(crate) fn quoted(&self, quote: char) -> String {
-        match &self.schema {
-            Some(schema) => format!("{quote}{schema}{quote}.{quote}{}{quote}", self.table),
-            None => format!("{quote}{}{quote}", self.table),
+        match self.parts() {
+            (Some(schema), table) => format!("{quote}{schema}{quote}.{quote}{table}{quote}"),
+            (None, table) => format!("{quote}{table}{quote}"),
         }
     }
 
-    /// The schema part, if any.
-    pub(crate) fn schema(&self) -> Option<&str> {
-        self.schema.as_deref()
-    }
-
-    /// The table part, without the schema.
-    pub(crate) fn table(&self) -> &str {
-        &self.table
+    /// The name of the index on `expires_at`, without the schema (which
+    /// PostgreSQL and MySQL take from the table).
+    pub(crate) fn index(&self) -> String {
+        format!("{}_expires_at_idx", self.parts().1)
     }
 }
 
@@ -135,8 +136,8 @@ mod tests {
             assert_eq!(TableName::new(name).unwrap().as_str(), name);
         }
         let qualified = TableName::new("auth.sessions").unwrap();
-        assert_eq!(qualified.schema(), Some("auth"));
-        assert_eq!(qualified.table(), "sessions");
+        assert_eq!(qualified.parts(), (Some("auth"), "sessions"));
+        assert_eq!(qualified.index(), "sessions_expires_at_idx");
         assert_eq!(qualified.quoted('"'), "\"auth\".\"sessions\"");
         assert_eq!(TableName::new("s").unwrap().quoted('`'), "`s`");
     }

@@ -1,4 +1,4 @@
-//! PostgreSQL: the conformance suite and the checks every SQL backend runs,
+//! PostgreSQL: the conformance suite and the checks every database runs,
 //! over a real connection to `DATABASE_URL` (`scripts/test` starts a
 //! throwaway server and sets it).
 #![cfg(feature = "postgres")]
@@ -6,7 +6,7 @@
 mod common;
 
 use session_core::store::StoreError;
-use session_store_sql::{Backend, SqlStore};
+use session_store_sql::{Database, SqlStore};
 
 fn url() -> String {
     common::url("DATABASE_URL")
@@ -16,7 +16,7 @@ async fn connect() -> SqlStore {
     let store = SqlStore::connect(&url())
         .await
         .expect("connect to DATABASE_URL");
-    assert_eq!(store.backend(), Backend::Postgres);
+    assert_eq!(store.database(), Database::Postgres);
     store
 }
 
@@ -42,6 +42,11 @@ async fn corrupt_rows_are_reported() {
     let store = store("conformance_sessions").await;
     common::corrupt_row_is_reported(store.clone(), "'[1, 2]'").await;
     common::corrupt_row_is_reported(store, "'\"a string\"'").await;
+}
+
+#[tokio::test]
+async fn extreme_times_round_trip() {
+    common::extreme_times_round_trip(store("conformance_sessions").await).await;
 }
 
 #[tokio::test]
@@ -89,12 +94,12 @@ async fn concurrent_migrations_do_not_collide() {
 }
 
 #[tokio::test]
-async fn missing_table_is_a_backend_error() {
+async fn missing_table_is_failed() {
     let store = connect()
         .await
         .with_table_name(&common::unique_table("absent"))
         .unwrap();
-    common::missing_table_is_a_backend_error(store).await;
+    common::missing_table_is_failed(store).await;
 }
 
 #[tokio::test]
@@ -108,6 +113,19 @@ async fn unreachable_server_is_unavailable() {
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn connect_errors_never_carry_the_password() {
+    common::connect_errors_never_carry_the_password(&[
+        // Refused by the server (no such role).
+        common::with_password(&url(), "alice"),
+        "postgres://alice:hunter2@127.0.0.1:notaport/test".to_owned(),
+        "postgres://alice:hunter2@127.0.0.1:1/test".to_owned(),
+        "postgres://alice:hunter2@[::1/test".to_owned(),
+        "alice:hunter2@127.0.0.1/test".to_owned(),
+    ])
+    .await;
 }
 
 #[tokio::test]
@@ -127,7 +145,7 @@ async fn random_change_sets_match_the_model() {
 
 /// JSONB cannot hold U+0000: the save fails cleanly (documented limit).
 #[tokio::test]
-async fn nul_characters_are_a_backend_error() {
+async fn nul_characters_are_failed() {
     use session_core::store::{ChangeSet, Record, SessionStore};
     use session_core::time::{Duration, OffsetDateTime};
     use session_core::Id;

@@ -1,5 +1,5 @@
 //! SQLite: the conformance suite on a file and in memory, and the checks
-//! every SQL backend runs.
+//! every database runs.
 #![cfg(feature = "sqlite")]
 
 mod common;
@@ -10,7 +10,7 @@ use serde_json::json;
 use session_core::store::{Record, SessionStore, StoreError};
 use session_core::time::{Duration, OffsetDateTime};
 use session_core::Id;
-use session_store_sql::{Backend, SqlStore};
+use session_store_sql::{Database, SqlStore};
 
 /// A file shared by the tests of this binary (each opens its own pool on
 /// it, as separate processes would).
@@ -69,6 +69,11 @@ async fn saving_over_a_corrupt_row_is_corrupt() {
 }
 
 #[tokio::test]
+async fn extreme_times_round_trip() {
+    common::extreme_times_round_trip(memory_store().await).await;
+}
+
+#[tokio::test]
 async fn delete_expired_removes_every_expired_row() {
     common::delete_expired_removes_every_expired_row(memory_store().await).await;
 }
@@ -97,9 +102,8 @@ async fn migrate_is_idempotent() {
 }
 
 #[tokio::test]
-async fn missing_table_is_a_backend_error() {
-    common::missing_table_is_a_backend_error(SqlStore::connect("sqlite::memory:").await.unwrap())
-        .await;
+async fn missing_table_is_failed() {
+    common::missing_table_is_failed(SqlStore::connect("sqlite::memory:").await.unwrap()).await;
 }
 
 #[tokio::test]
@@ -128,7 +132,7 @@ async fn the_file_is_created_and_sessions_survive_a_reopen() {
     record.data.insert("user_count".into(), json!(41));
     {
         let store = SqlStore::connect(&url).await.unwrap();
-        assert_eq!(store.backend(), Backend::Sqlite);
+        assert_eq!(store.database(), Database::Sqlite);
         store.migrate().await.unwrap();
         store.create(&record).await.unwrap();
         let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
@@ -192,7 +196,7 @@ async fn random_change_sets_match_the_model() {
 }
 
 #[tokio::test]
-async fn debug_shows_the_backend_and_table_only() {
+async fn debug_shows_the_database_and_table_only() {
     let store = SqlStore::connect("sqlite::memory:").await.unwrap();
     let debug = format!("{store:?}");
     assert!(

@@ -49,43 +49,47 @@ pub use async_trait::async_trait;
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
 
-/// `at` as Unix milliseconds, saturating at `i64::MIN` / `i64::MAX` (the
-/// form the SQL and Redis stores keep times in).
+/// Session data: string keys to JSON values.
+pub type Data = serde_json::Map<String, Value>;
+
+/// `at` as Unix time in milliseconds, rounded down (towards the past, also
+/// before 1970), the form stores keep times in; saturates at the ends of
+/// `i64`.
+///
+/// ```
+/// use session_core::store::unix_millis;
+/// use session_core::time::{Duration, OffsetDateTime, PrimitiveDateTime};
+///
+/// let epoch = OffsetDateTime::UNIX_EPOCH;
+/// assert_eq!(unix_millis(epoch + Duration::microseconds(1_999)), 1);
+/// assert_eq!(unix_millis(epoch - Duration::nanoseconds(1)), -1);
+/// let far = PrimitiveDateTime::MAX.assume_utc();
+/// assert_eq!(unix_millis(far), far.unix_timestamp() * 1000 + 999);
+/// ```
+pub fn unix_millis(at: OffsetDateTime) -> i64 {
+    let millis = at.unix_timestamp_nanos().div_euclid(1_000_000);
+    i64::try_from(millis).unwrap_or(if millis < 0 { i64::MIN } else { i64::MAX })
+}
+
+/// The time `millis` Unix milliseconds after 1970 (before, if negative),
+/// or `None` outside the range an [`OffsetDateTime`] holds: a store reports
+/// such a stored value as [`StoreError::Corrupt`].
 ///
 /// ```
 /// use session_core::store::{from_unix_millis, unix_millis};
-/// use session_core::time::OffsetDateTime;
+/// use session_core::time::{Duration, OffsetDateTime, PrimitiveDateTime};
 ///
-/// let at = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
-/// assert_eq!(unix_millis(at), 1_700_000_000_000);
-/// assert_eq!(from_unix_millis(unix_millis(at)), at);
+/// let epoch = OffsetDateTime::UNIX_EPOCH;
+/// assert_eq!(from_unix_millis(-1), Some(epoch - Duration::milliseconds(1)));
+/// let far = PrimitiveDateTime::MAX.assume_utc();
+/// let back = from_unix_millis(unix_millis(far)).unwrap();
+/// assert!(back <= far && far - back < Duration::milliseconds(1));
+/// assert_eq!(from_unix_millis(i64::MAX), None);
+/// assert_eq!(from_unix_millis(i64::MIN), None);
 /// ```
-pub fn unix_millis(at: OffsetDateTime) -> i64 {
-    let ms = at.unix_timestamp_nanos() / 1_000_000;
-    ms.clamp(i64::MIN as i128, i64::MAX as i128) as i64
+pub fn from_unix_millis(millis: i64) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000).ok()
 }
-
-/// The time `ms` Unix milliseconds name, clamped to what
-/// [`OffsetDateTime`] can represent.
-///
-/// ```
-/// use session_core::store::from_unix_millis;
-/// use session_core::time::{Date, OffsetDateTime};
-///
-/// assert_eq!(from_unix_millis(0), OffsetDateTime::UNIX_EPOCH);
-/// assert_eq!(from_unix_millis(i64::MAX).date(), Date::MAX);
-/// ```
-pub fn from_unix_millis(ms: i64) -> OffsetDateTime {
-    let nanos = i128::from(ms) * 1_000_000;
-    OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or(if ms < 0 {
-        time::PrimitiveDateTime::MIN.assume_utc()
-    } else {
-        time::PrimitiveDateTime::MAX.assume_utc()
-    })
-}
-
-/// Session data: string keys to JSON values.
-pub type Data = serde_json::Map<String, Value>;
 
 /// One stored session.
 ///

@@ -1,11 +1,13 @@
-//! Checks every SQL backend runs besides the conformance suite.
+//! Checks every database runs besides the conformance suite.
 #![allow(dead_code)]
 
 use serde_json::json;
-use session_core::store::{ChangeSet, Created, Record, Saved, SessionStore, StoreError};
-use session_core::time::{Duration, OffsetDateTime};
+use session_core::store::{
+    from_unix_millis, unix_millis, ChangeSet, Created, Record, Saved, SessionStore, StoreError,
+};
+use session_core::time::{Duration, OffsetDateTime, PrimitiveDateTime};
 use session_core::{Clock, Id, ManualClock};
-use session_store_sql::{Backend, SqlStore};
+use session_store_sql::{Database, SqlStore};
 
 /// The URL in `var`, or a failure that says how to get one.
 pub fn url(var: &str) -> String {
@@ -20,6 +22,27 @@ pub fn url(var: &str) -> String {
     }
 }
 
+/// `url` (one of the test servers) with the user `user` and the password
+/// `hunter2`.
+pub fn with_password(url: &str, user: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL with ://");
+    let host = rest.rsplit('@').next().unwrap_or(rest);
+    format!("{scheme}://{user}:hunter2@{host}")
+}
+
+/// Connecting with URLs that carry the password `hunter2` fails, whatever
+/// goes wrong (a malformed URL, nothing listening, refused credentials),
+/// with an error that never carries the password: applications print
+/// these errors at start.
+pub async fn connect_errors_never_carry_the_password(urls: &[String]) {
+    for url in urls {
+        let err = SqlStore::connect(url).await.expect_err(url);
+        for text in [err.to_string(), format!("{err:?}")] {
+            assert!(!text.contains("hunter2"), "{url} -> {text}");
+        }
+    }
+}
+
 /// A table name no other test (or concurrent run) uses.
 pub fn unique_table(prefix: &str) -> String {
     format!("{prefix}_{}", Id::random().short_hash())
@@ -27,52 +50,52 @@ pub fn unique_table(prefix: &str) -> String {
 
 /// Runs one statement on the store's own pool.
 pub async fn execute(store: &SqlStore, sql: &str) {
-    match store.backend() {
+    match store.database() {
         #[cfg(feature = "sqlite")]
-        Backend::Sqlite => {
+        Database::Sqlite => {
             sqlx::query(sql)
                 .execute(store.sqlite_pool().unwrap())
                 .await
                 .unwrap();
         }
         #[cfg(feature = "postgres")]
-        Backend::Postgres => {
+        Database::Postgres => {
             sqlx::query(sql)
                 .execute(store.postgres_pool().unwrap())
                 .await
                 .unwrap();
         }
         #[cfg(feature = "mysql")]
-        Backend::MySql => {
+        Database::MySql => {
             sqlx::query(sql)
                 .execute(store.mysql_pool().unwrap())
                 .await
                 .unwrap();
         }
-        other => panic!("backend {other:?} not compiled in"),
+        other => panic!("database {other:?} not compiled in"),
     }
 }
 
 /// `SELECT count(*)` of the store's table.
 pub async fn count_rows(store: &SqlStore) -> i64 {
     let sql = format!("SELECT COUNT(*) FROM {}", store.table_name());
-    match store.backend() {
+    match store.database() {
         #[cfg(feature = "sqlite")]
-        Backend::Sqlite => sqlx::query_scalar(&sql)
+        Database::Sqlite => sqlx::query_scalar(&sql)
             .fetch_one(store.sqlite_pool().unwrap())
             .await
             .unwrap(),
         #[cfg(feature = "postgres")]
-        Backend::Postgres => sqlx::query_scalar(&sql)
+        Database::Postgres => sqlx::query_scalar(&sql)
             .fetch_one(store.postgres_pool().unwrap())
             .await
             .unwrap(),
         #[cfg(feature = "mysql")]
-        Backend::MySql => sqlx::query_scalar(&sql)
+        Database::MySql => sqlx::query_scalar(&sql)
             .fetch_one(store.mysql_pool().unwrap())
             .await
             .unwrap(),
-        other => panic!("backend {other:?} not compiled in"),
+        other => panic!("database {other:?} not compiled in"),
     }
 }
 
@@ -108,6 +131,39 @@ pub async fn corrupt_row_is_reported(store: SqlStore, data_sql: &str) {
     assert!(message.contains(store.table_name()), "{message}");
     assert!(message.contains(&id.short_hash()), "{message}");
     assert!(!message.contains(&id.encode()), "the id leaked: {message}");
+    store.delete(&id).await.unwrap();
+}
+
+/// A time before 1970 and the last one the calendar holds are stored as
+/// Unix milliseconds and read back; a stored time no date can hold loads
+/// as `Corrupt`.
+pub async fn extreme_times_round_trip(store: SqlStore) {
+    let created = OffsetDateTime::UNIX_EPOCH - Duration::milliseconds(1);
+    let expires = PrimitiveDateTime::MAX.assume_utc();
+    let record = Record::new(Id::random(), created, expires);
+    assert_eq!(store.create(&record).await.unwrap(), Created::Inserted);
+    let loaded = store.load(&record.id).await.unwrap().unwrap();
+    assert_eq!(loaded.created_at, created);
+    assert_eq!(
+        loaded.expires_at,
+        from_unix_millis(unix_millis(expires)).unwrap()
+    );
+    store.delete(&record.id).await.unwrap();
+
+    let id = Id::random();
+    let sql = format!(
+        "INSERT INTO {} (id, data, created_at, expires_at) VALUES ('{}', '{{}}', 0, {})",
+        store.table_name(),
+        id.encode(),
+        i64::MAX,
+    );
+    execute(&store, &sql).await;
+    let err = store
+        .load(&id)
+        .await
+        .expect_err("expires_at is out of range");
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+    assert!(err.to_string().contains("expires_at"), "{err}");
     store.delete(&id).await.unwrap();
 }
 
@@ -194,9 +250,9 @@ pub async fn migrate_is_idempotent(store: SqlStore) {
     drop_table(&store).await;
 }
 
-/// Without `migrate`, operations fail as `Backend` errors (not a panic, not
+/// Without `migrate`, operations fail as `Failed` errors (not a panic, not
 /// `Unavailable`).
-pub async fn missing_table_is_a_backend_error(store: SqlStore) {
+pub async fn missing_table_is_failed(store: SqlStore) {
     let err = store
         .load(&Id::random())
         .await
@@ -207,14 +263,14 @@ pub async fn missing_table_is_a_backend_error(store: SqlStore) {
 /// A closed pool is `Unavailable`.
 pub async fn closed_pool_is_unavailable(store: SqlStore) {
     store.migrate().await.unwrap();
-    match store.backend() {
+    match store.database() {
         #[cfg(feature = "sqlite")]
-        Backend::Sqlite => store.sqlite_pool().unwrap().close().await,
+        Database::Sqlite => store.sqlite_pool().unwrap().close().await,
         #[cfg(feature = "postgres")]
-        Backend::Postgres => store.postgres_pool().unwrap().close().await,
+        Database::Postgres => store.postgres_pool().unwrap().close().await,
         #[cfg(feature = "mysql")]
-        Backend::MySql => store.mysql_pool().unwrap().close().await,
-        other => panic!("backend {other:?} not compiled in"),
+        Database::MySql => store.mysql_pool().unwrap().close().await,
+        other => panic!("database {other:?} not compiled in"),
     }
     let err = store
         .load(&Id::random())

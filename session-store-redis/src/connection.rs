@@ -1,0 +1,259 @@
+//! The connection to Redis, the timeout on every operation, and how Redis
+//! errors map to [`StoreError`]s.
+//!
+//! One node: a [`ConnectionManager`] (it reconnects in the background after
+//! an error), swapped for a fresh one when an operation times out, since a
+//! stalled connection reports no error. A cluster: a [`ClusterConnection`],
+//! which retries and follows slot moves on its own.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, ErrorKind, FromRedisValue, RedisError, ScriptInvocation, ServerErrorKind};
+use session_core::store::StoreError;
+use tokio::time::Instant;
+
+/// How long one operation may take, connection included, unless
+/// [`RedisStore::with_timeout`](crate::RedisStore::with_timeout) sets
+/// another bound.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// assert_eq!(session_store_redis::DEFAULT_TIMEOUT, Duration::from_secs(2));
+/// ```
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The connection of a store; clones share it.
+#[derive(Clone)]
+pub(crate) enum Conn {
+    Single(Arc<Single>),
+    Cluster(ClusterConnection),
+}
+
+impl Conn {
+    /// Connects to one node through `client`, within [`DEFAULT_TIMEOUT`];
+    /// the connection can be replaced after a timeout.
+    pub(crate) async fn connect_client(client: redis::Client) -> Result<Self, StoreError> {
+        let config = manager_config(DEFAULT_TIMEOUT);
+        let manager = bounded(DEFAULT_TIMEOUT, async {
+            ConnectionManager::new_with_config(client.clone(), config.clone())
+                .await
+                .map_err(classify)
+        })
+        .await?;
+        Ok(Conn::Single(Arc::new(Single::new(
+            manager,
+            Some((client, config)),
+        ))))
+    }
+
+    /// Connects to a cluster through some of its nodes, within
+    /// [`DEFAULT_TIMEOUT`].
+    pub(crate) async fn connect_cluster(nodes: Vec<String>) -> Result<Self, StoreError> {
+        if nodes.is_empty() {
+            return Err(StoreError::failed("no Redis Cluster node address given"));
+        }
+        let client = ClusterClient::builder(nodes)
+            .connection_timeout(DEFAULT_TIMEOUT)
+            .response_timeout(DEFAULT_TIMEOUT)
+            .retries(3)
+            .min_retry_wait(10)
+            .max_retry_wait(200)
+            .build()
+            .map_err(classify)?;
+        let conn = bounded(DEFAULT_TIMEOUT, async {
+            client.get_async_connection().await.map_err(classify)
+        })
+        .await?;
+        Ok(Conn::Cluster(conn))
+    }
+
+    /// A connection manager built elsewhere: it cannot be replaced.
+    pub(crate) fn from_manager(manager: ConnectionManager) -> Self {
+        Conn::Single(Arc::new(Single::new(manager, None)))
+    }
+
+    pub(crate) fn is_cluster(&self) -> bool {
+        matches!(self, Conn::Cluster(_))
+    }
+
+    /// Sends `call`, bounded by `timeout`; on one node, an operation whose
+    /// connection broke is sent once more (the connection manager has begun
+    /// a fresh connection by then), and a timeout replaces the connection.
+    pub(crate) async fn run<T: FromRedisValue>(
+        &self,
+        call: Call<'_>,
+        timeout: Duration,
+    ) -> Result<T, StoreError> {
+        let deadline = Instant::now() + timeout;
+        let attempt = |conn: Conn| {
+            let call = &call;
+            async move {
+                match conn {
+                    Conn::Single(single) => call.send(&mut single.manager()).await,
+                    Conn::Cluster(mut c) => call.send(&mut c).await,
+                }
+            }
+        };
+        let timed_out = || {
+            if let Conn::Single(single) = self {
+                single.replace_after_timeout(timeout);
+            }
+            StoreError::unavailable(TimedOut(timeout))
+        };
+        let first = tokio::time::timeout_at(deadline, attempt(self.clone()))
+            .await
+            .map_err(|_| timed_out())?;
+        match first {
+            Err(err) if !self.is_cluster() && err.is_connection_dropped() => {
+                tokio::time::timeout_at(deadline, attempt(self.clone()))
+                    .await
+                    .map_err(|_| timed_out())?
+                    .map_err(classify)
+            }
+            other => other.map_err(classify),
+        }
+    }
+}
+
+/// The connection manager settings of a store on one node: connection
+/// attempts time out after `timeout`, one attempt per reconnection, no
+/// response timeout of its own (the store's timeout bounds every
+/// operation).
+pub(crate) fn manager_config(timeout: Duration) -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(None)
+        .set_number_of_retries(0)
+        .set_min_delay(Duration::from_millis(10))
+        .set_max_delay(Duration::from_millis(100))
+}
+
+/// One node: the connection manager in use, and what a replacement is made
+/// of when the store built it itself.
+pub(crate) struct Single {
+    manager: Mutex<ConnectionManager>,
+    rebuild: Option<(redis::Client, ConnectionManagerConfig)>,
+    /// When the manager was last replaced.
+    replaced: Mutex<Option<Instant>>,
+}
+
+impl Single {
+    fn new(
+        manager: ConnectionManager,
+        rebuild: Option<(redis::Client, ConnectionManagerConfig)>,
+    ) -> Self {
+        Self {
+            manager: Mutex::new(manager),
+            rebuild,
+            replaced: Mutex::new(None),
+        }
+    }
+
+    fn manager(&self) -> ConnectionManager {
+        lock(&self.manager).clone()
+    }
+
+    /// After a timeout: the connection may be stalled without the OS
+    /// knowing (a half-open TCP connection), and the connection manager
+    /// only replaces connections that report an error. So the store swaps
+    /// in a fresh manager, which connects on first use; at most once per
+    /// `timeout`, so that a Redis that is merely slow is not flooded with
+    /// connections.
+    fn replace_after_timeout(&self, timeout: Duration) {
+        let Some((client, config)) = &self.rebuild else {
+            return;
+        };
+        let mut replaced = lock(&self.replaced);
+        if replaced.is_some_and(|at| at.elapsed() < timeout) {
+            return;
+        }
+        if let Ok(fresh) = ConnectionManager::new_lazy_with_config(client.clone(), config.clone()) {
+            *lock(&self.manager) = fresh;
+            *replaced = Some(Instant::now());
+        }
+    }
+}
+
+/// Locks `mutex`, ignoring poisoning (the data is a handle, always valid).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// One request to Redis: a plain command or a script invocation.
+pub(crate) enum Call<'a> {
+    Cmd(Cmd),
+    Script(ScriptInvocation<'a>),
+}
+
+impl Call<'_> {
+    async fn send<T: FromRedisValue>(
+        &self,
+        conn: &mut (impl redis::aio::ConnectionLike + Send),
+    ) -> redis::RedisResult<T> {
+        match self {
+            Call::Cmd(cmd) => cmd.query_async(conn).await,
+            Call::Script(invocation) => invocation.invoke_async(conn).await,
+        }
+    }
+}
+
+/// Runs `fut` for at most `timeout`; past it, [`StoreError::Unavailable`].
+async fn bounded<T>(
+    timeout: Duration,
+    fut: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout(timeout, fut)
+        .await
+        .map_err(|_| StoreError::unavailable(TimedOut(timeout)))?
+}
+
+/// Redis did not answer in time.
+#[derive(Debug)]
+struct TimedOut(Duration);
+
+impl fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Redis did not answer within {:?}", self.0)
+    }
+}
+
+impl std::error::Error for TimedOut {}
+
+/// Sorts a Redis error into the store's error kinds.
+pub(crate) fn classify(err: RedisError) -> StoreError {
+    if err.code() == Some("WRONGTYPE") {
+        return StoreError::Corrupt(format!(
+            "the session key holds something other than a session hash ({err})"
+        ));
+    }
+    let unavailable = match err.kind() {
+        ErrorKind::Io | ErrorKind::ClusterConnectionNotFound => true,
+        // A redirect reaches us only when the cluster connection could not
+        // follow it: the node that owns the slot is not reachable.
+        ErrorKind::Server(kind) => matches!(
+            kind,
+            ServerErrorKind::Moved
+                | ServerErrorKind::Ask
+                | ServerErrorKind::BusyLoading
+                | ServerErrorKind::TryAgain
+                | ServerErrorKind::ClusterDown
+                | ServerErrorKind::MasterDown
+                | ServerErrorKind::ReadOnly
+        ),
+        _ => err.code() == Some("BUSY"),
+    };
+    if unavailable {
+        StoreError::unavailable(err)
+    } else {
+        StoreError::failed(err)
+    }
+}

@@ -1,0 +1,19 @@
+-- create: insert a session unless the key exists.
+-- KEYS[1]: the session key.
+-- ARGV[1]: created (Unix ms), ARGV[2]: expires (Unix ms),
+-- ARGV[3..]: data field, value, field, value, ...
+-- Returns 1 if inserted, 0 if the key exists (nothing written).
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'created', ARGV[1], 'expires', ARGV[2])
+-- At most 200 values (100 field/value pairs) per HSET: Lua's unpack can
+-- only spread so many values at once.
+local i = 3
+while i <= #ARGV do
+  local last = math.min(i + 199, #ARGV)
+  redis.call('HSET', KEYS[1], unpack(ARGV, i, last))
+  i = last + 1
+end
+redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+return 1

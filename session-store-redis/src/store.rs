@@ -1,0 +1,407 @@
+//! The store: [`RedisStore`], its settings, and the session operations.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster_async::ClusterConnection;
+use redis::FromRedisValue;
+use session_core::store::{
+    async_trait, unix_millis, ChangeSet, Created, Record, Saved, SessionStore, StoreError,
+};
+use session_core::time::OffsetDateTime;
+use session_core::Id;
+
+use crate::cluster::{is_cluster_spec, parse_cluster_spec};
+use crate::connection::{self, classify, Call, Conn, DEFAULT_TIMEOUT};
+use crate::fields::{self, data_field, json_text};
+use crate::scripts::Scripts;
+
+/// The prefix of every session key unless [`RedisStore::with_prefix`] sets
+/// another: a session lives at `"session:" + id`.
+///
+/// ```
+/// assert_eq!(session_store_redis::DEFAULT_PREFIX, "session:");
+/// ```
+pub const DEFAULT_PREFIX: &str = "session:";
+
+/// Sessions in Redis (one node) or a Redis Cluster, one hash per session,
+/// expired by Redis itself. Clones share the connection.
+///
+/// See the [crate documentation](crate) for the key layout, the round trips
+/// and the behaviour when Redis is away.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use session_store_redis::RedisStore;
+///
+/// # async fn demo() -> Result<(), session_core::store::StoreError> {
+/// let store = RedisStore::connect("redis://127.0.0.1:6379")
+///     .await?
+///     .with_prefix("myapp:session:")
+///     .with_timeout(Duration::from_millis(500));
+/// # let _ = store;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: Conn,
+    prefix: Arc<str>,
+    timeout: Duration,
+    scripts: Arc<Scripts>,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field(
+                "mode",
+                &if self.is_cluster() {
+                    "cluster"
+                } else {
+                    "single"
+                },
+            )
+            .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl RedisStore {
+    /// Connects to one Redis server, e.g. `redis://127.0.0.1:6379`,
+    /// `redis://:password@host:6379/2` or `rediss://host` (TLS needs one of
+    /// the `redis` crate's TLS features).
+    ///
+    /// Fails with [`StoreError::Unavailable`] if the server cannot be
+    /// reached within [`DEFAULT_TIMEOUT`], and [`StoreError::Failed`] for a
+    /// malformed URL. Errors never carry the URL's user or password.
+    ///
+    /// ```no_run
+    /// use session_store_redis::RedisStore;
+    ///
+    /// # async fn demo() -> Result<(), session_core::store::StoreError> {
+    /// let store = RedisStore::connect("redis://127.0.0.1:6379").await?;
+    /// # let _ = store;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let client = redis::Client::open(url).map_err(classify)?;
+        Self::connect_client(client).await
+    }
+
+    /// Connects to one Redis server through a [`redis::Client`] you built
+    /// (for settings a URL cannot carry), with
+    /// [`connection_manager_config`](Self::connection_manager_config).
+    /// Like [`connect`](Self::connect), the store can then replace a
+    /// connection that stopped answering.
+    ///
+    /// ```no_run
+    /// use session_store_redis::{redis, RedisStore};
+    ///
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let info: redis::ConnectionInfo = "redis://127.0.0.1:6379".parse()?;
+    /// let client = redis::Client::open(info)?;
+    /// let store = RedisStore::connect_client(client).await?;
+    /// # let _ = store;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn connect_client(client: redis::Client) -> Result<Self, StoreError> {
+        Conn::connect_client(client).await.map(Self::build)
+    }
+
+    /// Connects to a Redis Cluster through some of its nodes (the others
+    /// are discovered), e.g. `["redis://10.0.0.1:6379", "redis://10.0.0.2:6379"]`.
+    ///
+    /// Fails with [`StoreError::Unavailable`] if no node answers within
+    /// [`DEFAULT_TIMEOUT`].
+    ///
+    /// ```no_run
+    /// use session_store_redis::RedisStore;
+    ///
+    /// # async fn demo() -> Result<(), session_core::store::StoreError> {
+    /// let store = RedisStore::connect_cluster([
+    ///     "redis://127.0.0.1:7000",
+    ///     "redis://127.0.0.1:7001",
+    ///     "redis://127.0.0.1:7002",
+    /// ])
+    /// .await?;
+    /// assert!(store.is_cluster());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn connect_cluster<I, S>(nodes: I) -> Result<Self, StoreError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let nodes = nodes.into_iter().map(|n| n.as_ref().to_owned()).collect();
+        Conn::connect_cluster(nodes).await.map(Self::build)
+    }
+
+    /// Connects to what `spec` names: `redis://…` or `rediss://…` for one
+    /// server ([`connect`](Self::connect)), `redis+cluster://host:port,host:port`
+    /// for a cluster ([`connect_cluster`](Self::connect_cluster), see
+    /// [`parse_cluster_spec`]). Errors never carry the spec's user or
+    /// password, so they are safe to print when the application starts.
+    ///
+    /// ```no_run
+    /// use session_store_redis::RedisStore;
+    ///
+    /// # async fn demo() -> Result<(), session_core::store::StoreError> {
+    /// let spec = std::env::var("SESSION_STORE").unwrap_or("redis://127.0.0.1:6379".into());
+    /// let store = RedisStore::connect_spec(&spec).await?;
+    /// # let _ = store;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn connect_spec(spec: &str) -> Result<Self, StoreError> {
+        if is_cluster_spec(spec) {
+            let nodes = parse_cluster_spec(spec).map_err(StoreError::failed)?;
+            Self::connect_cluster(nodes).await
+        } else {
+            Self::connect(spec).await
+        }
+    }
+
+    /// A store on a connection manager you built yourself. Give it
+    /// [`connection_manager_config`](Self::connection_manager_config) so that
+    /// it fails fast and recovers as described in the crate docs. Unlike
+    /// [`connect`](Self::connect) and
+    /// [`connect_client`](Self::connect_client), the store cannot replace
+    /// this manager: a connection that stops answering without an error (a
+    /// half-open TCP connection) then times out until the OS gives up on it.
+    ///
+    /// ```no_run
+    /// use session_store_redis::{redis, RedisStore, DEFAULT_TIMEOUT};
+    ///
+    /// # async fn demo() -> redis::RedisResult<()> {
+    /// let client = redis::Client::open("redis://127.0.0.1:6379")?;
+    /// let config = RedisStore::connection_manager_config(DEFAULT_TIMEOUT);
+    /// let manager = client.get_connection_manager_with_config(config).await?;
+    /// let store = RedisStore::from_connection_manager(manager);
+    /// # let _ = store;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn from_connection_manager(manager: ConnectionManager) -> Self {
+        Self::build(Conn::from_manager(manager))
+    }
+
+    /// A store on a cluster connection you built yourself.
+    ///
+    /// ```no_run
+    /// use session_store_redis::{redis, RedisStore};
+    ///
+    /// # async fn demo() -> redis::RedisResult<()> {
+    /// let client = redis::cluster::ClusterClient::new(vec!["redis://127.0.0.1:7000"])?;
+    /// let store = RedisStore::from_cluster_connection(client.get_async_connection().await?);
+    /// assert!(store.is_cluster());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn from_cluster_connection(conn: ClusterConnection) -> Self {
+        Self::build(Conn::Cluster(conn))
+    }
+
+    fn build(conn: Conn) -> Self {
+        Self {
+            conn,
+            prefix: Arc::from(DEFAULT_PREFIX),
+            timeout: DEFAULT_TIMEOUT,
+            scripts: Arc::new(Scripts::new()),
+        }
+    }
+
+    /// The connection manager settings [`connect`](Self::connect) uses:
+    /// connection attempts time out after `timeout`, one attempt per
+    /// reconnection (the store resends an operation whose connection broke,
+    /// so a long back-off would only delay answers while Redis is down), and
+    /// no response timeout of its own (the store's timeout bounds every
+    /// operation).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use session_store_redis::RedisStore;
+    ///
+    /// let config = RedisStore::connection_manager_config(Duration::from_secs(1));
+    /// assert_eq!(config.connection_timeout(), Some(Duration::from_secs(1)));
+    /// assert_eq!(config.number_of_retries(), 0);
+    /// ```
+    pub fn connection_manager_config(timeout: Duration) -> ConnectionManagerConfig {
+        connection::manager_config(timeout)
+    }
+
+    /// Keeps sessions under `prefix` instead of [`DEFAULT_PREFIX`] (several
+    /// applications can share one Redis with different prefixes). On a
+    /// cluster, keep hash tags (`{…}`) out of it.
+    ///
+    /// ```no_run
+    /// use session_store_redis::RedisStore;
+    ///
+    /// # async fn demo() -> Result<(), session_core::store::StoreError> {
+    /// let store = RedisStore::connect("redis://127.0.0.1").await?.with_prefix("shop:sess:");
+    /// assert_eq!(store.prefix(), "shop:sess:");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = Arc::from(prefix.into());
+        self
+    }
+
+    /// Bounds every operation, a reconnection included, by `timeout`
+    /// instead of [`DEFAULT_TIMEOUT`]; past it the operation fails with
+    /// [`StoreError::Unavailable`].
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use session_store_redis::RedisStore;
+    ///
+    /// # async fn demo() -> Result<(), session_core::store::StoreError> {
+    /// let store = RedisStore::connect("redis://127.0.0.1")
+    ///     .await?
+    ///     .with_timeout(Duration::from_millis(300));
+    /// assert_eq!(store.timeout(), Duration::from_millis(300));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The key prefix.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), session_core::store::StoreError> {
+    /// let store = session_store_redis::RedisStore::connect("redis://127.0.0.1").await?;
+    /// assert_eq!(store.prefix(), "session:");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The bound on one operation.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), session_core::store::StoreError> {
+    /// let store = session_store_redis::RedisStore::connect("redis://127.0.0.1").await?;
+    /// assert_eq!(store.timeout(), session_store_redis::DEFAULT_TIMEOUT);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Whether the store talks to a Redis Cluster.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), session_core::store::StoreError> {
+    /// let store = session_store_redis::RedisStore::connect("redis://127.0.0.1").await?;
+    /// assert!(!store.is_cluster());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn is_cluster(&self) -> bool {
+        self.conn.is_cluster()
+    }
+
+    /// The Redis key of session `id`: the prefix and [`Id::encode`].
+    ///
+    /// ```no_run
+    /// use session_core::Id;
+    ///
+    /// # async fn demo() -> Result<(), session_core::store::StoreError> {
+    /// let store = session_store_redis::RedisStore::connect("redis://127.0.0.1").await?;
+    /// let id = Id::from_bytes([0; 16]);
+    /// assert_eq!(store.key(&id), "session:AAAAAAAAAAAAAAAAAAAAAA");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn key(&self, id: &Id) -> String {
+        let mut key = String::with_capacity(self.prefix.len() + Id::ENCODED_LEN);
+        key.push_str(&self.prefix);
+        key.push_str(&id.encode());
+        key
+    }
+
+    /// Sends `call` on the store's connection, bounded by its timeout.
+    async fn run<T: FromRedisValue>(&self, call: Call<'_>) -> Result<T, StoreError> {
+        self.conn.run(call, self.timeout).await
+    }
+}
+
+#[async_trait]
+impl SessionStore for RedisStore {
+    async fn load(&self, id: &Id) -> Result<Option<Record>, StoreError> {
+        let mut cmd = redis::cmd("HGETALL");
+        cmd.arg(self.key(id));
+        let fields: Vec<(Vec<u8>, Vec<u8>)> = self.run(Call::Cmd(cmd)).await?;
+        if fields.is_empty() {
+            // No such key (or it expired: Redis removed it).
+            return Ok(None);
+        }
+        fields::decode(id, fields).map(Some)
+    }
+
+    async fn create(&self, record: &Record) -> Result<Created, StoreError> {
+        let mut invocation = self.scripts.create.key(self.key(&record.id));
+        invocation
+            .arg(unix_millis(record.created_at))
+            .arg(unix_millis(record.expires_at));
+        for (key, value) in &record.data {
+            invocation.arg(data_field(key)).arg(json_text(value));
+        }
+        let inserted: i64 = self.run(Call::Script(invocation)).await?;
+        Ok(if inserted == 1 {
+            Created::Inserted
+        } else {
+            Created::IdTaken
+        })
+    }
+
+    async fn save(&self, id: &Id, changes: &ChangeSet) -> Result<Saved, StoreError> {
+        let mut invocation = self.scripts.save.key(self.key(id));
+        invocation
+            .arg(unix_millis(changes.expires_at))
+            .arg(changes.set.len());
+        for (key, value) in &changes.set {
+            invocation.arg(data_field(key)).arg(json_text(value));
+        }
+        for key in &changes.removed {
+            invocation.arg(data_field(key));
+        }
+        let applied: i64 = self.run(Call::Script(invocation)).await?;
+        Ok(saved(applied))
+    }
+
+    async fn touch(&self, id: &Id, expires_at: OffsetDateTime) -> Result<Saved, StoreError> {
+        let mut invocation = self.scripts.touch.key(self.key(id));
+        invocation.arg(unix_millis(expires_at));
+        let applied: i64 = self.run(Call::Script(invocation)).await?;
+        Ok(saved(applied))
+    }
+
+    async fn delete(&self, id: &Id) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("DEL");
+        cmd.arg(self.key(id));
+        let _removed: i64 = self.run(Call::Cmd(cmd)).await?;
+        Ok(())
+    }
+}
+
+fn saved(applied: i64) -> Saved {
+    if applied == 1 {
+        Saved::Applied
+    } else {
+        Saved::Gone
+    }
+}

@@ -1,0 +1,259 @@
+//! What differs between databases, and how the shared code reaches it.
+//!
+//! Each database has a module (`sqlite`, `postgres`, `mysql`, one per
+//! feature) with a driver type that owns the pool (field `pool`), the
+//! statement text with the table name spliced in (field `sql`, the
+//! [`Statements`] every database runs alike, plus its own), and the
+//! migration, and implements [`Driver`] for the rest. [`Db`] holds the
+//! driver of a store, and [`on_db!`] runs shared code against it, whatever
+//! the database.
+
+use std::any::Any;
+
+use session_core::store::{ChangeSet, Created, StoreError};
+
+use crate::error;
+use crate::table::TableName;
+
+/// Which database a [`SqlStore`](crate::SqlStore) talks to.
+///
+/// ```
+/// use session_store_sql::{Database, SqlStore};
+///
+/// # #[tokio::main] async fn main() -> Result<(), session_core::store::StoreError> {
+/// let store = SqlStore::connect("sqlite::memory:").await?;
+/// assert_eq!(store.database(), Database::Sqlite);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Database {
+    /// SQLite (feature `sqlite`).
+    Sqlite,
+    /// PostgreSQL (feature `postgres`).
+    Postgres,
+    /// MySQL or MariaDB (feature `mysql`).
+    MySql,
+}
+
+impl Database {
+    /// The database a URL names by its scheme: `sqlite:`, `postgres:` (or
+    /// `postgresql:`), `mysql:` (or `mariadb:`).
+    pub(crate) fn of_url(url: &str) -> Result<Self, StoreError> {
+        match scheme(url).to_ascii_lowercase().as_str() {
+            "sqlite" => Ok(Database::Sqlite),
+            "postgres" | "postgresql" => Ok(Database::Postgres),
+            "mysql" | "mariadb" => Ok(Database::MySql),
+            _ => Err(StoreError::failed(match shown_scheme(url) {
+                Some(scheme) => format!(
+                    "unsupported session store URL scheme {scheme:?}: expected \
+                     sqlite://, postgres:// or mysql://"
+                ),
+                None => "unsupported session store URL (not repeated here: it may hold \
+                         a password): expected sqlite://, postgres:// or mysql://"
+                    .to_owned(),
+            })),
+        }
+    }
+
+    /// The error for a `url` of this database when its feature is off.
+    pub(crate) fn missing_feature(self, url: &str) -> StoreError {
+        let feature = match self {
+            Database::Sqlite => "sqlite",
+            Database::Postgres => "postgres",
+            Database::MySql => "mysql",
+        };
+        StoreError::failed(format!(
+            "{}: URLs need the `{feature}` feature of session-store-sql",
+            scheme(url)
+        ))
+    }
+}
+
+/// The scheme of `url`: what comes before the first `:`.
+fn scheme(url: &str) -> &str {
+    url.split_once(':').map_or("", |(scheme, _)| scheme)
+}
+
+/// The scheme of `url` if it is safe to repeat in an error: a plain scheme
+/// followed by `://`. Otherwise what comes before the first `:` may be a
+/// user name (`user:password@host`, the scheme forgotten).
+fn shown_scheme(url: &str) -> Option<&str> {
+    let (scheme, rest) = url.split_once(':')?;
+    let plain = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    (plain && rest.starts_with("//")).then_some(scheme)
+}
+
+/// The statements every database runs alike (the same parameters in the
+/// same order, the same result), each written by its database module.
+/// "Now" is always a bound parameter: Unix milliseconds from the store's
+/// clock.
+#[derive(Clone, Debug)]
+pub(crate) struct Statements {
+    /// The live row. Binds: id, now. Columns: data (as text), created_at,
+    /// expires_at.
+    pub(crate) load: String,
+    /// Moves the expiry of the live row. Binds: expires_at, id, now.
+    /// Rows affected: 1, or 0 when there is no live row.
+    pub(crate) touch: String,
+    /// Binds: id.
+    pub(crate) delete: String,
+    /// Deletes at most one batch of expired rows. Binds: now, batch size.
+    /// Rows affected: how many were deleted.
+    pub(crate) delete_expired: String,
+}
+
+/// A new row, as [`Driver::create`] binds it.
+pub(crate) struct NewRow<'a> {
+    pub(crate) id: &'a str,
+    /// The JSON object text.
+    pub(crate) data: &'a str,
+    pub(crate) created_at: i64,
+    pub(crate) expires_at: i64,
+}
+
+/// How long [`SqlStore::connect`](crate::SqlStore::connect)'s PostgreSQL
+/// and MySQL pools wait for a connection (sqlx's default is 30 s): a
+/// session store that cannot answer soon should answer `503` soon.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// [`Created::IdTaken`] when an insert-unless-live affected no row.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn created(rows_affected: u64) -> Created {
+    if rows_affected == 0 {
+        Created::IdTaken
+    } else {
+        Created::Inserted
+    }
+}
+
+/// What a database module provides. Everything else (binding the common
+/// statements, row counts, decoding rows, errors) is shared.
+pub(crate) trait Driver {
+    /// The database this driver speaks.
+    fn database(&self) -> Database;
+
+    /// A driver on the same pool for another table.
+    fn with_table(&self, table: &TableName) -> Self;
+
+    /// Whether a database error code (SQLSTATE, or SQLite's result code)
+    /// means the server is unreachable, overloaded or locked: a `503`.
+    fn unavailable(code: &str) -> bool;
+
+    /// The [`StoreError`] for `err`, classified by this database's codes.
+    fn error(&self, err: sqlx::Error) -> StoreError {
+        error::store_error(err, Self::unavailable)
+    }
+
+    /// Whether `err` is the database refusing the stored `data` as JSON
+    /// while patching it (a row edited by hand).
+    fn refused_stored_json(&self, _err: &sqlx::Error) -> bool {
+        false
+    }
+
+    /// Creates the table and its index if absent.
+    async fn migrate(&self) -> Result<(), sqlx::Error>;
+
+    /// Inserts `row` unless a live row has its id; an expired row with the
+    /// id is replaced.
+    async fn create(&self, row: NewRow<'_>, now: i64) -> Result<Created, sqlx::Error>;
+
+    /// Applies `changes` to the live row `id` (the JSON patched in place)
+    /// and moves its expiry. Returns the rows affected: 1, or 0 when there
+    /// is no live row.
+    async fn save(
+        &self,
+        id: &str,
+        changes: &ChangeSet,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<u64, sqlx::Error>;
+}
+
+/// The driver of a store: one variant per enabled database.
+#[derive(Clone)]
+pub(crate) enum Db {
+    #[cfg(feature = "sqlite")]
+    Sqlite(crate::sqlite::Sqlite),
+    #[cfg(feature = "postgres")]
+    Postgres(crate::postgres::Postgres),
+    #[cfg(feature = "mysql")]
+    MySql(crate::mysql::MySql),
+}
+
+/// Runs `$body` with `$d` bound to the store's driver, whatever the
+/// database: the shared logic, written once.
+macro_rules! on_db {
+    ($db:expr, $d:ident => $body:expr) => {
+        match $db {
+            #[cfg(feature = "sqlite")]
+            $crate::database::Db::Sqlite($d) => $body,
+            #[cfg(feature = "postgres")]
+            $crate::database::Db::Postgres($d) => $body,
+            #[cfg(feature = "mysql")]
+            $crate::database::Db::MySql($d) => $body,
+        }
+    };
+}
+pub(crate) use on_db;
+
+impl Db {
+    pub(crate) fn database(&self) -> Database {
+        on_db!(self, d => d.database())
+    }
+
+    /// The same pool, another table.
+    pub(crate) fn with_table(&self, table: &TableName) -> Self {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Db::Sqlite(d) => Db::Sqlite(d.with_table(table)),
+            #[cfg(feature = "postgres")]
+            Db::Postgres(d) => Db::Postgres(d.with_table(table)),
+            #[cfg(feature = "mysql")]
+            Db::MySql(d) => Db::MySql(d.with_table(table)),
+        }
+    }
+
+    /// The pool, if it is a `P`.
+    pub(crate) fn pool<P: Any>(&self) -> Option<&P> {
+        on_db!(self, d => (&d.pool as &dyn Any).downcast_ref())
+    }
+
+    /// The [`StoreError`] for `err`, classified by this database's codes.
+    pub(crate) fn error(&self, err: sqlx::Error) -> StoreError {
+        on_db!(self, d => d.error(err))
+    }
+
+    /// Whether `err` is the database refusing the stored `data` as JSON.
+    pub(crate) fn refused_stored_json(&self, err: &sqlx::Error) -> bool {
+        on_db!(self, d => d.refused_stored_json(err))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_errors_never_carry_credentials() {
+        for url in [
+            "alice:hunter2@127.0.0.1/sessions",
+            "postgres//alice:hunter2@127.0.0.1/sessions",
+            "//alice:hunter2@127.0.0.1/sessions",
+        ] {
+            let err = Database::of_url(url).unwrap_err();
+            for text in [err.to_string(), format!("{err:?}")] {
+                assert!(
+                    !text.contains("hunter2") && !text.contains("alice"),
+                    "{url} -> {text}"
+                );
+            }
+        }
+        let err = Database::of_url("redis://alice:hunter2@127.0.0.1").unwrap_err();
+        assert!(err.to_string().contains("\"redis\""), "{err}");
+    }
+}

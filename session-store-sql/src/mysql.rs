@@ -1,0 +1,174 @@
+//! MySQL 8 and MariaDB 10.4+ (feature `mysql`): the statements, the
+//! migration, connecting, and which errors mean "unavailable".
+//!
+//! MySQL has no conditional upsert whose row count tells "inserted" from
+//! "kept" (sqlx connects with `CLIENT_FOUND_ROWS`, so an
+//! `ON DUPLICATE KEY UPDATE` that keeps the row and a fresh insert both
+//! count 1). So a create is two statements, with no transaction: a
+//! `DELETE` of the row with the id if it is expired, then a plain
+//! `INSERT`. The `DELETE` only removes a row that is already absent to
+//! every reader, and a live row that appears between the two makes the
+//! `INSERT` fail with a duplicate key: the id is taken.
+//!
+//! A save patches `data` with `JSON_REMOVE` and `JSON_SET`, one bound path
+//! `$."key"` per key (the key written as a JSON string, never spliced into
+//! the SQL), so the statement text depends on how many keys a change set
+//! names; sqlx keeps the prepared statements of the most recent shapes per
+//! connection. MariaDB's `JSON_MERGE_PATCH` is not used: as of 10.11 it
+//! skips some removals when the patch lists keys in another order than the
+//! document.
+
+use session_core::store::{ChangeSet, Created, StoreError};
+use sqlx::mysql::MySqlPoolOptions;
+use sqlx::MySqlPool;
+
+use crate::database::{Database, Driver, NewRow, Statements, ACQUIRE_TIMEOUT};
+use crate::error;
+use crate::table::TableName;
+
+/// A store's MySQL pool and statements.
+#[derive(Clone)]
+pub(crate) struct MySql {
+    pub(crate) pool: MySqlPool,
+    pub(crate) sql: Statements,
+    /// `CREATE TABLE IF NOT EXISTS`, the index included.
+    migrate: String,
+    /// Removes an expired row with the id before the insert. Binds: id, now.
+    create_clear: String,
+    /// A plain insert. Binds: id, data, created_at, expires_at; a
+    /// duplicate-key error: id taken.
+    create: String,
+    /// The quoted table name, for [`save_statement`].
+    table: String,
+}
+
+impl MySql {
+    pub(crate) fn new(pool: MySqlPool, table: &TableName) -> Self {
+        let t = table.quoted('`');
+        let index = table.index();
+        Self {
+            migrate: format!(
+                "CREATE TABLE IF NOT EXISTS {t} (\
+                 id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY, \
+                 data JSON NOT NULL, \
+                 created_at BIGINT NOT NULL, \
+                 expires_at BIGINT NOT NULL, \
+                 INDEX `{index}` (expires_at)\
+                 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+            ),
+            create_clear: format!("DELETE FROM {t} WHERE id = ? AND expires_at <= ?"),
+            create: format!(
+                "INSERT INTO {t} (id, data, created_at, expires_at) VALUES (?, ?, ?, ?)"
+            ),
+            sql: Statements {
+                load: format!(
+                    "SELECT data, created_at, expires_at FROM {t} WHERE id = ? AND expires_at > ?"
+                ),
+                touch: format!("UPDATE {t} SET expires_at = ? WHERE id = ? AND expires_at > ?"),
+                delete: format!("DELETE FROM {t} WHERE id = ?"),
+                delete_expired: format!(
+                    "DELETE FROM {t} WHERE expires_at <= ? ORDER BY expires_at LIMIT ?"
+                ),
+            },
+            table: t,
+            pool,
+        }
+    }
+}
+
+/// sqlx's default pool for `url`, except that waiting for a connection
+/// gives up after [`ACQUIRE_TIMEOUT`].
+pub(crate) async fn connect(url: &str) -> Result<MySqlPool, StoreError> {
+    MySqlPoolOptions::new()
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect(url)
+        .await
+        .map_err(|err| error::store_error(err, MySql::unavailable))
+}
+
+impl Driver for MySql {
+    fn database(&self) -> Database {
+        Database::MySql
+    }
+
+    fn with_table(&self, table: &TableName) -> Self {
+        Self::new(self.pool.clone(), table)
+    }
+
+    /// SQLSTATE class 08 (e.g. 1040, too many connections).
+    fn unavailable(code: &str) -> bool {
+        code.starts_with("08")
+    }
+
+    async fn migrate(&self) -> Result<(), sqlx::Error> {
+        sqlx::query(&self.migrate).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn create(&self, row: NewRow<'_>, now: i64) -> Result<Created, sqlx::Error> {
+        sqlx::query(&self.create_clear)
+            .bind(row.id)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        let inserted = sqlx::query(&self.create)
+            .bind(row.id)
+            .bind(row.data)
+            .bind(row.created_at)
+            .bind(row.expires_at)
+            .execute(&self.pool)
+            .await;
+        match inserted {
+            Ok(_) => Ok(Created::Inserted),
+            Err(sqlx::Error::Database(err)) if err.is_unique_violation() => Ok(Created::IdTaken),
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn save(
+        &self,
+        id: &str,
+        changes: &ChangeSet,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<u64, sqlx::Error> {
+        let sql = save_statement(&self.table, changes.removed.len(), changes.set.len());
+        let mut query = sqlx::query(&sql);
+        for key in &changes.removed {
+            query = query.bind(path(key));
+        }
+        for (key, value) in &changes.set {
+            query = query.bind(path(key)).bind(value.to_string());
+        }
+        let done = query
+            .bind(expires_at)
+            .bind(id)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+/// The save for `removed` removed keys and `set` set keys.
+///
+/// Binds: one JSON path per removed key, then a JSON path and a JSON text
+/// per set key, then expires_at, id, now.
+fn save_statement(table: &str, removed: usize, set: usize) -> String {
+    let mut data = String::from("data");
+    if removed > 0 {
+        data = format!("JSON_REMOVE({data}{})", ", ?".repeat(removed));
+    }
+    if set > 0 {
+        data = format!(
+            "JSON_SET({data}{})",
+            ", ?, JSON_EXTRACT(?, '$')".repeat(set)
+        );
+    }
+    format!("UPDATE {table} SET data = {data}, expires_at = ? WHERE id = ? AND expires_at > ?")
+}
+
+/// The JSON path of the top-level key `key`: `$."key"`.
+fn path(key: &str) -> String {
+    format!("$.{}", serde_json::Value::from(key))
+}

@@ -1,0 +1,90 @@
+//! A session as a row: the columns read back into a [`Record`], and the
+//! JSON written.
+
+use serde_json::Value;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+use session_core::store::ChangeSet;
+use session_core::store::{from_unix_millis, Record, StoreError};
+use session_core::Id;
+
+use crate::error::corrupt;
+
+/// The columns of a loaded row, as read (each may have failed to decode).
+pub(crate) struct Columns {
+    /// `data`, as JSON text.
+    pub(crate) data: Result<String, sqlx::Error>,
+    pub(crate) created_at: Result<i64, sqlx::Error>,
+    pub(crate) expires_at: Result<i64, sqlx::Error>,
+}
+
+impl Columns {
+    /// The record of session `id` in `table`; anything unreadable is
+    /// [`StoreError::Corrupt`].
+    pub(crate) fn record(self, table: &str, id: &Id) -> Result<Record, StoreError> {
+        let text = self
+            .data
+            .map_err(|err| corrupt(table, id, format_args!("`data` unreadable: {err}")))?;
+        let data = match serde_json::from_str::<Value>(&text) {
+            Ok(Value::Object(map)) => map,
+            Ok(other) => {
+                return Err(corrupt(
+                    table,
+                    id,
+                    format_args!("`data` is JSON {}, not an object", kind(&other)),
+                ))
+            }
+            Err(err) => {
+                return Err(corrupt(
+                    table,
+                    id,
+                    format_args!("`data` is not valid JSON ({err})"),
+                ))
+            }
+        };
+        let time = |column: &str, value: Result<i64, sqlx::Error>| {
+            let value = value
+                .map_err(|err| corrupt(table, id, format_args!("`{column}` unreadable: {err}")))?;
+            from_unix_millis(value).ok_or_else(|| {
+                corrupt(
+                    table,
+                    id,
+                    format_args!("`{column}` = {value} is not a time in Unix milliseconds"),
+                )
+            })
+        };
+        let mut record = Record::new(
+            *id,
+            time("created_at", self.created_at)?,
+            time("expires_at", self.expires_at)?,
+        );
+        record.data = data;
+        Ok(record)
+    }
+}
+
+/// The keys and values a change set sets, as a JSON object.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn set_object(changes: &ChangeSet) -> String {
+    let mut text = String::from("{");
+    for (i, (key, value)) in changes.set.iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(&Value::from(key.as_str()).to_string());
+        text.push(':');
+        text.push_str(&value.to_string());
+    }
+    text.push('}');
+    text
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
