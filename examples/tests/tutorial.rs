@@ -212,6 +212,32 @@ async fn concurrent_visits_of_one_session_all_count() {
     }
 }
 
+/// The production setting the apps show: behind HTTPS, `SESSION_HTTPS=1`
+/// gives the cookie the `__Host-` prefix (with `Secure`, `Path=/`, no
+/// `Domain`), the defence against cookie tossing from a sibling subdomain.
+#[tokio::test]
+async fn production_config_uses_the_host_prefix() {
+    for bin in [AXUM_COUNTER, HYPER_COUNTER, AXUM_LOGIN, HYPER_LOGIN] {
+        let app = App::start(bin, &[("SESSION_HTTPS", "1")]);
+        let path = if bin.ends_with("login") {
+            "/login/hong/"
+        } else {
+            "/"
+        };
+        let response = reqwest::get(app.url(path)).await.unwrap();
+        let cookie = response.headers()["set-cookie"].to_str().unwrap();
+        assert!(cookie.starts_with("__Host-session="), "{bin}: {cookie}");
+        for attribute in ["Secure", "Path=/", "HttpOnly"] {
+            assert!(
+                cookie.contains(attribute),
+                "{bin}: {attribute} missing: {cookie}"
+            );
+        }
+        assert!(!cookie.contains("Domain"), "{bin}: {cookie}");
+        app.stop();
+    }
+}
+
 /// The cookie the apps send: what the tutorial's F12 view shows.
 #[tokio::test]
 async fn cookie_attributes_and_vary() {

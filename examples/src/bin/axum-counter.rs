@@ -29,7 +29,8 @@
 //! `SESSION_SECRET`, the key as hex (`openssl rand -hex 32`; comma-separated
 //! keys rotate: the first signs, all verify; for `starlette`, the secret text
 //! exactly as the FastAPI app has it), a random key with a warning when
-//! unset; `SESSION_SERIALIZE=0` lets the requests of one session run at the
+//! unset; `SESSION_HTTPS=1` behind HTTPS in production (the `__Host-`
+//! cookie, see `main`); `SESSION_SERIALIZE=0` lets the requests of one session run at the
 //! same time (by default they take turns: see `main`).
 //!
 //! To make this file the `src/main.rs` of a crate of your own:
@@ -96,10 +97,16 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Plain http (this app's default) needs `Secure` off: browsers drop
+    // `Secure` cookies there (except on localhost). In production, behind
+    // HTTPS, run with SESSION_HTTPS=1: the cookie becomes `__Host-session`
+    // (`Secure`, `Path=/`, no `Domain`), which browsers accept only from
+    // this exact host, so a sibling subdomain cannot plant a session cookie
+    // for it ("cookie tossing").
+    let https = std::env::var("SESSION_HTTPS").is_ok_and(|v| v == "1");
     let config = SessionConfig::new()
-        // This app serves plain http, where browsers drop `Secure` cookies
-        // (except on localhost). Behind HTTPS, leave `Secure` on.
-        .with_secure(false)
+        .with_secure(https)
+        .with_host_prefix(https)
         // A visit reads the count and writes it back plus one: two visits of
         // one session at the same time would both read N and count once. So
         // the requests of one session take turns, unless SESSION_SERIALIZE=0.

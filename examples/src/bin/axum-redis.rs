@@ -86,9 +86,17 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // This app serves plain http, where browsers drop `Secure` cookies
-    // (except on localhost). Behind HTTPS, leave `Secure` on.
-    let config = SessionConfig::new().with_secure(false);
+    // Plain http (this app's default) needs `Secure` off: browsers drop
+    // `Secure` cookies there (except on localhost). In production, behind
+    // HTTPS, run with SESSION_HTTPS=1: the cookie becomes `__Host-session`
+    // (`Secure`, `Path=/`, no `Domain`), which browsers accept only from
+    // this exact host, so a sibling subdomain cannot plant a session cookie
+    // for it ("cookie tossing").
+    let config = if std::env::var("SESSION_HTTPS").is_ok_and(|v| v == "1") {
+        SessionConfig::new().with_host_prefix(true)
+    } else {
+        SessionConfig::new().with_secure(false)
+    };
 
     let app = Router::new()
         .route("/login/{username}/", get(login))
