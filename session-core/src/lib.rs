@@ -131,3 +131,8 @@ pub(crate) use store::{ChangeSet, Created, Data, Record, Saved, SessionStore, St
 pub mod __private {
     pub use crate::signed_id::{SignedId, VerifiedId};
 }
+
+/// The README's examples, compiled as doc tests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -160,6 +160,32 @@ impl fmt::Debug for MemoryStore {
     }
 }
 
+/// Moves the live session `old` (in `old_shard`) to `record` (in
+/// `new_shard`, or in `old_shard` when that is `None`); returns the outcome
+/// and how many sessions were evicted to make room.
+fn move_entry(
+    old_shard: &mut Shard,
+    new_shard: Option<&mut Shard>,
+    old: &Id,
+    record: &Record,
+    limit: usize,
+    now: OffsetDateTime,
+) -> (Cycled, u64) {
+    if old_shard.live(old, now).is_none() {
+        return (Cycled::Gone, 0);
+    }
+    let taken = match &new_shard {
+        Some(shard) => shard.live(&record.id, now).is_some(),
+        None => old_shard.live(&record.id, now).is_some(),
+    };
+    if taken {
+        return (Cycled::IdTaken, 0);
+    }
+    old_shard.map.remove(old);
+    let evicted = new_shard.unwrap_or(old_shard).insert(record, limit, now);
+    (Cycled::Moved, evicted)
+}
+
 fn shard_index(id: &Id) -> usize {
     // Ids are uniformly random, so any byte spreads them evenly.
     id.as_bytes()[0] as usize % SHARDS
@@ -342,32 +368,14 @@ impl SessionStore for MemoryStore {
         let mut first = shards[a.min(b)].write();
         let mut second = (a != b).then(|| shards[a.max(b)].write());
         let (old_shard, new_shard) = match second.as_deref_mut() {
-            None => {
-                let shard = &mut *first;
-                if shard.live(old, now).is_none() {
-                    return Ok(Cycled::Gone);
-                }
-                if shard.live(&record.id, now).is_some() {
-                    return Ok(Cycled::IdTaken);
-                }
-                shard.map.remove(old);
-                let evicted = shard.insert(record, self.inner.per_shard_limit, now);
-                self.inner.evicted.fetch_add(evicted, Ordering::Relaxed);
-                return Ok(Cycled::Moved);
-            }
-            Some(other) if a < b => (&mut *first, other),
-            Some(other) => (other, &mut *first),
+            None => (&mut *first, None),
+            Some(other) if a < b => (&mut *first, Some(other)),
+            Some(other) => (other, Some(&mut *first)),
         };
-        if old_shard.live(old, now).is_none() {
-            return Ok(Cycled::Gone);
-        }
-        if new_shard.live(&record.id, now).is_some() {
-            return Ok(Cycled::IdTaken);
-        }
-        old_shard.map.remove(old);
-        let evicted = new_shard.insert(record, self.inner.per_shard_limit, now);
+        let limit = self.inner.per_shard_limit;
+        let (outcome, evicted) = move_entry(old_shard, new_shard, old, record, limit, now);
         self.inner.evicted.fetch_add(evicted, Ordering::Relaxed);
-        Ok(Cycled::Moved)
+        Ok(outcome)
     }
 
     async fn delete_expired(&self) -> Result<u64, StoreError> {
@@ -429,6 +437,40 @@ mod tests {
         assert!(store.evicted() >= (SHARDS * 3) as u64);
         // The latest-expiring record always survives its shard's evictions.
         assert!(store.load(ids.last().unwrap()).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_new_sessions_does_not_evict_returning_visitors() {
+        let clock = ManualClock::starting_now();
+        let store = MemoryStore::new()
+            .with_capacity_limit(SHARDS * 10)
+            .with_clock(clock.clone());
+        // Returning visitors: created first (so closest to expiry), then used.
+        let mut regulars = Vec::new();
+        for _ in 0..100 {
+            let r = record(clock.now(), Duration::days(1));
+            store.create(&r).await.unwrap();
+            regulars.push(r.id);
+        }
+        for id in &regulars {
+            assert!(store.load(id).await.unwrap().is_some());
+        }
+        // A flood of sessions nobody comes back to, all expiring later.
+        clock.advance(Duration::seconds(1));
+        for _ in 0..(SHARDS * 50) {
+            store
+                .create(&record(clock.now(), Duration::days(1)))
+                .await
+                .unwrap();
+        }
+        assert!(store.len() <= SHARDS * 10);
+        assert!(store.evicted() > 0);
+        for id in &regulars {
+            assert!(
+                store.load(id).await.unwrap().is_some(),
+                "a returning visitor was evicted by the flood"
+            );
+        }
     }
 
     #[tokio::test]

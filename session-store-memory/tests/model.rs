@@ -275,46 +275,353 @@ fn config() -> SessionConfig {
     SessionConfig::new().with_secure(false)
 }
 
-#[test]
-fn memory_store_matches_the_model() {
+fn run_model(layer: impl Fn() -> (SessionLayer, Option<MemoryStore>)) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     runner()
         .run(&requests(), |requests| {
-            let store = MemoryStore::new();
-            let layer = SessionLayer::new(store.clone(), key()).with_config(config());
-            check(&rt, layer, Some(&store), &requests)
+            let (layer, store) = layer();
+            check(&rt, layer, store.as_ref(), &requests)
         })
         .unwrap();
+}
+
+#[test]
+fn memory_store_matches_the_model() {
+    run_model(|| {
+        let store = MemoryStore::new();
+        let layer = SessionLayer::new(store.clone(), key()).with_config(config());
+        (layer, Some(store))
+    });
 }
 
 #[test]
 fn signed_cookie_matches_the_model() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    runner()
-        .run(&requests(), |requests| {
-            let codec = SignedCookie::new(&Keys::from(key()));
-            check(
-                &rt,
-                SessionLayer::client_side(codec).with_config(config()),
-                None,
-                &requests,
-            )
-        })
-        .unwrap();
+    run_model(|| {
+        let codec = SignedCookie::new(&Keys::from(key()));
+        (SessionLayer::client_side(codec).with_config(config()), None)
+    });
 }
 
 #[test]
 fn encrypted_cookie_matches_the_model() {
+    run_model(|| {
+        let codec = EncryptedCookie::new(&Keys::from(key()));
+        (SessionLayer::client_side(codec).with_config(config()), None)
+    });
+}
+
+/// Two interleaved requests of one session: `X` runs its first ops, then
+/// `Y` runs from start to finish, then `X` runs the rest. Both carry the
+/// same cookie. Ops: `get`, `insert`, `remove`, and in `Y` also `destroy`
+/// (a logout in another tab).
+#[derive(Clone, Debug)]
+struct Interleaving {
+    before: Vec<(usize, i64)>,
+    x1: Vec<Op>,
+    y: Vec<Op>,
+    x2: Vec<Op>,
+}
+
+fn data_op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        2 => (0..KEYS.len()).prop_map(Op::Get),
+        3 => (0..KEYS.len(), -3i64..5).prop_map(|(k, v)| Op::Insert(k, v)),
+        2 => (0..KEYS.len()).prop_map(Op::Remove),
+    ]
+}
+
+fn interleavings() -> impl Strategy<Value = Interleaving> {
+    let ops = || proptest::collection::vec(data_op(), 0..4);
+    let y_ops =
+        proptest::collection::vec(prop_oneof![6 => data_op(), 1 => Just(Op::Destroy)], 0..4);
+    (
+        proptest::collection::vec((0..KEYS.len(), -3i64..5), 1..3),
+        ops(),
+        y_ops,
+        ops(),
+    )
+        .prop_map(|(before, x1, y, x2)| Interleaving { before, x1, y, x2 })
+}
+
+/// The sessions in the store, by generation: the cookie both requests
+/// carry names generation 0; each new session gets the next one.
+type Sessions = BTreeMap<u32, BTreeMap<String, i64>>;
+
+/// What one request of the interleaving sees and leaves, by the layer's
+/// rules: it loads its session as the store has it at its first use; its
+/// commit applies only the keys it changed (a change set) to the session as
+/// it is then, deletes it when the request left it empty, and writes
+/// nothing when the session ended meanwhile (logout wins); a request that
+/// found no live session, or destroyed it, and wrote, makes a new session.
+struct Visit<'a> {
+    /// The request's view, once loaded.
+    view: Option<BTreeMap<String, i64>>,
+    /// Whether the view came from a live session.
+    live: bool,
+    dirty: std::collections::BTreeSet<&'a str>,
+    destroyed: bool,
+    gets: Vec<Option<i64>>,
+}
+
+impl<'a> Visit<'a> {
+    fn new() -> Self {
+        Self {
+            view: None,
+            live: false,
+            dirty: Default::default(),
+            destroyed: false,
+            gets: Vec::new(),
+        }
+    }
+
+    fn run(&mut self, store: &Sessions, ops: &[Op]) {
+        for op in ops {
+            if self.view.is_none() && !matches!(op, Op::Destroy) {
+                self.live = store.contains_key(&0);
+                self.view = Some(store.get(&0).cloned().unwrap_or_default());
+            }
+            match op {
+                Op::Get(k) => self
+                    .gets
+                    .push(self.view.as_ref().unwrap().get(KEYS[*k]).copied()),
+                Op::Insert(k, v) => {
+                    let view = self.view.as_mut().unwrap();
+                    if view.insert(KEYS[*k].to_owned(), *v) != Some(*v) {
+                        self.dirty.insert(KEYS[*k]);
+                    }
+                }
+                Op::Remove(k) => {
+                    if self.view.as_mut().unwrap().remove(KEYS[*k]).is_some() {
+                        self.dirty.insert(KEYS[*k]);
+                    }
+                }
+                Op::Destroy => {
+                    self.destroyed = true;
+                    self.view = Some(BTreeMap::new());
+                    self.live = false;
+                    self.dirty.clear();
+                }
+                _ => unreachable!("not generated here"),
+            }
+        }
+    }
+
+    /// Applies the commit to `store`; returns what the response tells the
+    /// browser: `None` nothing, `Some(None)` drop the cookie,
+    /// `Some(Some(generation))` the cookie of that session.
+    fn commit(self, store: &mut Sessions, next: u32) -> Option<Option<u32>> {
+        let view = self.view?; // never used the session
+        if self.destroyed {
+            store.remove(&0);
+            if view.is_empty() {
+                return Some(None);
+            }
+            store.insert(next, view);
+            return Some(Some(next));
+        }
+        if !self.live {
+            // The cookie named no live session when it loaded.
+            if view.is_empty() {
+                return Some(None);
+            }
+            store.insert(next, view);
+            return Some(Some(next));
+        }
+        if self.dirty.is_empty() {
+            return None;
+        }
+        if view.is_empty() {
+            store.remove(&0);
+            return Some(None);
+        }
+        let now = store.get_mut(&0)?; // ended meanwhile: logout wins
+        for key in self.dirty {
+            match view.get(key) {
+                Some(v) => now.insert(key.to_owned(), *v),
+                None => now.remove(key),
+            };
+        }
+        Some(Some(0))
+    }
+}
+
+#[test]
+fn interleaved_requests_of_one_session_match_the_model() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     runner()
-        .run(&requests(), |requests| {
-            let codec = EncryptedCookie::new(&Keys::from(key()));
-            check(
-                &rt,
-                SessionLayer::client_side(codec).with_config(config()),
-                None,
-                &requests,
-            )
+        .run(&interleavings(), |case| {
+            let store = MemoryStore::new();
+            let layer = SessionLayer::new(store.clone(), key()).with_config(config());
+            let paused = Arc::new(tokio::sync::Notify::new());
+            let resume = Arc::new(tokio::sync::Notify::new());
+            let scripts: Arc<Mutex<BTreeMap<&'static str, Script>>> = Arc::default();
+            let app = Router::new()
+                .route(
+                    "/",
+                    get({
+                        let scripts = scripts.clone();
+                        let (paused, resume) = (paused.clone(), resume.clone());
+                        move |session: Session, uri: http::Uri| {
+                            let scripts = scripts.clone();
+                            let (paused, resume) = (paused.clone(), resume.clone());
+                            async move {
+                                let run_named = |name: &'static str| {
+                                    let script = Arc::new(Mutex::new(std::mem::take(
+                                        scripts.lock().get_mut(name).unwrap(),
+                                    )));
+                                    let (session, scripts) = (session.clone(), scripts.clone());
+                                    async move {
+                                        run(session, script.clone()).await?;
+                                        let done = std::mem::take(&mut *script.lock());
+                                        scripts
+                                            .lock()
+                                            .get_mut(name)
+                                            .unwrap()
+                                            .gets
+                                            .extend(done.gets);
+                                        Ok::<_, session_core::Error>(())
+                                    }
+                                };
+                                match uri.query() {
+                                    Some("x") => {
+                                        run_named("x1").await?;
+                                        paused.notify_one();
+                                        resume.notified().await;
+                                        run_named("x2").await?;
+                                    }
+                                    _ => run_named("y").await?,
+                                }
+                                Ok::<_, session_core::Error>("done")
+                            }
+                        }
+                    }),
+                )
+                .layer(layer);
+            // The session as it stands before X and Y.
+            let before: BTreeMap<String, i64> = case
+                .before
+                .iter()
+                .map(|(k, v)| (KEYS[*k].to_owned(), *v))
+                .collect();
+            let setup: Vec<Op> = case
+                .before
+                .iter()
+                .map(|(k, v)| Op::Insert(*k, *v))
+                .collect();
+            {
+                let mut s = scripts.lock();
+                s.insert(
+                    "y",
+                    Script {
+                        ops: setup,
+                        gets: Vec::new(),
+                    },
+                );
+            }
+            let response = rt
+                .block_on(
+                    app.clone()
+                        .oneshot(Request::get("/").body(Body::empty()).unwrap()),
+                )
+                .unwrap();
+            let cookie = response.headers()["set-cookie"].to_str().unwrap();
+            let cookie = cookie.split(';').next().unwrap().to_owned();
+            {
+                let mut s = scripts.lock();
+                s.insert(
+                    "x1",
+                    Script {
+                        ops: case.x1.clone(),
+                        gets: Vec::new(),
+                    },
+                );
+                s.insert(
+                    "x2",
+                    Script {
+                        ops: case.x2.clone(),
+                        gets: Vec::new(),
+                    },
+                );
+                s.insert(
+                    "y",
+                    Script {
+                        ops: case.y.clone(),
+                        gets: Vec::new(),
+                    },
+                );
+            }
+            let request = |query: &str| {
+                Request::get(format!("/?{query}"))
+                    .header("cookie", cookie.as_str())
+                    .body(Body::empty())
+                    .unwrap()
+            };
+            let mut jar = Some(cookie.clone());
+            rt.block_on(async {
+                let x = tokio::spawn(app.clone().oneshot(request("x")));
+                paused.notified().await;
+                let y = app.clone().oneshot(request("y")).await.unwrap();
+                assert!(y.status().is_success());
+                resume.notify_one();
+                let x = x.await.unwrap().unwrap();
+                assert!(x.status().is_success());
+                // The browser keeps what the later response said.
+                for response in [y, x] {
+                    if let Some(set) = response.headers().get("set-cookie") {
+                        let set = set.to_str().unwrap();
+                        jar = (!set.contains("Max-Age=0"))
+                            .then(|| set.split(';').next().unwrap().to_owned());
+                    }
+                }
+            });
+
+            // The model.
+            let mut sessions = Sessions::new();
+            sessions.insert(0, before);
+            let mut x = Visit::new();
+            x.run(&sessions, &case.x1);
+            let mut y = Visit::new();
+            y.run(&sessions, &case.y);
+            let y_gets = y.gets.clone();
+            let mut model_jar = Some(0);
+            if let Some(told) = y.commit(&mut sessions, 1) {
+                model_jar = told;
+            }
+            x.run(&sessions, &case.x2);
+            let x_gets = x.gets.clone();
+            if let Some(told) = x.commit(&mut sessions, 2) {
+                model_jar = told;
+            }
+
+            let s = scripts.lock();
+            prop_assert_eq!(&s["y"].gets, &y_gets, "Y's gets: {:?}", case);
+            let seen_x: Vec<_> = s["x1"].gets.iter().chain(&s["x2"].gets).copied().collect();
+            prop_assert_eq!(&seen_x, &x_gets, "X's gets: {:?}", case);
+            drop(s);
+
+            prop_assert_eq!(store.len(), sessions.len(), "stored sessions: {:?}", case);
+            prop_assert_eq!(jar.is_some(), model_jar.is_some(), "the cookie: {:?}", case);
+            if let (Some(jar), Some(generation)) = (jar, model_jar) {
+                // What the browser's cookie reads now.
+                let all: Vec<Op> = (0..KEYS.len()).map(Op::Get).collect();
+                scripts.lock().insert(
+                    "y",
+                    Script {
+                        ops: all,
+                        gets: Vec::new(),
+                    },
+                );
+                let read = Request::get("/?y")
+                    .header("cookie", jar.as_str())
+                    .body(Body::empty())
+                    .unwrap();
+                rt.block_on(app.clone().oneshot(read)).unwrap();
+                let seen = std::mem::take(&mut scripts.lock().get_mut("y").unwrap().gets);
+                let expected = sessions.get(&generation).cloned().unwrap_or_default();
+                let want: Vec<_> = KEYS.iter().map(|k| expected.get(*k).copied()).collect();
+                prop_assert_eq!(seen, want, "{:?}", case);
+            }
+            Ok(())
         })
         .unwrap();
 }
