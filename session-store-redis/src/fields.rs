@@ -1,5 +1,6 @@
-//! The hash layout of one session: `created`, `expires`, and `d:<key>` per
-//! data key (see the [crate documentation](crate#key-layout)).
+//! The hash layout of one session: `created`, `expires`, `policy` (only
+//! when the session has its own expiry policy), and `d:<key>` per data key
+//! (see the [crate documentation](crate#key-layout)).
 //!
 //! Writing goes through the scripts (see [`scripts`](crate::scripts)),
 //! which take the field names and values made here; reading is one
@@ -10,12 +11,15 @@ use std::fmt;
 use serde_json::Value;
 use session_core::store::{from_unix_millis, Data, Record, StoreError};
 use session_core::time::OffsetDateTime;
-use session_core::Id;
+use session_core::{Expiry, Id};
 
 /// The hash field holding the creation time (Unix milliseconds).
 pub(crate) const CREATED: &str = "created";
 /// The hash field holding the expiry (Unix milliseconds).
 pub(crate) const EXPIRES: &str = "expires";
+/// The hash field holding the session's own expiry policy
+/// ([`Expiry::to_stored`] text); absent when it follows the layer's.
+pub(crate) const POLICY: &str = "policy";
 /// The prefix of every data field: data key `k` is field `d:k`.
 const DATA: &str = "d:";
 
@@ -33,10 +37,28 @@ pub(crate) fn json_text(value: &Value) -> String {
     value.to_string()
 }
 
+/// The policy argument of the create, cycle and save scripts: the
+/// [`Expiry::to_stored`] text, or `""` for none (stored text is never
+/// empty).
+pub(crate) fn policy_text(policy: Option<&Expiry>) -> String {
+    policy.map(Expiry::to_stored).unwrap_or_default()
+}
+
+/// The policy argument of the save script: `""` keeps the stored policy,
+/// `"-"` removes it, anything else is the new policy's text.
+pub(crate) fn policy_change(change: Option<Option<&Expiry>>) -> String {
+    match change {
+        None => String::new(),
+        Some(None) => "-".to_owned(),
+        Some(Some(policy)) => policy.to_stored(),
+    }
+}
+
 /// Decodes the fields of a session hash (as `HGETALL` returns them).
 pub(crate) fn decode(id: &Id, fields: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Record, StoreError> {
     let mut created = None;
     let mut expires = None;
+    let mut policy = None;
     let mut data = Data::new();
     for (field, value) in fields {
         if let Some(key) = field.strip_prefix(DATA.as_bytes()) {
@@ -50,6 +72,8 @@ pub(crate) fn decode(id: &Id, fields: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Record,
             created = Some(value);
         } else if field == EXPIRES.as_bytes() {
             expires = Some(value);
+        } else if field == POLICY.as_bytes() {
+            policy = Some(value);
         }
         // Other fields are not ours: ignored, so that a later version may
         // add metadata without breaking older readers.
@@ -60,7 +84,15 @@ pub(crate) fn decode(id: &Id, fields: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Record,
         parse_time(id, EXPIRES, expires.as_deref())?,
     );
     record.data = data;
+    record.expiry = policy.map(|raw| parse_policy(id, &raw)).transpose()?;
     Ok(record)
+}
+
+fn parse_policy(id: &Id, raw: &[u8]) -> Result<Expiry, StoreError> {
+    std::str::from_utf8(raw)
+        .ok()
+        .and_then(Expiry::from_stored)
+        .ok_or_else(|| corrupt(id, format!("the `{POLICY}` field is not an expiry policy")))
 }
 
 fn parse_time(id: &Id, field: &str, raw: Option<&[u8]>) -> Result<OffsetDateTime, StoreError> {
@@ -88,6 +120,7 @@ mod tests {
     #[test]
     fn data_fields_never_clash_with_metadata() {
         assert_eq!(data_field("created"), b"d:created");
+        assert_eq!(data_field(POLICY), b"d:policy");
         assert_eq!(data_field(""), b"d:");
     }
 
@@ -107,5 +140,38 @@ mod tests {
         assert!(err.to_string().contains("\"x\""), "{err}");
         let err = decode(&id, vec![(b"d:x".to_vec(), b"1".to_vec())]).unwrap_err();
         assert!(err.to_string().contains("created"), "{err}");
+    }
+
+    #[test]
+    fn the_policy_round_trips_and_garbage_is_corrupt() {
+        let id = Id::random();
+        let times = || {
+            vec![
+                (b"created".to_vec(), b"1".to_vec()),
+                (b"expires".to_vec(), b"2".to_vec()),
+            ]
+        };
+        assert_eq!(decode(&id, times()).unwrap().expiry, None);
+        let remember_me = Expiry::OnInactivity(std::time::Duration::from_secs(60));
+        let mut fields = times();
+        fields.push((
+            POLICY.as_bytes().to_vec(),
+            policy_text(Some(&remember_me)).into_bytes(),
+        ));
+        assert_eq!(decode(&id, fields).unwrap().expiry, Some(remember_me));
+        assert_eq!(policy_text(None), "");
+        assert_eq!(policy_change(None), "");
+        assert_eq!(policy_change(Some(None)), "-");
+        assert_eq!(policy_change(Some(Some(&remember_me))), "idle:60000");
+        for garbage in [&b"idle:soon"[..], b"", b"\xff"] {
+            let mut fields = times();
+            fields.push((POLICY.as_bytes().to_vec(), garbage.to_vec()));
+            let err = decode(&id, fields).unwrap_err();
+            assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+            let message = err.to_string();
+            assert!(message.contains("`policy`"), "{message}");
+            assert!(message.contains(&id.short_hash()), "{message}");
+            assert!(!message.contains(&id.encode()), "{message}");
+        }
     }
 }

@@ -36,14 +36,17 @@
 //! |---|---|
 //! | `created` | creation time, Unix milliseconds (decimal text) |
 //! | `expires` | expiry time, Unix milliseconds (decimal text) |
+//! | `policy` | the session's own expiry policy ([`Record::expiry`]) as [`Expiry::to_stored`] text: `end`, `idle:<ms>` or `at:<Unix ms>`; absent when the session follows the layer's configuration |
 //! | `d:` + *key* | the JSON text of the value of data key *key* |
 //!
 //! Every data key, whatever characters it holds (dots, `$`, quotes, the
 //! empty string, any Unicode), becomes the field `d:` + key, so it never
-//! clashes with the two metadata fields, and fields are binary safe. The
-//! key carries a native expiry (`PEXPIREAT` to `expires`), so Redis itself
-//! removes expired sessions: [`SessionStore::delete_expired`] has nothing to
-//! do. Inspecting a session by hand is easy:
+//! clashes with the metadata fields, and fields are binary safe. A
+//! `policy` field that [`Expiry::from_stored`] cannot read makes the
+//! session [`StoreError::Corrupt`]. The key carries a native expiry
+//! (`PEXPIREAT` to `expires`), so Redis itself removes expired sessions:
+//! [`SessionStore::delete_expired`] has nothing to do. Inspecting a session
+//! by hand is easy:
 //!
 //! ```text
 //! 127.0.0.1:6379> HGETALL session:q3xN0cQvVb8kD1n3Qm0L7w
@@ -51,8 +54,10 @@
 //! 2) "1764132000000"
 //! 3) "expires"
 //! 4) "1765341600000"
-//! 5) "d:user_count"
-//! 6) "3"
+//! 5) "policy"
+//! 6) "idle:2592000000"
+//! 7) "d:user_count"
+//! 8) "3"
 //! ```
 //!
 //! # Round trips
@@ -61,9 +66,11 @@
 //! |---|---|---|
 //! | load | `HGETALL` | 1 |
 //! | create | `EVALSHA` of a script: `EXISTS`, else `HSET` + `PEXPIREAT` | 1 |
-//! | save | `EVALSHA` of a script: if `EXISTS`, `HDEL` removed, `HSET` set + `expires`, `PEXPIREAT` | 1 |
+//! | save | `EVALSHA` of a script: if `EXISTS`, `HDEL` removed, `HSET` set + `expires`, `HSET` or `HDEL` of `policy` if the change set names it, `PEXPIREAT` | 1 |
 //! | touch | `EVALSHA` of a script: if `EXISTS`, `HSET expires`, `PEXPIREAT` | 1 |
 //! | delete | `DEL` | 1 |
+//! | cycle, one node | `EVALSHA` of a script: if the old key `EXISTS` and the new one does not, `HSET` + `PEXPIREAT` the new key, `DEL` the old one | 1 |
+//! | cycle, cluster | create, touch of the old key, delete (see [Redis Cluster](#redis-cluster)) | 3 |
 //! | delete_expired | nothing (native expiry) | 0 |
 //!
 //! The scripts are sent by hash (`EVALSHA`); the first call on a server
@@ -71,7 +78,10 @@
 //! runs atomically, so a create never overwrites a live session (it reports
 //! [`Created::IdTaken`]) and a save or touch never brings back a session
 //! that was deleted or expired in the meantime (it reports [`Saved::Gone`]).
-//! Because a save only writes the fields it names, two requests that change
+//! On one node, a [cycle](session_core::store::SessionStore::cycle) (a
+//! new id at login) moves the session in one script: it writes nothing
+//! when the old session is gone ([`Cycled::Gone`]: a logout that ran
+//! meanwhile wins) or the new id is taken ([`Cycled::IdTaken`]). Because a save only writes the fields it names, two requests that change
 //! different keys of one session at the same time both keep their writes.
 //!
 //! # Redis Cluster
@@ -84,6 +94,15 @@
 //! [`parse_cluster_spec`] reads the `redis+cluster://host:port,host:port`
 //! form that the example applications take in `SESSION_STORE`, and
 //! [`RedisStore::connect_spec`] connects to either form.
+//!
+//! The one operation that touches two sessions,
+//! [cycle](session_core::store::SessionStore::cycle), cannot be one script
+//! there: the old and the new key are in different slots, and no script or
+//! transaction spans slots. So in a cluster it runs in steps, as the trait's default body does: create the new key,
+//! touch the old one to check that it is still live (if it is not, delete
+//! the new key and report [`Cycled::Gone`]), then delete the old one. A
+//! logout that lands between the check and the final delete is the only
+//! race left, and it leaves the new session live until it expires.
 //!
 //! # Timeouts and faults
 //!
@@ -107,7 +126,9 @@
 //! rebuilt. Every operation is safe to send twice except, in a corner case,
 //! create: if its first attempt was applied but the answer was lost, the
 //! second reports [`Created::IdTaken`], the layer draws a fresh id, and the
-//! first record simply expires unused.
+//! first record simply expires unused. (The cycle script recognises its
+//! own earlier move, a new key holding exactly its times with the old key
+//! gone, and reports [`Cycled::Moved`] again.)
 //!
 //! A connection can also stall without any error: a frozen Redis, or a
 //! half-open TCP connection (a host that vanished, a firewall or NAT that
@@ -126,6 +147,12 @@
 //! soon as the node reports the cluster healthy.
 //!
 //! [`SessionStore`]: session_core::store::SessionStore
+//! [`Record::expiry`]: session_core::store::Record::expiry
+//! [`Expiry::to_stored`]: session_core::Expiry::to_stored
+//! [`Expiry::from_stored`]: session_core::Expiry::from_stored
+//! [`Cycled::Moved`]: session_core::store::Cycled::Moved
+//! [`Cycled::Gone`]: session_core::store::Cycled::Gone
+//! [`Cycled::IdTaken`]: session_core::store::Cycled::IdTaken
 //! [`SessionStore::delete_expired`]: session_core::store::SessionStore::delete_expired
 //! [`Id::encode`]: session_core::Id::encode
 //! [`Created::IdTaken`]: session_core::store::Created::IdTaken

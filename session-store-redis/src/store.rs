@@ -8,14 +8,14 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::FromRedisValue;
 use session_core::store::{
-    async_trait, unix_millis, ChangeSet, Created, Record, Saved, SessionStore, StoreError,
+    async_trait, unix_millis, ChangeSet, Created, Cycled, Record, Saved, SessionStore, StoreError,
 };
 use session_core::time::OffsetDateTime;
 use session_core::Id;
 
 use crate::cluster::{is_cluster_spec, parse_cluster_spec};
 use crate::connection::{self, classify, Call, Conn, DEFAULT_TIMEOUT};
-use crate::fields::{self, data_field, json_text};
+use crate::fields::{self, data_field, json_text, policy_change, policy_text};
 use crate::scripts::Scripts;
 
 /// The prefix of every session key unless [`RedisStore::with_prefix`] sets
@@ -354,12 +354,7 @@ impl SessionStore for RedisStore {
 
     async fn create(&self, record: &Record) -> Result<Created, StoreError> {
         let mut invocation = self.scripts.create.key(self.key(&record.id));
-        invocation
-            .arg(unix_millis(record.created_at))
-            .arg(unix_millis(record.expires_at));
-        for (key, value) in &record.data {
-            invocation.arg(data_field(key)).arg(json_text(value));
-        }
+        record_args(&mut invocation, record);
         let inserted: i64 = self.run(Call::Script(invocation)).await?;
         Ok(if inserted == 1 {
             Created::Inserted
@@ -372,7 +367,8 @@ impl SessionStore for RedisStore {
         let mut invocation = self.scripts.save.key(self.key(id));
         invocation
             .arg(unix_millis(changes.expires_at))
-            .arg(changes.set.len());
+            .arg(changes.set.len())
+            .arg(policy_change(changes.expiry.as_ref().map(Option::as_ref)));
         for (key, value) in &changes.set {
             invocation.arg(data_field(key)).arg(json_text(value));
         }
@@ -395,6 +391,47 @@ impl SessionStore for RedisStore {
         cmd.arg(self.key(id));
         let _removed: i64 = self.run(Call::Cmd(cmd)).await?;
         Ok(())
+    }
+
+    /// On one node, one script moves the session atomically. In a cluster
+    /// the old and the new key are in different slots, which no script
+    /// or transaction can span, so it runs in steps, as the trait's
+    /// default does: create the new key, touch the old one to check it is
+    /// still live (if not, delete the new one: [`Cycled::Gone`]), delete
+    /// the old one.
+    async fn cycle(&self, old: &Id, record: &Record) -> Result<Cycled, StoreError> {
+        if self.is_cluster() {
+            if self.create(record).await? == Created::IdTaken {
+                return Ok(Cycled::IdTaken);
+            }
+            if self.touch(old, record.expires_at).await? == Saved::Gone {
+                self.delete(&record.id).await?;
+                return Ok(Cycled::Gone);
+            }
+            self.delete(old).await?;
+            return Ok(Cycled::Moved);
+        }
+        let mut invocation = self.scripts.cycle.key(self.key(old));
+        invocation.key(self.key(&record.id));
+        record_args(&mut invocation, record);
+        let outcome: i64 = self.run(Call::Script(invocation)).await?;
+        Ok(match outcome {
+            1 => Cycled::Moved,
+            2 => Cycled::IdTaken,
+            _ => Cycled::Gone,
+        })
+    }
+}
+
+/// The arguments of the create and cycle scripts: created and expires
+/// (Unix ms), the policy, then every data field and its value.
+fn record_args(invocation: &mut redis::ScriptInvocation<'_>, record: &Record) {
+    invocation
+        .arg(unix_millis(record.created_at))
+        .arg(unix_millis(record.expires_at))
+        .arg(policy_text(record.expiry.as_ref()));
+    for (key, value) in &record.data {
+        invocation.arg(data_field(key)).arg(json_text(value));
     }
 }
 

@@ -4,10 +4,10 @@ mod common;
 
 use serde_json::json;
 use session_core::store::{
-    from_unix_millis, unix_millis, ChangeSet, Record, SessionStore, StoreError,
+    from_unix_millis, unix_millis, ChangeSet, Cycled, Record, Saved, SessionStore, StoreError,
 };
 use session_core::time::{Duration, OffsetDateTime, PrimitiveDateTime};
-use session_core::Id;
+use session_core::{Expiry, Id};
 use session_store_redis::redis;
 use session_store_redis::RedisStore;
 
@@ -121,6 +121,71 @@ async fn corrupt_field_is_a_corrupt_error(
     store.delete(&record.id).await.unwrap();
 }
 
+async fn hgetall(
+    conn: &mut impl redis::aio::ConnectionLike,
+    key: &str,
+) -> std::collections::HashMap<String, String> {
+    redis::cmd("HGETALL")
+        .arg(key)
+        .query_async(conn)
+        .await
+        .unwrap()
+}
+
+/// The session's own expiry policy is the `policy` field: written by a
+/// create that has one, kept by saves and touches that do not name it,
+/// removed and set again by saves that do. Garbage in it is corrupt.
+async fn policy_is_a_field(store: RedisStore, conn: &mut impl redis::aio::ConnectionLike) {
+    let mut record = record();
+    let remember_me = Expiry::OnInactivity(std::time::Duration::from_secs(30 * 86_400));
+    record.expiry = Some(remember_me);
+    store.create(&record).await.unwrap();
+    let key = store.key(&record.id);
+    let fields = hgetall(conn, &key).await;
+    assert_eq!(fields["policy"], "idle:2592000000");
+    assert_eq!(fields.len(), 5, "{fields:?}");
+
+    let later = OffsetDateTime::now_utc() + Duration::hours(2);
+    let mut kept = ChangeSet::new(later);
+    kept.set
+        .insert("policy".into(), json!("a user key named like metadata"));
+    assert_eq!(store.save(&record.id, &kept).await.unwrap(), Saved::Applied);
+    store.touch(&record.id, later).await.unwrap();
+    let fields = hgetall(conn, &key).await;
+    assert_eq!(fields["policy"], "idle:2592000000");
+    assert_eq!(fields["d:policy"], "\"a user key named like metadata\"");
+
+    let mut cleared = ChangeSet::new(later);
+    cleared.expiry = Some(None);
+    store.save(&record.id, &cleared).await.unwrap();
+    let fields = hgetall(conn, &key).await;
+    assert!(!fields.contains_key("policy"), "{fields:?}");
+    assert!(fields.contains_key("d:policy"), "{fields:?}");
+    assert_eq!(store.load(&record.id).await.unwrap().unwrap().expiry, None);
+
+    let mut set = ChangeSet::new(later);
+    set.expiry = Some(Some(Expiry::OnSessionEnd));
+    store.save(&record.id, &set).await.unwrap();
+    assert_eq!(hgetall(conn, &key).await["policy"], "end");
+    let loaded = store.load(&record.id).await.unwrap().unwrap();
+    assert_eq!(loaded.expiry, Some(Expiry::OnSessionEnd));
+
+    let _: () = redis::cmd("HSET")
+        .arg(&key)
+        .arg("policy")
+        .arg("forever")
+        .query_async(conn)
+        .await
+        .unwrap();
+    let err = store.load(&record.id).await.unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains("`policy`"), "{message}");
+    assert!(message.contains(&record.id.short_hash()), "{message}");
+    assert!(!message.contains(&record.id.encode()), "{message}");
+    store.delete(&record.id).await.unwrap();
+}
+
 /// A key that holds something else than a hash is corrupt, for every operation.
 async fn foreign_value_is_a_corrupt_error(
     store: RedisStore,
@@ -167,6 +232,69 @@ async fn standalone_corrupt_field() {
 async fn cluster_corrupt_field() {
     let mut conn = common::raw_cluster().await;
     corrupt_field_is_a_corrupt_error(common::cluster().await, &mut conn).await;
+}
+
+#[tokio::test]
+async fn standalone_policy_field() {
+    let mut conn = common::raw_standalone().await;
+    policy_is_a_field(common::standalone().await, &mut conn).await;
+}
+
+#[tokio::test]
+async fn cluster_policy_field() {
+    let mut conn = common::raw_cluster().await;
+    policy_is_a_field(common::cluster().await, &mut conn).await;
+}
+
+/// On one node a cycle is one script: the new hash holds the record (with
+/// its native expiry) and the old key is gone. Sent again (its answer
+/// lost), it reports the move it already made; from a session that is
+/// gone, it writes nothing.
+#[tokio::test]
+async fn standalone_cycle_is_one_script() {
+    let store = common::standalone().await;
+    let mut conn = common::raw_standalone().await;
+    let old = record();
+    store.create(&old).await.unwrap();
+    let mut moved = record();
+    moved.created_at = old.created_at;
+    moved.expiry = Some(Expiry::OnSessionEnd);
+    moved.data.insert("role".into(), json!("admin"));
+    assert_eq!(store.cycle(&old.id, &moved).await.unwrap(), Cycled::Moved);
+    let old_exists: bool = redis::cmd("EXISTS")
+        .arg(store.key(&old.id))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(!old_exists, "the old key must be gone");
+    let key = store.key(&moved.id);
+    let fields = hgetall(&mut conn, &key).await;
+    assert_eq!(fields["created"], unix_millis(old.created_at).to_string());
+    assert_eq!(fields["expires"], unix_millis(moved.expires_at).to_string());
+    assert_eq!(fields["policy"], "end");
+    assert_eq!(fields["d:role"], "\"admin\"");
+    assert_eq!(fields.len(), 6, "{fields:?}");
+    let expire_time: i64 = redis::cmd("PEXPIRETIME")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(expire_time, unix_millis(moved.expires_at));
+
+    assert_eq!(
+        store.cycle(&old.id, &moved).await.unwrap(),
+        Cycled::Moved,
+        "a resent cycle reports the move it made"
+    );
+    assert_eq!(hgetall(&mut conn, &key).await, fields);
+
+    let elsewhere = record();
+    assert_eq!(
+        store.cycle(&old.id, &elsewhere).await.unwrap(),
+        Cycled::Gone
+    );
+    assert!(store.load(&elsewhere.id).await.unwrap().is_none());
+    store.delete(&moved.id).await.unwrap();
 }
 
 #[tokio::test]

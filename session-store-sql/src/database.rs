@@ -94,13 +94,21 @@ fn shown_scheme(url: &str) -> Option<&str> {
 #[derive(Clone, Debug)]
 pub(crate) struct Statements {
     /// The live row. Binds: id, now. Columns: data (as text), created_at,
-    /// expires_at.
+    /// expires_at, expiry_policy.
     pub(crate) load: String,
     /// Moves the expiry of the live row. Binds: expires_at, id, now.
     /// Rows affected: 1, or 0 when there is no live row.
     pub(crate) touch: String,
     /// Binds: id.
     pub(crate) delete: String,
+    /// Deletes the row with the id if it is expired (it is absent to every
+    /// reader already). Binds: id, now.
+    pub(crate) delete_if_expired: String,
+    /// Moves the live row to a new id, rewriting every column. Binds: new
+    /// id, data, created_at, expires_at, expiry_policy, old id, now. Rows
+    /// affected: 1, or 0 when the old row is not live; a unique violation
+    /// when a row has the new id.
+    pub(crate) cycle: String,
     /// Deletes at most one batch of expired rows. Binds: now, batch size.
     /// Rows affected: how many were deleted.
     pub(crate) delete_expired: String,
@@ -113,6 +121,9 @@ pub(crate) struct NewRow<'a> {
     pub(crate) data: &'a str,
     pub(crate) created_at: i64,
     pub(crate) expires_at: i64,
+    /// The `expiry_policy` column: [`Expiry::to_stored`](session_core::Expiry::to_stored)
+    /// text, or `NULL`.
+    pub(crate) expiry_policy: Option<&'a str>,
 }
 
 /// How long [`SqlStore::connect`](crate::SqlStore::connect)'s PostgreSQL
@@ -155,15 +166,17 @@ pub(crate) trait Driver {
         false
     }
 
-    /// Creates the table and its index if absent.
+    /// Creates the table and its index if absent, and adds the columns a
+    /// table made by an earlier version lacks (`expiry_policy`).
     async fn migrate(&self) -> Result<(), sqlx::Error>;
 
     /// Inserts `row` unless a live row has its id; an expired row with the
     /// id is replaced.
     async fn create(&self, row: NewRow<'_>, now: i64) -> Result<Created, sqlx::Error>;
 
-    /// Applies `changes` to the live row `id` (the JSON patched in place)
-    /// and moves its expiry. Returns the rows affected: 1, or 0 when there
+    /// Applies `changes` to the live row `id` (the JSON patched in place),
+    /// moves its expiry, and sets `expiry_policy` only when the change set
+    /// names a policy. Returns the rows affected: 1, or 0 when there
     /// is no live row.
     async fn save(
         &self,

@@ -59,8 +59,9 @@
 //!
 //! One table, `sessions` unless [`SqlStore::with_table_name`] says
 //! otherwise (a schema-qualified `schema.table` works too; the schema must
-//! exist). [`SqlStore::migrate`] creates it and its index if absent, and is
-//! safe to run at every start, from several instances at once.
+//! exist). [`SqlStore::migrate`] creates it and its index if absent, adds
+//! the columns a table made by an earlier version lacks, and is safe to run
+//! at every start, from several instances at once.
 //!
 //! | column | SQLite | PostgreSQL | MySQL / MariaDB |
 //! |---|---|---|---|
@@ -68,6 +69,7 @@
 //! | `data` | `TEXT` (JSON text) | `JSONB` | `JSON` (`LONGTEXT` checked by `JSON_VALID` on MariaDB) |
 //! | `created_at` | `INTEGER` | `BIGINT` | `BIGINT` |
 //! | `expires_at` | `INTEGER`, indexed | `BIGINT`, indexed | `BIGINT`, indexed |
+//! | `expiry_policy` | `TEXT`, nullable | `TEXT`, nullable | `TEXT`, nullable |
 //!
 //! - `id` is the session id's 22-character text ([`Id::encode`]), compared
 //!   byte for byte (ids are case-sensitive base64, hence the binary
@@ -79,6 +81,12 @@
 //!   `to_timestamp(expires_at / 1000.0)`, MySQL with
 //!   `FROM_UNIXTIME(expires_at / 1000)`, SQLite with
 //!   `datetime(expires_at / 1000, 'unixepoch')`.
+//! - `expiry_policy` is the session's own expiry policy
+//!   ([`Record::expiry`], "remember me") as [`Expiry::to_stored`] text:
+//!   `end`, `idle:<ms>` or `at:<Unix ms>`; `NULL` when the session follows
+//!   the layer's configuration. Tables made before it existed gain it
+//!   (`ALTER TABLE … ADD COLUMN`) at the next [`SqlStore::migrate`]; their
+//!   rows keep loading, with no policy.
 //! - The index is named `<table>_expires_at_idx`.
 //!
 //! "Now" is read from the application's clock and bound as a parameter
@@ -87,20 +95,21 @@
 //!
 //! # Operations
 //!
-//! Each operation is one statement (a create on MySQL: two), with the
-//! table name spliced in and every value bound as a parameter, "now"
-//! included: a record is live while `expires_at` is after now. The SQL of
-//! each database is written once, in its module of this crate
-//! (`src/sqlite.rs`, `src/postgres.rs`, `src/mysql.rs`), next to its
-//! migration.
+//! Each operation is one statement (a create on MySQL: two; a cycle onto
+//! the id of an expired row: three), with the table name spliced in and
+//! every value bound as a parameter, "now" included: a record is live while
+//! `expires_at` is after now. The SQL of each database is written once, in
+//! its module of this crate (`src/sqlite.rs`, `src/postgres.rs`,
+//! `src/mysql.rs`), next to its migration.
 //!
 //! | operation | what the statement does |
 //! |---|---|
 //! | load | selects the live row with the id (an expired row is as good as absent) |
 //! | create | inserts the row unless a *live* row has the id ([`Created::IdTaken`]); an expired row with the id is replaced |
-//! | save | updates the live row: patches its JSON in place and moves its expiry; no live row: [`Saved::Gone`], nothing is inserted |
+//! | save | updates the live row: patches its JSON in place, moves its expiry, and sets `expiry_policy` only if the change set names a policy (`CASE WHEN`); no live row: [`Saved::Gone`], nothing is inserted |
 //! | touch | updates only the expiry of the live row |
 //! | delete | deletes the row with the id |
+//! | cycle | one `UPDATE … SET id = new, …` of the old row if it is live: the session moves to the new id in one statement, or nothing is written ([`Cycled::Gone`]); a live row with the new id fails the primary key ([`Cycled::IdTaken`]), an expired one is deleted and the update tried once more |
 //! | delete_expired | deletes expired rows in bounded batches (1,000 rows unless [`SqlStore::with_cleanup_batch`] says otherwise), repeated until a batch comes back short, so that no statement holds locks for long |
 //!
 //! On PostgreSQL and SQLite a create is one conditional upsert (it only
@@ -151,7 +160,7 @@
 //! | what happened | [`StoreError`] |
 //! |---|---|
 //! | connection refused or lost, TLS failure, pool timed out or closed, SQLite busy or locked past its timeout, "too many connections" | [`StoreError::Unavailable`] (`503`) |
-//! | a row whose `data` is not a JSON object, or whose times are out of range (edited by hand) | [`StoreError::Corrupt`], naming the table and the id's short hash |
+//! | a row whose `data` is not a JSON object, whose times are out of range, or whose `expiry_policy` is not a policy (edited by hand) | [`StoreError::Corrupt`], naming the table and the id's short hash |
 //! | anything else (a missing table: did you run [`migrate`](SqlStore::migrate)?) | [`StoreError::Failed`] |
 //!
 //! Error messages and log events never carry a session id, only its short
@@ -159,6 +168,10 @@
 //!
 //! [`SessionStore`]: session_core::store::SessionStore
 //! [`Id::encode`]: session_core::Id::encode
+//! [`Record::expiry`]: session_core::store::Record::expiry
+//! [`Expiry::to_stored`]: session_core::Expiry::to_stored
+//! [`Cycled::Gone`]: session_core::store::Cycled::Gone
+//! [`Cycled::IdTaken`]: session_core::store::Cycled::IdTaken
 //! [`Created::IdTaken`]: session_core::store::Created::IdTaken
 //! [`Saved::Gone`]: session_core::store::Saved::Gone
 //! [`StoreError`]: session_core::store::StoreError

@@ -17,6 +17,12 @@
 //! connection. MariaDB's `JSON_MERGE_PATCH` is not used: as of 10.11 it
 //! skips some removals when the patch lists keys in another order than the
 //! document.
+//!
+//! MySQL 8 has no `ADD COLUMN IF NOT EXISTS` (MariaDB has): the migration
+//! looks for `expiry_policy` in `information_schema.COLUMNS` and adds it
+//! when a table made by an earlier version lacks it (a "duplicate column"
+//! error from an instance that added it at the same moment counts as
+//! done).
 
 use session_core::store::{ChangeSet, Created, StoreError};
 use sqlx::mysql::MySqlPoolOptions;
@@ -24,7 +30,11 @@ use sqlx::MySqlPool;
 
 use crate::database::{Database, Driver, NewRow, Statements, ACQUIRE_TIMEOUT};
 use crate::error;
+use crate::row::policy;
 use crate::table::TableName;
+
+/// MySQL's error number for "duplicate column name" (`ER_DUP_FIELDNAME`).
+const DUPLICATE_COLUMN: u16 = 1060;
 
 /// A store's MySQL pool and statements.
 #[derive(Clone)]
@@ -33,10 +43,17 @@ pub(crate) struct MySql {
     pub(crate) sql: Statements,
     /// `CREATE TABLE IF NOT EXISTS`, the index included.
     migrate: String,
-    /// Removes an expired row with the id before the insert. Binds: id, now.
-    create_clear: String,
-    /// A plain insert. Binds: id, data, created_at, expires_at; a
-    /// duplicate-key error: id taken.
+    /// Whether the table has `expiry_policy`. Binds: the schema (or `NULL`
+    /// for the connection's database), the bare table name. One row: the
+    /// count of such columns.
+    has_policy: String,
+    /// Adds `expiry_policy` to a table made by an earlier version.
+    add_policy: String,
+    /// The schema and the bare table name, for `has_policy`.
+    parts: (Option<String>, String),
+    /// A plain insert, after [`Statements::delete_if_expired`]. Binds: id,
+    /// data, created_at, expires_at, expiry_policy; a duplicate-key error:
+    /// id taken.
     create: String,
     /// The quoted table name, for [`save_statement`].
     table: String,
@@ -53,19 +70,35 @@ impl MySql {
                  data JSON NOT NULL, \
                  created_at BIGINT NOT NULL, \
                  expires_at BIGINT NOT NULL, \
+                 expiry_policy TEXT NULL, \
                  INDEX `{index}` (expires_at)\
                  ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
             ),
-            create_clear: format!("DELETE FROM {t} WHERE id = ? AND expires_at <= ?"),
+            has_policy: "SELECT COUNT(*) FROM information_schema.COLUMNS \
+                         WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? \
+                         AND COLUMN_NAME = 'expiry_policy'"
+                .to_owned(),
+            add_policy: format!("ALTER TABLE {t} ADD COLUMN expiry_policy TEXT NULL"),
+            parts: {
+                let (schema, bare) = table.parts();
+                (schema.map(str::to_owned), bare.to_owned())
+            },
             create: format!(
-                "INSERT INTO {t} (id, data, created_at, expires_at) VALUES (?, ?, ?, ?)"
+                "INSERT INTO {t} (id, data, created_at, expires_at, expiry_policy) \
+                 VALUES (?, ?, ?, ?, ?)"
             ),
             sql: Statements {
                 load: format!(
-                    "SELECT data, created_at, expires_at FROM {t} WHERE id = ? AND expires_at > ?"
+                    "SELECT data, created_at, expires_at, expiry_policy FROM {t} \
+                     WHERE id = ? AND expires_at > ?"
                 ),
                 touch: format!("UPDATE {t} SET expires_at = ? WHERE id = ? AND expires_at > ?"),
                 delete: format!("DELETE FROM {t} WHERE id = ?"),
+                delete_if_expired: format!("DELETE FROM {t} WHERE id = ? AND expires_at <= ?"),
+                cycle: format!(
+                    "UPDATE {t} SET id = ?, data = ?, created_at = ?, expires_at = ?, \
+                     expiry_policy = ? WHERE id = ? AND expires_at > ?"
+                ),
                 delete_expired: format!(
                     "DELETE FROM {t} WHERE expires_at <= ? ORDER BY expires_at LIMIT ?"
                 ),
@@ -102,11 +135,28 @@ impl Driver for MySql {
 
     async fn migrate(&self) -> Result<(), sqlx::Error> {
         sqlx::query(&self.migrate).execute(&self.pool).await?;
+        let (schema, table) = &self.parts;
+        let has_policy: i64 = sqlx::query_scalar(&self.has_policy)
+            .bind(schema.as_deref())
+            .bind(table)
+            .fetch_one(&self.pool)
+            .await?;
+        if has_policy == 0 {
+            match sqlx::query(&self.add_policy).execute(&self.pool).await {
+                Err(sqlx::Error::Database(err))
+                    if err
+                        .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                        .is_some_and(|err| err.number() == DUPLICATE_COLUMN) => {}
+                other => {
+                    other?;
+                }
+            }
+        }
         Ok(())
     }
 
     async fn create(&self, row: NewRow<'_>, now: i64) -> Result<Created, sqlx::Error> {
-        sqlx::query(&self.create_clear)
+        sqlx::query(&self.sql.delete_if_expired)
             .bind(row.id)
             .bind(now)
             .execute(&self.pool)
@@ -116,6 +166,7 @@ impl Driver for MySql {
             .bind(row.data)
             .bind(row.created_at)
             .bind(row.expires_at)
+            .bind(row.expiry_policy)
             .execute(&self.pool)
             .await;
         match inserted {
@@ -142,6 +193,8 @@ impl Driver for MySql {
         }
         let done = query
             .bind(expires_at)
+            .bind(changes.expiry.is_some())
+            .bind(policy(changes))
             .bind(id)
             .bind(now)
             .execute(&self.pool)
@@ -153,7 +206,8 @@ impl Driver for MySql {
 /// The save for `removed` removed keys and `set` set keys.
 ///
 /// Binds: one JSON path per removed key, then a JSON path and a JSON text
-/// per set key, then expires_at, id, now.
+/// per set key, then expires_at, whether the policy changes, the new
+/// policy, id, now.
 fn save_statement(table: &str, removed: usize, set: usize) -> String {
     let mut data = String::from("data");
     if removed > 0 {
@@ -165,7 +219,11 @@ fn save_statement(table: &str, removed: usize, set: usize) -> String {
             ", ?, JSON_EXTRACT(?, '$')".repeat(set)
         );
     }
-    format!("UPDATE {table} SET data = {data}, expires_at = ? WHERE id = ? AND expires_at > ?")
+    format!(
+        "UPDATE {table} SET data = {data}, expires_at = ?, \
+         expiry_policy = CASE WHEN ? THEN ? ELSE expiry_policy END \
+         WHERE id = ? AND expires_at > ?"
+    )
 }
 
 /// The JSON path of the top-level key `key`: `$."key"`.

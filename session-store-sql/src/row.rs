@@ -2,10 +2,8 @@
 //! JSON written.
 
 use serde_json::Value;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-use session_core::store::ChangeSet;
-use session_core::store::{from_unix_millis, Record, StoreError};
-use session_core::Id;
+use session_core::store::{from_unix_millis, ChangeSet, Record, StoreError};
+use session_core::{Expiry, Id};
 
 use crate::error::corrupt;
 
@@ -15,6 +13,8 @@ pub(crate) struct Columns {
     pub(crate) data: Result<String, sqlx::Error>,
     pub(crate) created_at: Result<i64, sqlx::Error>,
     pub(crate) expires_at: Result<i64, sqlx::Error>,
+    /// `expiry_policy`: [`Expiry::to_stored`] text, or `NULL`.
+    pub(crate) expiry_policy: Result<Option<String>, sqlx::Error>,
 }
 
 impl Columns {
@@ -58,6 +58,20 @@ impl Columns {
             time("expires_at", self.expires_at)?,
         );
         record.data = data;
+        let policy = self
+            .expiry_policy
+            .map_err(|err| corrupt(table, id, format_args!("`expiry_policy` unreadable: {err}")))?;
+        record.expiry = policy
+            .map(|text| {
+                Expiry::from_stored(&text).ok_or_else(|| {
+                    corrupt(
+                        table,
+                        id,
+                        "`expiry_policy` is not an expiry policy (`end`, `idle:<ms>` or `at:<ms>`)",
+                    )
+                })
+            })
+            .transpose()?;
         Ok(record)
     }
 }
@@ -76,6 +90,13 @@ pub(crate) fn set_object(changes: &ChangeSet) -> String {
     }
     text.push('}');
     text
+}
+
+/// The policy a change set stores when it names one
+/// ([`Expiry::to_stored`] text, `None` to clear it); `None` too when it
+/// does not, and the statement then keeps the stored policy.
+pub(crate) fn policy(changes: &ChangeSet) -> Option<String> {
+    changes.expiry.flatten().as_ref().map(Expiry::to_stored)
 }
 
 fn kind(value: &Value) -> &'static str {

@@ -6,6 +6,11 @@
 //! keys it maps to `null`), then the set members are spliced into its
 //! minified output as text, so values that are JSON `null` are kept and no
 //! key is ever parsed as a JSON path.
+//!
+//! SQLite has no `ADD COLUMN IF NOT EXISTS`: the migration looks for
+//! `expiry_policy` with `pragma_table_info` and adds it when a table made
+//! by an earlier version lacks it (a "duplicate column" error from an
+//! instance that added it at the same moment counts as done).
 
 use std::str::FromStr as _;
 
@@ -16,7 +21,7 @@ use sqlx::SqlitePool;
 
 use crate::database::{self, Database, Driver, NewRow, Statements};
 use crate::error;
-use crate::row::set_object;
+use crate::row::{policy, set_object};
 use crate::table::TableName;
 
 /// A store's SQLite pool and statements.
@@ -26,11 +31,20 @@ pub(crate) struct Sqlite {
     pub(crate) sql: Statements,
     /// `CREATE TABLE`, then `CREATE INDEX`, both `IF NOT EXISTS`.
     migrate: [String; 2],
-    /// Binds: id, data, created_at, expires_at, now. 0 rows: id taken.
+    /// Whether the table has `expiry_policy`. Binds: the table name, its
+    /// schema (or `NULL`). One row: the count of such columns.
+    has_policy: String,
+    /// Adds `expiry_policy` to a table made by an earlier version.
+    add_policy: String,
+    /// Binds: id, data, created_at, expires_at, now, expiry_policy.
+    /// 0 rows: id taken.
     create: String,
     /// Binds: the removal patch, the set members (object text without
-    /// braces), expires_at, id, now.
+    /// braces), expires_at, id, now, whether the policy changes, the new
+    /// policy.
     save: String,
+    /// The bare table name and its schema, for `has_policy`.
+    parts: (String, Option<String>),
 }
 
 impl Sqlite {
@@ -49,15 +63,21 @@ impl Sqlite {
                      id TEXT PRIMARY KEY NOT NULL, \
                      data TEXT NOT NULL, \
                      created_at INTEGER NOT NULL, \
-                     expires_at INTEGER NOT NULL)"
+                     expires_at INTEGER NOT NULL, \
+                     expiry_policy TEXT)"
                 ),
                 format!("CREATE INDEX IF NOT EXISTS {index} ON \"{bare}\" (expires_at)"),
             ],
+            has_policy: "SELECT COUNT(*) FROM pragma_table_info(?1, ?2) \
+                         WHERE name = 'expiry_policy'"
+                .to_owned(),
+            add_policy: format!("ALTER TABLE {t} ADD COLUMN expiry_policy TEXT"),
             create: format!(
-                "INSERT INTO {t} AS s (id, data, created_at, expires_at) \
-                 VALUES (?1, ?2, ?3, ?4) \
+                "INSERT INTO {t} AS s (id, data, created_at, expires_at, expiry_policy) \
+                 VALUES (?1, ?2, ?3, ?4, ?6) \
                  ON CONFLICT (id) DO UPDATE SET data = excluded.data, \
-                 created_at = excluded.created_at, expires_at = excluded.expires_at \
+                 created_at = excluded.created_at, expires_at = excluded.expires_at, \
+                 expiry_policy = excluded.expiry_policy \
                  WHERE s.expires_at <= ?5"
             ),
             // `p` is json_patch's minified output, `{}` or `{...}`.
@@ -67,21 +87,28 @@ impl Sqlite {
                  WHEN p = '{{}}' THEN '{{' || ?2 || '}}' \
                  ELSE '{{' || ?2 || ',' || substr(p, 2) END \
                  FROM (SELECT json_patch({t}.data, ?1) AS p)), \
-                 expires_at = ?3 \
+                 expires_at = ?3, \
+                 expiry_policy = CASE WHEN ?6 THEN ?7 ELSE expiry_policy END \
                  WHERE id = ?4 AND expires_at > ?5"
             ),
             sql: Statements {
                 load: format!(
-                    "SELECT data, created_at, expires_at FROM {t} \
+                    "SELECT data, created_at, expires_at, expiry_policy FROM {t} \
                      WHERE id = ?1 AND expires_at > ?2"
                 ),
                 touch: format!("UPDATE {t} SET expires_at = ?1 WHERE id = ?2 AND expires_at > ?3"),
                 delete: format!("DELETE FROM {t} WHERE id = ?1"),
+                delete_if_expired: format!("DELETE FROM {t} WHERE id = ?1 AND expires_at <= ?2"),
+                cycle: format!(
+                    "UPDATE {t} SET id = ?1, data = ?2, created_at = ?3, expires_at = ?4, \
+                     expiry_policy = ?5 WHERE id = ?6 AND expires_at > ?7"
+                ),
                 delete_expired: format!(
                     "DELETE FROM {t} WHERE rowid IN \
                      (SELECT rowid FROM {t} WHERE expires_at <= ?1 LIMIT ?2)"
                 ),
             },
+            parts: (bare.to_owned(), schema.map(str::to_owned)),
             pool,
         }
     }
@@ -141,6 +168,20 @@ impl Driver for Sqlite {
         for statement in &self.migrate {
             sqlx::query(statement).execute(&self.pool).await?;
         }
+        let (table, schema) = &self.parts;
+        let has_policy: i64 = sqlx::query_scalar(&self.has_policy)
+            .bind(table)
+            .bind(schema.as_deref())
+            .fetch_one(&self.pool)
+            .await?;
+        if has_policy == 0 {
+            match sqlx::query(&self.add_policy).execute(&self.pool).await {
+                Err(sqlx::Error::Database(err)) if err.message().contains("duplicate column") => {}
+                other => {
+                    other?;
+                }
+            }
+        }
         Ok(())
     }
 
@@ -151,6 +192,7 @@ impl Driver for Sqlite {
             .bind(row.created_at)
             .bind(row.expires_at)
             .bind(now)
+            .bind(row.expiry_policy)
             .execute(&self.pool)
             .await?;
         Ok(database::created(done.rows_affected()))
@@ -171,6 +213,8 @@ impl Driver for Sqlite {
             .bind(expires_at)
             .bind(id)
             .bind(now)
+            .bind(changes.expiry.is_some())
+            .bind(policy(changes))
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected())

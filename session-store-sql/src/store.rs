@@ -5,10 +5,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use session_core::store::{
-    async_trait, unix_millis, ChangeSet, Created, Record, Saved, SessionStore, StoreError,
+    async_trait, unix_millis, ChangeSet, Created, Cycled, Record, Saved, SessionStore, StoreError,
 };
 use session_core::time::OffsetDateTime;
-use session_core::{Clock, Id, SystemClock};
+use session_core::{Clock, Expiry, Id, SystemClock};
 use sqlx::Row as _;
 
 use crate::cleanup::{self, DEFAULT_CLEANUP_BATCH};
@@ -356,12 +356,17 @@ impl SqlStore {
         self.inner.db.pool()
     }
 
-    /// Creates the table and its index on `expires_at` if they are absent.
+    /// Creates the table and its index on `expires_at` if they are absent,
+    /// and adds the `expiry_policy` column to a table made by an earlier
+    /// version of this crate (its rows keep loading, with no policy).
     ///
-    /// Idempotent: run it at every start. On PostgreSQL it runs in one
+    /// Idempotent: run it at every start. It looks for the column first
+    /// and only alters a table that lacks it. On PostgreSQL it runs in one
     /// transaction holding an advisory lock, so instances starting together
-    /// do not trip over each other's `CREATE TABLE IF NOT EXISTS`. It never
-    /// alters an existing table.
+    /// do not trip over each other's `CREATE TABLE IF NOT EXISTS`; on
+    /// SQLite and MySQL an instance that finds the column added by another
+    /// at the same moment takes it as done. It never drops or changes an
+    /// existing column.
     ///
     /// ```
     /// use session_store_sql::SqlStore;
@@ -399,6 +404,7 @@ impl SessionStore for SqlStore {
             data: row.try_get_unchecked(0),
             created_at: row.try_get(1),
             expires_at: row.try_get(2),
+            expiry_policy: row.try_get(3),
         }));
         columns
             .map(|columns| columns.record(inner.table.as_str(), id))
@@ -409,11 +415,13 @@ impl SessionStore for SqlStore {
         let inner = &*self.inner;
         let key = record.id.encode();
         let data = serde_json::to_string(&record.data).map_err(StoreError::failed)?;
+        let policy = record.expiry.as_ref().map(Expiry::to_stored);
         let row = NewRow {
             id: &key,
             data: &data,
             created_at: unix_millis(record.created_at),
             expires_at: unix_millis(record.expires_at),
+            expiry_policy: policy.as_deref(),
         };
         let now = inner.now();
         on_db!(&inner.db, d => d.create(row, now).await).map_err(|err| inner.db.error(err))
@@ -466,6 +474,57 @@ impl SessionStore for SqlStore {
             .await
             .map_err(|err| inner.db.error(err))
             .map(drop))
+    }
+
+    /// One `UPDATE` moves the live row to the new id (every column
+    /// rewritten) only if the old row is live: the old id and the new one
+    /// change hands in one statement, so a logout either lands before it
+    /// ([`Cycled::Gone`], nothing written) or after it. A row that already
+    /// has the new id makes the update fail on the primary key: if that row
+    /// is expired it is deleted and the update tried once more, else the id
+    /// is taken ([`Cycled::IdTaken`], nothing written).
+    async fn cycle(&self, old: &Id, record: &Record) -> Result<Cycled, StoreError> {
+        let inner = &*self.inner;
+        let (old_key, new_key) = (old.encode(), record.id.encode());
+        let data = serde_json::to_string(&record.data).map_err(StoreError::failed)?;
+        let policy = record.expiry.as_ref().map(Expiry::to_stored);
+        let now = inner.now();
+        let error = |err| inner.db.error(err);
+        let mut retried = false;
+        loop {
+            let moved = on_db!(&inner.db, d => sqlx::query(&d.sql.cycle)
+                .bind(new_key.as_str())
+                .bind(data.as_str())
+                .bind(unix_millis(record.created_at))
+                .bind(unix_millis(record.expires_at))
+                .bind(policy.as_deref())
+                .bind(old_key.as_str())
+                .bind(now)
+                .execute(&d.pool)
+                .await
+                .map(|done| done.rows_affected()));
+            match moved {
+                Ok(0) => return Ok(Cycled::Gone),
+                Ok(_) => return Ok(Cycled::Moved),
+                Err(sqlx::Error::Database(err)) if err.is_unique_violation() && !retried => {
+                    retried = true;
+                    let cleared = on_db!(&inner.db, d => sqlx::query(&d.sql.delete_if_expired)
+                        .bind(new_key.as_str())
+                        .bind(now)
+                        .execute(&d.pool)
+                        .await
+                        .map_err(error)?
+                        .rows_affected());
+                    if cleared == 0 {
+                        return Ok(Cycled::IdTaken);
+                    }
+                }
+                Err(sqlx::Error::Database(err)) if err.is_unique_violation() => {
+                    return Ok(Cycled::IdTaken)
+                }
+                Err(err) => return Err(error(err)),
+            }
+        }
     }
 
     async fn delete_expired(&self) -> Result<u64, StoreError> {

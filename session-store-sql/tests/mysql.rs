@@ -68,6 +68,34 @@ async fn migrate_is_idempotent() {
     common::migrate_is_idempotent(store).await;
 }
 
+/// The `CREATE TABLE` of the version before `expiry_policy`.
+const OLD_SCHEMA: &str = "CREATE TABLE {table} (\
+    id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY, \
+    data JSON NOT NULL, \
+    created_at BIGINT NOT NULL, \
+    expires_at BIGINT NOT NULL, \
+    INDEX (expires_at)\
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
+
+#[tokio::test]
+async fn migrate_adds_the_policy_column() {
+    let store = connect()
+        .await
+        .with_table_name(&common::unique_table("old_schema"))
+        .unwrap();
+    common::migrate_adds_the_policy_column(store, OLD_SCHEMA).await;
+}
+
+#[tokio::test]
+async fn corrupt_policy_is_reported() {
+    common::corrupt_policy_is_reported(store("conformance_sessions").await).await;
+}
+
+#[tokio::test]
+async fn cycle_over_an_expired_row_moves() {
+    common::cycle_over_an_expired_row_moves(store("conformance_sessions").await).await;
+}
+
 #[tokio::test]
 async fn concurrent_migrations_do_not_collide() {
     let store = connect()

@@ -76,6 +76,40 @@ async fn migrate_is_idempotent() {
     common::migrate_is_idempotent(store).await;
 }
 
+/// The `CREATE TABLE` of the version before `expiry_policy`.
+const OLD_SCHEMA: &str = "CREATE TABLE {table} (\
+    id TEXT COLLATE \"C\" PRIMARY KEY, \
+    data JSONB NOT NULL, \
+    created_at BIGINT NOT NULL, \
+    expires_at BIGINT NOT NULL)";
+
+#[tokio::test]
+async fn migrate_adds_the_policy_column() {
+    let store = connect()
+        .await
+        .with_table_name(&common::unique_table("old_schema"))
+        .unwrap();
+    common::migrate_adds_the_policy_column(store, OLD_SCHEMA).await;
+    let store = connect().await;
+    common::execute(&store, "CREATE SCHEMA IF NOT EXISTS session_store_sql_test").await;
+    let qualified = format!(
+        "session_store_sql_test.{}",
+        common::unique_table("old_schema")
+    );
+    let store = store.with_table_name(&qualified).unwrap();
+    common::migrate_adds_the_policy_column(store, OLD_SCHEMA).await;
+}
+
+#[tokio::test]
+async fn corrupt_policy_is_reported() {
+    common::corrupt_policy_is_reported(store("conformance_sessions").await).await;
+}
+
+#[tokio::test]
+async fn cycle_over_an_expired_row_moves() {
+    common::cycle_over_an_expired_row_moves(store("conformance_sessions").await).await;
+}
+
 #[tokio::test]
 async fn concurrent_migrations_do_not_collide() {
     let store = connect()

@@ -101,6 +101,35 @@ async fn migrate_is_idempotent() {
     common::migrate_is_idempotent(store).await;
 }
 
+/// The `CREATE TABLE` of the version before `expiry_policy`.
+const OLD_SCHEMA: &str = "CREATE TABLE {table} (\
+    id TEXT PRIMARY KEY NOT NULL, \
+    data TEXT NOT NULL, \
+    created_at INTEGER NOT NULL, \
+    expires_at INTEGER NOT NULL)";
+
+#[tokio::test]
+async fn migrate_adds_the_policy_column() {
+    let store = file_store()
+        .await
+        .with_table_name(&common::unique_table("old_schema"))
+        .unwrap();
+    common::migrate_adds_the_policy_column(store, OLD_SCHEMA).await;
+    let qualified = format!("main.{}", common::unique_table("old_schema"));
+    let store = memory_store().await.with_table_name(&qualified).unwrap();
+    common::migrate_adds_the_policy_column(store, OLD_SCHEMA).await;
+}
+
+#[tokio::test]
+async fn corrupt_policy_is_reported() {
+    common::corrupt_policy_is_reported(memory_store().await).await;
+}
+
+#[tokio::test]
+async fn cycle_over_an_expired_row_moves() {
+    common::cycle_over_an_expired_row_moves(memory_store().await).await;
+}
+
 #[tokio::test]
 async fn missing_table_is_failed() {
     common::missing_table_is_failed(SqlStore::connect("sqlite::memory:").await.unwrap()).await;

@@ -3,10 +3,11 @@
 
 use serde_json::json;
 use session_core::store::{
-    from_unix_millis, unix_millis, ChangeSet, Created, Record, Saved, SessionStore, StoreError,
+    from_unix_millis, unix_millis, ChangeSet, Created, Cycled, Record, Saved, SessionStore,
+    StoreError,
 };
 use session_core::time::{Duration, OffsetDateTime, PrimitiveDateTime};
-use session_core::{Clock, Id, ManualClock};
+use session_core::{Clock, Expiry, Id, ManualClock};
 use session_store_sql::{Database, SqlStore};
 
 /// The URL in `var`, or a failure that says how to get one.
@@ -341,6 +342,112 @@ pub async fn ids_are_case_sensitive(store: SqlStore) {
     );
     store.delete(&lower).await.unwrap();
     store.delete(&upper).await.unwrap();
+}
+
+/// A table made by the previous version (`old_schema`: its `CREATE TABLE`
+/// with `{table}` for the name, without `expiry_policy`) gains the column
+/// with `migrate()`, run by several instances at once: the rows it holds
+/// load as before, and the policy is kept from then on. The store should
+/// have its own table.
+pub async fn migrate_adds_the_policy_column(store: SqlStore, old_schema: &str) {
+    drop_table(&store).await;
+    execute(&store, &old_schema.replace("{table}", store.table_name())).await;
+    let id = Id::random();
+    insert_raw(&store, &id, "'{\"user\": \"alice\"}'").await;
+    let err = store
+        .load(&id)
+        .await
+        .expect_err("the old table has no expiry_policy column yet");
+    assert!(matches!(err, StoreError::Failed(_)), "{err:?}");
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let store = store.clone();
+        tasks.spawn(async move { store.migrate().await });
+    }
+    while let Some(result) = tasks.join_next().await {
+        result.unwrap().expect("a concurrent migrate failed");
+    }
+    let loaded = store.load(&id).await.unwrap().expect("the old row loads");
+    assert_eq!(loaded.data["user"], "alice");
+    assert_eq!(loaded.expiry, None);
+
+    let remember_me = Expiry::OnInactivity(std::time::Duration::from_secs(30 * 86_400));
+    let mut changes = ChangeSet::new(loaded.expires_at);
+    changes.expiry = Some(Some(remember_me));
+    assert_eq!(store.save(&id, &changes).await.unwrap(), Saved::Applied);
+    let mut kept = ChangeSet::new(loaded.expires_at);
+    kept.set.insert("cart".into(), json!([1]));
+    assert_eq!(store.save(&id, &kept).await.unwrap(), Saved::Applied);
+    let loaded = store.load(&id).await.unwrap().unwrap();
+    assert_eq!(loaded.expiry, Some(remember_me));
+    assert_eq!(loaded.data["user"], "alice");
+
+    let mut moved = Record::new(Id::random(), loaded.created_at, loaded.expires_at);
+    moved.data = loaded.data.clone();
+    moved.expiry = loaded.expiry;
+    assert_eq!(store.cycle(&id, &moved).await.unwrap(), Cycled::Moved);
+    store.migrate().await.unwrap();
+    assert_eq!(
+        store.load(&moved.id).await.unwrap().unwrap().expiry,
+        Some(remember_me)
+    );
+    assert!(store.load(&id).await.unwrap().is_none());
+    drop_table(&store).await;
+}
+
+/// A policy the store cannot read loads as `Corrupt`, naming the table and
+/// the id's short hash, never the id.
+pub async fn corrupt_policy_is_reported(store: SqlStore) {
+    let now = OffsetDateTime::now_utc();
+    let record = Record::new(Id::random(), now, now + Duration::hours(1));
+    store.create(&record).await.unwrap();
+    execute(
+        &store,
+        &format!(
+            "UPDATE {} SET expiry_policy = 'idle:forever' WHERE id = '{}'",
+            store.table_name(),
+            record.id.encode()
+        ),
+    )
+    .await;
+    let err = store.load(&record.id).await.expect_err("a corrupt policy");
+    let StoreError::Corrupt(message) = &err else {
+        panic!("expected Corrupt, got {err:?}");
+    };
+    assert!(message.contains("expiry_policy"), "{message}");
+    assert!(message.contains(&record.id.short_hash()), "{message}");
+    assert!(
+        !message.contains(&record.id.encode()),
+        "the id leaked: {message}"
+    );
+    store.delete(&record.id).await.unwrap();
+}
+
+/// `cycle` onto the id of an expired row moves the session there (the
+/// expired row does not block it), and the move writes every column.
+pub async fn cycle_over_an_expired_row_moves(store: SqlStore) {
+    let clock = ManualClock::starting_now();
+    let store = store.with_clock(clock.clone());
+    let now = clock.now();
+    let mut dead = Record::new(Id::random(), now, now + Duration::seconds(1));
+    dead.data.insert("who".into(), json!("dead"));
+    dead.expiry = Some(Expiry::OnSessionEnd);
+    store.create(&dead).await.unwrap();
+    clock.advance(Duration::seconds(2));
+    let now = clock.now();
+    let mut old = Record::new(Id::random(), now, now + Duration::hours(1));
+    old.data.insert("who".into(), json!("alice"));
+    store.create(&old).await.unwrap();
+    let mut moved = Record::new(dead.id, old.created_at, now + Duration::hours(2));
+    moved.data.insert("who".into(), json!("alice"));
+    assert_eq!(store.cycle(&old.id, &moved).await.unwrap(), Cycled::Moved);
+    let back = store.load(&dead.id).await.unwrap().expect("moved");
+    assert_eq!(back.data, moved.data);
+    assert_eq!(back.expiry, None, "the expired row's policy must not stay");
+    assert_eq!(unix_millis(back.expires_at), unix_millis(moved.expires_at));
+    assert!(store.load(&old.id).await.unwrap().is_none());
+    store.delete(&dead.id).await.unwrap();
 }
 
 pub async fn drop_table(store: &SqlStore) {

@@ -1,0 +1,32 @@
+-- cycle: move a live session to a new key (one node only: the two keys
+-- are in different slots of a cluster).
+-- KEYS[1]: the old session key, KEYS[2]: the new one.
+-- ARGV: as for create: created (Unix ms), expires (Unix ms), the expiry
+-- policy ('' for none), then data field, value, field, value, ...
+-- Returns 1 if moved, 0 if the old key is gone (nothing written), 2 if the
+-- new key exists (nothing written).
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  -- Sent again after its answer was lost? Then the new key holds exactly
+  -- what this call writes, and the move is done.
+  local new = redis.call('HMGET', KEYS[2], 'created', 'expires')
+  if new[1] == ARGV[1] and new[2] == ARGV[2] then
+    return 1
+  end
+  return 0
+end
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  return 2
+end
+redis.call('HSET', KEYS[2], 'created', ARGV[1], 'expires', ARGV[2])
+if ARGV[3] ~= '' then
+  redis.call('HSET', KEYS[2], 'policy', ARGV[3])
+end
+local i = 4
+while i <= #ARGV do
+  local last = math.min(i + 199, #ARGV)
+  redis.call('HSET', KEYS[2], unpack(ARGV, i, last))
+  i = last + 1
+end
+redis.call('PEXPIREAT', KEYS[2], ARGV[2])
+redis.call('DEL', KEYS[1])
+return 1
