@@ -8,7 +8,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::FromRedisValue;
 use session_core::store::{
-    async_trait, unix_millis, ChangeSet, Created, Cycled, Record, Saved, SessionStore, StoreError,
+    async_trait, cycle_in_steps, unix_millis, ChangeSet, Created, Cycled, Record, Saved,
+    SessionStore, StoreError,
 };
 use session_core::time::OffsetDateTime;
 use session_core::Id;
@@ -401,15 +402,7 @@ impl SessionStore for RedisStore {
     /// the old one.
     async fn cycle(&self, old: &Id, record: &Record) -> Result<Cycled, StoreError> {
         if self.is_cluster() {
-            if self.create(record).await? == Created::IdTaken {
-                return Ok(Cycled::IdTaken);
-            }
-            if self.touch(old, record.expires_at).await? == Saved::Gone {
-                self.delete(&record.id).await?;
-                return Ok(Cycled::Gone);
-            }
-            self.delete(old).await?;
-            return Ok(Cycled::Moved);
+            return cycle_in_steps(self, old, record).await;
         }
         let mut invocation = self.scripts.cycle.key(self.key(old));
         invocation.key(self.key(&record.id));

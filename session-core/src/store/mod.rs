@@ -417,15 +417,7 @@ pub trait SessionStore: fmt::Debug + Send + Sync + 'static {
     /// round trip between the check and the delete of `old`; stores that
     /// can do it atomically (a transaction, one lock) override it.
     async fn cycle(&self, old: &Id, record: &Record) -> Result<Cycled, StoreError> {
-        if self.create(record).await? == Created::IdTaken {
-            return Ok(Cycled::IdTaken);
-        }
-        if self.touch(old, record.expires_at).await? == Saved::Gone {
-            self.delete(&record.id).await?;
-            return Ok(Cycled::Gone);
-        }
-        self.delete(old).await?;
-        Ok(Cycled::Moved)
+        cycle_in_steps(self, old, record).await
     }
 
     /// Removes expired records and returns how many. Stores with native
@@ -433,6 +425,44 @@ pub trait SessionStore: fmt::Debug + Send + Sync + 'static {
     async fn delete_expired(&self) -> Result<u64, StoreError> {
         Ok(0)
     }
+}
+
+/// The body of [`SessionStore::cycle`]'s default, for a store that
+/// overrides `cycle` but must fall back to it in some cases (a Redis
+/// Cluster, where the two keys live in different slots): create `record`,
+/// check with [`touch`](SessionStore::touch) that `old` is still live
+/// (if not, delete `record` again: [`Cycled::Gone`]), delete `old`.
+///
+/// ```
+/// use session_core::store::{cycle_in_steps, Cycled, Id, Record, SessionStore};
+/// use session_core::time::{Duration, OffsetDateTime};
+/// use session_store_memory::MemoryStore;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), session_core::store::StoreError> {
+/// let store = MemoryStore::new();
+/// let now = OffsetDateTime::now_utc();
+/// let old = Record::new(Id::random(), now, now + Duration::hours(1));
+/// store.create(&old).await?;
+/// let moved = Record::new(Id::random(), now, now + Duration::hours(1));
+/// assert_eq!(cycle_in_steps(&store, &old.id, &moved).await?, Cycled::Moved);
+/// assert!(store.load(&old.id).await?.is_none());
+/// # Ok(()) }
+/// ```
+pub async fn cycle_in_steps<S: SessionStore + ?Sized>(
+    store: &S,
+    old: &Id,
+    record: &Record,
+) -> Result<Cycled, StoreError> {
+    if store.create(record).await? == Created::IdTaken {
+        return Ok(Cycled::IdTaken);
+    }
+    if store.touch(old, record.expires_at).await? == Saved::Gone {
+        store.delete(&record.id).await?;
+        return Ok(Cycled::Gone);
+    }
+    store.delete(old).await?;
+    Ok(Cycled::Moved)
 }
 
 #[async_trait]
