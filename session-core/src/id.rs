@@ -118,6 +118,46 @@ impl Id {
         let digest = Sha256::digest(self.0);
         hex::encode(&digest[..4])
     }
+
+    /// The id stores keep in place of this cookie id: the first 16 bytes of
+    /// SHA-256 over a fixed label and the id. The layer hands stores only
+    /// this form, so a dump of a store holds no id that a cookie could
+    /// carry, even for someone who also holds the signing key. It is not
+    /// keyed: rotating keys does not move sessions.
+    ///
+    /// ```
+    /// use session_core::Id;
+    ///
+    /// let cookie_id = Id::random();
+    /// let stored = cookie_id.at_rest();
+    /// assert_ne!(stored, cookie_id);
+    /// assert_eq!(stored, cookie_id.at_rest()); // the same every time
+    /// ```
+    pub fn at_rest(&self) -> Id {
+        Self(digest16(b"session-id at rest v1\0", &self.0))
+    }
+
+    /// A name for the session this stored id belongs to that is safe to
+    /// show users (16 characters of URL-safe base64 of a further digest);
+    /// [`UserSession::handle`](crate::store::UserSession::handle).
+    ///
+    /// ```
+    /// use session_core::Id;
+    ///
+    /// let stored = Id::random().at_rest();
+    /// assert_eq!(stored.handle().len(), 16);
+    /// ```
+    pub fn handle(&self) -> String {
+        URL_SAFE_NO_PAD.encode(&digest16(b"session handle v1\0", &self.0)[..12])
+    }
+}
+
+/// The first 16 bytes of SHA-256 over `label` and `bytes`.
+fn digest16(label: &[u8], bytes: &[u8]) -> [u8; Id::LEN] {
+    let digest = Sha256::new().chain_update(label).chain_update(bytes).finalize();
+    let mut out = [0u8; Id::LEN];
+    out.copy_from_slice(&digest[..Id::LEN]);
+    out
 }
 
 impl FromStr for Id {

@@ -124,6 +124,11 @@ pub struct Record {
     /// [`Expiry::to_stored`] text and read it back with
     /// [`Expiry::from_stored`].
     pub expiry: Option<Expiry>,
+    /// The user the session is bound to
+    /// ([`Session::set_user`](crate::Session::set_user)), or `None`. Stores
+    /// keep an index from user to sessions for
+    /// [`SessionStore::list_user`] and [`SessionStore::delete_user`].
+    pub user: Option<String>,
 }
 
 impl Record {
@@ -143,6 +148,7 @@ impl Record {
             created_at,
             expires_at,
             expiry: None,
+            user: None,
         }
     }
 
@@ -191,6 +197,11 @@ pub struct ChangeSet {
     /// ([`Record::expiry`]; `Some(None)` returns it to the layer's
     /// configuration); `None` leaves the stored policy as it is.
     pub expiry: Option<Option<Expiry>>,
+    /// `Some(Some(user))` when the request bound the session to `user`,
+    /// `Some(None)` when it unbound it ([`Record::user`]); `None` leaves
+    /// the binding as it is. A store moves the session between its user
+    /// index entries in the same atomic step as the rest of the change.
+    pub user: Option<Option<String>>,
 }
 
 impl ChangeSet {
@@ -208,10 +219,12 @@ impl ChangeSet {
             removed: Vec::new(),
             expires_at,
             expiry: None,
+            user: None,
         }
     }
 
-    /// True when no key is set or removed and the expiry policy is kept.
+    /// True when no key is set or removed, and the expiry policy and the
+    /// user binding are kept.
     ///
     /// ```
     /// use session_core::store::ChangeSet;
@@ -222,7 +235,10 @@ impl ChangeSet {
     /// assert!(!changes.is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.set.is_empty() && self.removed.is_empty() && self.expiry.is_none()
+        self.set.is_empty()
+            && self.removed.is_empty()
+            && self.expiry.is_none()
+            && self.user.is_none()
     }
 
     /// Applies the change set to `data` in place (for stores that keep the
@@ -327,6 +343,11 @@ pub enum StoreError {
     /// error, a refused command, a value the store would not take).
     #[error("session store failed: {0}")]
     Failed(#[source] BoxError),
+    /// The store does not offer this operation (a store written before
+    /// user indexes existed keeps the default bodies of
+    /// [`SessionStore::list_user`] and [`SessionStore::delete_user`]).
+    #[error("this session store does not support `{0}`")]
+    Unsupported(&'static str),
 }
 
 /// A boxed error that can cross threads.
@@ -425,6 +446,96 @@ pub trait SessionStore: fmt::Debug + Send + Sync + 'static {
     async fn delete_expired(&self) -> Result<u64, StoreError> {
         Ok(0)
     }
+
+    /// The live sessions bound to `user` ([`Record::user`]), oldest first.
+    /// Expired or deleted sessions never appear, and leave no index entry
+    /// behind that grows without bound.
+    ///
+    /// The default body answers [`StoreError::Unsupported`]; every store of
+    /// this project implements it.
+    async fn list_user(&self, user: &str) -> Result<Vec<UserSession>, StoreError> {
+        let _ = user;
+        Err(StoreError::Unsupported("list_user"))
+    }
+
+    /// Deletes every live session bound to `user` except `keep` (when it is
+    /// one of them) and returns how many it deleted. Deleted sessions are
+    /// gone for good: a [`save`](SessionStore::save),
+    /// [`touch`](SessionStore::touch) or [`cycle`](SessionStore::cycle)
+    /// racing this call answers `Gone` and writes nothing, the same "logout
+    /// wins" rule as [`delete`](SessionStore::delete).
+    ///
+    /// The default body answers [`StoreError::Unsupported`]; every store of
+    /// this project implements it.
+    async fn delete_user(&self, user: &str, keep: Option<&Id>) -> Result<u64, StoreError> {
+        let _ = (user, keep);
+        Err(StoreError::Unsupported("delete_user"))
+    }
+}
+
+/// One live session of a user, as [`SessionStore::list_user`] reports it.
+///
+/// `id` is the store's key for the session, which is a one-way digest of
+/// the id the cookie carries ([`Id::at_rest`]): it cannot be turned into a
+/// cookie. Show users the [`handle`](UserSession::handle) instead.
+///
+/// ```
+/// use session_core::store::{Id, UserSession};
+/// use session_core::time::{Duration, OffsetDateTime};
+///
+/// let now = OffsetDateTime::now_utc();
+/// let session = UserSession::new(Id::random(), now, now + Duration::hours(1));
+/// assert_eq!(session.handle().len(), 16);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct UserSession {
+    /// The store's key of the session.
+    pub id: Id,
+    /// When the session began.
+    pub created_at: OffsetDateTime,
+    /// When it ends unless used again (with an idle timeout or rolling
+    /// expiry this moves with each use, so it also tells when the session
+    /// was last seen).
+    pub expires_at: OffsetDateTime,
+}
+
+impl UserSession {
+    /// A listed session.
+    ///
+    /// ```
+    /// use session_core::store::{Id, UserSession};
+    /// use session_core::time::OffsetDateTime;
+    ///
+    /// let now = OffsetDateTime::now_utc();
+    /// assert_eq!(UserSession::new(Id::from_bytes([1; 16]), now, now).id, Id::from_bytes([1; 16]));
+    /// ```
+    pub fn new(id: Id, created_at: OffsetDateTime, expires_at: OffsetDateTime) -> Self {
+        Self {
+            id,
+            created_at,
+            expires_at,
+        }
+    }
+
+    /// A short name for the session that is safe to show and to send back
+    /// (16 characters of URL-safe base64, a digest of the store's key): it
+    /// tells sessions apart in a "your devices" page and names one to end,
+    /// but leads to neither the cookie nor the store's key.
+    ///
+    /// ```
+    /// use session_core::store::{Id, UserSession};
+    /// use session_core::time::OffsetDateTime;
+    ///
+    /// let now = OffsetDateTime::now_utc();
+    /// let a = UserSession::new(Id::from_bytes([1; 16]), now, now);
+    /// let b = UserSession::new(Id::from_bytes([2; 16]), now, now);
+    /// assert_ne!(a.handle(), b.handle());
+    /// assert!(!a.handle().contains(&a.id.encode()));
+    /// ```
+    pub fn handle(&self) -> String {
+        self.id.handle()
+    }
 }
 
 /// The body of [`SessionStore::cycle`]'s default, for a store that
@@ -487,5 +598,11 @@ impl<S: SessionStore + ?Sized> SessionStore for std::sync::Arc<S> {
     }
     async fn delete_expired(&self) -> Result<u64, StoreError> {
         (**self).delete_expired().await
+    }
+    async fn list_user(&self, user: &str) -> Result<Vec<UserSession>, StoreError> {
+        (**self).list_user(user).await
+    }
+    async fn delete_user(&self, user: &str, keep: Option<&Id>) -> Result<u64, StoreError> {
+        (**self).delete_user(user, keep).await
     }
 }
