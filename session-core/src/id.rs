@@ -154,7 +154,10 @@ impl Id {
 
 /// The first 16 bytes of SHA-256 over `label` and `bytes`.
 fn digest16(label: &[u8], bytes: &[u8]) -> [u8; Id::LEN] {
-    let digest = Sha256::new().chain_update(label).chain_update(bytes).finalize();
+    let digest = Sha256::new()
+        .chain_update(label)
+        .chain_update(bytes)
+        .finalize();
     let mut out = [0u8; Id::LEN];
     out.copy_from_slice(&digest[..Id::LEN]);
     out

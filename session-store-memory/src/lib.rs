@@ -26,14 +26,15 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use session_core::store::{
     async_trait, ChangeSet, Created, Cycled, Data, Record, Saved, SessionStore, StoreError,
+    UserSession,
 };
 use session_core::time::OffsetDateTime;
 use session_core::{Clock, Expiry, Id, SystemClock};
@@ -55,6 +56,8 @@ struct Entry {
     created_at: OffsetDateTime,
     expires_at: OffsetDateTime,
     expiry: Option<Expiry>,
+    /// The user the session is bound to, listed in [`Users`].
+    user: Option<Arc<str>>,
     /// The session was loaded, saved or touched after it was created: a
     /// visitor that came back. Eviction spares these while it can.
     returned: AtomicBool,
@@ -67,12 +70,51 @@ impl Entry {
             created_at: record.created_at,
             expires_at: record.expires_at,
             expiry: record.expiry,
+            user: record.user.as_deref().map(Arc::from),
             returned: AtomicBool::new(false),
         }
     }
 
     fn mark_returned(&self) {
         self.returned.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The user index: which sessions each user has. Every entry removed from
+/// a shard (deleted, expired, evicted, moved) leaves it under the same
+/// shard lock, so it never holds an id the shards do not. Lock order: a
+/// shard, then the index.
+#[derive(Default)]
+struct Users(Mutex<HashMap<Arc<str>, HashSet<Id>>>);
+
+impl Users {
+    fn add(&self, user: &Arc<str>, id: Id) {
+        self.0.lock().entry(user.clone()).or_default().insert(id);
+    }
+
+    fn remove(&self, user: &str, id: &Id) {
+        let mut users = self.0.lock();
+        if let Some(ids) = users.get_mut(user) {
+            ids.remove(id);
+            if ids.is_empty() {
+                users.remove(user);
+            }
+        }
+    }
+
+    fn of(&self, user: &str) -> Vec<Id> {
+        self.0
+            .lock()
+            .get(user)
+            .map(|ids| ids.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Takes `entry` (removed from a shard under `id`) out of the index.
+    fn forget(&self, id: &Id, entry: &Entry) {
+        if let Some(user) = &entry.user {
+            self.remove(user, id);
+        }
     }
 }
 
@@ -91,42 +133,61 @@ impl Shard {
         self.map.get_mut(id).filter(|entry| entry.expires_at > now)
     }
 
-    fn sweep(&mut self, now: OffsetDateTime) -> u64 {
+    fn sweep(&mut self, now: OffsetDateTime, users: &Users) -> u64 {
         let before = self.map.len();
-        self.map.retain(|_, entry| entry.expires_at > now);
+        self.map.retain(|id, entry| {
+            let live = entry.expires_at > now;
+            if !live {
+                users.forget(id, entry);
+            }
+            live
+        });
         (before - self.map.len()) as u64
+    }
+
+    /// Removes `id` (live or not) and its index entry.
+    fn remove(&mut self, id: &Id, users: &Users) -> Option<Entry> {
+        let entry = self.map.remove(id)?;
+        users.forget(id, &entry);
+        Some(entry)
     }
 
     /// Removes one entry: of the sessions that never came back, the one
     /// that expires first; if every session came back, the one that expires
     /// first.
-    fn evict_one(&mut self) {
+    fn evict_one(&mut self, users: &Users) {
         let victim = self
             .map
             .iter()
             .min_by_key(|(_, entry)| (entry.returned.load(Ordering::Relaxed), entry.expires_at))
             .map(|(id, _)| *id);
         if let Some(id) = victim {
-            self.map.remove(&id);
+            self.remove(&id, users);
         }
     }
 
     /// Inserts `record`, first making room when the shard is full; returns
     /// how many live sessions were evicted for it.
-    fn insert(&mut self, record: &Record, limit: usize, now: OffsetDateTime) -> u64 {
+    fn insert(&mut self, record: &Record, limit: usize, now: OffsetDateTime, users: &Users) -> u64 {
         self.creates = self.creates.wrapping_add(1);
         if self.creates.is_multiple_of(SWEEP_EVERY) {
-            self.sweep(now);
+            self.sweep(now, users);
         }
         let mut evicted = 0;
         if self.map.len() >= limit && !self.map.contains_key(&record.id) {
-            self.sweep(now);
+            self.sweep(now, users);
             while self.map.len() >= limit {
-                self.evict_one();
+                self.evict_one(users);
                 evicted += 1;
             }
         }
-        self.map.insert(record.id, Entry::new(record));
+        // An expired entry under the same id leaves the index first.
+        self.remove(&record.id, users);
+        let entry = Entry::new(record);
+        if let Some(user) = &entry.user {
+            users.add(user, record.id);
+        }
+        self.map.insert(record.id, entry);
         evicted
     }
 }
@@ -149,6 +210,7 @@ struct Inner {
     per_shard_limit: usize,
     clock: Arc<dyn Clock>,
     evicted: AtomicU64,
+    users: Users,
 }
 
 impl fmt::Debug for MemoryStore {
@@ -170,6 +232,7 @@ fn move_entry(
     record: &Record,
     limit: usize,
     now: OffsetDateTime,
+    users: &Users,
 ) -> (Cycled, u64) {
     if old_shard.live(old, now).is_none() {
         return (Cycled::Gone, 0);
@@ -181,8 +244,10 @@ fn move_entry(
     if taken {
         return (Cycled::IdTaken, 0);
     }
-    old_shard.map.remove(old);
-    let evicted = new_shard.unwrap_or(old_shard).insert(record, limit, now);
+    old_shard.remove(old, users);
+    let evicted = new_shard
+        .unwrap_or(old_shard)
+        .insert(record, limit, now, users);
     (Cycled::Moved, evicted)
 }
 
@@ -222,6 +287,7 @@ impl MemoryStore {
                 per_shard_limit,
                 clock,
                 evicted: AtomicU64::new(0),
+                users: Users::default(),
             }),
         }
     }
@@ -309,6 +375,7 @@ impl SessionStore for MemoryStore {
             let mut record = Record::new(*id, entry.created_at, entry.expires_at);
             record.data = entry.data.clone();
             record.expiry = entry.expiry;
+            record.user = entry.user.as_deref().map(str::to_owned);
             record
         }))
     }
@@ -319,7 +386,7 @@ impl SessionStore for MemoryStore {
         if shard.live(&record.id, now).is_some() {
             return Ok(Created::IdTaken);
         }
-        let evicted = shard.insert(record, self.inner.per_shard_limit, now);
+        let evicted = shard.insert(record, self.inner.per_shard_limit, now, &self.inner.users);
         self.inner.evicted.fetch_add(evicted, Ordering::Relaxed);
         Ok(Created::Inserted)
     }
@@ -333,6 +400,18 @@ impl SessionStore for MemoryStore {
                 entry.expires_at = changes.expires_at;
                 if let Some(expiry) = changes.expiry {
                     entry.expiry = expiry;
+                }
+                if let Some(user) = &changes.user {
+                    if entry.user.as_deref() != user.as_deref() {
+                        let users = &self.inner.users;
+                        if let Some(old) = entry.user.take() {
+                            users.remove(&old, id);
+                        }
+                        entry.user = user.as_deref().map(Arc::from);
+                        if let Some(new) = &entry.user {
+                            users.add(new, *id);
+                        }
+                    }
                 }
                 entry.mark_returned();
                 Saved::Applied
@@ -355,7 +434,7 @@ impl SessionStore for MemoryStore {
     }
 
     async fn delete(&self, id: &Id) -> Result<(), StoreError> {
-        self.shard(id).write().map.remove(id);
+        self.shard(id).write().remove(id, &self.inner.users);
         Ok(())
     }
 
@@ -373,7 +452,8 @@ impl SessionStore for MemoryStore {
             Some(other) => (other, Some(&mut *first)),
         };
         let limit = self.inner.per_shard_limit;
-        let (outcome, evicted) = move_entry(old_shard, new_shard, old, record, limit, now);
+        let users = &self.inner.users;
+        let (outcome, evicted) = move_entry(old_shard, new_shard, old, record, limit, now, users);
         self.inner.evicted.fetch_add(evicted, Ordering::Relaxed);
         Ok(outcome)
     }
@@ -384,8 +464,48 @@ impl SessionStore for MemoryStore {
             .inner
             .shards
             .iter()
-            .map(|shard| shard.write().sweep(now))
+            .map(|shard| shard.write().sweep(now, &self.inner.users))
             .sum())
+    }
+
+    async fn list_user(&self, user: &str) -> Result<Vec<UserSession>, StoreError> {
+        let now = self.now();
+        let mut sessions: Vec<UserSession> = self
+            .inner
+            .users
+            .of(user)
+            .into_iter()
+            .filter_map(|id| {
+                let shard = self.shard(&id).read();
+                let entry = shard.live(&id, now)?;
+                Some(UserSession::new(id, entry.created_at, entry.expires_at))
+            })
+            .collect();
+        sessions.sort_by_key(|session| (session.created_at, session.id));
+        Ok(sessions)
+    }
+
+    /// Each session is removed under its shard's lock, so a save racing
+    /// this call either lands before (and is removed with the session) or
+    /// finds the session gone.
+    async fn delete_user(&self, user: &str, keep: Option<&Id>) -> Result<u64, StoreError> {
+        let now = self.now();
+        let mut ended = 0;
+        for id in self.inner.users.of(user) {
+            if Some(&id) == keep {
+                continue;
+            }
+            let mut shard = self.shard(&id).write();
+            if shard.map.get(&id).and_then(|e| e.user.as_deref()) != Some(user) {
+                continue;
+            }
+            if let Some(entry) = shard.remove(&id, &self.inner.users) {
+                if entry.expires_at > now {
+                    ended += 1;
+                }
+            }
+        }
+        Ok(ended)
     }
 }
 

@@ -27,6 +27,9 @@ use time::{Duration, OffsetDateTime};
 use crate::store::{ChangeSet, Created, Cycled, Data, Id, Record, Saved, SessionStore};
 use crate::Expiry;
 
+mod users;
+pub use users::*;
+
 /// A store as the checks take it.
 pub type DynStore = Arc<dyn SessionStore>;
 
@@ -542,7 +545,17 @@ macro_rules! __conformance_cases {
             expiry_policy_is_kept_with_the_record,
             cycle_moves_the_record,
             cycle_after_delete_is_gone,
-            cycle_onto_a_taken_id_changes_nothing);
+            cycle_onto_a_taken_id_changes_nothing,
+            user_index_lists_created_sessions,
+            unknown_user_has_no_sessions,
+            save_moves_the_user_binding,
+            binding_a_gone_session_lists_nothing,
+            cycle_moves_the_index_entry,
+            ended_sessions_leave_the_index,
+            delete_user_ends_every_session,
+            delete_user_keeps_exactly_one,
+            delete_user_racing_saves_leaves_nothing,
+            awkward_user_names_are_distinct);
     };
 }
 

@@ -1,0 +1,329 @@
+//! Conformance checks of the user index: [`SessionStore::list_user`] and
+//! [`SessionStore::delete_user`], and the binding carried by
+//! [`Record::user`] and [`ChangeSet::user`](crate::store::ChangeSet::user).
+
+use std::collections::BTreeSet;
+use std::time::Duration as StdDuration;
+
+use serde_json::json;
+use time::Duration;
+
+use super::{changes, create, load, now, record_with, DynStore};
+use crate::store::{Cycled, Id, Record, Saved};
+
+/// A user name no other check (or concurrent run) uses.
+fn fresh_user(label: &str) -> String {
+    format!("{label}-{}", Id::random().short_hash())
+}
+
+fn bound(user: &str) -> Record {
+    let mut record = record_with(json!({"who": user}));
+    record.user = Some(user.to_owned());
+    record
+}
+
+async fn listed(store: &DynStore, user: &str) -> Vec<Id> {
+    store
+        .list_user(user)
+        .await
+        .expect("list_user failed")
+        .into_iter()
+        .map(|session| session.id)
+        .collect()
+}
+
+fn set(ids: &[Id]) -> BTreeSet<Id> {
+    ids.iter().copied().collect()
+}
+
+/// Sessions created bound to a user are listed for that user only, oldest
+/// first, with their times; a bound record loads back with its user.
+pub async fn user_index_lists_created_sessions(store: DynStore) {
+    let hong = fresh_user("hong");
+    let kim = fresh_user("kim");
+    let mut first = bound(&hong);
+    first.created_at = now() - Duration::minutes(5);
+    let second = bound(&hong);
+    let other = bound(&kim);
+    let unbound = record_with(json!({"a": 1}));
+    for record in [&first, &second, &other, &unbound] {
+        create(&store, record).await;
+    }
+    let sessions = store.list_user(&hong).await.expect("list_user failed");
+    let ids: Vec<Id> = sessions.iter().map(|s| s.id).collect();
+    assert_eq!(
+        ids,
+        [first.id, second.id],
+        "the user's sessions, oldest first"
+    );
+    let listed_first = &sessions[0];
+    assert!((listed_first.created_at - first.created_at).abs() < Duration::milliseconds(1));
+    assert!((listed_first.expires_at - first.expires_at).abs() < Duration::milliseconds(1));
+    assert_eq!(listed(&store, &kim).await, [other.id]);
+    let loaded = load(&store, &first.id)
+        .await
+        .expect("created record must load");
+    assert_eq!(
+        loaded.user.as_deref(),
+        Some(hong.as_str()),
+        "the binding must load back"
+    );
+    assert_eq!(load(&store, &unbound.id).await.unwrap().user, None);
+}
+
+/// A user nobody bound has no sessions, and ending them ends none.
+pub async fn unknown_user_has_no_sessions(store: DynStore) {
+    let nobody = fresh_user("nobody");
+    assert!(listed(&store, &nobody).await.is_empty());
+    assert_eq!(
+        store
+            .delete_user(&nobody, None)
+            .await
+            .expect("delete_user failed"),
+        0
+    );
+}
+
+/// A save binds, rebinds and unbinds: the session moves between the
+/// users' lists, and a save that does not name the user keeps it.
+pub async fn save_moves_the_user_binding(store: DynStore) {
+    let hong = fresh_user("hong");
+    let kim = fresh_user("kim");
+    let record = record_with(json!({"a": 1}));
+    create(&store, &record).await;
+
+    let mut bind = changes(json!({"b": 2}), &[]);
+    bind.user = Some(Some(hong.clone()));
+    assert_eq!(store.save(&record.id, &bind).await.unwrap(), Saved::Applied);
+    assert_eq!(listed(&store, &hong).await, [record.id]);
+
+    let keep = changes(json!({"c": 3}), &[]);
+    assert_eq!(store.save(&record.id, &keep).await.unwrap(), Saved::Applied);
+    let touched = store
+        .touch(&record.id, now() + Duration::hours(2))
+        .await
+        .unwrap();
+    assert_eq!(touched, Saved::Applied);
+    assert_eq!(
+        load(&store, &record.id).await.unwrap().user.as_deref(),
+        Some(hong.as_str()),
+        "a save or touch that does not name the user keeps the binding"
+    );
+    assert_eq!(listed(&store, &hong).await, [record.id]);
+
+    let mut rebind = changes(json!({}), &[]);
+    rebind.user = Some(Some(kim.clone()));
+    assert_eq!(
+        store.save(&record.id, &rebind).await.unwrap(),
+        Saved::Applied
+    );
+    assert!(
+        listed(&store, &hong).await.is_empty(),
+        "the old user still lists it"
+    );
+    assert_eq!(listed(&store, &kim).await, [record.id]);
+
+    let mut unbind = changes(json!({}), &[]);
+    unbind.user = Some(None);
+    assert_eq!(
+        store.save(&record.id, &unbind).await.unwrap(),
+        Saved::Applied
+    );
+    assert!(
+        listed(&store, &kim).await.is_empty(),
+        "an unbound session is still listed"
+    );
+    assert_eq!(load(&store, &record.id).await.unwrap().user, None);
+}
+
+/// A save that binds a session that is gone writes nothing, index included.
+pub async fn binding_a_gone_session_lists_nothing(store: DynStore) {
+    let hong = fresh_user("hong");
+    let mut bind = changes(json!({"a": 1}), &[]);
+    bind.user = Some(Some(hong.clone()));
+    assert_eq!(store.save(&Id::random(), &bind).await.unwrap(), Saved::Gone);
+    assert!(listed(&store, &hong).await.is_empty());
+}
+
+/// `cycle` moves the session in the index too: the new id is listed, the
+/// old one is not.
+pub async fn cycle_moves_the_index_entry(store: DynStore) {
+    let hong = fresh_user("hong");
+    let old = bound(&hong);
+    create(&store, &old).await;
+    let moved = bound(&hong);
+    assert_eq!(store.cycle(&old.id, &moved).await.unwrap(), Cycled::Moved);
+    assert_eq!(listed(&store, &hong).await, [moved.id]);
+
+    // Binding at login: an anonymous session cycled into a bound one.
+    let anonymous = record_with(json!({"cart": 1}));
+    create(&store, &anonymous).await;
+    let login = bound(&hong);
+    assert_eq!(
+        store.cycle(&anonymous.id, &login).await.unwrap(),
+        Cycled::Moved
+    );
+    assert_eq!(
+        set(&listed(&store, &hong).await),
+        set(&[moved.id, login.id])
+    );
+}
+
+/// Deleted and expired sessions are not listed.
+pub async fn ended_sessions_leave_the_index(store: DynStore) {
+    let hong = fresh_user("hong");
+    let deleted = bound(&hong);
+    let mut expiring = bound(&hong);
+    expiring.expires_at = now() + Duration::milliseconds(1200);
+    let live = bound(&hong);
+    for record in [&deleted, &expiring, &live] {
+        create(&store, record).await;
+    }
+    store.delete(&deleted.id).await.unwrap();
+    assert_eq!(
+        set(&listed(&store, &hong).await),
+        set(&[expiring.id, live.id])
+    );
+    tokio::time::sleep(StdDuration::from_millis(2200)).await;
+    assert_eq!(
+        listed(&store, &hong).await,
+        [live.id],
+        "an expired session is listed"
+    );
+    store.delete_expired().await.expect("delete_expired failed");
+    assert_eq!(listed(&store, &hong).await, [live.id]);
+}
+
+/// `delete_user` ends every session of the user and no one else's; what
+/// it ended cannot be saved, touched or cycled back.
+pub async fn delete_user_ends_every_session(store: DynStore) {
+    let hong = fresh_user("hong");
+    let kim = fresh_user("kim");
+    let hongs: Vec<Record> = (0..3).map(|_| bound(&hong)).collect();
+    let kims = bound(&kim);
+    for record in hongs.iter().chain([&kims]) {
+        create(&store, record).await;
+    }
+    assert_eq!(store.delete_user(&hong, None).await.unwrap(), 3);
+    assert!(listed(&store, &hong).await.is_empty());
+    for record in &hongs {
+        assert!(
+            load(&store, &record.id).await.is_none(),
+            "a session of the user survived"
+        );
+        let saved = store
+            .save(&record.id, &changes(json!({"x": 1}), &[]))
+            .await
+            .unwrap();
+        assert_eq!(saved, Saved::Gone, "save revived an ended session");
+        let touched = store
+            .touch(&record.id, now() + Duration::hours(1))
+            .await
+            .unwrap();
+        assert_eq!(touched, Saved::Gone, "touch revived an ended session");
+        let cycled = store.cycle(&record.id, &bound(&hong)).await.unwrap();
+        assert_eq!(cycled, Cycled::Gone, "cycle revived an ended session");
+    }
+    assert!(
+        listed(&store, &hong).await.is_empty(),
+        "a revived session was listed"
+    );
+    assert!(
+        load(&store, &kims.id).await.is_some(),
+        "another user's session was ended"
+    );
+    assert_eq!(listed(&store, &kim).await, [kims.id]);
+}
+
+/// `delete_user` with `keep` leaves exactly that session.
+pub async fn delete_user_keeps_exactly_one(store: DynStore) {
+    let hong = fresh_user("hong");
+    let hongs: Vec<Record> = (0..3).map(|_| bound(&hong)).collect();
+    for record in &hongs {
+        create(&store, record).await;
+    }
+    let keep = hongs[1].id;
+    assert_eq!(store.delete_user(&hong, Some(&keep)).await.unwrap(), 2);
+    assert_eq!(listed(&store, &hong).await, [keep]);
+    assert!(load(&store, &keep).await.is_some());
+    assert!(load(&store, &hongs[0].id).await.is_none());
+    assert!(load(&store, &hongs[2].id).await.is_none());
+    // A `keep` that is not one of the user's sessions keeps nothing of theirs.
+    assert_eq!(
+        store.delete_user(&hong, Some(&Id::random())).await.unwrap(),
+        1
+    );
+    assert!(listed(&store, &hong).await.is_empty());
+}
+
+/// "Log out everywhere" racing saves of the same user's sessions: once
+/// both are done, no session of the user is live or listed.
+pub async fn delete_user_racing_saves_leaves_nothing(store: DynStore) {
+    for _ in 0..5 {
+        let hong = fresh_user("hong");
+        let hongs: Vec<Record> = (0..4).map(|_| bound(&hong)).collect();
+        for record in &hongs {
+            create(&store, record).await;
+        }
+        let mut tasks = Vec::new();
+        for record in &hongs {
+            for n in 0..3 {
+                let store = store.clone();
+                let id = record.id;
+                tasks.push(tokio::spawn(async move {
+                    let change = changes(json!({ format!("k{n}"): n }), &[]);
+                    store.save(&id, &change).await.expect("save failed");
+                }));
+            }
+        }
+        let ended = store
+            .delete_user(&hong, None)
+            .await
+            .expect("delete_user failed");
+        for task in tasks {
+            task.await.expect("a save task panicked");
+        }
+        assert_eq!(ended, 4, "every live session is ended once");
+        for record in &hongs {
+            assert!(
+                load(&store, &record.id).await.is_none(),
+                "a save racing delete_user left a live session behind"
+            );
+        }
+        assert!(listed(&store, &hong).await.is_empty());
+    }
+}
+
+/// User names are opaque text: characters that key or pattern syntaxes
+/// treat specially do not make two users share an index.
+pub async fn awkward_user_names_are_distinct(store: DynStore) {
+    let base = fresh_user("u");
+    let names = [
+        base.clone(),
+        format!("{base}*"),
+        format!("{base}:x"),
+        format!("{base}{{tag}}"),
+        format!("{base} 日本 🦀"),
+        format!("{base}%"),
+        format!("{base}'; --"),
+    ];
+    let mut ids = Vec::new();
+    for name in &names {
+        let record = bound(name);
+        create(&store, &record).await;
+        ids.push(record.id);
+    }
+    for (name, id) in names.iter().zip(&ids) {
+        assert_eq!(
+            listed(&store, name).await,
+            [*id],
+            "user {name:?} shares an index"
+        );
+    }
+    assert_eq!(store.delete_user(&names[1], None).await.unwrap(), 1);
+    assert_eq!(
+        listed(&store, &names[0]).await,
+        [ids[0]],
+        "a pattern matched another user"
+    );
+}
