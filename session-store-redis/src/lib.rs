@@ -169,6 +169,7 @@ mod connection;
 mod fields;
 mod scripts;
 mod store;
+mod users;
 
 pub use redis;
 
