@@ -195,7 +195,7 @@ impl RedisStore {
         let members = self.members(&key).await?;
         let (mut live, stale) = self.inspect(user.as_bytes(), members).await?;
         self.prune(&key, &stale).await?;
-        live.sort_by(|a, b| (a.created_at, a.id).cmp(&(b.created_at, b.id)));
+        live.sort_by_key(|session| (session.created_at, session.id));
         Ok(live)
     }
 
