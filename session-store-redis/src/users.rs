@@ -89,7 +89,7 @@ impl RedisStore {
         }
         let store = self.clone();
         let user = user.as_bytes().to_vec();
-        tokio::spawn(async move {
+        spawn(async move {
             let _ = store.prune_user(&user).await;
         });
     }
@@ -100,7 +100,7 @@ impl RedisStore {
     pub(crate) fn forget_later(&self, user: Vec<u8>, id: &Id) {
         let store = self.clone();
         let member = (id.encode().into_bytes(), String::new());
-        tokio::spawn(async move {
+        spawn(async move {
             let _ = store.prune(&store.index_key(&user), &[member]).await;
         });
     }
@@ -278,6 +278,14 @@ impl RedisStore {
             }
         }
         Ok(removed)
+    }
+}
+
+/// Runs `work` in the background on the current Tokio runtime; without one
+/// (the store is used from another executor) it is left to the next prune.
+fn spawn(work: impl std::future::Future<Output = ()> + Send + 'static) {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(work);
     }
 }
 
