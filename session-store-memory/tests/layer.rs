@@ -188,7 +188,11 @@ fn layer(store: Probe, config: SessionConfig) -> SessionLayer {
 /// The id the store keeps for the session `cookie` carries.
 fn id_of(cookie: &str) -> Id {
     let value = cookie.split_once('=').unwrap().1;
-    SignedId::new(&key(1).into()).verify(value).unwrap().id.at_rest()
+    SignedId::new(&key(1).into())
+        .verify(value)
+        .unwrap()
+        .id
+        .at_rest()
 }
 
 #[tokio::test]
