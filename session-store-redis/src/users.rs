@@ -53,7 +53,7 @@ impl RedisStore {
     /// # }
     /// ```
     pub fn user_key(&self, user: &str) -> String {
-        String::from_utf8_lossy(&self.index_key(user.as_bytes())).into_owned()
+        format!("{}{INDEX}{user}", self.prefix())
     }
 
     fn index_key(&self, user: &[u8]) -> Vec<u8> {
