@@ -357,11 +357,13 @@ impl SqlStore {
         self.inner.db.pool()
     }
 
-    /// Creates the table and its index on `expires_at` if they are absent,
-    /// and adds the `expiry_policy` column to a table made by an earlier
-    /// version of this crate (its rows keep loading, with no policy).
+    /// Creates the table and its indexes (on `expires_at`, and on
+    /// `user_id, created_at`) if they are absent, and adds the
+    /// `expiry_policy` and `user_id` columns (the latter with its index) to
+    /// a table made by an earlier version of this crate (its rows keep
+    /// loading, with no policy, bound to nobody).
     ///
-    /// Idempotent: run it at every start. It looks for the column first
+    /// Idempotent: run it at every start. It looks for each column first
     /// and only alters a table that lacks it. On PostgreSQL it runs in one
     /// transaction holding an advisory lock, so instances starting together
     /// do not trip over each other's `CREATE TABLE IF NOT EXISTS`; on
