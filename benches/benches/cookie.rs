@@ -112,6 +112,7 @@ fn data_cookie(c: &mut Criterion) {
             rekey: false,
             expires_at: None,
             expiry: None,
+            user: None,
         };
         for (name, codec) in &codecs {
             let value = codec.encode("session", &session).unwrap();

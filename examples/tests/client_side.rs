@@ -151,6 +151,7 @@ async fn starlette_cookie_is_shared_with_a_fastapi_app() {
                 rekey: false,
                 expires_at: None,
                 expiry: None,
+                user: None,
             },
         )
         .unwrap();

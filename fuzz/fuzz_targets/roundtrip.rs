@@ -33,6 +33,7 @@ fuzz_target!(|data: &[u8]| {
             rekey: false,
             expires_at: None,
             expiry: None,
+            user: None,
         };
         let value = codec.encode(NAME, &session).unwrap();
         if value.len() > MAX_VALUE_LEN {

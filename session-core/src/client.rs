@@ -21,7 +21,7 @@ use crate::{Data, Expiry};
 /// use time::OffsetDateTime;
 ///
 /// let now = OffsetDateTime::now_utc();
-/// let session = ClientSession { data: Data::new(), created_at: Some(now), issued_at: now, rekey: false, expires_at: None, expiry: None };
+/// let session = ClientSession { data: Data::new(), created_at: Some(now), issued_at: now, rekey: false, expires_at: None, expiry: None, user: None };
 /// assert!(session.data.is_empty());
 /// ```
 #[derive(Clone, Debug, PartialEq)]
@@ -47,6 +47,9 @@ pub struct ClientSession {
     /// later requests; `None` when the layer's configuration applies, and
     /// in formats that do not carry it (Starlette's).
     pub expiry: Option<Expiry>,
+    /// The user the session is bound to
+    /// ([`Session::set_user`](crate::Session::set_user)), at most 255 bytes.
+    pub user: Option<String>,
 }
 
 /// Encodes session data into a cookie value and decodes it back.
@@ -80,12 +83,12 @@ pub struct ClientSession {
 ///     }
 ///     fn decode(&self, _name: &str, value: &str) -> Option<ClientSession> {
 ///         let data = serde_json::from_str(value).ok()?;
-///         Some(ClientSession { data, created_at: None, issued_at: time::OffsetDateTime::now_utc(), rekey: false, expires_at: None, expiry: None })
+///         Some(ClientSession { data, created_at: None, issued_at: time::OffsetDateTime::now_utc(), rekey: false, expires_at: None, expiry: None, user: None })
 ///     }
 /// }
 ///
 /// let now = time::OffsetDateTime::now_utc();
-/// let session = ClientSession { data: Default::default(), created_at: None, issued_at: now, rekey: false, expires_at: None, expiry: None };
+/// let session = ClientSession { data: Default::default(), created_at: None, issued_at: now, rekey: false, expires_at: None, expiry: None, user: None };
 /// let value = PlainJson.encode("session", &session)?;
 /// assert!(PlainJson.decode("session", &value).is_some());
 /// # Ok::<(), Error>(())

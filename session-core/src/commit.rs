@@ -187,26 +187,31 @@ impl StoreCommit<'_> {
 
         if state.destroyed {
             if let Some((id, _)) = incoming {
-                self.store.delete(&id).await?;
+                self.store.delete(&id.at_rest()).await?;
                 tracing::debug!(session = %id, "session destroyed");
             }
-            if state.data.is_empty() {
+            if state.holds_nothing() {
                 return Ok(removal());
             }
             // Written after `destroy`: a brand-new session.
             return self.create(&state, self.now).await.map(Some);
         }
         if state.stale {
-            // The cookie names no live session: nothing to delete. What the
-            // handler wrote (if anything) is a new session.
-            if state.data.is_empty() {
+            // The cookie names no live session: nothing to delete, unless
+            // the application's check ended it. What the handler wrote (if
+            // anything) is a new session.
+            if let (true, Some((id, _))) = (state.revoked, incoming) {
+                self.store.delete(&id.at_rest()).await?;
+                tracing::debug!(session = %id, "session ended by the application's check");
+            }
+            if state.holds_nothing() {
                 return Ok(removal());
             }
             return self.create(&state, self.now).await.map(Some);
         }
         let Some((id, needs_resign)) = incoming.filter(|_| state.exists) else {
             // A new visitor.
-            if state.data.is_empty() {
+            if state.holds_nothing() {
                 return Ok(None);
             }
             return self.create(&state, self.now).await.map(Some);
@@ -222,8 +227,8 @@ impl StoreCommit<'_> {
 
         let created_at = state.created_at.unwrap_or(self.now);
         let expires_at = config.expires_at(self.now, created_at, state.expiry);
-        if state.data.is_empty() && state.changed() {
-            self.store.delete(&id).await?;
+        if state.holds_nothing() && state.changed() {
+            self.store.delete(&id.at_rest()).await?;
             tracing::debug!(session = %id, "emptied session deleted");
             return Ok(removal());
         }
@@ -240,11 +245,16 @@ impl StoreCommit<'_> {
             };
         }
         if state.changed() {
+            let stored = id.at_rest();
             let mut changes = ChangeSet::new(expires_at);
             for key in &state.dirty {
                 match state.data.get(key) {
                     Some(value) => {
-                        changes.set.insert(key.clone(), value.clone());
+                        let value = match &self.shared.cipher {
+                            Some(cipher) => cipher.seal(&stored, key, value)?,
+                            None => value.clone(),
+                        };
+                        changes.set.insert(key.clone(), value);
                     }
                     None => changes.removed.push(key.clone()),
                 }
@@ -252,7 +262,10 @@ impl StoreCommit<'_> {
             if state.expiry_changed {
                 changes.expiry = Some(state.expiry);
             }
-            return match self.store.save(&id, &changes).await? {
+            if state.user_changed {
+                changes.user = Some(state.user.clone());
+            }
+            return match self.store.save(&stored, &changes).await? {
                 Saved::Applied => self.cookie_for(&id, &state).map(Some),
                 Saved::Gone => {
                     // Another request ended (or moved) the session after
@@ -264,7 +277,7 @@ impl StoreCommit<'_> {
             };
         }
         if config.extends_on_use() {
-            return match self.store.touch(&id, expires_at).await? {
+            return match self.store.touch(&id.at_rest(), expires_at).await? {
                 Saved::Applied if config.rolling || needs_resign => {
                     self.cookie_for(&id, &state).map(Some)
                 }
@@ -287,16 +300,24 @@ impl StoreCommit<'_> {
         }
     }
 
-    /// The state as a record under a fresh id.
-    fn record(&self, state: &State, created_at: OffsetDateTime) -> Record {
+    /// The state as a record under a fresh cookie id: the id, and the
+    /// record stores keep (under its digest, values sealed when data keys
+    /// are set).
+    fn record(&self, state: &State, created_at: OffsetDateTime) -> Result<(Id, Record), Error> {
         let expires_at = self
             .shared
             .config
             .expires_at(self.now, created_at, state.expiry);
-        let mut record = Record::new(Id::random(), created_at, expires_at);
-        record.data = state.data.clone();
+        let id = Id::random();
+        let stored = id.at_rest();
+        let mut record = Record::new(stored, created_at, expires_at);
+        record.data = match &self.shared.cipher {
+            Some(cipher) => cipher.seal_all(&stored, &state.data)?.into_iter().collect(),
+            None => state.data.clone(),
+        };
         record.expiry = state.expiry;
-        record
+        record.user = state.user.clone();
+        Ok((id, record))
     }
 
     /// Stores the state as a new session and returns its cookie.
@@ -305,16 +326,15 @@ impl StoreCommit<'_> {
         state: &State,
         created_at: OffsetDateTime,
     ) -> Result<HeaderValue, Error> {
-        let mut record = self.record(state, created_at);
         for _ in 0..CREATE_ATTEMPTS {
+            let (id, record) = self.record(state, created_at)?;
             match self.store.create(&record).await? {
                 Created::Inserted => {
-                    tracing::debug!(session = %record.id, "session created");
-                    return self.cookie_for(&record.id, state);
+                    tracing::debug!(session = %id, "session created");
+                    return self.cookie_for(&id, state);
                 }
                 Created::IdTaken => {
-                    tracing::warn!(session = %record.id, "fresh session id already taken; drawing another");
-                    record.id = Id::random();
+                    tracing::warn!(session = %id, "fresh session id already taken; drawing another");
                 }
             }
         }
@@ -329,14 +349,14 @@ impl StoreCommit<'_> {
         state: &State,
         created_at: OffsetDateTime,
     ) -> Result<Option<Id>, Error> {
-        let mut record = self.record(state, created_at);
+        let old = old.at_rest();
         for _ in 0..CREATE_ATTEMPTS {
-            match self.store.cycle(old, &record).await? {
-                Cycled::Moved => return Ok(Some(record.id)),
+            let (id, record) = self.record(state, created_at)?;
+            match self.store.cycle(&old, &record).await? {
+                Cycled::Moved => return Ok(Some(id)),
                 Cycled::Gone => return Ok(None),
                 Cycled::IdTaken => {
-                    tracing::warn!(session = %record.id, "fresh session id already taken; drawing another");
-                    record.id = Id::random();
+                    tracing::warn!(session = %id, "fresh session id already taken; drawing another");
                 }
             }
         }
@@ -356,10 +376,10 @@ fn commit_client(
         return Ok(None);
     }
     let removal = || had_cookie.then(|| shared.writer.removal());
-    if state.data.is_empty() && (state.destroyed || state.changed()) {
+    if state.holds_nothing() && (state.destroyed || state.changed() || state.revoked) {
         return Ok(removal());
     }
-    if state.data.is_empty() {
+    if state.holds_nothing() {
         return Ok(None);
     }
     let extend = state.exists && shared.config.extends_on_use();
@@ -371,7 +391,14 @@ fn commit_client(
     // timeout cannot be dodged by cycling.
     let created_at = state.created_at.unwrap_or(now);
     let expiry = state.expiry;
-    let client = client_session(&shared.config, state.data, created_at, expiry, now);
+    let client = client_session(
+        &shared.config,
+        state.data,
+        created_at,
+        expiry,
+        state.user,
+        now,
+    );
     let value = codec.encode(&shared.cookie_name, &client)?;
     set_cookie(shared, &value, expiry, now).map(Some)
 }

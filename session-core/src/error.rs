@@ -67,6 +67,13 @@ pub enum Error {
          (only visible ASCII except `\"`, `,`, `;` and `\\`); the cookie was not sent"
     )]
     InvalidCookieValue,
+    /// [`Session::set_user`](crate::Session::set_user) got an empty user
+    /// name or one longer than [`MAX_USER_LEN`](crate::MAX_USER_LEN) bytes.
+    #[error("a session's user must be 1 to 255 bytes long, not {len}")]
+    InvalidUser {
+        /// The length given, in bytes.
+        len: usize,
+    },
     /// The store could not create a session under a fresh id after several tries.
     #[error("the store reported every freshly drawn session id as taken; is the store broken?")]
     IdExhausted,
@@ -91,7 +98,8 @@ fn json_summary(err: &serde_json::Error) -> String {
 
 impl Error {
     /// The HTTP status this error becomes: `503` when the store is
-    /// unreachable, `500` otherwise.
+    /// unreachable, `501` for an operation the store does not offer,
+    /// `500` otherwise.
     ///
     /// ```
     /// use session_core::Error;
@@ -104,6 +112,7 @@ impl Error {
     pub fn status(&self) -> StatusCode {
         match self {
             Error::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Store(StoreError::Unsupported(_)) => StatusCode::NOT_IMPLEMENTED,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -124,7 +133,10 @@ impl Error {
     /// ```
     pub fn public_message(&self) -> String {
         match self {
-            Error::TooLarge { .. } | Error::MissingLayer => self.to_string(),
+            Error::TooLarge { .. }
+            | Error::MissingLayer
+            | Error::InvalidUser { .. }
+            | Error::Store(StoreError::Unsupported(_)) => self.to_string(),
             Error::Store(StoreError::Unavailable(_)) => "session store unavailable".to_owned(),
             _ => "session error".to_owned(),
         }

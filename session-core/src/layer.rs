@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use tower_layer::Layer;
 
+use crate::at_rest::DataCipher;
+use crate::check::{Check, SessionCheck};
 use crate::cookies::CookieWriter;
 use crate::lock::SessionLocks;
 use crate::{ConfigError, DataCodec, Keys, SessionConfig, SessionService, SessionStore, SignedId};
@@ -39,6 +41,10 @@ pub(crate) struct Shared {
     pub(crate) writer: CookieWriter,
     pub(crate) storage: SessionStorage,
     pub(crate) locks: Option<Arc<SessionLocks>>,
+    /// Seals values for server-side stores ([`SessionLayer::with_data_keys`]).
+    pub(crate) cipher: Option<DataCipher>,
+    /// The application's check of loaded sessions ([`SessionLayer::with_check`]).
+    pub(crate) check: Option<Arc<Check>>,
 }
 
 impl Shared {
@@ -51,6 +57,17 @@ impl Shared {
             config,
             storage,
             locks,
+            cipher: None,
+            check: None,
+        })
+    }
+
+    /// The same layer with another configuration.
+    fn reconfigured(&self, config: SessionConfig) -> Result<Self, ConfigError> {
+        Ok(Self {
+            cipher: self.cipher.clone(),
+            check: self.check.clone(),
+            ..Self::new(self.storage.clone(), config)?
         })
     }
 }
@@ -168,8 +185,80 @@ impl SessionLayer {
     /// ```
     pub fn try_with_config(self, config: SessionConfig) -> Result<Self, ConfigError> {
         Ok(Self {
-            shared: Arc::new(Shared::new(self.shared.storage.clone(), config)?),
+            shared: Arc::new(self.shared.reconfigured(config)?),
         })
+    }
+
+    /// The same layer with `change` applied to a copy of what it shares.
+    fn with_shared(self, change: impl FnOnce(&mut Shared)) -> Self {
+        let mut shared = self
+            .shared
+            .reconfigured(self.shared.config.clone())
+            .expect("the configuration in force is valid");
+        change(&mut shared);
+        Self {
+            shared: Arc::new(shared),
+        }
+    }
+
+    /// Encrypts session data at rest: every value a server-side store
+    /// holds is sealed with AES-256-GCM under a key derived from the first
+    /// of `keys` (a fresh random nonce per value; the session's stored id
+    /// and the value's key name are bound in, so a value moved to another
+    /// session or key does not decrypt). Every key of the list decrypts,
+    /// so keys rotate without logging anyone out. Use keys of their own,
+    /// not the cookie-signing keys.
+    ///
+    /// Values are sealed one by one, so saves still write only the keys a
+    /// request changed. Key names, times and the user binding stay
+    /// readable in the store. A value that does not decrypt (a removed
+    /// key, a tampered or moved value) makes the load fail with
+    /// [`StoreError::Corrupt`](crate::store::StoreError::Corrupt) naming
+    /// the session's short hash. Values written before keys were configured
+    /// are read as they are and sealed when next written.
+    ///
+    /// # Panics
+    ///
+    /// On a client-side layer ([`client_side`](Self::client_side)): the
+    /// cookie is the store there; use [`EncryptedCookie`](crate::EncryptedCookie).
+    ///
+    /// ```
+    /// use session_core::{Key, Keys, SessionLayer};
+    /// use session_store_memory::MemoryStore;
+    ///
+    /// let data_keys = Keys::new(vec![Key::generate()])?; // e.g. Keys::from_env("SESSION_DATA_KEY")
+    /// let layer = SessionLayer::new(MemoryStore::new(), Key::generate()).with_data_keys(data_keys);
+    /// # let _ = layer;
+    /// # Ok::<(), session_core::KeyError>(())
+    /// ```
+    #[track_caller]
+    pub fn with_data_keys(self, keys: impl Into<Keys>) -> Self {
+        assert!(
+            matches!(self.shared.storage, SessionStorage::Server { .. }),
+            "SessionLayer::with_data_keys: a client-side layer keeps data in the cookie; \
+             use EncryptedCookie to encrypt it"
+        );
+        let cipher = DataCipher::new(&keys.into());
+        self.with_shared(|shared| shared.cipher = Some(cipher))
+    }
+
+    /// Runs `check` on every session the layer loads; a session it answers
+    /// `false` for is ended (see [`SessionCheck`]). It runs once per
+    /// request, when the handler first uses the session, for every kind of
+    /// storage; with sessions in the cookie it is the way to revoke them.
+    ///
+    /// ```
+    /// use session_core::{Key, LoadedSession, SessionLayer, SignedCookie};
+    ///
+    /// // Sessions issued before a (persisted) instant are over.
+    /// let cutoff = session_core::time::OffsetDateTime::now_utc();
+    /// let layer = SessionLayer::client_side(SignedCookie::new(&Key::generate().into()))
+    ///     .with_check(move |session: LoadedSession| async move { session.created_at >= cutoff });
+    /// # let _ = layer;
+    /// ```
+    pub fn with_check(self, check: impl SessionCheck) -> Self {
+        let check = Arc::new(Check(Box::new(check)));
+        self.with_shared(|shared| shared.check = Some(check))
     }
 
     /// The configuration in force.

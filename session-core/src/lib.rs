@@ -89,6 +89,8 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod at_rest;
+mod check;
 mod client;
 mod clock;
 pub mod codec;
@@ -109,6 +111,7 @@ mod session;
 mod signed_id;
 pub mod store;
 
+pub use check::{CheckFuture, LoadedSession, SessionCheck};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use codec::{EncryptedCookie, SignedCookie, StarletteCookie};
 pub use config::{ConfigError, Expiry, SameSite, SessionConfig, DEFAULT_MAX_AGE, MAX_COOKIE_SIZE};
@@ -118,7 +121,7 @@ pub use id::Id;
 pub use key::{Key, KeyError, Keys};
 pub use layer::SessionLayer;
 pub use service::SessionService;
-pub use session::Session;
+pub use session::{Session, SessionInfo, MAX_USER_LEN};
 pub use time;
 
 pub(crate) use client::{ClientSession, DataCodec};

@@ -10,10 +10,15 @@ use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use crate::check::LoadedSession;
 use crate::client::ClientSession;
 use crate::config::{to_time, Expiry, SessionConfig, MAX_COOKIE_SIZE};
 use crate::layer::{SessionStorage, Shared};
+use crate::store::StoreError;
 use crate::{Data, Error, Id};
+
+/// The longest user name [`Session::set_user`] takes, in bytes.
+pub const MAX_USER_LEN: usize = 255;
 
 /// What the request's cookie said, before anything was loaded.
 #[derive(Debug, Clone)]
@@ -57,12 +62,37 @@ pub(crate) struct State {
     pub(crate) destroyed: bool,
     pub(crate) expiry: Option<Expiry>,
     pub(crate) expiry_changed: bool,
+    /// The user the session is bound to.
+    pub(crate) user: Option<String>,
+    pub(crate) user_changed: bool,
+    /// The application's check ended the loaded session.
+    pub(crate) revoked: bool,
 }
 
 impl State {
-    pub(crate) fn changed(&self) -> bool {
-        !self.dirty.is_empty() || self.cycle || self.expiry_changed
+    /// No data and no user: nothing worth a session.
+    pub(crate) fn holds_nothing(&self) -> bool {
+        self.data.is_empty() && self.user.is_none()
     }
+
+    pub(crate) fn changed(&self) -> bool {
+        !self.dirty.is_empty() || self.cycle || self.expiry_changed || self.user_changed
+    }
+}
+
+/// What loading found.
+enum Found {
+    Live {
+        data: Data,
+        created_at: OffsetDateTime,
+        expiry: Option<Expiry>,
+        user: Option<String>,
+        rekey: bool,
+    },
+    /// The cookie named nothing live (absent, expired, not verifying).
+    Stale,
+    /// Nothing to read (the cookie does not fit the storage).
+    Nothing,
 }
 
 pub(crate) struct SessionInner {
@@ -156,69 +186,150 @@ impl Session {
         if self.0.state.lock().loaded {
             return Ok(());
         }
+        let found = match self.find().await {
+            Ok(found) => found,
+            Err(err) => {
+                let mut state = self.0.state.lock();
+                if !state.loaded {
+                    state.load_failed = true;
+                }
+                return Err(err.into());
+            }
+        };
+        let found = match found {
+            Found::Live {
+                data,
+                created_at,
+                expiry,
+                user,
+                rekey,
+            } => self
+                .checked(data, created_at, user)
+                .await
+                .map(|(data, user)| Found::Live {
+                    data,
+                    created_at,
+                    expiry,
+                    user,
+                    rekey,
+                }),
+            other => Some(other),
+        };
+        let mut state = self.0.state.lock();
+        if state.loaded {
+            // `destroy` ran meanwhile: what was stored is over.
+            return Ok(());
+        }
+        match found {
+            Some(Found::Live {
+                data,
+                created_at,
+                expiry,
+                user,
+                rekey,
+            }) => {
+                state.exists = true;
+                state.rekey = rekey;
+                state.data = data;
+                state.created_at = Some(created_at);
+                state.expiry = expiry;
+                state.user = user;
+            }
+            Some(Found::Stale) => state.stale = true,
+            Some(Found::Nothing) => {}
+            None => {
+                tracing::debug!("session ended by the application's check");
+                state.stale = true;
+                state.revoked = true;
+            }
+        }
+        state.load_failed = false;
+        state.loaded = true;
+        Ok(())
+    }
+
+    /// Reads what the request's cookie names: the store's record (opened
+    /// with the data keys) or the data cookie.
+    async fn find(&self) -> Result<Found, StoreError> {
         let shared = &self.0.shared;
         let now = shared.config.now();
         match (&self.0.incoming, &shared.storage) {
             (Incoming::Id { id, .. }, SessionStorage::Server { store, .. }) => {
-                let loaded = store.load(id).await;
-                let mut state = self.0.state.lock();
-                if state.loaded {
-                    // `destroy` ran meanwhile: what was stored is over.
-                    return Ok(());
-                }
-                match loaded {
-                    Ok(Some(record))
+                let stored = id.at_rest();
+                let record = store.load(&stored).await.inspect_err(|err| {
+                    tracing::error!(session = %id, error = %err, "loading the session failed");
+                })?;
+                match record {
+                    Some(mut record)
                         if !record.is_expired(now)
                             && !shared.config.past_absolute(now, record.created_at) =>
                     {
-                        state.exists = true;
-                        state.data = record.data;
-                        state.created_at = Some(record.created_at);
-                        state.expiry = record.expiry;
+                        if let Some(cipher) = &shared.cipher {
+                            cipher.open_all(&stored, &mut record.data).inspect_err(|err| {
+                                tracing::error!(session = %id, error = %err, "opening the session failed");
+                            })?;
+                        }
+                        Ok(Found::Live {
+                            data: record.data,
+                            created_at: record.created_at,
+                            expiry: record.expiry,
+                            user: record.user,
+                            rekey: false,
+                        })
                     }
-                    Ok(_) => {
+                    _ => {
                         tracing::debug!(session = %id, "session cookie names no live session");
-                        state.stale = true;
-                    }
-                    Err(err) => {
-                        tracing::error!(session = %id, error = %err, "loading the session failed");
-                        state.load_failed = true;
-                        return Err(err.into());
+                        Ok(Found::Stale)
                     }
                 }
-                state.load_failed = false;
-                state.loaded = true;
             }
             (Incoming::Data(candidates), SessionStorage::Client { codec }) => {
                 let decoded = candidates
                     .iter()
                     .find_map(|value| codec.decode(&shared.cookie_name, value));
-                let mut state = self.0.state.lock();
-                if state.loaded {
-                    return Ok(());
-                }
                 match decoded {
-                    Some(client) if self.client_is_live(&client, now) => {
-                        state.exists = true;
-                        state.rekey = client.rekey;
-                        state.data = client.data;
-                        state.created_at = Some(client.created_at.unwrap_or(client.issued_at));
-                        state.expiry = client.expiry;
-                    }
+                    Some(client) if self.client_is_live(&client, now) => Ok(Found::Live {
+                        created_at: client.created_at.unwrap_or(client.issued_at),
+                        data: client.data,
+                        expiry: client.expiry,
+                        user: client.user,
+                        rekey: client.rekey,
+                    }),
                     Some(_) => {
                         tracing::debug!("session cookie expired");
-                        state.stale = true;
+                        Ok(Found::Stale)
                     }
                     None => {
                         tracing::debug!("session cookie did not verify");
-                        state.stale = true;
+                        Ok(Found::Stale)
                     }
                 }
-                state.loaded = true;
             }
-            _ => self.0.state.lock().loaded = true,
+            _ => Ok(Found::Nothing),
         }
-        Ok(())
+    }
+
+    /// Runs the application's check, if any: `None` when it ends the
+    /// session, else the data and user back.
+    async fn checked(
+        &self,
+        data: Data,
+        created_at: OffsetDateTime,
+        user: Option<String>,
+    ) -> Option<(Data, Option<String>)> {
+        let Some(check) = &self.0.shared.check else {
+            return Some((data, user));
+        };
+        let session = LoadedSession {
+            user,
+            data,
+            created_at,
+        };
+        check
+            .0
+            .check(session.clone())
+            .await
+            .then_some((session.data, session.user))
     }
 
     /// Whether a decoded data cookie is still within its timeouts. A cookie
@@ -463,6 +574,177 @@ impl Session {
         self.with_state(|state| state.expiry).await
     }
 
+    /// Binds the session to `user` (an application-chosen id, 1 to
+    /// [`MAX_USER_LEN`](crate::MAX_USER_LEN) bytes), as at login. Server-side
+    /// stores index sessions by user, so that
+    /// [`user_sessions`](Session::user_sessions),
+    /// [`end_other_sessions`](Session::end_other_sessions) and
+    /// [`end_all_sessions`](Session::end_all_sessions) (and the store's
+    /// [`list_user`](crate::store::SessionStore::list_user) and
+    /// [`delete_user`](crate::store::SessionStore::delete_user), outside a
+    /// request) find it. Call [`cycle_id`](Session::cycle_id) with it: a
+    /// login deserves a fresh id. [`destroy`](Session::destroy) ends the
+    /// binding with the session.
+    ///
+    /// ```
+    /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
+    /// session.set_user("hong").await?;
+    /// session.cycle_id().await?;
+    /// assert_eq!(session.user().await?.as_deref(), Some("hong"));
+    /// # Ok(()) }
+    /// ```
+    pub async fn set_user(&self, user: impl Into<String>) -> Result<(), Error> {
+        let user = user.into();
+        if user.is_empty() || user.len() > MAX_USER_LEN {
+            return Err(Error::InvalidUser { len: user.len() });
+        }
+        self.bind(Some(user)).await
+    }
+
+    /// Unbinds the session from its user (it stays a session, no longer
+    /// listed for anyone).
+    ///
+    /// ```
+    /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
+    /// session.clear_user().await?;
+    /// assert_eq!(session.user().await?, None);
+    /// # Ok(()) }
+    /// ```
+    pub async fn clear_user(&self) -> Result<(), Error> {
+        self.bind(None).await
+    }
+
+    async fn bind(&self, user: Option<String>) -> Result<(), Error> {
+        self.with_state(|state| {
+            if state.user != user {
+                state.user = user;
+                state.user_changed = true;
+            }
+        })
+        .await
+    }
+
+    /// The user the session is bound to ([`set_user`](Session::set_user)).
+    ///
+    /// ```
+    /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
+    /// if let Some(user) = session.user().await? { println!("logged in as {user}"); }
+    /// # Ok(()) }
+    /// ```
+    pub async fn user(&self) -> Result<Option<String>, Error> {
+        self.with_state(|state| state.user.clone()).await
+    }
+
+    /// The store and the stored id of this request's session, and the user
+    /// it is bound to; `Unsupported` for sessions kept in the cookie.
+    async fn account(
+        &self,
+        operation: &'static str,
+    ) -> Result<Option<(Arc<dyn crate::SessionStore>, Option<Id>, String)>, Error> {
+        let (user, current) = self
+            .with_state(|state| (state.user.clone(), self.id_in(state)))
+            .await?;
+        let SessionStorage::Server { store, .. } = &self.0.shared.storage else {
+            return Err(StoreError::Unsupported(operation).into());
+        };
+        Ok(user.map(|user| (store.clone(), current.map(|id| id.at_rest()), user)))
+    }
+
+    /// The live sessions of the user this session is bound to, oldest
+    /// first, this one marked [`current`](SessionInfo::current); empty when
+    /// the session is bound to no user. For a "your devices" page.
+    ///
+    /// Sessions kept in the cookie cannot be listed: the error is
+    /// [`StoreError::Unsupported`] (use a [`SessionCheck`](crate::SessionCheck)
+    /// to revoke them).
+    ///
+    /// ```
+    /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
+    /// for device in session.user_sessions().await? {
+    ///     println!("{} since {}{}", device.handle, device.created_at, if device.current { " (this one)" } else { "" });
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn user_sessions(&self) -> Result<Vec<SessionInfo>, Error> {
+        let Some((store, current, user)) = self.account("list_user").await? else {
+            return Ok(Vec::new());
+        };
+        let sessions = store.list_user(&user).await?;
+        Ok(sessions
+            .into_iter()
+            .map(|session| SessionInfo {
+                handle: session.handle(),
+                current: Some(session.id) == current,
+                created_at: session.created_at,
+                expires_at: session.expires_at,
+            })
+            .collect())
+    }
+
+    /// Ends every other session of this session's user ("log out my other
+    /// devices", e.g. after a password change) and returns how many it
+    /// ended; this one goes on. `0` when the session is bound to no user.
+    /// A request of an ended session that is saving at the same moment
+    /// writes nothing ("logout wins").
+    ///
+    /// ```
+    /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
+    /// let ended = session.end_other_sessions().await?;
+    /// # let _ = ended; Ok(()) }
+    /// ```
+    pub async fn end_other_sessions(&self) -> Result<u64, Error> {
+        let Some((store, current, user)) = self.account("delete_user").await? else {
+            return Ok(0);
+        };
+        Ok(store.delete_user(&user, current.as_ref()).await?)
+    }
+
+    /// Ends every session of this session's user, this one included ("log
+    /// out everywhere"), and returns how many it ended. This session is
+    /// then [`destroy`](Session::destroy)ed: the browser is told to drop
+    /// its cookie.
+    ///
+    /// ```
+    /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
+    /// let ended = session.end_all_sessions().await?;
+    /// assert!(session.is_empty().await?);
+    /// # let _ = ended; Ok(()) }
+    /// ```
+    pub async fn end_all_sessions(&self) -> Result<u64, Error> {
+        let Some((store, _, user)) = self.account("delete_user").await? else {
+            return Ok(0);
+        };
+        let ended = store.delete_user(&user, None).await?;
+        self.destroy();
+        Ok(ended)
+    }
+
+    /// Ends the session of this session's user whose
+    /// [`handle`](SessionInfo::handle) is `handle` (a "sign out this
+    /// device" button); `false` when no live session of the user has it.
+    /// Ending the current session this way also
+    /// [`destroy`](Session::destroy)s it.
+    ///
+    /// ```
+    /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
+    /// let ended = session.end_session("Zm9vYmFyYmF6cXV4").await?;
+    /// # let _ = ended; Ok(()) }
+    /// ```
+    pub async fn end_session(&self, handle: &str) -> Result<bool, Error> {
+        let Some((store, current, user)) = self.account("list_user").await? else {
+            return Ok(false);
+        };
+        let sessions = store.list_user(&user).await?;
+        let Some(target) = sessions.into_iter().find(|s| s.handle() == handle) else {
+            return Ok(false);
+        };
+        store.delete(&target.id).await?;
+        if Some(target.id) == current {
+            self.destroy();
+        }
+        Ok(true)
+    }
+
     /// The id of the stored session the request came with: verified from the
     /// cookie; `None` for a new visitor, for client-side sessions, when the
     /// cookie named no live session, and after
@@ -544,6 +826,7 @@ impl Session {
             state.data.clone(),
             created_at,
             state.expiry,
+            state.user.clone(),
             now,
         )
     }
@@ -556,6 +839,7 @@ pub(crate) fn client_session(
     data: Data,
     created_at: OffsetDateTime,
     expiry: Option<Expiry>,
+    user: Option<String>,
     now: OffsetDateTime,
 ) -> ClientSession {
     ClientSession {
@@ -565,5 +849,28 @@ pub(crate) fn client_session(
         rekey: false,
         expires_at: Some(config.expires_at(now, created_at, expiry)),
         expiry,
+        user,
     }
+}
+
+/// One session of a user, as [`Session::user_sessions`] lists it.
+///
+/// ```
+/// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
+/// let others = session.user_sessions().await?.into_iter().filter(|s| !s.current).count();
+/// # let _ = others; Ok(()) }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionInfo {
+    /// A name for the session that is safe to show and to send back
+    /// ([`UserSession::handle`](crate::store::UserSession::handle)); pass it
+    /// to [`Session::end_session`].
+    pub handle: String,
+    /// Whether it is the session of this request.
+    pub current: bool,
+    /// When it began.
+    pub created_at: OffsetDateTime,
+    /// When it ends unless used again.
+    pub expires_at: OffsetDateTime,
 }

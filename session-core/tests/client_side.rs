@@ -265,6 +265,7 @@ async fn tampered_or_foreign_cookie_is_a_fresh_session() {
                     rekey: false,
                     expires_at: None,
                     expiry: None,
+                    user: None,
                 },
             )
             .unwrap();
@@ -439,6 +440,7 @@ async fn future_dated_cookie_is_a_fresh_session() {
                         rekey: false,
                         expires_at: None,
                         expiry: None,
+                        user: None,
                     },
                 )
                 .unwrap();
@@ -463,6 +465,7 @@ async fn future_dated_cookie_is_a_fresh_session() {
                     rekey: false,
                     expires_at: None,
                     expiry: None,
+                    user: None,
                 },
             )
             .unwrap();
@@ -524,6 +527,7 @@ fn craft(kind: Kind, codec: &Shared, target: usize) -> (String, usize) {
                 rekey: false,
                 expires_at: None,
                 expiry: None,
+                user: None,
             };
             let size = name.len() + codec.encode(&name, &session).unwrap().len();
             if size == target {
@@ -757,6 +761,7 @@ async fn starlette_set_cookie_vectors_same_cookie_same_attributes() {
                     rekey: false,
                     expires_at: None,
                     expiry: None,
+                    user: None,
                 },
             )
             .unwrap();

@@ -35,6 +35,7 @@ fn session(value: Value) -> ClientSession {
         rekey: false,
         expires_at: None,
         expiry: None,
+        user: None,
     }
 }
 
@@ -497,6 +498,7 @@ fn starlette_session(session: &Value, timestamp: &Value) -> ClientSession {
         rekey: false,
         expires_at: None,
         expiry: None,
+        user: None,
     }
 }
 

@@ -391,7 +391,7 @@ async fn a_cookie_for_no_live_session_is_removed_without_a_store_delete() {
         .verify(value)
         .unwrap()
         .id;
-    store.store.delete(&id).await.unwrap();
+    store.store.delete(&id.at_rest()).await.unwrap();
     let deletes = store.deletes.load(Ordering::SeqCst);
     for _ in 0..3 {
         let reply = call(&app, "/whoami", Some(&login)).await;

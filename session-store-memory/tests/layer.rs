@@ -185,9 +185,14 @@ fn layer(store: Probe, config: SessionConfig) -> SessionLayer {
     SessionLayer::new(store, key(1)).with_config(config)
 }
 
+/// The id the store keeps for the session `cookie` carries.
 fn id_of(cookie: &str) -> Id {
     let value = cookie.split_once('=').unwrap().1;
-    SignedId::new(&key(1).into()).verify(value).unwrap().id
+    SignedId::new(&key(1).into())
+        .verify(value)
+        .unwrap()
+        .id
+        .at_rest()
 }
 
 #[tokio::test]

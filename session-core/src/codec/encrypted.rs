@@ -42,7 +42,7 @@ const TAG_LEN: usize = 16;
 /// let mut data = Data::new();
 /// data.insert("email".into(), "alice@example.com".into());
 /// let now = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
-/// let session = ClientSession { data, created_at: Some(now), issued_at: now, rekey: false, expires_at: None, expiry: None };
+/// let session = ClientSession { data, created_at: Some(now), issued_at: now, rekey: false, expires_at: None, expiry: None, user: None };
 ///
 /// let value = codec.encode("session", &session)?;
 /// assert!(!value.contains("alice"));
@@ -150,6 +150,7 @@ mod tests {
             rekey: false,
             expires_at: None,
             expiry: None,
+            user: None,
         }
     }
 

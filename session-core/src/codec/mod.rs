@@ -52,7 +52,7 @@ mod starlette;
 
 pub use encrypted::EncryptedCookie;
 pub use signed::SignedCookie;
-pub use starlette::StarletteCookie;
+pub use starlette::{StarletteCookie, STARLETTE_USER_KEY};
 
 /// The longest cookie value any codec here will look at, in bytes (8 KiB).
 ///
@@ -74,10 +74,14 @@ pub const MAX_VALUE_LEN: usize = 8 * 1024;
 /// 2 binds the value to the cookie's name; version 1 values (unbound) are
 /// refused: their MAC or associated data no longer match, and the version
 /// check catches anything else.
-const VERSION: u8 = 2;
+const VERSION: u8 = 3;
+/// The version before the user binding: read, never written.
+const VERSION_WITHOUT_USER: u8 = 2;
 /// The version byte, then `issued_at`, `created_at` and `expires_at` as
 /// big-endian `i64` Unix seconds ([`ABSENT`] when a time is not carried),
-/// then the expiry policy: a kind byte and a big-endian `i64`.
+/// then the expiry policy: a kind byte and a big-endian `i64`. Version 3
+/// follows it with the user: a length byte (0: no user) and that many
+/// bytes of UTF-8.
 const HEADER_LEN: usize = 1 + 3 * 8 + POLICY_LEN;
 /// Where the policy starts: after the version byte and the three times.
 const POLICY_AT: usize = 1 + 3 * 8;
@@ -105,6 +109,11 @@ fn write_payload(session: &ClientSession, out: &mut Vec<u8>) -> Result<(), crate
     };
     out.push(kind);
     out.extend_from_slice(&value.to_be_bytes());
+    let user = session.user.as_deref().unwrap_or("");
+    let len =
+        u8::try_from(user.len()).map_err(|_| crate::Error::InvalidUser { len: user.len() })?;
+    out.push(len);
+    out.extend_from_slice(user.as_bytes());
     serde_json::to_writer(out, &session.data)?;
     Ok(())
 }
@@ -112,10 +121,20 @@ fn write_payload(session: &ClientSession, out: &mut Vec<u8>) -> Result<(), crate
 /// The session a verified (or decrypted) payload carries; `None` unless it
 /// has our header, times `time` can represent and a JSON object as data.
 fn parse_payload(bytes: &[u8]) -> Option<ClientSession> {
-    let (header, json) = bytes.split_at_checked(HEADER_LEN)?;
-    if header[0] != VERSION {
-        return None;
-    }
+    let (header, rest) = bytes.split_at_checked(HEADER_LEN)?;
+    let (user, json) = match header[0] {
+        VERSION => {
+            let (&len, rest) = rest.split_first()?;
+            let (user, json) = rest.split_at_checked(usize::from(len))?;
+            let user = (len > 0)
+                .then(|| std::str::from_utf8(user).map(str::to_owned))
+                .transpose()
+                .ok()?;
+            (user, json)
+        }
+        VERSION_WITHOUT_USER => (None, rest),
+        _ => return None,
+    };
     let int = |start: usize| -> Option<i64> {
         Some(i64::from_be_bytes(
             header.get(start..start + 8)?.try_into().ok()?,
@@ -146,6 +165,7 @@ fn parse_payload(bytes: &[u8]) -> Option<ClientSession> {
         data: serde_json::from_slice::<Data>(json).ok()?,
         rekey: false,
         expiry,
+        user,
     })
 }
 
@@ -181,10 +201,11 @@ mod tests {
             expiry: Some(Expiry::OnInactivity(std::time::Duration::from_secs(
                 30 * 86_400,
             ))),
+            user: None,
         };
         let bytes = payload(&session);
-        assert_eq!(bytes.len(), HEADER_LEN + br#"{"n":1}"#.len());
-        assert_eq!(&bytes[HEADER_LEN..], br#"{"n":1}"#);
+        assert_eq!(bytes.len(), HEADER_LEN + 1 + br#"{"n":1}"#.len());
+        assert_eq!(&bytes[HEADER_LEN + 1..], br#"{"n":1}"#);
         let back = parse_payload(&bytes).unwrap();
         assert_eq!(back.data, session.data);
         assert_eq!(back.issued_at, now);
@@ -212,6 +233,33 @@ mod tests {
         let back = parse_payload(&payload(&absent)).unwrap();
         assert_eq!((back.created_at, back.expires_at), (None, None));
 
+        let bound = ClientSession {
+            user: Some("hong 🦀".into()),
+            ..session.clone()
+        };
+        let bound_bytes = payload(&bound);
+        assert_eq!(parse_payload(&bound_bytes).unwrap().user, bound.user);
+        let long = ClientSession {
+            user: Some("x".repeat(256)),
+            ..session.clone()
+        };
+        let mut out = Vec::new();
+        assert!(matches!(
+            write_payload(&long, &mut out),
+            Err(crate::Error::InvalidUser { len: 256 })
+        ));
+        // A version 2 payload (no user byte) still reads.
+        let mut version_2 = bytes[..HEADER_LEN].to_vec();
+        version_2[0] = VERSION_WITHOUT_USER;
+        version_2.extend_from_slice(br#"{"n":1}"#);
+        let back = parse_payload(&version_2).unwrap();
+        assert_eq!((back.user, back.data), (None, session.data.clone()));
+        let mut bad_utf8 = bound_bytes[..HEADER_LEN].to_vec();
+        bad_utf8.extend_from_slice(&[2, 0xff, 0xfe]);
+        bad_utf8.extend_from_slice(b"{}");
+        let mut short_user = bound_bytes[..HEADER_LEN].to_vec();
+        short_user.extend_from_slice(&[200, b'a']);
+
         let mut wrong_version = bytes.clone();
         wrong_version[0] = VERSION + 1;
         let mut bad_policy = bytes.clone();
@@ -226,6 +274,8 @@ mod tests {
             bad_policy,
             version_1,
             bad_time,
+            bad_utf8,
+            short_user,
             bytes[..HEADER_LEN - 1].to_vec(),
             header.to_vec(),
             [header, b"[1]"].concat(),

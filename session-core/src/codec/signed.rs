@@ -40,7 +40,7 @@ const PURPOSE: &[u8] = b"session-core/v1/signed-data";
 /// let mut data = Data::new();
 /// data.insert("user_count".into(), 1.into());
 /// let now = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
-/// let session = ClientSession { data, created_at: Some(now), issued_at: now, rekey: false, expires_at: None, expiry: None };
+/// let session = ClientSession { data, created_at: Some(now), issued_at: now, rekey: false, expires_at: None, expiry: None, user: None };
 ///
 /// let value = codec.encode("session", &session)?;
 /// assert_eq!(codec.decode("session", &value), Some(session));
@@ -153,6 +153,7 @@ mod tests {
             rekey: false,
             expires_at: None,
             expiry: None,
+            user: None,
         }
     }
 

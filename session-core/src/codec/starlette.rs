@@ -72,7 +72,7 @@ const DERIVATION: &[u8] = b"signer";
 /// let mut data = Data::new();
 /// data.insert("user_count".into(), 1.into());
 /// let at = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
-/// let session = ClientSession { data, created_at: None, issued_at: at, rekey: false, expires_at: None, expiry: None };
+/// let session = ClientSession { data, created_at: None, issued_at: at, rekey: false, expires_at: None, expiry: None, user: None };
 ///
 /// // What Starlette 1.10 writes for {"user_count": 1} at that time.
 /// let value = codec.encode("session", &session)?;
@@ -155,11 +155,24 @@ impl StarletteCookie {
     }
 }
 
+/// Where a Starlette cookie carries the session's user
+/// ([`Session::set_user`](crate::Session::set_user)): Starlette's format
+/// holds only the data, so the binding travels as this key, which Python
+/// code sees as `request.session["_session_user"]`.
+pub const STARLETTE_USER_KEY: &str = "_session_user";
+
 impl DataCodec for StarletteCookie {
     fn encode(&self, _name: &str, session: &ClientSession) -> Result<String, crate::Error> {
         let ts = u64::try_from(session.issued_at.unix_timestamp())
             .map_err(|_| encode_error("a Starlette cookie cannot be dated before 1970"))?;
-        let json = python_json(&session.data)?;
+        let json = match &session.user {
+            None => python_json(&session.data)?,
+            Some(user) => {
+                let mut data = session.data.clone();
+                data.insert(STARLETTE_USER_KEY.to_owned(), user.clone().into());
+                python_json(&data)?
+            }
+        };
         let mut out = STANDARD.encode(json);
         out.push('.');
         let ts_bytes = ts.to_be_bytes();
@@ -190,7 +203,14 @@ impl DataCodec for StarletteCookie {
         let issued_at = timestamp(&ts_bytes)?;
         // Starlette: `json.loads(b64decode(payload))`, then used as a dict.
         let json = python_b64decode(payload.as_bytes(), Flavour::Standard)?;
-        let data: Data = serde_json::from_slice(&json).ok()?;
+        let mut data: Data = serde_json::from_slice(&json).ok()?;
+        let user = match data.get(STARLETTE_USER_KEY) {
+            Some(serde_json::Value::String(_)) => match data.shift_remove(STARLETTE_USER_KEY) {
+                Some(serde_json::Value::String(user)) => Some(user),
+                _ => None,
+            },
+            _ => None,
+        };
         Some(ClientSession {
             data,
             created_at: None,
@@ -198,6 +218,7 @@ impl DataCodec for StarletteCookie {
             rekey: false,
             expires_at: None,
             expiry: None,
+            user,
         })
     }
 }

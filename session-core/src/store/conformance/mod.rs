@@ -27,7 +27,9 @@ use time::{Duration, OffsetDateTime};
 use crate::store::{ChangeSet, Created, Cycled, Data, Id, Record, Saved, SessionStore};
 use crate::Expiry;
 
+mod layer;
 mod users;
+pub use layer::*;
 pub use users::*;
 
 /// A store as the checks take it.
@@ -555,7 +557,11 @@ macro_rules! __conformance_cases {
             delete_user_ends_every_session,
             delete_user_keeps_exactly_one,
             delete_user_racing_saves_leaves_nothing,
-            awkward_user_names_are_distinct);
+            awkward_user_names_are_distinct,
+            user_index_matches_a_model,
+            layer_stores_only_digests_of_cookie_ids,
+            layer_encrypts_values_at_rest,
+            layer_ends_other_and_all_sessions);
     };
 }
 
