@@ -33,8 +33,8 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 use session_core::store::{
-    async_trait, ChangeSet, Created, Cycled, Data, Record, Saved, SessionStore, StoreError,
-    UserSession,
+    async_trait, from_unix_millis, unix_millis, ChangeSet, Created, Cycled, Data, Record, Saved,
+    SessionStore, StoreError, UserSession,
 };
 use session_core::time::OffsetDateTime;
 use session_core::{Clock, Expiry, Id, SystemClock};
@@ -51,32 +51,115 @@ pub const DEFAULT_CAPACITY: usize = 100_000;
 /// A shard is swept for expired entries after this many creates in it.
 const SWEEP_EVERY: u32 = 64;
 
+/// One session, kept compact: a counter session takes well under 200
+/// bytes with its share of the table (the data as its JSON text, times as
+/// Unix milliseconds, the rare expiry policy boxed).
 struct Entry {
-    data: Data,
-    created_at: OffsetDateTime,
-    expires_at: OffsetDateTime,
-    expiry: Option<Expiry>,
-    /// The user the session is bound to, listed in [`Users`].
-    user: Option<Arc<str>>,
+    /// The data as compact JSON: one allocation instead of a map's three.
+    data: Box<str>,
+    created_at: i64,
+    expires_at: i64,
+    /// What few sessions have (an expiry policy, a user), boxed so the
+    /// others pay one pointer for it.
+    extra: Option<Box<Extra>>,
     /// The session was loaded, saved or touched after it was created: a
     /// visitor that came back. Eviction spares these while it can.
     returned: AtomicBool,
 }
 
+/// The rarer parts of an [`Entry`].
+#[derive(Default)]
+struct Extra {
+    expiry: Option<Expiry>,
+    /// The user the session is bound to, listed in [`Users`].
+    user: Option<Arc<str>>,
+}
+
+/// `data` as the JSON text an [`Entry`] keeps.
+fn encode(data: &Data) -> Box<str> {
+    // A map of JSON values always serializes.
+    serde_json::to_string(data)
+        .unwrap_or_else(|_| "{}".to_owned())
+        .into_boxed_str()
+}
+
+fn decode(id: &Id, text: &str) -> Result<Data, StoreError> {
+    serde_json::from_str(text).map_err(|_| {
+        StoreError::Corrupt(format!(
+            "session #{} holds unreadable data",
+            id.short_hash()
+        ))
+    })
+}
+
+/// A time as an [`Entry`] keeps it.
+fn millis(at: OffsetDateTime) -> i64 {
+    unix_millis(at)
+}
+
+fn time(id: &Id, millis: i64) -> Result<OffsetDateTime, StoreError> {
+    from_unix_millis(millis).ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "session #{} holds a time out of range",
+            id.short_hash()
+        ))
+    })
+}
+
 impl Entry {
     fn new(record: &Record) -> Self {
         Self {
-            data: record.data.clone(),
-            created_at: record.created_at,
-            expires_at: record.expires_at,
-            expiry: record.expiry,
-            user: record.user.as_deref().map(Arc::from),
+            data: encode(&record.data),
+            created_at: millis(record.created_at),
+            expires_at: millis(record.expires_at),
+            extra: None,
             returned: AtomicBool::new(false),
         }
+        .with_expiry(record.expiry)
+        .with_user(record.user.as_deref().map(Arc::from))
+    }
+
+    fn with_expiry(mut self, expiry: Option<Expiry>) -> Self {
+        self.set_extra(|extra| extra.expiry = expiry);
+        self
+    }
+
+    fn with_user(mut self, user: Option<Arc<str>>) -> Self {
+        self.set_extra(|extra| extra.user = user);
+        self
+    }
+
+    /// Changes the rare parts, keeping the box only while it holds something.
+    fn set_extra(&mut self, change: impl FnOnce(&mut Extra)) {
+        let mut extra = self.extra.take().unwrap_or_default();
+        change(&mut extra);
+        if extra.expiry.is_some() || extra.user.is_some() {
+            self.extra = Some(extra);
+        }
+    }
+
+    fn expiry(&self) -> Option<Expiry> {
+        self.extra.as_ref().and_then(|extra| extra.expiry)
+    }
+
+    fn user(&self) -> Option<&Arc<str>> {
+        self.extra.as_ref().and_then(|extra| extra.user.as_ref())
     }
 
     fn mark_returned(&self) {
         self.returned.store(true, Ordering::Relaxed);
+    }
+
+    fn is_live(&self, now: i64) -> bool {
+        self.expires_at > now
+    }
+
+    fn record(&self, id: &Id) -> Result<Record, StoreError> {
+        let mut record = Record::new(*id, time(id, self.created_at)?, time(id, self.expires_at)?);
+        record.data = decode(id, &self.data)?;
+        record.expiry = self.expiry();
+        record.user = self.user().map(|user| user.to_string());
+        Ok(record)
     }
 }
 
@@ -112,7 +195,7 @@ impl Users {
 
     /// Takes `entry` (removed from a shard under `id`) out of the index.
     fn forget(&self, id: &Id, entry: &Entry) {
-        if let Some(user) = &entry.user {
+        if let Some(user) = entry.user() {
             self.remove(user, id);
         }
     }
@@ -125,18 +208,18 @@ struct Shard {
 }
 
 impl Shard {
-    fn live(&self, id: &Id, now: OffsetDateTime) -> Option<&Entry> {
-        self.map.get(id).filter(|entry| entry.expires_at > now)
+    fn live(&self, id: &Id, now: i64) -> Option<&Entry> {
+        self.map.get(id).filter(|entry| entry.is_live(now))
     }
 
-    fn live_mut(&mut self, id: &Id, now: OffsetDateTime) -> Option<&mut Entry> {
-        self.map.get_mut(id).filter(|entry| entry.expires_at > now)
+    fn live_mut(&mut self, id: &Id, now: i64) -> Option<&mut Entry> {
+        self.map.get_mut(id).filter(|entry| entry.is_live(now))
     }
 
-    fn sweep(&mut self, now: OffsetDateTime, users: &Users) -> u64 {
+    fn sweep(&mut self, now: i64, users: &Users) -> u64 {
         let before = self.map.len();
         self.map.retain(|id, entry| {
-            let live = entry.expires_at > now;
+            let live = entry.is_live(now);
             if !live {
                 users.forget(id, entry);
             }
@@ -168,7 +251,7 @@ impl Shard {
 
     /// Inserts `record`, first making room when the shard is full; returns
     /// how many live sessions were evicted for it.
-    fn insert(&mut self, record: &Record, limit: usize, now: OffsetDateTime, users: &Users) -> u64 {
+    fn insert(&mut self, record: &Record, limit: usize, now: i64, users: &Users) -> u64 {
         self.creates = self.creates.wrapping_add(1);
         if self.creates.is_multiple_of(SWEEP_EVERY) {
             self.sweep(now, users);
@@ -184,7 +267,7 @@ impl Shard {
         // An expired entry under the same id leaves the index first.
         self.remove(&record.id, users);
         let entry = Entry::new(record);
-        if let Some(user) = &entry.user {
+        if let Some(user) = entry.user() {
             users.add(user, record.id);
         }
         self.map.insert(record.id, entry);
@@ -231,7 +314,7 @@ fn move_entry(
     old: &Id,
     record: &Record,
     limit: usize,
-    now: OffsetDateTime,
+    now: i64,
     users: &Users,
 ) -> (Cycled, u64) {
     if old_shard.live(old, now).is_none() {
@@ -360,8 +443,9 @@ impl MemoryStore {
         &self.inner.shards[shard_index(id)]
     }
 
-    fn now(&self) -> OffsetDateTime {
-        self.inner.clock.now()
+    /// The store's "now", in the Unix milliseconds entries keep.
+    fn now(&self) -> i64 {
+        millis(self.inner.clock.now())
     }
 }
 
@@ -370,14 +454,13 @@ impl SessionStore for MemoryStore {
     async fn load(&self, id: &Id) -> Result<Option<Record>, StoreError> {
         let now = self.now();
         let shard = self.shard(id).read();
-        Ok(shard.live(id, now).map(|entry| {
-            entry.mark_returned();
-            let mut record = Record::new(*id, entry.created_at, entry.expires_at);
-            record.data = entry.data.clone();
-            record.expiry = entry.expiry;
-            record.user = entry.user.as_deref().map(str::to_owned);
-            record
-        }))
+        shard
+            .live(id, now)
+            .map(|entry| {
+                entry.mark_returned();
+                entry.record(id)
+            })
+            .transpose()
     }
 
     async fn create(&self, record: &Record) -> Result<Created, StoreError> {
@@ -396,21 +479,26 @@ impl SessionStore for MemoryStore {
         let mut shard = self.shard(id).write();
         Ok(match shard.live_mut(id, now) {
             Some(entry) => {
-                changes.apply_to(&mut entry.data);
-                entry.expires_at = changes.expires_at;
+                if !changes.set.is_empty() || !changes.removed.is_empty() {
+                    let mut data = decode(id, &entry.data)?;
+                    changes.apply_to(&mut data);
+                    entry.data = encode(&data);
+                }
+                entry.expires_at = millis(changes.expires_at);
                 if let Some(expiry) = changes.expiry {
-                    entry.expiry = expiry;
+                    entry.set_extra(|extra| extra.expiry = expiry);
                 }
                 if let Some(user) = &changes.user {
-                    if entry.user.as_deref() != user.as_deref() {
+                    if entry.user().map(|u| &**u) != user.as_deref() {
                         let users = &self.inner.users;
-                        if let Some(old) = entry.user.take() {
-                            users.remove(&old, id);
+                        if let Some(old) = entry.user() {
+                            users.remove(old, id);
                         }
-                        entry.user = user.as_deref().map(Arc::from);
-                        if let Some(new) = &entry.user {
+                        let new = user.as_deref().map(Arc::<str>::from);
+                        if let Some(new) = &new {
                             users.add(new, *id);
                         }
+                        entry.set_extra(|extra| extra.user = new);
                     }
                 }
                 entry.mark_returned();
@@ -425,7 +513,7 @@ impl SessionStore for MemoryStore {
         let mut shard = self.shard(id).write();
         Ok(match shard.live_mut(id, now) {
             Some(entry) => {
-                entry.expires_at = expires_at;
+                entry.expires_at = millis(expires_at);
                 entry.mark_returned();
                 Saved::Applied
             }
@@ -478,9 +566,16 @@ impl SessionStore for MemoryStore {
             .filter_map(|id| {
                 let shard = self.shard(&id).read();
                 let entry = shard.live(&id, now)?;
-                Some(UserSession::new(id, entry.created_at, entry.expires_at))
+                Some((|| {
+                    let created_at = time(&id, entry.created_at)?;
+                    Ok(UserSession::new(
+                        id,
+                        created_at,
+                        time(&id, entry.expires_at)?,
+                    ))
+                })())
             })
-            .collect();
+            .collect::<Result<_, StoreError>>()?;
         sessions.sort_by_key(|session| (session.created_at, session.id));
         Ok(sessions)
     }
@@ -496,11 +591,11 @@ impl SessionStore for MemoryStore {
                 continue;
             }
             let mut shard = self.shard(&id).write();
-            if shard.map.get(&id).and_then(|e| e.user.as_deref()) != Some(user) {
+            if shard.map.get(&id).and_then(|e| e.user()).map(|u| &**u) != Some(user) {
                 continue;
             }
             if let Some(entry) = shard.remove(&id, &self.inner.users) {
-                if entry.expires_at > now {
+                if entry.is_live(now) {
                     ended += 1;
                 }
             }
