@@ -392,12 +392,13 @@ const STORES: &str = "memory, cookie, cookie-encrypted, starlette, sqlite://sess
 /// when they are kept in cookies. Error messages leave the URL out: it may
 /// hold a password.
 async fn session_layer(store: &str) -> Result<(SessionLayer, Accounts), Box<dyn StdError>> {
+    let data_keys = data_keys()?;
     let layer = match store {
         // Server-side stores keep the data; the cookie holds a signed id.
-        "memory" => server_side(MemoryStore::new())?,
+        "memory" => server_side(MemoryStore::new(), data_keys)?,
         // Client-side: the data is in the cookie itself (4 KB at most).
         "cookie" | "cookie-encrypted" | "starlette" => {
-            if data_keys()?.is_some() {
+            if data_keys.is_some() {
                 return Err(format!(
                     "SESSION_DATA_KEY encrypts what a server-side store keeps; with \
                      SESSION_STORE={store} the data is in the cookie (cookie-encrypted \
@@ -417,13 +418,13 @@ async fn session_layer(store: &str) -> Result<(SessionLayer, Accounts), Box<dyn 
             let redis = RedisStore::connect(url)
                 .await
                 .map_err(|e| format!("SESSION_STORE names a Redis that cannot be used: {e}"))?;
-            server_side(redis)?
+            server_side(redis, data_keys)?
         }
         url if url.starts_with("redis+cluster://") || url.starts_with("rediss+cluster://") => {
             let redis = RedisStore::connect_spec(url)
                 .await
                 .map_err(|e| format!("SESSION_STORE names a Redis that cannot be used: {e}"))?;
-            server_side(redis)?
+            server_side(redis, data_keys)?
         }
         url if [
             "sqlite:",
@@ -445,7 +446,7 @@ async fn session_layer(store: &str) -> Result<(SessionLayer, Accounts), Box<dyn 
             // Deletes expired rows every ten minutes, as long as the app
             // runs (dropping the handle does not stop the task).
             drop(sql.spawn_cleanup(Duration::from_secs(10 * 60)));
-            server_side(sql)?
+            server_side(sql, data_keys)?
         }
         other => {
             let shown = match other.split_once("://") {
@@ -459,10 +460,9 @@ async fn session_layer(store: &str) -> Result<(SessionLayer, Accounts), Box<dyn 
 }
 
 /// A layer for a server-side `store`: the cookie holds the id signed with
-/// `SESSION_SECRET`; values are encrypted in the store with
-/// `SESSION_DATA_KEY` when it is set.
-fn server_side(store: impl SessionStore) -> Result<SessionLayer, String> {
-    let data_keys = data_keys()?;
+/// `SESSION_SECRET`; values are encrypted in the store with `data_keys`
+/// (`SESSION_DATA_KEY`) when there are any.
+fn server_side(store: impl SessionStore, data_keys: Option<Keys>) -> Result<SessionLayer, String> {
     let layer = SessionLayer::new(store, keys()?);
     Ok(match data_keys {
         Some(data_keys) => layer.with_data_keys(data_keys),
