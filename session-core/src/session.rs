@@ -203,16 +203,16 @@ impl Session {
                 expiry,
                 user,
                 rekey,
-            } => match self.checked(data, created_at, user).await {
-                Some((data, user)) => Some(Found::Live {
+            } => self
+                .checked(data, created_at, user)
+                .await
+                .map(|(data, user)| Found::Live {
                     data,
                     created_at,
                     expiry,
                     user,
                     rekey,
                 }),
-                None => None,
-            },
             other => Some(other),
         };
         let mut state = self.0.state.lock();

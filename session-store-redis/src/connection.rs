@@ -14,6 +14,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRoutingInfo};
 use redis::{Cmd, ErrorKind, FromRedisValue, RedisError, ScriptInvocation, ServerErrorKind};
 use session_core::store::StoreError;
 use tokio::time::Instant;
@@ -119,6 +120,65 @@ impl Conn {
             }
             other => other.map_err(classify),
         }
+    }
+}
+
+impl Conn {
+    /// The nodes to scan for keys: on a cluster, the address of every
+    /// master (as `host:port`, asked of the masters themselves); on one
+    /// node, the node (`None`).
+    pub(crate) async fn masters(
+        &self,
+        timeout: Duration,
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        let Conn::Cluster(conn) = self else {
+            return Ok(vec![None]);
+        };
+        let routing = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));
+        let answers = bounded(timeout, async {
+            conn.clone()
+                .route_command(redis::cmd("PING"), routing)
+                .await
+                .map_err(classify)
+        })
+        .await?;
+        match answers {
+            redis::Value::Map(answers) => Ok(answers
+                .into_iter()
+                .filter_map(|(addr, _)| redis::from_redis_value::<String>(addr).ok())
+                .map(Some)
+                .collect()),
+            other => Err(StoreError::failed(format!(
+                "unexpected answer to PING on every master: {other:?}"
+            ))),
+        }
+    }
+
+    /// Sends `cmd` to the node `node` names (a master's `host:port` from
+    /// [`masters`](Self::masters)), or as usual for `None`, bounded by
+    /// `timeout`.
+    pub(crate) async fn run_at<T: FromRedisValue>(
+        &self,
+        node: Option<&str>,
+        cmd: Cmd,
+        timeout: Duration,
+    ) -> Result<T, StoreError> {
+        let (Conn::Cluster(conn), Some(node)) = (self, node) else {
+            return self.run(Call::Cmd(cmd), timeout).await;
+        };
+        let (host, port) = node
+            .rsplit_once(':')
+            .and_then(|(host, port)| Some((host.to_owned(), port.parse().ok()?)))
+            .ok_or_else(|| StoreError::failed(format!("not a node address: {node}")))?;
+        let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host, port });
+        let value = bounded(timeout, async {
+            conn.clone()
+                .route_command(cmd, routing)
+                .await
+                .map_err(classify)
+        })
+        .await?;
+        redis::from_redis_value(value).map_err(|err| classify(err.into()))
     }
 }
 

@@ -1,5 +1,6 @@
 //! The hash layout of one session: `created`, `expires`, `policy` (only
-//! when the session has its own expiry policy), and `d:<key>` per data key
+//! when the session has its own expiry policy), `user` (only when it is
+//! bound to a user), and `d:<key>` per data key
 //! (see the [crate documentation](crate#key-layout)).
 //!
 //! Writing goes through the scripts (see [`scripts`](crate::scripts)),
@@ -20,6 +21,9 @@ pub(crate) const EXPIRES: &str = "expires";
 /// The hash field holding the session's own expiry policy
 /// ([`Expiry::to_stored`] text); absent when it follows the layer's.
 pub(crate) const POLICY: &str = "policy";
+/// The hash field holding the user the session is bound to; absent when
+/// it is bound to none.
+pub(crate) const USER: &str = "user";
 /// The prefix of every data field: data key `k` is field `d:k`.
 const DATA: &str = "d:";
 
@@ -54,11 +58,29 @@ pub(crate) fn policy_change(change: Option<Option<&Expiry>>) -> String {
     }
 }
 
+/// The user argument of the create and cycle scripts: `""` for none, else
+/// `=` and the user (so that every user, the empty text too, is told apart
+/// from none).
+pub(crate) fn user_text(user: Option<&str>) -> String {
+    user.map(|user| format!("={user}")).unwrap_or_default()
+}
+
+/// The user argument of the save script: `""` keeps the binding, `"-"`
+/// unbinds, `=` and a user binds to that user.
+pub(crate) fn user_change(change: Option<Option<&str>>) -> String {
+    match change {
+        None => String::new(),
+        Some(None) => "-".to_owned(),
+        Some(Some(user)) => user_text(Some(user)),
+    }
+}
+
 /// Decodes the fields of a session hash (as `HGETALL` returns them).
 pub(crate) fn decode(id: &Id, fields: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Record, StoreError> {
     let mut created = None;
     let mut expires = None;
     let mut policy = None;
+    let mut user = None;
     let mut data = Data::new();
     for (field, value) in fields {
         if let Some(key) = field.strip_prefix(DATA.as_bytes()) {
@@ -74,6 +96,8 @@ pub(crate) fn decode(id: &Id, fields: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Record,
             expires = Some(value);
         } else if field == POLICY.as_bytes() {
             policy = Some(value);
+        } else if field == USER.as_bytes() {
+            user = Some(value);
         }
         // Other fields are not ours: ignored, so that a later version may
         // add metadata without breaking older readers.
@@ -85,7 +109,25 @@ pub(crate) fn decode(id: &Id, fields: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Record,
     );
     record.data = data;
     record.expiry = policy.map(|raw| parse_policy(id, &raw)).transpose()?;
+    record.user = user.map(|raw| parse_user(id, raw)).transpose()?;
     Ok(record)
+}
+
+/// The `user` field's text; not UTF-8 is corrupt.
+pub(crate) fn parse_user(id: &Id, raw: Vec<u8>) -> Result<String, StoreError> {
+    String::from_utf8(raw).map_err(|_| corrupt(id, format!("the `{USER}` field is not UTF-8")))
+}
+
+/// The `created` and `expires` fields of a listed session.
+pub(crate) fn parse_times(
+    id: &Id,
+    created: Option<&[u8]>,
+    expires: Option<&[u8]>,
+) -> Result<(OffsetDateTime, OffsetDateTime), StoreError> {
+    Ok((
+        parse_time(id, CREATED, created)?,
+        parse_time(id, EXPIRES, expires)?,
+    ))
 }
 
 fn parse_policy(id: &Id, raw: &[u8]) -> Result<Expiry, StoreError> {

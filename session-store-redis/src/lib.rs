@@ -20,7 +20,8 @@
 //! instance), when sessions should survive a restart of the application, and
 //! when you want expiry handled by the server rather than by a sweeper. Redis
 //! answers in well under a millisecond on a local network, and every
-//! operation of this store is a single round trip. Pick
+//! operation a request makes (load, save, touch, delete) is a single round
+//! trip. Pick
 //! `session-store-memory` for a single instance or tests, and
 //! `session-store-sql` when sessions must be durable and you already run a
 //! database (Redis keeps data in memory; whether it survives a Redis restart
@@ -37,16 +38,18 @@
 //! | `created` | creation time, Unix milliseconds (decimal text) |
 //! | `expires` | expiry time, Unix milliseconds (decimal text) |
 //! | `policy` | the session's own expiry policy ([`Record::expiry`]) as [`Expiry::to_stored`] text: `end`, `idle:<ms>` or `at:<Unix ms>`; absent when the session follows the layer's configuration |
+//! | `user` | the user the session is bound to ([`Record::user`]), as it is; absent when it is bound to none |
 //! | `d:` + *key* | the JSON text of the value of data key *key* |
 //!
 //! Every data key, whatever characters it holds (dots, `$`, quotes, the
 //! empty string, any Unicode), becomes the field `d:` + key, so it never
 //! clashes with the metadata fields, and fields are binary safe. A
-//! `policy` field that [`Expiry::from_stored`] cannot read makes the
-//! session [`StoreError::Corrupt`]. The key carries a native expiry
-//! (`PEXPIREAT` to `expires`), so Redis itself removes expired sessions:
-//! [`SessionStore::delete_expired`] has nothing to do. Inspecting a session
-//! by hand is easy:
+//! `policy` field that [`Expiry::from_stored`] cannot read, or a `user`
+//! field that is not UTF-8, makes the session [`StoreError::Corrupt`]. The
+//! key carries a native expiry (`PEXPIREAT` to `expires`), so Redis itself
+//! removes expired sessions. Each user with bound sessions also has an
+//! index, a sorted set at `prefix + "user:" + user` (see [User
+//! index](#user-index)). Inspecting a session by hand is easy:
 //!
 //! ```text
 //! 127.0.0.1:6379> HGETALL session:q3xN0cQvVb8kD1n3Qm0L7w
@@ -56,8 +59,13 @@
 //! 4) "1765341600000"
 //! 5) "policy"
 //! 6) "idle:2592000000"
-//! 7) "d:user_count"
-//! 8) "3"
+//! 7) "user"
+//! 8) "hong"
+//! 9) "d:user_count"
+//! 10) "3"
+//! 127.0.0.1:6379> ZRANGE session:user:hong 0 -1 WITHSCORES
+//! 1) "q3xN0cQvVb8kD1n3Qm0L7w"
+//! 2) "1764132000000"
 //! ```
 //!
 //! # Round trips
@@ -66,12 +74,17 @@
 //! |---|---|---|
 //! | load | `HGETALL` | 1 |
 //! | create | `EVALSHA` of a script: `EXISTS`, else `HSET` + `PEXPIREAT` | 1 |
-//! | save | `EVALSHA` of a script: if `EXISTS`, `HDEL` removed, `HSET` set + `expires`, `HSET` or `HDEL` of `policy` if the change set names it, `PEXPIREAT` | 1 |
+//! | create, bound to a user (login) | the index script (`ZADD` to the user's index), then create | 2 |
+//! | save | `EVALSHA` of a script: if `EXISTS`, `HDEL` removed, `HSET` set + `expires`, `HSET` or `HDEL` of `policy` and `user` if the change set names them, `PEXPIREAT` | 1 |
+//! | save that binds the session to a user | the index script, then save | 2 |
+//! | save that unbinds or rebinds it | as above; the former user's index entry is removed afterwards, in the background | 1 or 2 |
 //! | touch | `EVALSHA` of a script: if `EXISTS`, `HSET expires`, `PEXPIREAT` | 1 |
-//! | delete | `DEL` | 1 |
-//! | cycle, one node | `EVALSHA` of a script: if the old key `EXISTS` and the new one does not, `HSET` + `PEXPIREAT` the new key, `DEL` the old one | 1 |
-//! | cycle, cluster | create, touch of the old key, delete (see [Redis Cluster](#redis-cluster)) | 3 |
-//! | delete_expired | nothing (native expiry) | 0 |
+//! | delete | `DEL` (the index entry is pruned later) | 1 |
+//! | cycle, one node | `EVALSHA` of a script: if the old key `EXISTS` and the new one does not, `HSET` + `PEXPIREAT` the new key, `DEL` the old one | 1 (2 with a user) |
+//! | cycle, cluster | create, touch of the old key, delete (see [Redis Cluster](#redis-cluster)) | 3 (4 with a user) |
+//! | list_user | `ZRANGE` of the index, an `HMGET` per entry (sent together), then a prune script if some entries are stale | 2 or 3 |
+//! | delete_user | `ZRANGE` of the index, a delete script per entry (sent together), then a prune script | 3 |
+//! | delete_expired | `SCAN` for the indexes on every master, then each is pruned as by list_user | many |
 //!
 //! The scripts are sent by hash (`EVALSHA`); the first call on a server
 //! that does not know a script yet costs one extra `SCRIPT LOAD`. A script
@@ -83,6 +96,56 @@
 //! when the old session is gone ([`Cycled::Gone`]: a logout that ran
 //! meanwhile wins) or the new id is taken ([`Cycled::IdTaken`]). Because a save only writes the fields it names, two requests that change
 //! different keys of one session at the same time both keep their writes.
+//!
+//! # User index
+//!
+//! [`SessionStore::list_user`] and [`SessionStore::delete_user`] read a
+//! sorted set per user at `prefix + "user:" + user` (the user as it is,
+//! whatever characters it holds), whose members are the ids of the
+//! sessions bound to the user. Session keys are the prefix and 22
+//! characters of URL-safe base64, never with a `:`, so an index key is
+//! never a session key, and two users never share an index. (So no prefix
+//! should be another store's prefix followed by `user:`.) The score of a
+//! member is the Redis server's time, in milliseconds, when the session was
+//! last bound to the user. An index has no expiry: it must outlive every
+//! session it names, and it disappears by itself when its last member is
+//! removed.
+//!
+//! The index and the sessions it names live in different slots of a
+//! cluster, so no script can change both at once; the store keeps them
+//! consistent by order instead, the same way on one node and on a cluster:
+//!
+//! - A bind (a create, save or cycle that names a user) adds the session
+//!   to the user's index *before* the session's hash says `user`, so a
+//!   [`delete_user`](session_core::store::SessionStore::delete_user) running meanwhile finds
+//!   it. What is listed and deleted is decided by the hash: a session is
+//!   listed only while its hash exists and its `user` field names the
+//!   user, and `delete_user` deletes each session with a script that checks
+//!   the `user` field in the same step. The save, touch and cycle scripts
+//!   refuse to write to a hash that is gone, so a session `delete_user`
+//!   ended stays ended.
+//! - Entries of sessions that ended (deleted, expired by Redis, moved by a
+//!   cycle) or that were bound to someone else are *pruned*: by every
+//!   [`list_user`](session_core::store::SessionStore::list_user) and `delete_user` of that
+//!   user, in the background after every bind to a user that has other
+//!   entries, after an unbind or rebind (the former user's entry), and by
+//!   [`SessionStore::delete_expired`], which finds every index of the
+//!   prefix with `SCAN` (on every master of a cluster, 100 keys a step).
+//!   Call `delete_expired` now and then (from a periodic task) so that
+//!   the indexes of users who never log in again shrink too. So an index
+//!   holds the user's live sessions and at most the sessions that ended
+//!   since its last prune.
+//! - A prune removes an entry only after it read the session gone or bound
+//!   to someone else, and only if the entry's score is still the one it
+//!   read and is older than a grace period of four times the store's
+//!   timeout: a bind in flight (entry added, hash not yet written) renews
+//!   the score or is younger than that, so its entry stays.
+//!
+//! What remains: a bind whose hash write reaches Redis more than the grace
+//! period after its index entry (only possible when the operation already
+//! failed with a timeout, e.g. against a frozen node) may leave a bound
+//! session unindexed, which `delete_user` then misses; and on a cluster
+//! the race of [cycle](#redis-cluster) applies to `delete_user` too.
 //!
 //! # Redis Cluster
 //!
@@ -154,6 +217,9 @@
 //! [`Cycled::Gone`]: session_core::store::Cycled::Gone
 //! [`Cycled::IdTaken`]: session_core::store::Cycled::IdTaken
 //! [`SessionStore::delete_expired`]: session_core::store::SessionStore::delete_expired
+//! [`SessionStore::list_user`]: session_core::store::SessionStore::list_user
+//! [`SessionStore::delete_user`]: session_core::store::SessionStore::delete_user
+//! [`Record::user`]: session_core::store::Record::user
 //! [`Id::encode`]: session_core::Id::encode
 //! [`Created::IdTaken`]: session_core::store::Created::IdTaken
 //! [`Saved::Gone`]: session_core::store::Saved::Gone
@@ -169,6 +235,7 @@ mod connection;
 mod fields;
 mod scripts;
 mod store;
+mod users;
 
 pub use redis;
 

@@ -4,8 +4,10 @@
 //! same atomic step, so that a create never overwrites a live session and
 //! a save, touch or cycle never brings back one that was deleted or
 //! expired. The text lives in `scripts/*.lua`, next to this file; the field
-//! names it writes (`created`, `expires`, `policy`) are those of
-//! [`fields`](crate::fields).
+//! names it writes (`created`, `expires`, `policy`, `user`) are those of
+//! [`fields`](crate::fields). The user index (see [`users`](crate::users))
+//! has scripts of its own, each on one key: on a cluster the index and the
+//! sessions it lists live in different slots.
 //!
 //! Scripts are sent by hash (`EVALSHA`); [`redis::Script`] loads one with
 //! `SCRIPT LOAD` the first time a server does not know it.
@@ -16,8 +18,9 @@ use redis::Script;
 /// (the key exists; nothing written).
 const CREATE: &str = include_str!("scripts/create.lua");
 
-/// Applies a change set to an existing session. Returns 1 (applied) or 0
-/// (gone; nothing written).
+/// Applies a change set to an existing session. Returns 0 (gone; nothing
+/// written), 1 (applied) or, when the change set moves the user binding,
+/// `{1, the user bound before}`.
 const SAVE: &str = include_str!("scripts/save.lua");
 
 /// Moves the expiry of an existing session. Returns 1 (applied) or 0
@@ -30,14 +33,27 @@ const TOUCH: &str = include_str!("scripts/touch.lua");
 /// different cluster slots, so it runs on one node only.
 const CYCLE: &str = include_str!("scripts/cycle.lua");
 
+/// Adds a session to a user's index with a fresh score (the server's time
+/// in ms). Returns the size of the index.
+const INDEX_ADD: &str = include_str!("scripts/index_add.lua");
+
+/// Removes members of a user's index whose score is still the one seen and
+/// older than a grace period. Returns how many it removed.
+const INDEX_PRUNE: &str = include_str!("scripts/index_prune.lua");
+
+/// Deletes a session if it is bound to the given user. Returns 1 or 0.
+const END_BOUND: &str = include_str!("scripts/end_bound.lua");
+
 /// The scripts, with their hashes computed once per store.
 pub(crate) struct Scripts {
     /// `KEYS[1]`: the session key. `ARGV`: created ms, expires ms, the
-    /// policy ([`policy_text`](crate::fields::policy_text)), then data
-    /// field, value, field, value, …
+    /// policy ([`policy_text`](crate::fields::policy_text)), the user
+    /// ([`user_text`](crate::fields::user_text)), then data field, value,
+    /// field, value, …
     pub(crate) create: Script,
     /// `KEYS[1]`: the session key. `ARGV`: expires ms, n, the policy
-    /// change (`""` keep, `"-"` remove, else the new policy), then n data
+    /// change (`""` keep, `"-"` remove, else the new policy), the user
+    /// change ([`user_change`](crate::fields::user_change)), then n data
     /// field/value pairs to set, then the data fields to remove.
     pub(crate) save: Script,
     /// `KEYS[1]`: the session key. `ARGV`: expires ms.
@@ -45,6 +61,13 @@ pub(crate) struct Scripts {
     /// `KEYS[1]`: the old session key, `KEYS[2]`: the new one. `ARGV`: as
     /// for `create`.
     pub(crate) cycle: Script,
+    /// `KEYS[1]`: a user's index. `ARGV`: the session id.
+    pub(crate) index_add: Script,
+    /// `KEYS[1]`: a user's index. `ARGV`: the grace period in ms, then
+    /// member, seen score (`""` for any), …
+    pub(crate) index_prune: Script,
+    /// `KEYS[1]`: the session key. `ARGV`: the user.
+    pub(crate) end_bound: Script,
 }
 
 impl Scripts {
@@ -54,6 +77,9 @@ impl Scripts {
             save: Script::new(SAVE),
             touch: Script::new(TOUCH),
             cycle: Script::new(CYCLE),
+            index_add: Script::new(INDEX_ADD),
+            index_prune: Script::new(INDEX_PRUNE),
+            end_bound: Script::new(END_BOUND),
         }
     }
 }
@@ -61,17 +87,20 @@ impl Scripts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fields::{CREATED, EXPIRES, POLICY};
+    use crate::fields::{CREATED, EXPIRES, POLICY, USER};
 
     #[test]
     fn scripts_write_the_metadata_fields_that_are_read_back() {
         let created = format!("'{CREATED}'");
         let expires = format!("'{EXPIRES}'");
         let policy = format!("'{POLICY}'");
+        let user = format!("'{USER}'");
         for script in [CREATE, CYCLE] {
             assert!(script.contains(&created) && script.contains(&expires));
-            assert!(script.contains(&policy));
+            assert!(script.contains(&policy) && script.contains(&user));
         }
+        assert!(SAVE.contains(&user) && END_BOUND.contains(&user));
+        assert!(!TOUCH.contains(&user));
         assert!(SAVE.contains(&expires) && !SAVE.contains(&created));
         assert!(SAVE.contains(&policy));
         assert!(TOUCH.contains(&expires) && !TOUCH.contains(&created));

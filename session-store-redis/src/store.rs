@@ -9,14 +9,16 @@ use redis::cluster_async::ClusterConnection;
 use redis::FromRedisValue;
 use session_core::store::{
     async_trait, cycle_in_steps, unix_millis, ChangeSet, Created, Cycled, Record, Saved,
-    SessionStore, StoreError,
+    SessionStore, StoreError, UserSession,
 };
 use session_core::time::OffsetDateTime;
 use session_core::Id;
 
 use crate::cluster::{is_cluster_spec, parse_cluster_spec};
 use crate::connection::{self, classify, Call, Conn, DEFAULT_TIMEOUT};
-use crate::fields::{self, data_field, json_text, policy_change, policy_text};
+use crate::fields::{
+    self, data_field, json_text, policy_change, policy_text, user_change, user_text,
+};
 use crate::scripts::Scripts;
 
 /// The prefix of every session key unless [`RedisStore::with_prefix`] sets
@@ -48,10 +50,10 @@ pub const DEFAULT_PREFIX: &str = "session:";
 /// ```
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: Conn,
+    pub(crate) conn: Conn,
     prefix: Arc<str>,
     timeout: Duration,
-    scripts: Arc<Scripts>,
+    pub(crate) scripts: Arc<Scripts>,
 }
 
 impl fmt::Debug for RedisStore {
@@ -335,7 +337,7 @@ impl RedisStore {
     }
 
     /// Sends `call` on the store's connection, bounded by its timeout.
-    async fn run<T: FromRedisValue>(&self, call: Call<'_>) -> Result<T, StoreError> {
+    pub(crate) async fn run<T: FromRedisValue>(&self, call: Call<'_>) -> Result<T, StoreError> {
         self.conn.run(call, self.timeout).await
     }
 }
@@ -353,31 +355,56 @@ impl SessionStore for RedisStore {
         fields::decode(id, fields).map(Some)
     }
 
+    /// A bound record is added to its user's index first (one more round
+    /// trip), then created.
     async fn create(&self, record: &Record) -> Result<Created, StoreError> {
+        let indexed = self.index_record(record).await?;
         let mut invocation = self.scripts.create.key(self.key(&record.id));
         record_args(&mut invocation, record);
         let inserted: i64 = self.run(Call::Script(invocation)).await?;
-        Ok(if inserted == 1 {
-            Created::Inserted
-        } else {
-            Created::IdTaken
-        })
+        if inserted != 1 {
+            return Ok(Created::IdTaken);
+        }
+        self.after_bind(record.user.as_deref(), indexed);
+        Ok(Created::Inserted)
     }
 
+    /// A save that binds the session adds it to the user's index first
+    /// (one more round trip); one that unbinds or rebinds it removes it
+    /// from the former user's index afterwards, in the background.
     async fn save(&self, id: &Id, changes: &ChangeSet) -> Result<Saved, StoreError> {
+        let user = changes.user.as_ref().map(Option::as_deref);
+        let indexed = match user {
+            Some(Some(user)) => self.index_add(user, id).await?,
+            _ => 0,
+        };
         let mut invocation = self.scripts.save.key(self.key(id));
         invocation
             .arg(unix_millis(changes.expires_at))
             .arg(changes.set.len())
-            .arg(policy_change(changes.expiry.as_ref().map(Option::as_ref)));
+            .arg(policy_change(changes.expiry.as_ref().map(Option::as_ref)))
+            .arg(user_change(user));
         for (key, value) in &changes.set {
             invocation.arg(data_field(key)).arg(json_text(value));
         }
         for key in &changes.removed {
             invocation.arg(data_field(key));
         }
-        let applied: i64 = self.run(Call::Script(invocation)).await?;
-        Ok(saved(applied))
+        let outcome: redis::Value = self.run(Call::Script(invocation)).await?;
+        let before = match outcome {
+            redis::Value::Int(1) => return Ok(Saved::Applied),
+            redis::Value::Array(items) if items.first() == Some(&redis::Value::Int(1)) => {
+                items.into_iter().nth(1)
+            }
+            _ => return Ok(Saved::Gone),
+        };
+        if let Some(redis::Value::BulkString(before)) = before {
+            if Some(&before[..]) != user.flatten().map(str::as_bytes) {
+                self.forget_later(before, id);
+            }
+        }
+        self.after_bind(user.flatten(), indexed);
+        Ok(Saved::Applied)
     }
 
     async fn touch(&self, id: &Id, expires_at: OffsetDateTime) -> Result<Saved, StoreError> {
@@ -404,25 +431,64 @@ impl SessionStore for RedisStore {
         if self.is_cluster() {
             return cycle_in_steps(self, old, record).await;
         }
+        let indexed = self.index_record(record).await?;
         let mut invocation = self.scripts.cycle.key(self.key(old));
         invocation.key(self.key(&record.id));
         record_args(&mut invocation, record);
         let outcome: i64 = self.run(Call::Script(invocation)).await?;
         Ok(match outcome {
-            1 => Cycled::Moved,
+            1 => {
+                self.after_bind(record.user.as_deref(), indexed);
+                Cycled::Moved
+            }
             2 => Cycled::IdTaken,
             _ => Cycled::Gone,
         })
     }
+
+    /// Redis expires sessions itself; this prunes the user indexes instead
+    /// (every index of the prefix, found with `SCAN` on every master) and
+    /// returns how many index entries of ended sessions it removed.
+    async fn delete_expired(&self) -> Result<u64, StoreError> {
+        self.prune_every_index().await
+    }
+
+    async fn list_user(&self, user: &str) -> Result<Vec<UserSession>, StoreError> {
+        self.list_user_sessions(user).await
+    }
+
+    async fn delete_user(&self, user: &str, keep: Option<&Id>) -> Result<u64, StoreError> {
+        self.delete_user_sessions(user, keep).await
+    }
+}
+
+impl RedisStore {
+    /// Adds a bound `record` to its user's index (before it is written);
+    /// returns the size of the index, 0 for an unbound record.
+    async fn index_record(&self, record: &Record) -> Result<i64, StoreError> {
+        match &record.user {
+            Some(user) => self.index_add(user, &record.id).await,
+            None => Ok(0),
+        }
+    }
+
+    /// After a bind was written: prunes the user's index in the background
+    /// when it holds other entries.
+    fn after_bind(&self, user: Option<&str>, indexed: i64) {
+        if let Some(user) = user {
+            self.prune_later(user, indexed);
+        }
+    }
 }
 
 /// The arguments of the create and cycle scripts: created and expires
-/// (Unix ms), the policy, then every data field and its value.
+/// (Unix ms), the policy, the user, then every data field and its value.
 fn record_args(invocation: &mut redis::ScriptInvocation<'_>, record: &Record) {
     invocation
         .arg(unix_millis(record.created_at))
         .arg(unix_millis(record.expires_at))
-        .arg(policy_text(record.expiry.as_ref()));
+        .arg(policy_text(record.expiry.as_ref()))
+        .arg(user_text(record.user.as_deref()));
     for (key, value) in &record.data {
         invocation.arg(data_field(key)).arg(json_text(value));
     }

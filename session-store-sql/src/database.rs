@@ -94,7 +94,7 @@ fn shown_scheme(url: &str) -> Option<&str> {
 #[derive(Clone, Debug)]
 pub(crate) struct Statements {
     /// The live row. Binds: id, now. Columns: data (as text), created_at,
-    /// expires_at, expiry_policy.
+    /// expires_at, expiry_policy, user_id.
     pub(crate) load: String,
     /// Moves the expiry of the live row. Binds: expires_at, id, now.
     /// Rows affected: 1, or 0 when there is no live row.
@@ -105,14 +105,26 @@ pub(crate) struct Statements {
     /// reader already). Binds: id, now.
     pub(crate) delete_if_expired: String,
     /// Moves the live row to a new id, rewriting every column. Binds: new
-    /// id, data, created_at, expires_at, expiry_policy, old id, now. Rows
-    /// affected: 1, or 0 when the old row is not live; a unique violation
-    /// when a row has the new id.
+    /// id, data, created_at, expires_at, expiry_policy, user_id, old id,
+    /// now. Rows affected: 1, or 0 when the old row is not live; a unique
+    /// violation when a row has the new id.
     pub(crate) cycle: String,
     /// Deletes at most one batch of expired rows. Binds: now, batch size.
     /// Rows affected: how many were deleted.
     pub(crate) delete_expired: String,
+    /// The live rows of a user, through the index on `user_id`. Binds:
+    /// user, now. Columns: id, created_at, expires_at; oldest first
+    /// (`created_at`, then `id`).
+    pub(crate) list_user: String,
+    /// Deletes the live rows of a user but one. Binds: user, now, the id
+    /// to keep (the empty string, which is never an id, keeps none). Rows
+    /// affected: how many were deleted.
+    pub(crate) delete_user: String,
 }
+
+/// The columns added to the table after its first version, in the order
+/// they came: [`Driver::migrate`] adds those a table lacks.
+pub(crate) const ADDED_COLUMNS: [&str; 2] = ["expiry_policy", "user_id"];
 
 /// A new row, as [`Driver::create`] binds it.
 pub(crate) struct NewRow<'a> {
@@ -124,6 +136,8 @@ pub(crate) struct NewRow<'a> {
     /// The `expiry_policy` column: [`Expiry::to_stored`](session_core::Expiry::to_stored)
     /// text, or `NULL`.
     pub(crate) expiry_policy: Option<&'a str>,
+    /// The `user_id` column: the user the session is bound to, or `NULL`.
+    pub(crate) user_id: Option<&'a str>,
 }
 
 /// How long [`SqlStore::connect`](crate::SqlStore::connect)'s PostgreSQL
@@ -131,6 +145,21 @@ pub(crate) struct NewRow<'a> {
 /// session store that cannot answer soon should answer `503` soon.
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 pub(crate) const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The outcome of an `ALTER TABLE … ADD COLUMN` run because the column
+/// was missing: a "duplicate column" error (`is_duplicate`) means another
+/// instance added it at the same moment, which counts as done.
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
+pub(crate) fn added<T>(
+    result: Result<T, sqlx::Error>,
+    is_duplicate: impl FnOnce(&dyn sqlx::error::DatabaseError) -> bool,
+) -> Result<(), sqlx::Error> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(err)) if is_duplicate(&*err) => Ok(()),
+        Err(err) => Err(err),
+    }
+}
 
 /// [`Created::IdTaken`] when an insert-unless-live affected no row.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -166,8 +195,9 @@ pub(crate) trait Driver {
         false
     }
 
-    /// Creates the table and its index if absent, and adds the columns a
-    /// table made by an earlier version lacks (`expiry_policy`).
+    /// Creates the table and its indexes if absent, and adds the columns
+    /// (and the index on `user_id`) a table made by an earlier version
+    /// lacks: [`ADDED_COLUMNS`].
     async fn migrate(&self) -> Result<(), sqlx::Error>;
 
     /// Inserts `row` unless a live row has its id; an expired row with the
@@ -175,9 +205,9 @@ pub(crate) trait Driver {
     async fn create(&self, row: NewRow<'_>, now: i64) -> Result<Created, sqlx::Error>;
 
     /// Applies `changes` to the live row `id` (the JSON patched in place),
-    /// moves its expiry, and sets `expiry_policy` only when the change set
-    /// names a policy. Returns the rows affected: 1, or 0 when there
-    /// is no live row.
+    /// moves its expiry, and sets `expiry_policy` and `user_id` only when
+    /// the change set names a policy or a user binding. Returns the rows
+    /// affected: 1, or 0 when there is no live row.
     async fn save(
         &self,
         id: &str,

@@ -59,9 +59,9 @@
 //!
 //! One table, `sessions` unless [`SqlStore::with_table_name`] says
 //! otherwise (a schema-qualified `schema.table` works too; the schema must
-//! exist). [`SqlStore::migrate`] creates it and its index if absent, adds
-//! the columns a table made by an earlier version lacks, and is safe to run
-//! at every start, from several instances at once.
+//! exist). [`SqlStore::migrate`] creates it and its indexes if absent, adds
+//! the columns (and index) a table made by an earlier version lacks, and is
+//! safe to run at every start, from several instances at once.
 //!
 //! | column | SQLite | PostgreSQL | MySQL / MariaDB |
 //! |---|---|---|---|
@@ -70,6 +70,7 @@
 //! | `created_at` | `INTEGER` | `BIGINT` | `BIGINT` |
 //! | `expires_at` | `INTEGER`, indexed | `BIGINT`, indexed | `BIGINT`, indexed |
 //! | `expiry_policy` | `TEXT`, nullable | `TEXT`, nullable | `TEXT`, nullable |
+//! | `user_id` | `TEXT`, nullable, indexed | `TEXT COLLATE "C"`, nullable, indexed | `VARBINARY(255)`, nullable, indexed |
 //!
 //! - `id` is the session id's 22-character text ([`Id::encode`]), compared
 //!   byte for byte (ids are case-sensitive base64, hence the binary
@@ -87,7 +88,27 @@
 //!   the layer's configuration. Tables made before it existed gain it
 //!   (`ALTER TABLE … ADD COLUMN`) at the next [`SqlStore::migrate`]; their
 //!   rows keep loading, with no policy.
-//! - The index is named `<table>_expires_at_idx`.
+//! - `user_id` is the user the session is bound to ([`Record::user`]), as
+//!   given: opaque UTF-8 text, compared byte for byte (no case folding, and
+//!   trailing spaces count); `NULL` for a session bound to nobody. MySQL
+//!   keeps it as bytes (`VARBINARY`), so that MariaDB's `PAD SPACE`
+//!   collations do not apply, and the 255 bytes of the layer's limit on
+//!   user names keep its index within every InnoDB row format's key
+//!   limit; a longer name fails to store there (in strict SQL mode, the
+//!   default: otherwise the server would cut it short). Tables made before it
+//!   existed gain it, with its index, at the next [`SqlStore::migrate`]
+//!   (their rows keep loading, bound to nobody).
+//! - The indexes are named `<table>_expires_at_idx` (on `expires_at`, for
+//!   the cleanup) and `<table>_user_id_idx` (on `user_id, created_at`, for
+//!   [`list_user`](session_core::store::SessionStore::list_user) and
+//!   [`delete_user`](session_core::store::SessionStore::delete_user)). On
+//!   SQLite and PostgreSQL the latter is partial (`WHERE user_id IS NOT
+//!   NULL`), so anonymous sessions cost it nothing. On a large existing
+//!   table, the migration that adds it builds the index while it holds the
+//!   table (PostgreSQL: against writes, in the migration's transaction); to
+//!   avoid that, create `<table>_user_id_idx` beforehand yourself (e.g.
+//!   `CREATE INDEX CONCURRENTLY … ON <table> (user_id, created_at) WHERE
+//!   user_id IS NOT NULL` after adding the column), and `migrate` keeps it.
 //!
 //! "Now" is read from the application's clock and bound as a parameter
 //! to every statement, so the three databases agree to the millisecond
@@ -105,11 +126,13 @@
 //! | operation | what the statement does |
 //! |---|---|
 //! | load | selects the live row with the id (an expired row is as good as absent) |
-//! | create | inserts the row unless a *live* row has the id ([`Created::IdTaken`]); an expired row with the id is replaced |
-//! | save | updates the live row: patches its JSON in place, moves its expiry, and sets `expiry_policy` only if the change set names a policy (`CASE WHEN`); no live row: [`Saved::Gone`], nothing is inserted |
+//! | create | inserts the row (its `user_id` included) unless a *live* row has the id ([`Created::IdTaken`]); an expired row with the id is replaced |
+//! | save | updates the live row: patches its JSON in place, moves its expiry, and sets `expiry_policy` and `user_id` only if the change set names a policy or a binding (`CASE WHEN`; unbinding sets `NULL`); no live row: [`Saved::Gone`], nothing is inserted |
 //! | touch | updates only the expiry of the live row |
 //! | delete | deletes the row with the id |
-//! | cycle | one `UPDATE … SET id = new, …` of the old row if it is live: the session moves to the new id in one statement, or nothing is written ([`Cycled::Gone`]); a live row with the new id fails the primary key ([`Cycled::IdTaken`]), an expired one is deleted and the update tried once more |
+//! | cycle | one `UPDATE … SET id = new, …` (`user_id` included) of the old row if it is live: the session moves to the new id, and in the user index, in one statement, or nothing is written ([`Cycled::Gone`]); a live row with the new id fails the primary key ([`Cycled::IdTaken`]), an expired one is deleted and the update tried once more |
+//! | list_user | selects the live rows with the `user_id`, through its index, oldest first (`ORDER BY created_at, id`) |
+//! | delete_user | deletes the live rows with the `user_id` except the one to keep, and counts them; expired rows of the user are left to the cleanup |
 //! | delete_expired | deletes expired rows in bounded batches (1,000 rows unless [`SqlStore::with_cleanup_batch`] says otherwise), repeated until a batch comes back short, so that no statement holds locks for long |
 //!
 //! On PostgreSQL and SQLite a create is one conditional upsert (it only
@@ -136,6 +159,39 @@
 //! keeps the prepared statements of the most recent shapes per connection.
 //! A change set that names no key (only a new expiry) is saved as a touch.
 //!
+//! # Users
+//!
+//! A session bound to a user ([`Record::user`], set by the layer) carries
+//! the user in `user_id`, so that one statement lists a user's live
+//! sessions or ends them ("log out everywhere"). Every user name is a
+//! bound parameter, never part of the SQL text or a `LIKE` pattern.
+//! `delete_user` is one `DELETE`: a save, touch or cycle of one of the
+//! sessions it ends either lands before it or finds no row and answers
+//! `Gone`, so an ended session never comes back.
+//!
+//! ```
+//! use session_core::store::{Record, SessionStore};
+//! use session_core::time::{Duration, OffsetDateTime};
+//! use session_core::Id;
+//! use session_store_sql::SqlStore;
+//!
+//! # #[tokio::main] async fn main() -> Result<(), session_core::store::StoreError> {
+//! let store = SqlStore::connect("sqlite::memory:").await?;
+//! store.migrate().await?;
+//! let now = OffsetDateTime::now_utc();
+//! let mut phone = Record::new(Id::random(), now, now + Duration::hours(1));
+//! phone.user = Some("alice".into());
+//! let mut laptop = Record::new(Id::random(), now, now + Duration::hours(1));
+//! laptop.user = Some("alice".into());
+//! store.create(&phone).await?;
+//! store.create(&laptop).await?;
+//! assert_eq!(store.list_user("alice").await?.len(), 2);
+//! // Log out everywhere but here:
+//! assert_eq!(store.delete_user("alice", Some(&laptop.id)).await?, 1);
+//! assert_eq!(store.list_user("alice").await?[0].id, laptop.id);
+//! # Ok(()) }
+//! ```
+//!
 //! # Limits
 //!
 //! - PostgreSQL's `JSONB` cannot hold the character U+0000 inside a string:
@@ -160,7 +216,7 @@
 //! | what happened | [`StoreError`] |
 //! |---|---|
 //! | connection refused or lost, TLS failure, pool timed out or closed, SQLite busy or locked past its timeout, "too many connections" | [`StoreError::Unavailable`] (`503`) |
-//! | a row whose `data` is not a JSON object, whose times are out of range, or whose `expiry_policy` is not a policy (edited by hand) | [`StoreError::Corrupt`], naming the table and the id's short hash |
+//! | a row whose `data` is not a JSON object, whose times are out of range, whose `expiry_policy` is not a policy, or whose `user_id` is not UTF-8 text (edited by hand); a user's row whose `id` is not a session id | [`StoreError::Corrupt`], naming the table and the id's short hash (never an id) |
 //! | anything else (a missing table: did you run [`migrate`](SqlStore::migrate)?) | [`StoreError::Failed`] |
 //!
 //! Error messages and log events never carry a session id, only its short
@@ -169,6 +225,7 @@
 //! [`SessionStore`]: session_core::store::SessionStore
 //! [`Id::encode`]: session_core::Id::encode
 //! [`Record::expiry`]: session_core::store::Record::expiry
+//! [`Record::user`]: session_core::store::Record::user
 //! [`Expiry::to_stored`]: session_core::Expiry::to_stored
 //! [`Cycled::Gone`]: session_core::store::Cycled::Gone
 //! [`Cycled::IdTaken`]: session_core::store::Cycled::IdTaken

@@ -19,18 +19,25 @@
 //! document.
 //!
 //! MySQL 8 has no `ADD COLUMN IF NOT EXISTS` (MariaDB has): the migration
-//! looks for `expiry_policy` in `information_schema.COLUMNS` and adds it
-//! when a table made by an earlier version lacks it (a "duplicate column"
-//! error from an instance that added it at the same moment counts as
-//! done).
+//! looks for `expiry_policy` and `user_id` in `information_schema.COLUMNS`
+//! and adds each that a table made by an earlier version lacks (a
+//! "duplicate column" error from an instance that added it at the same
+//! moment counts as done). `user_id` comes with its index in the same
+//! `ALTER TABLE`, so a table that has the column has the index.
+//!
+//! `user_id` is `VARBINARY(255)`: user names are compared byte for byte
+//! (no case folding, and no `PAD SPACE`, which the `_bin` collations of
+//! MariaDB apply), and 255 bytes keep the index within the key limits of
+//! every InnoDB row format. Being binary, it is read as bytes and checked
+//! to be UTF-8 (anything else is [`StoreError::Corrupt`]).
 
 use session_core::store::{ChangeSet, Created, StoreError};
 use sqlx::mysql::MySqlPoolOptions;
 use sqlx::MySqlPool;
 
-use crate::database::{Database, Driver, NewRow, Statements, ACQUIRE_TIMEOUT};
+use crate::database::{self, Database, Driver, NewRow, Statements, ACQUIRE_TIMEOUT, ADDED_COLUMNS};
 use crate::error;
-use crate::row::policy;
+use crate::row::{policy, user, TextColumn};
 use crate::table::TableName;
 
 /// MySQL's error number for "duplicate column name" (`ER_DUP_FIELDNAME`).
@@ -41,19 +48,20 @@ const DUPLICATE_COLUMN: u16 = 1060;
 pub(crate) struct MySql {
     pub(crate) pool: MySqlPool,
     pub(crate) sql: Statements,
-    /// `CREATE TABLE IF NOT EXISTS`, the index included.
+    /// `CREATE TABLE IF NOT EXISTS`, the indexes included.
     migrate: String,
-    /// Whether the table has `expiry_policy`. Binds: the schema (or `NULL`
-    /// for the connection's database), the bare table name. One row: the
-    /// count of such columns.
-    has_policy: String,
-    /// Adds `expiry_policy` to a table made by an earlier version.
-    add_policy: String,
-    /// The schema and the bare table name, for `has_policy`.
+    /// Whether the table has a column. Binds: the schema (or `NULL` for
+    /// the connection's database), the bare table name, the column. One
+    /// row: the count of such columns.
+    has_column: String,
+    /// Adds each of [`ADDED_COLUMNS`] (with its index, if it has one) to a
+    /// table made by an earlier version.
+    add_column: [String; 2],
+    /// The schema and the bare table name, for `has_column`.
     parts: (Option<String>, String),
     /// A plain insert, after [`Statements::delete_if_expired`]. Binds: id,
-    /// data, created_at, expires_at, expiry_policy; a duplicate-key error:
-    /// id taken.
+    /// data, created_at, expires_at, expiry_policy, user_id; a
+    /// duplicate-key error: id taken.
     create: String,
     /// The quoted table name, for [`save_statement`].
     table: String,
@@ -62,7 +70,8 @@ pub(crate) struct MySql {
 impl MySql {
     pub(crate) fn new(pool: MySqlPool, table: &TableName) -> Self {
         let t = table.quoted('`');
-        let index = table.index();
+        let expires_index = table.index("expires_at");
+        let user_index = table.index("user_id");
         Self {
             migrate: format!(
                 "CREATE TABLE IF NOT EXISTS {t} (\
@@ -71,25 +80,33 @@ impl MySql {
                  created_at BIGINT NOT NULL, \
                  expires_at BIGINT NOT NULL, \
                  expiry_policy TEXT NULL, \
-                 INDEX `{index}` (expires_at)\
+                 user_id VARBINARY(255) NULL, \
+                 INDEX `{expires_index}` (expires_at), \
+                 INDEX `{user_index}` (user_id, created_at)\
                  ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
             ),
-            has_policy: "SELECT COUNT(*) FROM information_schema.COLUMNS \
+            has_column: "SELECT COUNT(*) FROM information_schema.COLUMNS \
                          WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? \
-                         AND COLUMN_NAME = 'expiry_policy'"
+                         AND COLUMN_NAME = ?"
                 .to_owned(),
-            add_policy: format!("ALTER TABLE {t} ADD COLUMN expiry_policy TEXT NULL"),
+            add_column: [
+                format!("ALTER TABLE {t} ADD COLUMN expiry_policy TEXT NULL"),
+                format!(
+                    "ALTER TABLE {t} ADD COLUMN user_id VARBINARY(255) NULL, \
+                     ADD INDEX `{user_index}` (user_id, created_at)"
+                ),
+            ],
             parts: {
                 let (schema, bare) = table.parts();
                 (schema.map(str::to_owned), bare.to_owned())
             },
             create: format!(
-                "INSERT INTO {t} (id, data, created_at, expires_at, expiry_policy) \
-                 VALUES (?, ?, ?, ?, ?)"
+                "INSERT INTO {t} (id, data, created_at, expires_at, expiry_policy, user_id) \
+                 VALUES (?, ?, ?, ?, ?, ?)"
             ),
             sql: Statements {
                 load: format!(
-                    "SELECT data, created_at, expires_at, expiry_policy FROM {t} \
+                    "SELECT data, created_at, expires_at, expiry_policy, user_id FROM {t} \
                      WHERE id = ? AND expires_at > ?"
                 ),
                 touch: format!("UPDATE {t} SET expires_at = ? WHERE id = ? AND expires_at > ?"),
@@ -97,10 +114,17 @@ impl MySql {
                 delete_if_expired: format!("DELETE FROM {t} WHERE id = ? AND expires_at <= ?"),
                 cycle: format!(
                     "UPDATE {t} SET id = ?, data = ?, created_at = ?, expires_at = ?, \
-                     expiry_policy = ? WHERE id = ? AND expires_at > ?"
+                     expiry_policy = ?, user_id = ? WHERE id = ? AND expires_at > ?"
                 ),
                 delete_expired: format!(
                     "DELETE FROM {t} WHERE expires_at <= ? ORDER BY expires_at LIMIT ?"
+                ),
+                list_user: format!(
+                    "SELECT id, created_at, expires_at FROM {t} \
+                     WHERE user_id = ? AND expires_at > ? ORDER BY created_at, id"
+                ),
+                delete_user: format!(
+                    "DELETE FROM {t} WHERE user_id = ? AND expires_at > ? AND id <> ?"
                 ),
             },
             table: t,
@@ -136,20 +160,19 @@ impl Driver for MySql {
     async fn migrate(&self) -> Result<(), sqlx::Error> {
         sqlx::query(&self.migrate).execute(&self.pool).await?;
         let (schema, table) = &self.parts;
-        let has_policy: i64 = sqlx::query_scalar(&self.has_policy)
-            .bind(schema.as_deref())
-            .bind(table)
-            .fetch_one(&self.pool)
-            .await?;
-        if has_policy == 0 {
-            match sqlx::query(&self.add_policy).execute(&self.pool).await {
-                Err(sqlx::Error::Database(err))
-                    if err
-                        .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
-                        .is_some_and(|err| err.number() == DUPLICATE_COLUMN) => {}
-                other => {
-                    other?;
-                }
+        for (column, add) in ADDED_COLUMNS.iter().zip(&self.add_column) {
+            let has: i64 = sqlx::query_scalar(&self.has_column)
+                .bind(schema.as_deref())
+                .bind(table)
+                .bind(column)
+                .fetch_one(&self.pool)
+                .await?;
+            if has == 0 {
+                let added = sqlx::query(add).execute(&self.pool).await;
+                database::added(added, |err| {
+                    err.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                        .is_some_and(|err| err.number() == DUPLICATE_COLUMN)
+                })?;
             }
         }
         Ok(())
@@ -167,6 +190,7 @@ impl Driver for MySql {
             .bind(row.created_at)
             .bind(row.expires_at)
             .bind(row.expiry_policy)
+            .bind(row.user_id)
             .execute(&self.pool)
             .await;
         match inserted {
@@ -195,6 +219,8 @@ impl Driver for MySql {
             .bind(expires_at)
             .bind(changes.expiry.is_some())
             .bind(policy(changes))
+            .bind(changes.user.is_some())
+            .bind(user(changes))
             .bind(id)
             .bind(now)
             .execute(&self.pool)
@@ -207,7 +233,7 @@ impl Driver for MySql {
 ///
 /// Binds: one JSON path per removed key, then a JSON path and a JSON text
 /// per set key, then expires_at, whether the policy changes, the new
-/// policy, id, now.
+/// policy, whether the user changes, the new user, id, now.
 fn save_statement(table: &str, removed: usize, set: usize) -> String {
     let mut data = String::from("data");
     if removed > 0 {
@@ -221,7 +247,8 @@ fn save_statement(table: &str, removed: usize, set: usize) -> String {
     }
     format!(
         "UPDATE {table} SET data = {data}, expires_at = ?, \
-         expiry_policy = CASE WHEN ? THEN ? ELSE expiry_policy END \
+         expiry_policy = CASE WHEN ? THEN ? ELSE expiry_policy END, \
+         user_id = CASE WHEN ? THEN ? ELSE user_id END \
          WHERE id = ? AND expires_at > ?"
     )
 }
@@ -229,4 +256,19 @@ fn save_statement(table: &str, removed: usize, set: usize) -> String {
 /// The JSON path of the top-level key `key`: `$."key"`.
 fn path(key: &str) -> String {
     format!("$.{}", serde_json::Value::from(key))
+}
+
+/// `id` (`ascii_bin`) and `user_id` (`VARBINARY`) come as bytes, which
+/// must be UTF-8.
+impl TextColumn for sqlx::mysql::MySqlRow {
+    fn text(&self, index: usize) -> Result<Option<String>, sqlx::Error> {
+        let bytes: Option<Vec<u8>> = sqlx::Row::try_get(self, index)?;
+        bytes
+            .map(String::from_utf8)
+            .transpose()
+            .map_err(|err| sqlx::Error::ColumnDecode {
+                index: index.to_string(),
+                source: Box::new(err),
+            })
+    }
 }

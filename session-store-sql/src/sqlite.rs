@@ -8,9 +8,12 @@
 //! key is ever parsed as a JSON path.
 //!
 //! SQLite has no `ADD COLUMN IF NOT EXISTS`: the migration looks for
-//! `expiry_policy` with `pragma_table_info` and adds it when a table made
-//! by an earlier version lacks it (a "duplicate column" error from an
-//! instance that added it at the same moment counts as done).
+//! `expiry_policy` and `user_id` with `pragma_table_info` and adds each
+//! that a table made by an earlier version lacks (a "duplicate column"
+//! error from an instance that added it at the same moment counts as
+//! done), then creates the index on `user_id` if absent. That index is
+//! partial (`WHERE user_id IS NOT NULL`): anonymous sessions cost it
+//! nothing.
 
 use std::str::FromStr as _;
 
@@ -19,9 +22,9 @@ use session_core::store::{ChangeSet, Created, Data, StoreError};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-use crate::database::{self, Database, Driver, NewRow, Statements};
+use crate::database::{self, Database, Driver, NewRow, Statements, ADDED_COLUMNS};
 use crate::error;
-use crate::row::{policy, set_object};
+use crate::row::{policy, set_object, user, TextColumn};
 use crate::table::TableName;
 
 /// A store's SQLite pool and statements.
@@ -29,21 +32,24 @@ use crate::table::TableName;
 pub(crate) struct Sqlite {
     pub(crate) pool: SqlitePool,
     pub(crate) sql: Statements,
-    /// `CREATE TABLE`, then `CREATE INDEX`, both `IF NOT EXISTS`.
+    /// `CREATE TABLE`, then `CREATE INDEX` on `expires_at`, both
+    /// `IF NOT EXISTS`.
     migrate: [String; 2],
-    /// Whether the table has `expiry_policy`. Binds: the table name, its
-    /// schema (or `NULL`). One row: the count of such columns.
-    has_policy: String,
-    /// Adds `expiry_policy` to a table made by an earlier version.
-    add_policy: String,
-    /// Binds: id, data, created_at, expires_at, now, expiry_policy.
-    /// 0 rows: id taken.
+    /// Whether the table has a column. Binds: the table name, its schema
+    /// (or `NULL`), the column. One row: the count of such columns.
+    has_column: String,
+    /// Adds each of [`ADDED_COLUMNS`] to a table made by an earlier version.
+    add_column: [String; 2],
+    /// `CREATE INDEX IF NOT EXISTS` on `user_id`, once the column exists.
+    user_index: String,
+    /// Binds: id, data, created_at, expires_at, now, expiry_policy,
+    /// user_id. 0 rows: id taken.
     create: String,
     /// Binds: the removal patch, the set members (object text without
     /// braces), expires_at, id, now, whether the policy changes, the new
-    /// policy.
+    /// policy, whether the user changes, the new user.
     save: String,
-    /// The bare table name and its schema, for `has_policy`.
+    /// The bare table name and its schema, for `has_column`.
     parts: (String, Option<String>),
 }
 
@@ -52,10 +58,11 @@ impl Sqlite {
         let t = table.quoted('"');
         // SQLite puts the schema on the index name, never on the indexed table.
         let (schema, bare) = table.parts();
-        let index = match schema {
-            Some(schema) => format!("\"{schema}\".\"{}\"", table.index()),
-            None => format!("\"{}\"", table.index()),
+        let index = |column| match schema {
+            Some(schema) => format!("\"{schema}\".\"{}\"", table.index(column)),
+            None => format!("\"{}\"", table.index(column)),
         };
+        let (expires_index, user_index) = (index("expires_at"), index("user_id"));
         Self {
             migrate: [
                 format!(
@@ -64,20 +71,24 @@ impl Sqlite {
                      data TEXT NOT NULL, \
                      created_at INTEGER NOT NULL, \
                      expires_at INTEGER NOT NULL, \
-                     expiry_policy TEXT)"
+                     expiry_policy TEXT, \
+                     user_id TEXT)"
                 ),
-                format!("CREATE INDEX IF NOT EXISTS {index} ON \"{bare}\" (expires_at)"),
+                format!("CREATE INDEX IF NOT EXISTS {expires_index} ON \"{bare}\" (expires_at)"),
             ],
-            has_policy: "SELECT COUNT(*) FROM pragma_table_info(?1, ?2) \
-                         WHERE name = 'expiry_policy'"
-                .to_owned(),
-            add_policy: format!("ALTER TABLE {t} ADD COLUMN expiry_policy TEXT"),
+            has_column: "SELECT COUNT(*) FROM pragma_table_info(?1, ?2) WHERE name = ?3".to_owned(),
+            add_column: ADDED_COLUMNS
+                .map(|column| format!("ALTER TABLE {t} ADD COLUMN {column} TEXT")),
+            user_index: format!(
+                "CREATE INDEX IF NOT EXISTS {user_index} ON \"{bare}\" (user_id, created_at) \
+                 WHERE user_id IS NOT NULL"
+            ),
             create: format!(
-                "INSERT INTO {t} AS s (id, data, created_at, expires_at, expiry_policy) \
-                 VALUES (?1, ?2, ?3, ?4, ?6) \
+                "INSERT INTO {t} AS s (id, data, created_at, expires_at, expiry_policy, user_id) \
+                 VALUES (?1, ?2, ?3, ?4, ?6, ?7) \
                  ON CONFLICT (id) DO UPDATE SET data = excluded.data, \
                  created_at = excluded.created_at, expires_at = excluded.expires_at, \
-                 expiry_policy = excluded.expiry_policy \
+                 expiry_policy = excluded.expiry_policy, user_id = excluded.user_id \
                  WHERE s.expires_at <= ?5"
             ),
             // `p` is json_patch's minified output, `{}` or `{...}`.
@@ -88,12 +99,13 @@ impl Sqlite {
                  ELSE '{{' || ?2 || ',' || substr(p, 2) END \
                  FROM (SELECT json_patch({t}.data, ?1) AS p)), \
                  expires_at = ?3, \
-                 expiry_policy = CASE WHEN ?6 THEN ?7 ELSE expiry_policy END \
+                 expiry_policy = CASE WHEN ?6 THEN ?7 ELSE expiry_policy END, \
+                 user_id = CASE WHEN ?8 THEN ?9 ELSE user_id END \
                  WHERE id = ?4 AND expires_at > ?5"
             ),
             sql: Statements {
                 load: format!(
-                    "SELECT data, created_at, expires_at, expiry_policy FROM {t} \
+                    "SELECT data, created_at, expires_at, expiry_policy, user_id FROM {t} \
                      WHERE id = ?1 AND expires_at > ?2"
                 ),
                 touch: format!("UPDATE {t} SET expires_at = ?1 WHERE id = ?2 AND expires_at > ?3"),
@@ -101,11 +113,18 @@ impl Sqlite {
                 delete_if_expired: format!("DELETE FROM {t} WHERE id = ?1 AND expires_at <= ?2"),
                 cycle: format!(
                     "UPDATE {t} SET id = ?1, data = ?2, created_at = ?3, expires_at = ?4, \
-                     expiry_policy = ?5 WHERE id = ?6 AND expires_at > ?7"
+                     expiry_policy = ?5, user_id = ?6 WHERE id = ?7 AND expires_at > ?8"
                 ),
                 delete_expired: format!(
                     "DELETE FROM {t} WHERE rowid IN \
                      (SELECT rowid FROM {t} WHERE expires_at <= ?1 LIMIT ?2)"
+                ),
+                list_user: format!(
+                    "SELECT id, created_at, expires_at FROM {t} \
+                     WHERE user_id = ?1 AND expires_at > ?2 ORDER BY created_at, id"
+                ),
+                delete_user: format!(
+                    "DELETE FROM {t} WHERE user_id = ?1 AND expires_at > ?2 AND id <> ?3"
                 ),
             },
             parts: (bare.to_owned(), schema.map(str::to_owned)),
@@ -169,19 +188,19 @@ impl Driver for Sqlite {
             sqlx::query(statement).execute(&self.pool).await?;
         }
         let (table, schema) = &self.parts;
-        let has_policy: i64 = sqlx::query_scalar(&self.has_policy)
-            .bind(table)
-            .bind(schema.as_deref())
-            .fetch_one(&self.pool)
-            .await?;
-        if has_policy == 0 {
-            match sqlx::query(&self.add_policy).execute(&self.pool).await {
-                Err(sqlx::Error::Database(err)) if err.message().contains("duplicate column") => {}
-                other => {
-                    other?;
-                }
+        for (column, add) in ADDED_COLUMNS.iter().zip(&self.add_column) {
+            let has: i64 = sqlx::query_scalar(&self.has_column)
+                .bind(table)
+                .bind(schema.as_deref())
+                .bind(column)
+                .fetch_one(&self.pool)
+                .await?;
+            if has == 0 {
+                let added = sqlx::query(add).execute(&self.pool).await;
+                database::added(added, |err| err.message().contains("duplicate column"))?;
             }
         }
+        sqlx::query(&self.user_index).execute(&self.pool).await?;
         Ok(())
     }
 
@@ -193,6 +212,7 @@ impl Driver for Sqlite {
             .bind(row.expires_at)
             .bind(now)
             .bind(row.expiry_policy)
+            .bind(row.user_id)
             .execute(&self.pool)
             .await?;
         Ok(database::created(done.rows_affected()))
@@ -215,6 +235,8 @@ impl Driver for Sqlite {
             .bind(now)
             .bind(changes.expiry.is_some())
             .bind(policy(changes))
+            .bind(changes.user.is_some())
+            .bind(user(changes))
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected())
@@ -231,4 +253,12 @@ fn unset_patch(changes: &ChangeSet) -> String {
         .map(|key| (key.clone(), Value::Null))
         .collect();
     Value::Object(unset).to_string()
+}
+
+/// `id` and `user_id` are `TEXT`: a value of another type (edited by hand)
+/// fails to decode.
+impl TextColumn for sqlx::sqlite::SqliteRow {
+    fn text(&self, index: usize) -> Result<Option<String>, sqlx::Error> {
+        sqlx::Row::try_get(self, index)
+    }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use session_core::store::{
     async_trait, unix_millis, ChangeSet, Created, Cycled, Record, Saved, SessionStore, StoreError,
+    UserSession,
 };
 use session_core::time::OffsetDateTime;
 use session_core::{Clock, Expiry, Id, SystemClock};
@@ -18,7 +19,7 @@ use crate::error::corrupt;
 use crate::mysql::{self, MySql};
 #[cfg(feature = "postgres")]
 use crate::postgres::{self, Postgres};
-use crate::row::Columns;
+use crate::row::{Columns, Listed, TextColumn as _};
 #[cfg(feature = "sqlite")]
 use crate::sqlite::{self, Sqlite};
 use crate::table::{InvalidTableName, TableName};
@@ -356,11 +357,13 @@ impl SqlStore {
         self.inner.db.pool()
     }
 
-    /// Creates the table and its index on `expires_at` if they are absent,
-    /// and adds the `expiry_policy` column to a table made by an earlier
-    /// version of this crate (its rows keep loading, with no policy).
+    /// Creates the table and its indexes (on `expires_at`, and on
+    /// `user_id, created_at`) if they are absent, and adds the
+    /// `expiry_policy` and `user_id` columns (the latter with its index) to
+    /// a table made by an earlier version of this crate (its rows keep
+    /// loading, with no policy, bound to nobody).
     ///
-    /// Idempotent: run it at every start. It looks for the column first
+    /// Idempotent: run it at every start. It looks for each column first
     /// and only alters a table that lacks it. On PostgreSQL it runs in one
     /// transaction holding an advisory lock, so instances starting together
     /// do not trip over each other's `CREATE TABLE IF NOT EXISTS`; on
@@ -405,6 +408,7 @@ impl SessionStore for SqlStore {
             created_at: row.try_get(1),
             expires_at: row.try_get(2),
             expiry_policy: row.try_get(3),
+            user_id: row.text(4),
         }));
         columns
             .map(|columns| columns.record(inner.table.as_str(), id))
@@ -422,6 +426,7 @@ impl SessionStore for SqlStore {
             created_at: unix_millis(record.created_at),
             expires_at: unix_millis(record.expires_at),
             expiry_policy: policy.as_deref(),
+            user_id: record.user.as_deref(),
         };
         let now = inner.now();
         on_db!(&inner.db, d => d.create(row, now).await).map_err(|err| inner.db.error(err))
@@ -498,6 +503,7 @@ impl SessionStore for SqlStore {
                 .bind(unix_millis(record.created_at))
                 .bind(unix_millis(record.expires_at))
                 .bind(policy.as_deref())
+                .bind(record.user.as_deref())
                 .bind(old_key.as_str())
                 .bind(now)
                 .execute(&d.pool)
@@ -530,5 +536,46 @@ impl SessionStore for SqlStore {
     async fn delete_expired(&self) -> Result<u64, StoreError> {
         let inner = &*self.inner;
         cleanup::delete_expired(&inner.db, inner.now(), inner.cleanup_batch).await
+    }
+
+    /// One `SELECT` through the index on `user_id`: the live rows of the
+    /// user, oldest first.
+    async fn list_user(&self, user: &str) -> Result<Vec<UserSession>, StoreError> {
+        let inner = &*self.inner;
+        let rows = on_db!(&inner.db, d => sqlx::query(&d.sql.list_user)
+            .bind(user)
+            .bind(inner.now())
+            .fetch_all(&d.pool)
+            .await
+            .map_err(|err| inner.db.error(err))?
+            .into_iter()
+            .map(|row| Listed {
+                id: row.text(0),
+                created_at: row.try_get(1),
+                expires_at: row.try_get(2),
+            })
+            .collect::<Vec<_>>());
+        rows.into_iter()
+            .map(|row| row.session(inner.table.as_str()))
+            .collect()
+    }
+
+    /// One `DELETE` of the user's live rows (but `keep`): it counts what it
+    /// deleted, and a save, touch or cycle of one of them either lands
+    /// before it or finds no row ([`Saved::Gone`]). Expired rows of the
+    /// user are left to [`delete_expired`](SessionStore::delete_expired).
+    async fn delete_user(&self, user: &str, keep: Option<&Id>) -> Result<u64, StoreError> {
+        let inner = &*self.inner;
+        // The empty string is never an id: it keeps nothing.
+        let keep = keep.map(Id::encode).unwrap_or_default();
+        let deleted = on_db!(&inner.db, d => sqlx::query(&d.sql.delete_user)
+            .bind(user)
+            .bind(inner.now())
+            .bind(keep.as_str())
+            .execute(&d.pool)
+            .await
+            .map_err(|err| inner.db.error(err))?
+            .rows_affected());
+        Ok(deleted)
     }
 }

@@ -2,8 +2,9 @@
 
 use std::fmt;
 
-/// The longest part (schema or table) accepted: leaves room for the
-/// `_expires_at_idx` suffix within PostgreSQL's 63-byte identifiers.
+/// The longest part (schema or table) accepted: leaves room for the index
+/// suffixes (`_expires_at_idx`, `_user_id_idx`) within PostgreSQL's 63-byte
+/// identifiers.
 const MAX_PART: usize = 48;
 
 /// The table name given to [`SqlStore::with_table_name`](crate::SqlStore::with_table_name)
@@ -106,10 +107,10 @@ impl TableName {
         }
     }
 
-    /// The name of the index on `expires_at`, without the schema (which
-    /// PostgreSQL and MySQL take from the table).
-    pub(crate) fn index(&self) -> String {
-        format!("{}_expires_at_idx", self.parts().1)
+    /// The name of the index on `column` (`expires_at`, `user_id`), without
+    /// the schema (which PostgreSQL and MySQL take from the table).
+    pub(crate) fn index(&self, column: &str) -> String {
+        format!("{}_{column}_idx", self.parts().1)
     }
 }
 
@@ -137,7 +138,8 @@ mod tests {
         }
         let qualified = TableName::new("auth.sessions").unwrap();
         assert_eq!(qualified.parts(), (Some("auth"), "sessions"));
-        assert_eq!(qualified.index(), "sessions_expires_at_idx");
+        assert_eq!(qualified.index("expires_at"), "sessions_expires_at_idx");
+        assert_eq!(qualified.index("user_id"), "sessions_user_id_idx");
         assert_eq!(qualified.quoted('"'), "\"auth\".\"sessions\"");
         assert_eq!(TableName::new("s").unwrap().quoted('`'), "`s`");
     }

@@ -86,6 +86,52 @@ async fn migrate_adds_the_policy_column() {
     common::migrate_adds_the_policy_column(store, OLD_SCHEMA).await;
 }
 
+/// The `CREATE TABLE` of the version before `user_id`.
+const PREVIOUS_SCHEMA: &str = "CREATE TABLE {table} (\
+    id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY, \
+    data JSON NOT NULL, \
+    created_at BIGINT NOT NULL, \
+    expires_at BIGINT NOT NULL, \
+    expiry_policy TEXT NULL, \
+    INDEX `{table}_expires_at_idx` (expires_at)\
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
+
+#[tokio::test]
+async fn migrate_adds_the_user_column() {
+    for schema in [PREVIOUS_SCHEMA, OLD_SCHEMA] {
+        let store = connect()
+            .await
+            .with_table_name(&common::unique_table("pre_user"))
+            .unwrap();
+        common::migrate_adds_the_user_column(store, schema).await;
+    }
+}
+
+/// `user_id` is binary: bytes that are not UTF-8 are `Corrupt`.
+#[tokio::test]
+async fn corrupt_user_is_reported() {
+    let store = store("conformance_sessions").await;
+    common::corrupt_column_is_reported(store.clone(), "user_id", "x'ff'").await;
+    common::corrupt_column_is_reported(store, "user_id", "x'61c3'").await;
+}
+
+#[tokio::test]
+async fn listed_row_with_a_bad_id_is_corrupt() {
+    common::listed_row_with_a_bad_id_is_corrupt(store("conformance_sessions").await).await;
+}
+
+#[tokio::test]
+async fn user_names_compare_byte_for_byte() {
+    common::user_names_compare_byte_for_byte(store("conformance_sessions").await).await;
+}
+
+#[tokio::test]
+async fn list_user_uses_the_index() {
+    let store = store(&common::unique_table("plan")).await;
+    common::list_user_uses_the_index(&store).await;
+    common::drop_table(&store).await;
+}
+
 #[tokio::test]
 async fn corrupt_policy_is_reported() {
     common::corrupt_policy_is_reported(store("conformance_sessions").await).await;

@@ -100,6 +100,53 @@ async fn migrate_adds_the_policy_column() {
     common::migrate_adds_the_policy_column(store, OLD_SCHEMA).await;
 }
 
+/// The `CREATE TABLE` of the version before `user_id`.
+const PREVIOUS_SCHEMA: &str = "CREATE TABLE {table} (\
+    id TEXT COLLATE \"C\" PRIMARY KEY, \
+    data JSONB NOT NULL, \
+    created_at BIGINT NOT NULL, \
+    expires_at BIGINT NOT NULL, \
+    expiry_policy TEXT)";
+
+#[tokio::test]
+async fn migrate_adds_the_user_column() {
+    for schema in [PREVIOUS_SCHEMA, OLD_SCHEMA] {
+        let store = connect()
+            .await
+            .with_table_name(&common::unique_table("pre_user"))
+            .unwrap();
+        common::migrate_adds_the_user_column(store, schema).await;
+    }
+    let store = connect().await;
+    common::execute(&store, "CREATE SCHEMA IF NOT EXISTS session_store_sql_test").await;
+    let qualified = format!(
+        "session_store_sql_test.{}",
+        common::unique_table("pre_user")
+    );
+    let store = store.with_table_name(&qualified).unwrap();
+    common::migrate_adds_the_user_column(store, PREVIOUS_SCHEMA).await;
+}
+
+// A `user_id` that is not text cannot be stored: the column is `TEXT`,
+// which PostgreSQL keeps valid UTF-8.
+
+#[tokio::test]
+async fn listed_row_with_a_bad_id_is_corrupt() {
+    common::listed_row_with_a_bad_id_is_corrupt(store("conformance_sessions").await).await;
+}
+
+#[tokio::test]
+async fn user_names_compare_byte_for_byte() {
+    common::user_names_compare_byte_for_byte(store("conformance_sessions").await).await;
+}
+
+#[tokio::test]
+async fn list_user_uses_the_index() {
+    let store = store(&common::unique_table("plan")).await;
+    common::list_user_uses_the_index(&store).await;
+    common::drop_table(&store).await;
+}
+
 #[tokio::test]
 async fn corrupt_policy_is_reported() {
     common::corrupt_policy_is_reported(store("conformance_sessions").await).await;

@@ -120,6 +120,56 @@ async fn migrate_adds_the_policy_column() {
     common::migrate_adds_the_policy_column(store, OLD_SCHEMA).await;
 }
 
+/// The `CREATE TABLE` of the version before `user_id`.
+const PREVIOUS_SCHEMA: &str = "CREATE TABLE {table} (\
+    id TEXT PRIMARY KEY NOT NULL, \
+    data TEXT NOT NULL, \
+    created_at INTEGER NOT NULL, \
+    expires_at INTEGER NOT NULL, \
+    expiry_policy TEXT)";
+
+#[tokio::test]
+async fn migrate_adds_the_user_column() {
+    for schema in [PREVIOUS_SCHEMA, OLD_SCHEMA] {
+        let store = file_store()
+            .await
+            .with_table_name(&common::unique_table("pre_user"))
+            .unwrap();
+        common::migrate_adds_the_user_column(store, schema).await;
+    }
+    let qualified = format!("main.{}", common::unique_table("pre_user"));
+    let store = memory_store().await.with_table_name(&qualified).unwrap();
+    common::migrate_adds_the_user_column(store, PREVIOUS_SCHEMA).await;
+}
+
+#[tokio::test]
+async fn corrupt_user_is_reported() {
+    let store = memory_store().await;
+    common::corrupt_column_is_reported(store.clone(), "user_id", "x'00ff'").await;
+    common::corrupt_column_is_reported(store, "user_id", "CAST(x'ff' AS TEXT)").await;
+}
+
+#[tokio::test]
+async fn user_names_compare_byte_for_byte() {
+    common::user_names_compare_byte_for_byte(memory_store().await).await;
+}
+
+#[tokio::test]
+async fn listed_row_with_a_bad_id_is_corrupt() {
+    common::listed_row_with_a_bad_id_is_corrupt(memory_store().await).await;
+}
+
+#[tokio::test]
+async fn list_user_uses_the_index() {
+    common::list_user_uses_the_index(&memory_store().await).await;
+    let store = memory_store()
+        .await
+        .with_table_name("main.indexed_sessions")
+        .unwrap();
+    store.migrate().await.unwrap();
+    common::list_user_uses_the_index(&store).await;
+}
+
 #[tokio::test]
 async fn corrupt_policy_is_reported() {
     common::corrupt_policy_is_reported(memory_store().await).await;

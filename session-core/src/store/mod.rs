@@ -199,8 +199,13 @@ pub struct ChangeSet {
     pub expiry: Option<Option<Expiry>>,
     /// `Some(Some(user))` when the request bound the session to `user`,
     /// `Some(None)` when it unbound it ([`Record::user`]); `None` leaves
-    /// the binding as it is. A store moves the session between its user
-    /// index entries in the same atomic step as the rest of the change.
+    /// the binding as it is. The record's `user` changes in the same atomic
+    /// step as the rest of the change; the user index follows in an order
+    /// that never hides a bound session from
+    /// [`SessionStore::delete_user`] (a store that cannot update both
+    /// atomically, such as a Redis Cluster, adds to the new user's index
+    /// before the record names the user, and treats the record as the
+    /// truth when listing).
     pub user: Option<Option<String>>,
 }
 
@@ -441,8 +446,11 @@ pub trait SessionStore: fmt::Debug + Send + Sync + 'static {
         cycle_in_steps(self, old, record).await
     }
 
-    /// Removes expired records and returns how many. Stores with native
-    /// expiry (Redis) keep the default, which does nothing.
+    /// Removes expired records (and what they leave in the user index) and
+    /// returns how many it removed. The default does nothing; Redis, whose
+    /// records expire natively, uses it to prune index entries of expired
+    /// sessions and counts those. Call it periodically (the SQL store has
+    /// `SqlStore::spawn_cleanup`).
     async fn delete_expired(&self) -> Result<u64, StoreError> {
         Ok(0)
     }

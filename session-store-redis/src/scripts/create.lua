@@ -1,7 +1,8 @@
 -- create: insert a session unless the key exists.
 -- KEYS[1]: the session key.
 -- ARGV[1]: created (Unix ms), ARGV[2]: expires (Unix ms), ARGV[3]: the
--- expiry policy ('' for none), ARGV[4..]: data field, value, field, value, ...
+-- expiry policy ('' for none), ARGV[4]: the user ('' for none, else '=' and
+-- the user), ARGV[5..]: data field, value, field, value, ...
 -- Returns 1 if inserted, 0 if the key exists (nothing written).
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return 0
@@ -10,9 +11,12 @@ redis.call('HSET', KEYS[1], 'created', ARGV[1], 'expires', ARGV[2])
 if ARGV[3] ~= '' then
   redis.call('HSET', KEYS[1], 'policy', ARGV[3])
 end
+if ARGV[4] ~= '' then
+  redis.call('HSET', KEYS[1], 'user', string.sub(ARGV[4], 2))
+end
 -- At most 200 values (100 field/value pairs) per HSET: Lua's unpack can
 -- only spread so many values at once.
-local i = 4
+local i = 5
 while i <= #ARGV do
   local last = math.min(i + 199, #ARGV)
   redis.call('HSET', KEYS[1], unpack(ARGV, i, last))

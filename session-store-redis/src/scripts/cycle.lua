@@ -2,7 +2,8 @@
 -- are in different slots of a cluster).
 -- KEYS[1]: the old session key, KEYS[2]: the new one.
 -- ARGV: as for create: created (Unix ms), expires (Unix ms), the expiry
--- policy ('' for none), then data field, value, field, value, ...
+-- policy ('' for none), the user ('' for none, else '=' and the user), then
+-- data field, value, field, value, ...
 -- Returns 1 if moved, 0 if the old key is gone (nothing written), 2 if the
 -- new key exists (nothing written).
 if redis.call('EXISTS', KEYS[1]) == 0 then
@@ -21,7 +22,10 @@ redis.call('HSET', KEYS[2], 'created', ARGV[1], 'expires', ARGV[2])
 if ARGV[3] ~= '' then
   redis.call('HSET', KEYS[2], 'policy', ARGV[3])
 end
-local i = 4
+if ARGV[4] ~= '' then
+  redis.call('HSET', KEYS[2], 'user', string.sub(ARGV[4], 2))
+end
+local i = 5
 while i <= #ARGV do
   local last = math.min(i + 199, #ARGV)
   redis.call('HSET', KEYS[2], unpack(ARGV, i, last))

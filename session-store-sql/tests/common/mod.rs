@@ -344,20 +344,21 @@ pub async fn ids_are_case_sensitive(store: SqlStore) {
     store.delete(&upper).await.unwrap();
 }
 
-/// A table made by the previous version (`old_schema`: its `CREATE TABLE`
-/// with `{table}` for the name, without `expiry_policy`) gains the column
-/// with `migrate()`, run by several instances at once: the rows it holds
-/// load as before, and the policy is kept from then on. The store should
-/// have its own table.
-pub async fn migrate_adds_the_policy_column(store: SqlStore, old_schema: &str) {
-    drop_table(&store).await;
-    execute(&store, &old_schema.replace("{table}", store.table_name())).await;
-    let id = Id::random();
-    insert_raw(&store, &id, "'{\"user\": \"alice\"}'").await;
+/// Makes the store's table with `old_schema` (a `CREATE TABLE` of an
+/// earlier version, `{table}` for the name), inserts `rows` (ids and raw
+/// `data` SQL), checks that they do not load before the migration (a
+/// column is missing), then runs `migrate()` from several instances at
+/// once.
+async fn migrate_old_table(store: &SqlStore, old_schema: &str, rows: &[(Id, &str)]) {
+    drop_table(store).await;
+    execute(store, &old_schema.replace("{table}", store.table_name())).await;
+    for (id, data_sql) in rows {
+        insert_raw(store, id, data_sql).await;
+    }
     let err = store
-        .load(&id)
+        .load(&rows[0].0)
         .await
-        .expect_err("the old table has no expiry_policy column yet");
+        .expect_err("the old table lacks a column");
     assert!(matches!(err, StoreError::Failed(_)), "{err:?}");
 
     let mut tasks = tokio::task::JoinSet::new();
@@ -368,6 +369,16 @@ pub async fn migrate_adds_the_policy_column(store: SqlStore, old_schema: &str) {
     while let Some(result) = tasks.join_next().await {
         result.unwrap().expect("a concurrent migrate failed");
     }
+}
+
+/// A table made by the previous version (`old_schema`: its `CREATE TABLE`
+/// with `{table}` for the name, without `expiry_policy`) gains the column
+/// with `migrate()`, run by several instances at once: the rows it holds
+/// load as before, and the policy is kept from then on. The store should
+/// have its own table.
+pub async fn migrate_adds_the_policy_column(store: SqlStore, old_schema: &str) {
+    let id = Id::random();
+    migrate_old_table(&store, old_schema, &[(id, "'{\"user\": \"alice\"}'")]).await;
     let loaded = store.load(&id).await.unwrap().expect("the old row loads");
     assert_eq!(loaded.data["user"], "alice");
     assert_eq!(loaded.expiry, None);
@@ -396,26 +407,33 @@ pub async fn migrate_adds_the_policy_column(store: SqlStore, old_schema: &str) {
     drop_table(&store).await;
 }
 
-/// A policy the store cannot read loads as `Corrupt`, naming the table and
-/// the id's short hash, never the id.
+/// A policy the store cannot read loads as `Corrupt`, naming the column
+/// and the id's short hash, never the id.
 pub async fn corrupt_policy_is_reported(store: SqlStore) {
+    corrupt_column_is_reported(store, "expiry_policy", "'idle:forever'").await;
+}
+
+/// A row whose `column` holds `value_sql` (raw SQL), a value the store
+/// cannot read, loads as `Corrupt`, naming the column and the id's short
+/// hash, never the id.
+pub async fn corrupt_column_is_reported(store: SqlStore, column: &str, value_sql: &str) {
     let now = OffsetDateTime::now_utc();
     let record = Record::new(Id::random(), now, now + Duration::hours(1));
     store.create(&record).await.unwrap();
     execute(
         &store,
         &format!(
-            "UPDATE {} SET expiry_policy = 'idle:forever' WHERE id = '{}'",
+            "UPDATE {} SET {column} = {value_sql} WHERE id = '{}'",
             store.table_name(),
             record.id.encode()
         ),
     )
     .await;
-    let err = store.load(&record.id).await.expect_err("a corrupt policy");
+    let err = store.load(&record.id).await.expect_err("a corrupt column");
     let StoreError::Corrupt(message) = &err else {
         panic!("expected Corrupt, got {err:?}");
     };
-    assert!(message.contains("expiry_policy"), "{message}");
+    assert!(message.contains(column), "{message}");
     assert!(message.contains(&record.id.short_hash()), "{message}");
     assert!(
         !message.contains(&record.id.encode()),
@@ -448,6 +466,177 @@ pub async fn cycle_over_an_expired_row_moves(store: SqlStore) {
     assert_eq!(unix_millis(back.expires_at), unix_millis(moved.expires_at));
     assert!(store.load(&old.id).await.unwrap().is_none());
     store.delete(&dead.id).await.unwrap();
+}
+
+/// A table made by an earlier version (`old_schema`: its `CREATE TABLE`
+/// with `{table}` for the name, without `user_id`) gains the column and its
+/// index with `migrate()`, run by several instances at once: the rows it
+/// holds load as before, unbound, and can be bound, listed, cycled and
+/// ended from then on. The store should have its own table.
+pub async fn migrate_adds_the_user_column(store: SqlStore, old_schema: &str) {
+    let (id, other) = (Id::random(), Id::random());
+    migrate_old_table(
+        &store,
+        old_schema,
+        &[(id, "'{\"cart\": [1]}'"), (other, "'{}'")],
+    )
+    .await;
+    let loaded = store.load(&id).await.unwrap().expect("the old row loads");
+    assert_eq!(loaded.data["cart"], json!([1]));
+    assert_eq!(loaded.user, None, "an old row is bound to nobody");
+    let user = format!("alice-{}", Id::random().short_hash());
+    assert!(store.list_user(&user).await.unwrap().is_empty());
+
+    let mut bind = ChangeSet::new(loaded.expires_at);
+    bind.user = Some(Some(user.clone()));
+    assert_eq!(store.save(&id, &bind).await.unwrap(), Saved::Applied);
+    assert_eq!(
+        store.load(&id).await.unwrap().unwrap().user.as_deref(),
+        Some(user.as_str())
+    );
+    assert_eq!(listed(&store, &user).await, [id]);
+
+    let mut moved = Record::new(Id::random(), loaded.created_at, loaded.expires_at);
+    moved.data = loaded.data.clone();
+    moved.user = Some(user.clone());
+    assert_eq!(store.cycle(&id, &moved).await.unwrap(), Cycled::Moved);
+    assert_eq!(listed(&store, &user).await, [moved.id]);
+    store.migrate().await.unwrap();
+    let mut second = Record::new(Id::random(), loaded.created_at, loaded.expires_at);
+    second.user = Some(user.clone());
+    assert_eq!(store.create(&second).await.unwrap(), Created::Inserted);
+    assert_eq!(store.delete_user(&user, Some(&moved.id)).await.unwrap(), 1);
+    assert_eq!(listed(&store, &user).await, [moved.id]);
+    assert!(
+        store.load(&other).await.unwrap().is_some(),
+        "an unbound row was ended"
+    );
+    list_user_uses_the_index(&store).await;
+    drop_table(&store).await;
+}
+
+async fn listed(store: &SqlStore, user: &str) -> Vec<Id> {
+    let sessions = store.list_user(user).await.unwrap();
+    sessions.into_iter().map(|session| session.id).collect()
+}
+
+/// User names are compared byte for byte: no case folding, and trailing
+/// spaces count (MariaDB's `_bin` collations would ignore them).
+pub async fn user_names_compare_byte_for_byte(store: SqlStore) {
+    let base = format!("Bob-{}", Id::random().short_hash());
+    let names = [base.clone(), format!("{base} "), base.to_lowercase()];
+    let now = OffsetDateTime::now_utc();
+    let mut ids = Vec::new();
+    for name in &names {
+        let mut record = Record::new(Id::random(), now, now + Duration::hours(1));
+        record.user = Some(name.clone());
+        store.create(&record).await.unwrap();
+        ids.push(record.id);
+    }
+    for (name, id) in names.iter().zip(&ids) {
+        assert_eq!(
+            listed(&store, name).await,
+            [*id],
+            "{name:?} shares sessions"
+        );
+        assert_eq!(
+            store.load(id).await.unwrap().unwrap().user.as_deref(),
+            Some(name.as_str())
+        );
+        assert_eq!(store.delete_user(name, None).await.unwrap(), 1);
+    }
+}
+
+/// A row bound to a user whose `id` is not a session id (edited by hand)
+/// makes `list_user` answer `Corrupt`, without repeating the id.
+pub async fn listed_row_with_a_bad_id_is_corrupt(store: SqlStore) {
+    let user = format!("bad-{}", Id::random().short_hash());
+    let bad_id = format!("not-an-id-{}", Id::random().short_hash());
+    let now = OffsetDateTime::now_utc();
+    execute(
+        &store,
+        &format!(
+            "INSERT INTO {} (id, data, created_at, expires_at, user_id) \
+             VALUES ('{bad_id}', '{{}}', {}, {}, '{user}')",
+            store.table_name(),
+            millis(now),
+            millis(now + Duration::hours(1)),
+        ),
+    )
+    .await;
+    let err = store.list_user(&user).await.expect_err("a corrupt row");
+    let StoreError::Corrupt(message) = &err else {
+        panic!("expected Corrupt, got {err:?}");
+    };
+    assert!(message.contains(store.table_name()), "{message}");
+    assert!(!message.contains(&bad_id), "the id leaked: {message}");
+    // `delete_user` needs no id: it still ends the row.
+    assert_eq!(store.delete_user(&user, None).await.unwrap(), 1);
+    assert!(store.list_user(&user).await.unwrap().is_empty());
+}
+
+/// The query plan of `list_user`'s `SELECT` (the same text, with literals
+/// for the user and now) uses the index on `user_id`. The table is filled
+/// with enough rows of other users and unbound ones that a scan would not
+/// be chosen for want of rows; PostgreSQL is told not to scan.
+pub async fn list_user_uses_the_index(store: &SqlStore) {
+    let now = OffsetDateTime::now_utc();
+    for i in 0..60 {
+        let mut record = Record::new(Id::random(), now, now + Duration::hours(1));
+        if i % 3 != 0 {
+            record.user = Some(format!("plan-{}", i % 20));
+        }
+        store.create(&record).await.unwrap();
+    }
+    let (_, bare) = store
+        .table_name()
+        .split_once('.')
+        .unwrap_or(("", store.table_name()));
+    let index = format!("{bare}_user_id_idx");
+    let select = format!(
+        "SELECT id, created_at, expires_at FROM {} \
+         WHERE user_id = 'plan-7' AND expires_at > {} ORDER BY created_at, id",
+        store.table_name(),
+        millis(now),
+    );
+    let plan: Vec<String> = match store.database() {
+        #[cfg(feature = "sqlite")]
+        Database::Sqlite => sqlx::query(&format!("EXPLAIN QUERY PLAN {select}"))
+            .fetch_all(store.sqlite_pool().unwrap())
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| sqlx::Row::get::<String, _>(row, 3))
+            .collect(),
+        #[cfg(feature = "postgres")]
+        Database::Postgres => {
+            let mut tx = store.postgres_pool().unwrap().begin().await.unwrap();
+            sqlx::query("SET LOCAL enable_seqscan = off")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            sqlx::query_scalar(&format!("EXPLAIN {select}"))
+                .fetch_all(&mut *tx)
+                .await
+                .unwrap()
+        }
+        #[cfg(feature = "mysql")]
+        Database::MySql => sqlx::query(&format!("EXPLAIN {select}"))
+            .fetch_all(store.mysql_pool().unwrap())
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| {
+                let key: Option<Vec<u8>> = sqlx::Row::get(row, "key");
+                String::from_utf8_lossy(&key.unwrap_or_default()).into_owned()
+            })
+            .collect(),
+        other => panic!("database {other:?} not compiled in"),
+    };
+    assert!(
+        plan.iter().any(|line| line.contains(&index)),
+        "list_user does not use {index}: {plan:#?}"
+    );
 }
 
 pub async fn drop_table(store: &SqlStore) {

@@ -558,6 +558,7 @@ macro_rules! __conformance_cases {
             delete_user_keeps_exactly_one,
             delete_user_racing_saves_leaves_nothing,
             awkward_user_names_are_distinct,
+            user_index_matches_a_model,
             layer_stores_only_digests_of_cookie_ids,
             layer_encrypts_values_at_rest,
             layer_ends_other_and_all_sessions);

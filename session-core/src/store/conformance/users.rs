@@ -327,3 +327,105 @@ pub async fn awkward_user_names_are_distinct(store: DynStore) {
         "a pattern matched another user"
     );
 }
+
+/// A small deterministic generator for [`user_index_matches_a_model`]
+/// (xorshift64*; the seed is printed on failure).
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % n
+    }
+}
+
+/// Random sequences of creates, binds, rebinds, unbinds, cycles, deletes
+/// and `delete_user` (with and without `keep`) on a few sessions of three
+/// users: after every step, `list_user` of each user is exactly what a
+/// model of the sessions says, and every session loads with its user.
+pub async fn user_index_matches_a_model(store: DynStore) {
+    use std::collections::BTreeMap;
+
+    let seed = u64::from_le_bytes(Id::random().as_bytes()[..8].try_into().unwrap()) | 1;
+    let mut rng = Rng(seed);
+    let users: Vec<String> = (0..3).map(|i| fresh_user(&format!("m{i}"))).collect();
+    // The model: live session id -> its user.
+    let mut model: BTreeMap<Id, Option<usize>> = BTreeMap::new();
+    let pick_user = |rng: &mut Rng| {
+        let n = rng.below(users.len() + 1);
+        (n < users.len()).then_some(n)
+    };
+    for step in 0..120 {
+        let live: Vec<Id> = model.keys().copied().collect();
+        let target = (!live.is_empty()).then(|| live[rng.below(live.len())]);
+        let what = rng.below(6);
+        let context = format!("seed {seed:#x}, step {step}, op {what}");
+        match (what, target) {
+            (1, Some(id)) => {
+                let user = pick_user(&mut rng);
+                let mut change = changes(json!({ "step": step }), &[]);
+                change.user = Some(user.map(|u| users[u].clone()));
+                assert_eq!(
+                    store.save(&id, &change).await.unwrap(),
+                    Saved::Applied,
+                    "{context}"
+                );
+                model.insert(id, user);
+            }
+            (2, Some(id)) => {
+                let mut record = record_with(json!({ "step": step }));
+                let user = pick_user(&mut rng);
+                record.user = user.map(|u| users[u].clone());
+                assert_eq!(
+                    store.cycle(&id, &record).await.unwrap(),
+                    Cycled::Moved,
+                    "{context}"
+                );
+                model.remove(&id);
+                model.insert(record.id, user);
+            }
+            (3, Some(id)) => {
+                store.delete(&id).await.unwrap();
+                model.remove(&id);
+            }
+            (4, _) => {
+                let user = rng.below(users.len());
+                let keep = target.filter(|_| rng.below(2) == 0);
+                let ended = store
+                    .delete_user(&users[user], keep.as_ref())
+                    .await
+                    .unwrap();
+                let before = model.len();
+                model.retain(|id, owner| *owner != Some(user) || Some(*id) == keep);
+                assert_eq!(ended as usize, before - model.len(), "{context}: count");
+            }
+            _ => {
+                let mut record = record_with(json!({ "step": step }));
+                let user = pick_user(&mut rng);
+                record.user = user.map(|u| users[u].clone());
+                create(&store, &record).await;
+                model.insert(record.id, user);
+            }
+        }
+        for (index, user) in users.iter().enumerate() {
+            let expected: BTreeSet<Id> = model
+                .iter()
+                .filter(|(_, owner)| **owner == Some(index))
+                .map(|(id, _)| *id)
+                .collect();
+            assert_eq!(
+                set(&listed(&store, user).await),
+                expected,
+                "{context}: user {index}"
+            );
+        }
+        if step % 20 == 19 {
+            for (id, owner) in &model {
+                let loaded = load(&store, id).await.expect("a live session is gone");
+                assert_eq!(loaded.user, owner.map(|u| users[u].clone()), "{context}");
+            }
+        }
+    }
+}

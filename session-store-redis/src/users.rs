@@ -1,0 +1,337 @@
+//! The user index: one sorted set per user, `prefix + "user:" + user`,
+//! whose members are the ids of the sessions bound to the user (see the
+//! [crate documentation](crate#user-index)).
+//!
+//! On a cluster the index and the sessions it names live in different
+//! slots, so no script can touch both; every step here is a command or a
+//! script on one key, in an order that never loses a live session:
+//!
+//! - a bind adds the session to the index ([`index_add`]) *before* the
+//!   session's hash says `user`, so a [`delete_user`] that reads the index
+//!   meanwhile finds it;
+//! - an entry is removed only after its session was seen gone or bound to
+//!   someone else, and only if the entry was not renewed since and is older
+//!   than the grace period ([`RedisStore::grace`]): a bind in flight (entry
+//!   added, hash not yet written) keeps its entry.
+//!
+//! [`index_add`]: crate::scripts::Scripts::index_add
+//! [`delete_user`]: session_core::store::SessionStore::delete_user
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use session_core::store::{StoreError, UserSession};
+use session_core::Id;
+use tokio::task::JoinSet;
+
+use crate::connection::Call;
+use crate::fields::{parse_times, CREATED, EXPIRES, USER};
+use crate::RedisStore;
+
+/// What a user's index key adds to the prefix, before the user.
+pub(crate) const INDEX: &str = "user:";
+
+/// How many index keys one `SCAN` step asks for, how many members one
+/// prune script takes, and how many sessions are read at once.
+const BATCH: usize = 100;
+
+/// A member of an index, as read: the member (a session id, unless someone
+/// else wrote it) and its score (text, as Redis sent it).
+type Member = (Vec<u8>, String);
+
+impl RedisStore {
+    /// The Redis key of `user`'s index: the prefix, `user:`, and the user
+    /// as it is. Session keys are the prefix and 22 characters of URL-safe
+    /// base64, never with a `:`, so no index key is a session key, and two
+    /// users never share one.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), session_core::store::StoreError> {
+    /// let store = session_store_redis::RedisStore::connect("redis://127.0.0.1").await?;
+    /// assert_eq!(store.user_key("hong"), "session:user:hong");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn user_key(&self, user: &str) -> String {
+        format!("{}{INDEX}{user}", self.prefix())
+    }
+
+    fn index_key(&self, user: &[u8]) -> Vec<u8> {
+        let mut key = Vec::with_capacity(self.prefix().len() + INDEX.len() + user.len());
+        key.extend_from_slice(self.prefix().as_bytes());
+        key.extend_from_slice(INDEX.as_bytes());
+        key.extend_from_slice(user);
+        key
+    }
+
+    /// How old an index entry must be before it may be pruned: four times
+    /// the timeout, longer than a bind can take from adding the entry to
+    /// writing the hash (two operations, each bounded by the timeout).
+    pub(crate) fn grace(&self) -> Duration {
+        self.timeout() * 4
+    }
+
+    /// Adds `id` to `user`'s index with a fresh score. Returns the size of
+    /// the index.
+    pub(crate) async fn index_add(&self, user: &str, id: &Id) -> Result<i64, StoreError> {
+        let mut invocation = self.scripts.index_add.key(self.index_key(user.as_bytes()));
+        invocation.arg(id.encode());
+        self.run(Call::Script(invocation)).await
+    }
+
+    /// After a bind that left `size` entries in `user`'s index: when there
+    /// are others than the new one, prunes the index in the background
+    /// (the request does not wait; an error only leaves the work to the
+    /// next prune).
+    pub(crate) fn prune_later(&self, user: &str, size: i64) {
+        if size <= 1 {
+            return;
+        }
+        let store = self.clone();
+        let user = user.as_bytes().to_vec();
+        spawn(async move {
+            let _ = store.prune_user(&user).await;
+        });
+    }
+
+    /// After a save moved session `id` away from `user` (unbound or bound
+    /// to another): removes its entry in the background, unless a bind to
+    /// `user` renewed it within the grace period.
+    pub(crate) fn forget_later(&self, user: Vec<u8>, id: &Id) {
+        let store = self.clone();
+        let member = (id.encode().into_bytes(), String::new());
+        spawn(async move {
+            let _ = store.prune(&store.index_key(&user), &[member]).await;
+        });
+    }
+
+    /// Every member of the index at `key`, with its score.
+    async fn members(&self, key: &[u8]) -> Result<Vec<Member>, StoreError> {
+        let mut cmd = redis::cmd("ZRANGE");
+        cmd.arg(key).arg(0).arg(-1).arg("WITHSCORES");
+        self.run(Call::Cmd(cmd)).await
+    }
+
+    /// Reads the session of every member: the live sessions bound to
+    /// `user`, and the members whose session is gone or bound to someone
+    /// else (or that are not session ids).
+    async fn inspect(
+        &self,
+        user: &[u8],
+        members: Vec<Member>,
+    ) -> Result<(Vec<UserSession>, Vec<Member>), StoreError> {
+        let mut live = Vec::new();
+        let mut stale = Vec::new();
+        let mut ids = Vec::new();
+        for member in members {
+            match std::str::from_utf8(&member.0)
+                .ok()
+                .and_then(|m| Id::from_str(m).ok())
+            {
+                Some(id) => ids.push((id, member)),
+                None => stale.push(member),
+            }
+        }
+        for batch in chunks(ids) {
+            let mut reads = JoinSet::new();
+            for (n, (id, _)) in batch.iter().enumerate() {
+                let store = self.clone();
+                let mut cmd = redis::cmd("HMGET");
+                cmd.arg(self.key(id)).arg(CREATED).arg(EXPIRES).arg(USER);
+                reads.spawn(async move {
+                    let fields: [Option<Vec<u8>>; 3] = store.run(Call::Cmd(cmd)).await?;
+                    Ok::<_, StoreError>((n, fields))
+                });
+            }
+            let mut fields = vec![None; batch.len()];
+            while let Some(read) = reads.join_next().await {
+                let (n, read) = read.map_err(StoreError::failed)??;
+                fields[n] = Some(read);
+            }
+            for ((id, member), read) in batch.into_iter().zip(fields) {
+                match read {
+                    Some([created, expires, Some(bound)]) if bound == user => {
+                        let (created, expires) =
+                            parse_times(&id, created.as_deref(), expires.as_deref())?;
+                        live.push(UserSession::new(id, created, expires));
+                    }
+                    _ => stale.push(member),
+                }
+            }
+        }
+        Ok((live, stale))
+    }
+
+    /// Removes the `stale` members from the index at `key`, those whose
+    /// score is still the one seen and older than the grace period.
+    /// Returns how many it removed.
+    async fn prune(&self, key: &[u8], stale: &[Member]) -> Result<u64, StoreError> {
+        let mut removed = 0;
+        for batch in stale.chunks(BATCH) {
+            let mut invocation = self.scripts.index_prune.key(key);
+            invocation.arg(self.grace().as_millis().min(i64::MAX as u128) as i64);
+            for (member, score) in batch {
+                invocation.arg(member).arg(score);
+            }
+            let n: u64 = self.run(Call::Script(invocation)).await?;
+            removed += n;
+        }
+        Ok(removed)
+    }
+
+    /// Prunes `user`'s index. Returns how many entries it removed.
+    async fn prune_user(&self, user: &[u8]) -> Result<u64, StoreError> {
+        let key = self.index_key(user);
+        let (_, stale) = self.inspect(user, self.members(&key).await?).await?;
+        self.prune(&key, &stale).await
+    }
+
+    /// [`SessionStore::list_user`](session_core::store::SessionStore::list_user).
+    pub(crate) async fn list_user_sessions(
+        &self,
+        user: &str,
+    ) -> Result<Vec<UserSession>, StoreError> {
+        let key = self.index_key(user.as_bytes());
+        let members = self.members(&key).await?;
+        let (mut live, stale) = self.inspect(user.as_bytes(), members).await?;
+        self.prune(&key, &stale).await?;
+        live.sort_by_key(|session| (session.created_at, session.id));
+        Ok(live)
+    }
+
+    /// [`SessionStore::delete_user`](session_core::store::SessionStore::delete_user):
+    /// each member but `keep` is deleted by a script that checks, in the
+    /// same step, that it is still bound to `user`.
+    pub(crate) async fn delete_user_sessions(
+        &self,
+        user: &str,
+        keep: Option<&Id>,
+    ) -> Result<u64, StoreError> {
+        let key = self.index_key(user.as_bytes());
+        let keep = keep.map(Id::encode);
+        let members: Vec<Member> = self
+            .members(&key)
+            .await?
+            .into_iter()
+            .filter(|(member, _)| keep.as_ref().map(String::as_bytes) != Some(&member[..]))
+            .collect();
+        let mut deleted = 0;
+        for batch in chunks(members.iter().collect()) {
+            let mut ends = JoinSet::new();
+            for (member, _) in batch {
+                let Some(id) = std::str::from_utf8(member)
+                    .ok()
+                    .and_then(|m| Id::from_str(m).ok())
+                else {
+                    continue;
+                };
+                let store = self.clone();
+                let user = user.to_owned();
+                ends.spawn(async move {
+                    let mut invocation = store.scripts.end_bound.key(store.key(&id));
+                    invocation.arg(user);
+                    store.run::<u64>(Call::Script(invocation)).await
+                });
+            }
+            while let Some(ended) = ends.join_next().await {
+                deleted += ended.map_err(StoreError::failed)??;
+            }
+        }
+        // Every member but `keep` is now gone or bound to someone else.
+        self.prune(&key, &members).await?;
+        Ok(deleted)
+    }
+
+    /// [`SessionStore::delete_expired`](session_core::store::SessionStore::delete_expired):
+    /// prunes every index of this prefix, found by `SCAN` on every master,
+    /// [`BATCH`] keys a step. Returns how many entries it removed.
+    pub(crate) async fn prune_every_index(&self) -> Result<u64, StoreError> {
+        let mut pattern = glob_escape(self.prefix());
+        pattern.push_str(INDEX);
+        pattern.push('*');
+        let skip = self.prefix().len() + INDEX.len();
+        let mut removed = 0;
+        for node in self.conn.masters(self.timeout()).await? {
+            let mut cursor = 0u64;
+            loop {
+                let mut cmd = redis::cmd("SCAN");
+                cmd.arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(BATCH)
+                    .arg("TYPE")
+                    .arg("zset");
+                let (next, keys): (u64, Vec<Vec<u8>>) = self
+                    .conn
+                    .run_at(node.as_deref(), cmd, self.timeout())
+                    .await?;
+                for key in keys {
+                    if let Some(user) = key.get(skip..) {
+                        removed += self.prune_user(user).await?;
+                    }
+                }
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// Runs `work` in the background on the current Tokio runtime; without one
+/// (the store is used from another executor) it is left to the next prune.
+fn spawn(work: impl std::future::Future<Output = ()> + Send + 'static) {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(work);
+    }
+}
+
+/// `items` in batches of [`BATCH`].
+fn chunks<T>(mut items: Vec<T>) -> Vec<Vec<T>> {
+    let mut batches = Vec::new();
+    while items.len() > BATCH {
+        let rest = items.split_off(BATCH);
+        batches.push(std::mem::replace(&mut items, rest));
+    }
+    if !items.is_empty() {
+        batches.push(items);
+    }
+    batches
+}
+
+/// `text` as a `SCAN MATCH` pattern that matches exactly it.
+fn glob_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_patterns_are_escaped() {
+        assert_eq!(glob_escape("a:*?[x]\\"), "a:\\*\\?\\[x\\]\\\\");
+        assert_eq!(glob_escape("session:"), "session:");
+    }
+
+    #[test]
+    fn batches_cover_everything_once() {
+        let batches = chunks((0..250).collect());
+        assert_eq!(
+            batches.iter().map(Vec::len).collect::<Vec<_>>(),
+            [100, 100, 50]
+        );
+        assert_eq!(batches.concat(), (0..250).collect::<Vec<_>>());
+        assert!(chunks(Vec::<u8>::new()).is_empty());
+    }
+}

@@ -1,0 +1,331 @@
+//! The user index as Redis holds it: what the conformance suite cannot
+//! see (the index sets themselves, their pruning, slots of a cluster).
+
+mod common;
+
+use std::time::Duration as StdDuration;
+
+use serde_json::json;
+use session_core::store::{ChangeSet, Record, SessionStore, StoreError};
+use session_core::time::{Duration, OffsetDateTime};
+use session_core::Id;
+use session_store_redis::redis;
+use session_store_redis::RedisStore;
+
+/// The grace period of a store with [`SHORT`] as its timeout: four times it.
+const SHORT: StdDuration = StdDuration::from_millis(250);
+const GRACE: StdDuration = StdDuration::from_millis(1000);
+
+fn user(label: &str) -> String {
+    format!("{label}-{}", Id::random().short_hash())
+}
+
+fn bound(user: &str, lives: Duration) -> Record {
+    let now = OffsetDateTime::now_utc();
+    let mut record = Record::new(Id::random(), now, now + lives);
+    record.data.insert("n".into(), json!(1));
+    record.user = Some(user.to_owned());
+    record
+}
+
+async fn members(conn: &mut impl redis::aio::ConnectionLike, key: &str) -> Vec<String> {
+    redis::cmd("ZRANGE")
+        .arg(key)
+        .arg(0)
+        .arg(-1)
+        .query_async(conn)
+        .await
+        .unwrap()
+}
+
+/// A bound session has a `user` field and is a member of the sorted set at
+/// `prefix + "user:" + user`, which has no expiry of its own. A `user`
+/// field that is not text is corrupt.
+async fn user_field_and_index_key(store: RedisStore, conn: &mut impl redis::aio::ConnectionLike) {
+    let hong = user("hong {tag} *");
+    let record = bound(&hong, Duration::hours(1));
+    store.create(&record).await.unwrap();
+    let index = store.user_key(&hong);
+    assert_eq!(index, format!("{}user:{hong}", common::PREFIX));
+    let user_field: String = redis::cmd("HGET")
+        .arg(store.key(&record.id))
+        .arg("user")
+        .query_async(conn)
+        .await
+        .unwrap();
+    assert_eq!(user_field, hong);
+    assert_eq!(members(conn, &index).await, [record.id.encode()]);
+    let kind: String = redis::cmd("TYPE")
+        .arg(&index)
+        .query_async(conn)
+        .await
+        .unwrap();
+    assert_eq!(kind, "zset");
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(&index)
+        .query_async(conn)
+        .await
+        .unwrap();
+    assert_eq!(ttl, -1, "an index must never expire before its sessions");
+    let loaded = store.load(&record.id).await.unwrap().unwrap();
+    assert_eq!(loaded.user.as_deref(), Some(hong.as_str()));
+
+    let _: () = redis::cmd("HSET")
+        .arg(store.key(&record.id))
+        .arg("user")
+        .arg(&b"\xff\xfe"[..])
+        .query_async(conn)
+        .await
+        .unwrap();
+    let err = store.load(&record.id).await.unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+    assert!(err.to_string().contains("`user`"), "{err}");
+    store.delete(&record.id).await.unwrap();
+}
+
+/// Sessions that expire by themselves (Redis key expiry) leave entries that
+/// `delete_expired` removes once they are past the grace period: round after
+/// round, the index does not grow; a live session is never removed, and an
+/// index whose sessions all ended is gone.
+async fn expired_entries_are_pruned(store: RedisStore, conn: &mut impl redis::aio::ConnectionLike) {
+    let store = store.with_timeout(SHORT);
+    let hong = user("hong");
+    let index = store.user_key(&hong);
+    let live = bound(&hong, Duration::hours(1));
+    store.create(&live).await.unwrap();
+    for round in 0..3 {
+        for _ in 0..4 {
+            store
+                .create(&bound(&hong, Duration::milliseconds(300)))
+                .await
+                .unwrap();
+        }
+        tokio::time::sleep(GRACE + StdDuration::from_millis(300)).await;
+        store.delete_expired().await.unwrap();
+        assert_eq!(
+            members(conn, &index).await,
+            [live.id.encode()],
+            "round {round}: expired entries stayed in the index"
+        );
+        assert_eq!(store.list_user(&hong).await.unwrap().len(), 1);
+    }
+    store.delete(&live.id).await.unwrap();
+    tokio::time::sleep(GRACE).await;
+    assert!(store.delete_expired().await.unwrap() >= 1);
+    let exists: bool = redis::cmd("EXISTS")
+        .arg(&index)
+        .query_async(conn)
+        .await
+        .unwrap();
+    assert!(!exists, "an index without sessions is left behind");
+}
+
+/// Whether the index at `key` becomes empty within a second (the store
+/// removes entries of moved sessions in the background).
+async fn emptied(conn: &mut impl redis::aio::ConnectionLike, key: &str) -> bool {
+    for _ in 0..50 {
+        if members(conn, key).await.is_empty() {
+            return true;
+        }
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
+    }
+    false
+}
+
+/// A session moved to another user, or unbound, leaves its former user's
+/// index (once past the grace period, in the background).
+async fn rebinding_leaves_the_former_index(
+    store: RedisStore,
+    conn: &mut impl redis::aio::ConnectionLike,
+) {
+    let store = store.with_timeout(SHORT);
+    let hong = user("hong");
+    let kim = user("kim");
+    let record = bound(&hong, Duration::hours(1));
+    store.create(&record).await.unwrap();
+    tokio::time::sleep(GRACE).await;
+    let mut rebind = ChangeSet::new(record.expires_at);
+    rebind.user = Some(Some(kim.clone()));
+    store.save(&record.id, &rebind).await.unwrap();
+    assert_eq!(
+        members(conn, &store.user_key(&kim)).await,
+        [record.id.encode()]
+    );
+    assert!(
+        emptied(conn, &store.user_key(&hong)).await,
+        "the former user's index keeps the session"
+    );
+    tokio::time::sleep(GRACE).await;
+    let mut unbind = ChangeSet::new(record.expires_at);
+    unbind.user = Some(None);
+    store.save(&record.id, &unbind).await.unwrap();
+    assert!(store.list_user(&kim).await.unwrap().is_empty());
+    assert!(
+        emptied(conn, &store.user_key(&kim)).await,
+        "an unbound session stays in the index"
+    );
+    store.delete(&record.id).await.unwrap();
+}
+
+#[tokio::test]
+async fn standalone_user_field_and_index_key() {
+    let mut conn = common::raw_standalone().await;
+    user_field_and_index_key(common::standalone().await, &mut conn).await;
+}
+
+#[tokio::test]
+async fn cluster_user_field_and_index_key() {
+    let mut conn = common::raw_cluster().await;
+    user_field_and_index_key(common::cluster().await, &mut conn).await;
+}
+
+#[tokio::test]
+async fn standalone_expired_entries_are_pruned() {
+    let mut conn = common::raw_standalone().await;
+    expired_entries_are_pruned(common::standalone().await, &mut conn).await;
+}
+
+#[tokio::test]
+async fn cluster_expired_entries_are_pruned() {
+    let mut conn = common::raw_cluster().await;
+    expired_entries_are_pruned(common::cluster().await, &mut conn).await;
+}
+
+#[tokio::test]
+async fn standalone_rebinding_leaves_the_former_index() {
+    let mut conn = common::raw_standalone().await;
+    rebinding_leaves_the_former_index(common::standalone().await, &mut conn).await;
+}
+
+#[tokio::test]
+async fn cluster_rebinding_leaves_the_former_index() {
+    let mut conn = common::raw_cluster().await;
+    rebinding_leaves_the_former_index(common::cluster().await, &mut conn).await;
+}
+
+/// The middle of a bind (the index entry added, the session not yet
+/// bound) is not pruned by a list: the entry is fresh. When the bind lands
+/// the session is listed. A stale entry of a session that is gone is
+/// pruned by the same list.
+#[tokio::test]
+async fn a_bind_in_flight_keeps_its_entry() {
+    let store = common::standalone().await.with_timeout(SHORT);
+    let mut conn = common::raw_standalone().await;
+    let hong = user("hong");
+    let index = store.user_key(&hong);
+    let now = OffsetDateTime::now_utc();
+    let record = Record::new(Id::random(), now, now + Duration::hours(1));
+    store.create(&record).await.unwrap();
+    let (secs, micros): (i64, i64) = redis::cmd("TIME").query_async(&mut conn).await.unwrap();
+    let server_ms = secs * 1000 + micros / 1000;
+    let gone = Id::random();
+    let _: () = redis::cmd("ZADD")
+        .arg(&index)
+        .arg(server_ms)
+        .arg(record.id.encode())
+        .arg(server_ms - 60_000)
+        .arg(gone.encode())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(store.list_user(&hong).await.unwrap().is_empty());
+    assert_eq!(
+        members(&mut conn, &index).await,
+        [record.id.encode()],
+        "the fresh entry must stay, the stale one go"
+    );
+    let _: () = redis::cmd("HSET")
+        .arg(store.key(&record.id))
+        .arg("user")
+        .arg(&hong)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let listed = store.list_user(&hong).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, record.id);
+    assert_eq!(store.delete_user(&hong, None).await.unwrap(), 1);
+}
+
+/// `delete_expired` prunes only the indexes of its own prefix, even when the
+/// prefix holds characters that `SCAN MATCH` reads as a pattern.
+#[tokio::test]
+async fn pruning_stays_within_the_prefix() {
+    let star = common::standalone()
+        .await
+        .with_prefix("test:glob*[?]:")
+        .with_timeout(SHORT);
+    let other = common::standalone()
+        .await
+        .with_prefix("test:globX?:")
+        .with_timeout(SHORT);
+    let mut conn = common::raw_standalone().await;
+    let hong = user("hong");
+    let theirs = bound(&hong, Duration::hours(1));
+    other.create(&theirs).await.unwrap();
+    tokio::time::sleep(GRACE).await;
+    star.delete_expired().await.unwrap();
+    assert_eq!(
+        members(&mut conn, &other.user_key(&hong)).await,
+        [theirs.id.encode()]
+    );
+    assert_eq!(other.delete_user(&hong, None).await.unwrap(), 1);
+}
+
+/// In a cluster a user's sessions live on many slots, none of them the
+/// index's: they are listed oldest first and ended all the same.
+#[tokio::test]
+async fn cluster_one_user_on_many_slots() {
+    let store = common::cluster().await;
+    let mut conn = common::raw_cluster().await;
+    let hong = user("hong");
+    let keyslot = |key: String| {
+        let mut cmd = redis::cmd("CLUSTER");
+        cmd.arg("KEYSLOT").arg(key);
+        cmd
+    };
+    let index_slot: i64 = keyslot(store.user_key(&hong))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let mut records = Vec::new();
+    let mut slots = std::collections::HashSet::new();
+    for n in 0..8 {
+        let mut record = bound(&hong, Duration::hours(1));
+        record.created_at -= Duration::minutes(10 - n);
+        store.create(&record).await.unwrap();
+        let slot: i64 = keyslot(store.key(&record.id))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        slots.insert(slot);
+        records.push(record);
+    }
+    slots.remove(&index_slot);
+    assert!(slots.len() >= 7, "sessions in only {} slots", slots.len());
+    let listed: Vec<Id> = store
+        .list_user(&hong)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(listed, records.iter().map(|r| r.id).collect::<Vec<_>>());
+    let keep = records[3].id;
+    assert_eq!(store.delete_user(&hong, Some(&keep)).await.unwrap(), 7);
+    for record in &records {
+        assert_eq!(
+            store.load(&record.id).await.unwrap().is_some(),
+            record.id == keep
+        );
+    }
+    assert_eq!(
+        members(&mut conn, &store.user_key(&hong)).await.len(),
+        8,
+        "entries younger than the grace period stay until a later prune"
+    );
+    let listed = store.list_user(&hong).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, keep);
+    store.delete(&keep).await.unwrap();
+}
