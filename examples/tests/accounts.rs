@@ -14,10 +14,10 @@ mod common;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use common::{browser, get_json, App, SECRET};
+use common::{browser, cluster_spec, get_json, starlette_cookie, App, SECRET};
 use serde_json::{json, Value};
 use session_core::__private::SignedId;
-use session_core::codec::{ClientSession, DataCodec, StarletteCookie};
+use session_core::codec::{DataCodec, StarletteCookie};
 use session_core::time::OffsetDateTime;
 use session_core::{Id, Key, Keys};
 
@@ -50,22 +50,6 @@ fn server_url(var: &str) -> String {
              MYSQL_URL=mysql://root@127.0.0.1:3306/test to test against servers you run"
         ),
     }
-}
-
-/// `redis+cluster://host:port,…` from `REDIS_CLUSTER_URLS`.
-fn cluster_spec() -> String {
-    let urls = std::env::var("REDIS_CLUSTER_URLS").unwrap_or_default();
-    let hosts: Vec<&str> = urls
-        .split(',')
-        .map(|url| url.trim().trim_start_matches("redis://"))
-        .filter(|host| !host.is_empty())
-        .collect();
-    assert!(
-        !hosts.is_empty(),
-        "REDIS_CLUSTER_URLS is not set. Run `scripts/test` (it starts a throwaway Redis \
-         Cluster), or set REDIS_CLUSTER_URLS=redis://127.0.0.1:7000,redis://127.0.0.1:7001,..."
-    );
-    format!("redis+cluster://{}", hosts.join(","))
 }
 
 /// A user name no other test, nor an earlier run, uses: tests on one
@@ -267,16 +251,11 @@ async fn accounts(bin: &str, store: &str) {
 }
 
 #[tokio::test]
-async fn axum_login_accounts_without_servers() {
-    for store in ["memory", "cookie", "cookie-encrypted", "starlette"] {
-        accounts(AXUM_LOGIN, store).await;
-    }
-}
-
-#[tokio::test]
-async fn hyper_login_accounts_without_servers() {
-    for store in ["memory", "cookie", "cookie-encrypted", "starlette"] {
-        accounts(HYPER_LOGIN, store).await;
+async fn accounts_without_servers() {
+    for bin in [AXUM_LOGIN, HYPER_LOGIN] {
+        for store in ["memory", "cookie", "cookie-encrypted", "starlette"] {
+            accounts(bin, store).await;
+        }
     }
 }
 
@@ -285,76 +264,39 @@ fn sqlite_url(dir: &tempfile::TempDir) -> String {
 }
 
 #[tokio::test]
-async fn axum_login_accounts_on_sqlite() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    accounts(AXUM_LOGIN, &sqlite_url(&dir)).await;
+async fn accounts_on_sqlite() {
+    for bin in [AXUM_LOGIN, HYPER_LOGIN, AXUM_DB] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        accounts(bin, &sqlite_url(&dir)).await;
+    }
 }
 
 #[tokio::test]
-async fn hyper_login_accounts_on_sqlite() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    accounts(HYPER_LOGIN, &sqlite_url(&dir)).await;
+async fn accounts_on_postgres() {
+    for bin in [AXUM_LOGIN, HYPER_LOGIN, HYPER_DB] {
+        accounts(bin, &server_url("DATABASE_URL")).await;
+    }
 }
 
 #[tokio::test]
-async fn axum_login_accounts_on_postgres() {
-    accounts(AXUM_LOGIN, &server_url("DATABASE_URL")).await;
+async fn accounts_on_mysql() {
+    for bin in [AXUM_LOGIN, HYPER_LOGIN, AXUM_DB] {
+        accounts(bin, &server_url("MYSQL_URL")).await;
+    }
 }
 
 #[tokio::test]
-async fn hyper_login_accounts_on_postgres() {
-    accounts(HYPER_LOGIN, &server_url("DATABASE_URL")).await;
+async fn accounts_on_redis() {
+    for bin in [AXUM_LOGIN, HYPER_LOGIN, AXUM_REDIS] {
+        accounts(bin, &server_url("REDIS_URL")).await;
+    }
 }
 
 #[tokio::test]
-async fn axum_login_accounts_on_mysql() {
-    accounts(AXUM_LOGIN, &server_url("MYSQL_URL")).await;
-}
-
-#[tokio::test]
-async fn hyper_login_accounts_on_mysql() {
-    accounts(HYPER_LOGIN, &server_url("MYSQL_URL")).await;
-}
-
-#[tokio::test]
-async fn axum_login_accounts_on_redis() {
-    accounts(AXUM_LOGIN, &server_url("REDIS_URL")).await;
-}
-
-#[tokio::test]
-async fn hyper_login_accounts_on_redis() {
-    accounts(HYPER_LOGIN, &server_url("REDIS_URL")).await;
-}
-
-#[tokio::test]
-async fn axum_login_accounts_on_a_redis_cluster() {
-    accounts(AXUM_LOGIN, &cluster_spec()).await;
-}
-
-#[tokio::test]
-async fn hyper_login_accounts_on_a_redis_cluster() {
-    accounts(HYPER_LOGIN, &cluster_spec()).await;
-}
-
-#[tokio::test]
-async fn axum_db_accounts_on_sqlite() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    accounts(AXUM_DB, &sqlite_url(&dir)).await;
-}
-
-#[tokio::test]
-async fn hyper_db_accounts_on_postgres() {
-    accounts(HYPER_DB, &server_url("DATABASE_URL")).await;
-}
-
-#[tokio::test]
-async fn axum_redis_accounts_on_redis() {
-    accounts(AXUM_REDIS, &server_url("REDIS_URL")).await;
-}
-
-#[tokio::test]
-async fn hyper_redis_accounts_on_a_redis_cluster() {
-    accounts(HYPER_REDIS, &cluster_spec()).await;
+async fn accounts_on_a_redis_cluster() {
+    for bin in [AXUM_LOGIN, HYPER_LOGIN, HYPER_REDIS] {
+        accounts(bin, &cluster_spec()).await;
+    }
 }
 
 /// Sessions kept in Starlette's cookie still work with a FastAPI app: a
@@ -372,20 +314,7 @@ async fn starlette_cookies_keep_working_with_a_fastapi_app() {
         session_core::codec::STARLETTE_USER_KEY.into(),
         json!(hong.clone()),
     );
-    let from_fastapi = codec
-        .encode(
-            "session",
-            &ClientSession {
-                data,
-                created_at: None,
-                issued_at: OffsetDateTime::now_utc(),
-                rekey: false,
-                expires_at: None,
-                expiry: None,
-                user: None,
-            },
-        )
-        .expect("a Starlette cookie");
+    let from_fastapi = starlette_cookie(&codec, data);
     let from_fastapi = format!("session={from_fastapi}");
     for bin in [AXUM_LOGIN, HYPER_LOGIN] {
         let envs = [
