@@ -263,40 +263,38 @@ fn sqlite_url(dir: &tempfile::TempDir) -> String {
     format!("sqlite://{}", dir.path().join("sessions.db").display())
 }
 
+/// The walk on `store` for both login apps and for `other`, one after the
+/// other.
+async fn accounts_of_each(other: &str, store: &str) {
+    for bin in [AXUM_LOGIN, HYPER_LOGIN, other] {
+        accounts(bin, store).await;
+    }
+}
+
 #[tokio::test]
 async fn accounts_on_sqlite() {
-    for bin in [AXUM_LOGIN, HYPER_LOGIN, AXUM_DB] {
-        let dir = tempfile::tempdir().expect("temp dir");
-        accounts(bin, &sqlite_url(&dir)).await;
-    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    accounts_of_each(AXUM_DB, &sqlite_url(&dir)).await;
 }
 
 #[tokio::test]
 async fn accounts_on_postgres() {
-    for bin in [AXUM_LOGIN, HYPER_LOGIN, HYPER_DB] {
-        accounts(bin, &server_url("DATABASE_URL")).await;
-    }
+    accounts_of_each(HYPER_DB, &server_url("DATABASE_URL")).await;
 }
 
 #[tokio::test]
 async fn accounts_on_mysql() {
-    for bin in [AXUM_LOGIN, HYPER_LOGIN, AXUM_DB] {
-        accounts(bin, &server_url("MYSQL_URL")).await;
-    }
+    accounts_of_each(AXUM_DB, &server_url("MYSQL_URL")).await;
 }
 
 #[tokio::test]
 async fn accounts_on_redis() {
-    for bin in [AXUM_LOGIN, HYPER_LOGIN, AXUM_REDIS] {
-        accounts(bin, &server_url("REDIS_URL")).await;
-    }
+    accounts_of_each(AXUM_REDIS, &server_url("REDIS_URL")).await;
 }
 
 #[tokio::test]
 async fn accounts_on_a_redis_cluster() {
-    for bin in [AXUM_LOGIN, HYPER_LOGIN, HYPER_REDIS] {
-        accounts(bin, &cluster_spec()).await;
-    }
+    accounts_of_each(HYPER_REDIS, &cluster_spec()).await;
 }
 
 /// Sessions kept in Starlette's cookie still work with a FastAPI app: a
@@ -598,57 +596,46 @@ async fn sql_dump(url: &str) -> Vec<u8> {
             dump.push(b'\n');
         }
     }
-    let mut dump = Vec::new();
+    /// Connects a `$pool` to `url`, lists its tables with `$tables`, and
+    /// appends all of each (names quoted with `$quote`) to `dump`.
+    macro_rules! dump_tables {
+        ($pool:ty, $tables:expr, $quote:expr) => {{
+            let pool = <$pool>::connect(url).await.expect("connect");
+            let tables: Vec<String> = sqlx::query_scalar($tables)
+                .fetch_all(&pool)
+                .await
+                .expect("tables");
+            let mut dump = Vec::new();
+            for table in tables {
+                let all = format!("SELECT * FROM {quote}{table}{quote}", quote = $quote);
+                let all = sqlx::query(&all).fetch_all(&pool).await.expect("rows");
+                rows(&all, &mut dump);
+            }
+            // Closed, so that the next run can drop the database.
+            pool.close().await;
+            dump
+        }};
+    }
     if url.starts_with("sqlite:") {
-        let pool = sqlx::SqlitePool::connect(url).await.expect("SQLite");
-        let tables: Vec<String> =
-            sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
-                .fetch_all(&pool)
-                .await
-                .expect("tables");
-        for table in tables {
-            let all = format!("SELECT * FROM \"{table}\"");
-            rows(
-                &sqlx::query(&all).fetch_all(&pool).await.unwrap(),
-                &mut dump,
-            );
-        }
-        pool.close().await;
+        dump_tables!(
+            sqlx::SqlitePool,
+            "SELECT name FROM sqlite_master WHERE type = 'table'",
+            '"'
+        )
     } else if url.starts_with("postgres") {
-        let pool = sqlx::PgPool::connect(url).await.expect("PostgreSQL");
-        let tables: Vec<String> =
-            sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'")
-                .fetch_all(&pool)
-                .await
-                .expect("tables");
-        for table in tables {
-            let all = format!("SELECT * FROM \"{table}\"");
-            rows(
-                &sqlx::query(&all).fetch_all(&pool).await.unwrap(),
-                &mut dump,
-            );
-        }
-        // Closed, so that the next run can drop the database.
-        pool.close().await;
+        dump_tables!(
+            sqlx::PgPool,
+            "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'",
+            '"'
+        )
     } else {
-        let pool = sqlx::MySqlPool::connect(url).await.expect("MySQL");
-        let tables: Vec<String> = sqlx::query_scalar(
+        dump_tables!(
+            sqlx::MySqlPool,
             "SELECT CAST(table_name AS CHAR) FROM information_schema.tables \
              WHERE table_schema = DATABASE()",
+            '`'
         )
-        .fetch_all(&pool)
-        .await
-        .expect("tables");
-        for table in tables {
-            let all = format!("SELECT * FROM `{table}`");
-            rows(
-                &sqlx::query(&all).fetch_all(&pool).await.unwrap(),
-                &mut dump,
-            );
-        }
-        pool.close().await;
     }
-    dump
 }
 
 /// A fresh, empty database `name` on the server of `url` (dropped first
@@ -657,20 +644,21 @@ async fn fresh_database(url: &str, name: &str) -> String {
     use sqlx::Executor as _;
     let drop = format!("DROP DATABASE IF EXISTS {name}");
     let create = format!("CREATE DATABASE {name}");
+    /// Runs `drop` and `create` on a `$pool` connected to `url`.
+    macro_rules! recreate {
+        ($pool:ty) => {{
+            let pool = <$pool>::connect(url).await.expect("connect");
+            pool.execute(drop.as_str()).await.expect("DROP DATABASE");
+            pool.execute(create.as_str())
+                .await
+                .expect("CREATE DATABASE");
+            pool.close().await;
+        }};
+    }
     if url.starts_with("postgres") {
-        let pool = sqlx::PgPool::connect(url).await.expect("PostgreSQL");
-        pool.execute(drop.as_str()).await.expect("DROP DATABASE");
-        pool.execute(create.as_str())
-            .await
-            .expect("CREATE DATABASE");
-        pool.close().await;
+        recreate!(sqlx::PgPool);
     } else {
-        let pool = sqlx::MySqlPool::connect(url).await.expect("MySQL");
-        pool.execute(drop.as_str()).await.expect("DROP DATABASE");
-        pool.execute(create.as_str())
-            .await
-            .expect("CREATE DATABASE");
-        pool.close().await;
+        recreate!(sqlx::MySqlPool);
     }
     let (path, query) = match url.split_once('?') {
         Some((path, query)) => (path, format!("?{query}")),
@@ -691,30 +679,32 @@ async fn data_key_hides_ids_and_profiles_in_sqlite() {
     }
 }
 
-#[tokio::test]
-async fn data_key_hides_ids_and_profiles_in_postgres() {
-    let server = server_url("DATABASE_URL");
-    for (bin, name) in [
-        (AXUM_DB, "accounts_dump_axum"),
-        (HYPER_LOGIN, "accounts_dump_hyper"),
-    ] {
+/// The dump check on the database server at `var`: each binary in a
+/// database of its own, `name`, made afresh.
+async fn data_key_on_a_server(var: &str, runs: [(&str, &str); 2]) {
+    let server = server_url(var);
+    for (bin, name) in runs {
         let url = fresh_database(&server, name).await;
         let (app, id) = login_with_data_key(bin, &url).await;
-        check_dump(&sql_dump(&url).await, &id, &format!("{bin}, PostgreSQL"));
+        check_dump(&sql_dump(&url).await, &id, &format!("{bin}, {var}"));
         app.stop();
     }
 }
 
 #[tokio::test]
+async fn data_key_hides_ids_and_profiles_in_postgres() {
+    let runs = [
+        (AXUM_DB, "accounts_dump_axum"),
+        (HYPER_LOGIN, "accounts_dump_hyper"),
+    ];
+    data_key_on_a_server("DATABASE_URL", runs).await;
+}
+
+#[tokio::test]
 async fn data_key_hides_ids_and_profiles_in_mysql() {
-    let server = server_url("MYSQL_URL");
-    for (bin, name) in [
+    let runs = [
         (HYPER_DB, "accounts_dump_hyper"),
         (AXUM_LOGIN, "accounts_dump_axum"),
-    ] {
-        let url = fresh_database(&server, name).await;
-        let (app, id) = login_with_data_key(bin, &url).await;
-        check_dump(&sql_dump(&url).await, &id, &format!("{bin}, MySQL"));
-        app.stop();
-    }
+    ];
+    data_key_on_a_server("MYSQL_URL", runs).await;
 }
