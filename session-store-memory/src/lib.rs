@@ -32,6 +32,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
+use serde_json::Value;
 use session_core::store::{
     async_trait, from_unix_millis, unix_millis, ChangeSet, Created, Cycled, Data, Record, Saved,
     SessionStore, StoreError, UserSession,
@@ -51,12 +52,14 @@ pub const DEFAULT_CAPACITY: usize = 100_000;
 /// A shard is swept for expired entries after this many creates in it.
 const SWEEP_EVERY: u32 = 64;
 
-/// One session, kept compact: a counter session takes well under 200
-/// bytes with its share of the table (the data as its JSON text, times as
-/// Unix milliseconds, the rare expiry policy boxed).
+/// One session, kept compact: a counter session takes about 200 bytes
+/// with its share of the table (the data as a boxed slice of pairs, times
+/// as Unix milliseconds, the rare parts boxed).
 struct Entry {
-    /// The data as compact JSON: one allocation instead of a map's three.
-    data: Box<str>,
+    /// The data, in the session's key order: a slice of pairs instead of a
+    /// map (whose index table and spare capacity cost more than small
+    /// sessions hold).
+    data: Pairs,
     created_at: i64,
     expires_at: i64,
     /// What few sessions have (an expiry policy, a user), boxed so the
@@ -75,21 +78,49 @@ struct Extra {
     user: Option<Arc<str>>,
 }
 
-/// `data` as the JSON text an [`Entry`] keeps.
-fn encode(data: &Data) -> Box<str> {
-    // A map of JSON values always serializes.
-    serde_json::to_string(data)
-        .unwrap_or_else(|_| "{}".to_owned())
-        .into_boxed_str()
+/// Session data as an [`Entry`] keeps it.
+type Pairs = Box<[(Box<str>, Value)]>;
+
+fn pairs(data: &Data) -> Pairs {
+    data.iter()
+        .map(|(key, value)| (Box::from(key.as_str()), value.clone()))
+        .collect()
 }
 
-fn decode(id: &Id, text: &str) -> Result<Data, StoreError> {
-    serde_json::from_str(text).map_err(|_| {
-        StoreError::Corrupt(format!(
-            "session #{} holds unreadable data",
-            id.short_hash()
-        ))
-    })
+fn data(pairs: &Pairs) -> Data {
+    pairs
+        .iter()
+        .map(|(key, value)| (key.to_string(), value.clone()))
+        .collect()
+}
+
+/// Applies `changes` to `pairs` as [`ChangeSet::apply_to`] does to a map:
+/// removals first (the other keys keep their order), then sets (an
+/// existing key keeps its place, a new one goes last). Overwriting the
+/// value of a key the session has allocates nothing.
+fn apply(pairs: &mut Pairs, changes: &ChangeSet) {
+    let reshapes = !changes.removed.is_empty()
+        || changes
+            .set
+            .keys()
+            .any(|key| !pairs.iter().any(|(k, _)| **k == **key));
+    if reshapes {
+        let mut list = std::mem::take(pairs).into_vec();
+        list.retain(|(key, _)| !changes.removed.iter().any(|r| **r == **key));
+        for (key, value) in &changes.set {
+            match list.iter_mut().find(|(k, _)| **k == **key) {
+                Some((_, slot)) => *slot = value.clone(),
+                None => list.push((Box::from(key.as_str()), value.clone())),
+            }
+        }
+        *pairs = list.into_boxed_slice();
+        return;
+    }
+    for (key, value) in &changes.set {
+        if let Some((_, slot)) = pairs.iter_mut().find(|(k, _)| **k == **key) {
+            *slot = value.clone();
+        }
+    }
 }
 
 /// A time as an [`Entry`] keeps it.
@@ -109,7 +140,7 @@ fn time(id: &Id, millis: i64) -> Result<OffsetDateTime, StoreError> {
 impl Entry {
     fn new(record: &Record) -> Self {
         Self {
-            data: encode(&record.data),
+            data: pairs(&record.data),
             created_at: millis(record.created_at),
             expires_at: millis(record.expires_at),
             extra: None,
@@ -156,7 +187,7 @@ impl Entry {
 
     fn record(&self, id: &Id) -> Result<Record, StoreError> {
         let mut record = Record::new(*id, time(id, self.created_at)?, time(id, self.expires_at)?);
-        record.data = decode(id, &self.data)?;
+        record.data = data(&self.data);
         record.expiry = self.expiry();
         record.user = self.user().map(|user| user.to_string());
         Ok(record)
@@ -479,11 +510,7 @@ impl SessionStore for MemoryStore {
         let mut shard = self.shard(id).write();
         Ok(match shard.live_mut(id, now) {
             Some(entry) => {
-                if !changes.set.is_empty() || !changes.removed.is_empty() {
-                    let mut data = decode(id, &entry.data)?;
-                    changes.apply_to(&mut data);
-                    entry.data = encode(&data);
-                }
+                apply(&mut entry.data, changes);
                 entry.expires_at = millis(changes.expires_at);
                 if let Some(expiry) = changes.expiry {
                     entry.set_extra(|extra| extra.expiry = expiry);
@@ -607,6 +634,36 @@ impl SessionStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The compact pairs change exactly as a map does (values and key
+        /// order), whatever the change set.
+        #[test]
+        fn pairs_apply_like_a_map(
+            keys in proptest::collection::vec(0u8..6, 0..6),
+            set in proptest::collection::btree_map(0u8..8, 0i64..3, 0..4),
+            removed in proptest::collection::vec(0u8..8, 0..3),
+        ) {
+            let mut map = Data::new();
+            for (n, key) in keys.iter().enumerate() {
+                map.insert(format!("k{key}"), Value::from(n));
+            }
+            let mut changes = ChangeSet::new(OffsetDateTime::UNIX_EPOCH);
+            for (key, value) in &set {
+                changes.set.insert(format!("k{key}"), Value::from(*value));
+            }
+            // A key may be in both lists: removals apply first.
+            changes.removed = removed.iter().map(|key| format!("k{key}")).collect();
+            let mut compact = pairs(&map);
+            apply(&mut compact, &changes);
+            changes.apply_to(&mut map);
+            let back = data(&compact);
+            prop_assert_eq!(back.keys().collect::<Vec<_>>(), map.keys().collect::<Vec<_>>());
+            prop_assert_eq!(back, map);
+        }
+    }
+
     use session_core::time::Duration;
     use session_core::ManualClock;
 
