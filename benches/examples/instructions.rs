@@ -42,9 +42,8 @@ fn main() {
         "no_session" => benches::no_session_counter(),
         "ours_memory" => benches::session_counter()
             .layer(SessionLayer::new(MemoryStore::new(), key()).with_config(config)),
-        "ours_cookie_store" => benches::session_counter().layer(
-            SessionLayer::client_side(SignedCookie::new(&key().into())).with_config(config),
-        ),
+        "ours_cookie_store" => benches::session_counter()
+            .layer(SessionLayer::client_side(SignedCookie::new(&key().into())).with_config(config)),
         "tower_sessions_memory" => tower_sessions_counter(),
         other => panic!("unknown variant {other}"),
     };

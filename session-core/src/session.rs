@@ -466,13 +466,15 @@ impl Session {
         .await
     }
 
-    /// Removes every key. A session left empty is deleted after the
-    /// request and its cookie removed.
+    /// Removes every key and the user binding
+    /// ([`set_user`](Session::set_user)). A session left empty is deleted
+    /// after the request and its cookie removed.
     ///
     /// ```
     /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
     /// session.clear().await?;
     /// assert!(session.is_empty().await?);
+    /// assert_eq!(session.user().await?, None);
     /// # Ok(()) }
     /// ```
     pub async fn clear(&self) -> Result<(), Error> {
@@ -480,6 +482,9 @@ impl Session {
             let keys: Vec<String> = state.data.keys().cloned().collect();
             state.dirty.extend(keys);
             state.data.clear();
+            if state.user.take().is_some() {
+                state.user_changed = true;
+            }
         })
         .await
     }
