@@ -9,7 +9,7 @@ use tower_service::Service;
 use crate::commit::commit;
 use crate::cookies;
 use crate::layer::{SessionStorage, Shared};
-use crate::session::Incoming;
+use crate::session::{Incoming, SignedValue};
 use crate::{ResponseFuture, Session};
 
 /// The middleware made by [`SessionLayer`](crate::SessionLayer): reads the
@@ -48,11 +48,13 @@ impl<S> SessionService<S> {
         let mut found = cookies::values(headers, &shared.cookie_name);
         match &shared.storage {
             SessionStorage::Server { signer, .. } => found
-                .find_map(|value| signer.verify(value).map(|verified| (verified, value)))
-                .map(|(verified, value)| Incoming::Id {
-                    id: verified.id,
-                    needs_resign: verified.needs_resign,
-                    value: value.to_owned(),
+                .find_map(|value| {
+                    let verified = signer.verify(value)?;
+                    Some(Incoming::Id {
+                        id: verified.id,
+                        needs_resign: verified.needs_resign,
+                        value: SignedValue::new(value)?,
+                    })
                 })
                 .unwrap_or_else(|| {
                     tracing::trace!("no valid session cookie");

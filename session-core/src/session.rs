@@ -1,6 +1,5 @@
 //! The [`Session`] handle handlers use.
 
-use std::collections::HashSet;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
@@ -15,10 +14,33 @@ use crate::client::ClientSession;
 use crate::config::{to_time, Expiry, SessionConfig, MAX_COOKIE_SIZE};
 use crate::layer::{SessionStorage, Shared};
 use crate::store::StoreError;
-use crate::{Data, Error, Id};
+use crate::{Data, Error, Id, SignedId};
 
 /// The longest user name [`Session::set_user`] takes, in bytes.
 pub const MAX_USER_LEN: usize = 255;
+
+/// A verified signed-id cookie value, kept inline (it has a fixed length).
+#[derive(Clone, Copy)]
+pub(crate) struct SignedValue([u8; SignedId::ENCODED_LEN]);
+
+impl SignedValue {
+    /// `value` if it has a signed id's length (verified values do).
+    pub(crate) fn new(value: &str) -> Option<Self> {
+        value.as_bytes().try_into().ok().map(Self)
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        // Verified values are ASCII; anything else reads as empty and so
+        // never matches a cookie.
+        std::str::from_utf8(&self.0).unwrap_or("")
+    }
+}
+
+impl fmt::Debug for SignedValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SignedValue(<redacted>)")
+    }
+}
 
 /// What the request's cookie said, before anything was loaded.
 #[derive(Debug, Clone)]
@@ -31,7 +53,7 @@ pub(crate) enum Incoming {
     Id {
         id: Id,
         needs_resign: bool,
-        value: String,
+        value: SignedValue,
     },
     /// The raw values of every data cookie of the session's name
     /// (client-side sessions), in header order, decoded lazily: the first
@@ -56,8 +78,9 @@ pub(crate) struct State {
     pub(crate) accessed: bool,
     pub(crate) data: Data,
     pub(crate) created_at: Option<OffsetDateTime>,
-    /// Keys set or removed by this request.
-    pub(crate) dirty: HashSet<String>,
+    /// Keys set or removed by this request, each once (a list: requests
+    /// change few keys, and a list costs less than a set for few).
+    pub(crate) dirty: Vec<String>,
     pub(crate) cycle: bool,
     pub(crate) destroyed: bool,
     pub(crate) expiry: Option<Expiry>,
@@ -70,6 +93,13 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// Notes that `key` changed.
+    fn mark_dirty(&mut self, key: &str) {
+        if !self.dirty.iter().any(|k| k == key) {
+            self.dirty.push(key.to_owned());
+        }
+    }
+
     /// No data and no user: nothing worth a session.
     pub(crate) fn holds_nothing(&self) -> bool {
         self.data.is_empty() && self.user.is_none()
@@ -426,7 +456,7 @@ impl Session {
         self.with_state(|state| {
             if state.data.get(key) != Some(&value) {
                 state.data.insert(key.to_owned(), value);
-                state.dirty.insert(key.to_owned());
+                state.mark_dirty(key);
             }
         })
         .await
@@ -459,7 +489,7 @@ impl Session {
             // Keep the order of the other keys (as Python's dicts do).
             let old = state.data.shift_remove(key);
             if old.is_some() {
-                state.dirty.insert(key.to_owned());
+                state.mark_dirty(key);
             }
             old
         })
@@ -479,9 +509,9 @@ impl Session {
     /// ```
     pub async fn clear(&self) -> Result<(), Error> {
         self.with_state(|state| {
-            let keys: Vec<String> = state.data.keys().cloned().collect();
-            state.dirty.extend(keys);
-            state.data.clear();
+            for key in std::mem::take(&mut state.data).keys() {
+                state.mark_dirty(key);
+            }
             if state.user.take().is_some() {
                 state.user_changed = true;
             }
