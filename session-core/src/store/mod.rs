@@ -67,8 +67,11 @@ pub type Data = serde_json::Map<String, Value>;
 /// assert_eq!(unix_millis(far), far.unix_timestamp() * 1000 + 999);
 /// ```
 pub fn unix_millis(at: OffsetDateTime) -> i64 {
-    let millis = at.unix_timestamp_nanos().div_euclid(1_000_000);
-    i64::try_from(millis).unwrap_or(if millis < 0 { i64::MIN } else { i64::MAX })
+    // Whole seconds (floored) and the millisecond within the second: plain
+    // `i64` arithmetic, no 128-bit division (this runs on every request).
+    at.unix_timestamp()
+        .saturating_mul(1000)
+        .saturating_add(i64::from(at.millisecond()))
 }
 
 /// The time `millis` Unix milliseconds after 1970 (before, if negative),
@@ -88,7 +91,9 @@ pub fn unix_millis(at: OffsetDateTime) -> i64 {
 /// assert_eq!(from_unix_millis(i64::MIN), None);
 /// ```
 pub fn from_unix_millis(millis: i64) -> Option<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000).ok()
+    let seconds = OffsetDateTime::from_unix_timestamp(millis.div_euclid(1000)).ok()?;
+    let within = time::Duration::milliseconds(millis.rem_euclid(1000));
+    seconds.checked_add(within)
 }
 
 /// One stored session.
@@ -612,5 +617,42 @@ impl<S: SessionStore + ?Sized> SessionStore for std::sync::Arc<S> {
     }
     async fn delete_user(&self, user: &str, keep: Option<&Id>) -> Result<u64, StoreError> {
         (**self).delete_user(user, keep).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `i64` conversions agree with the plain 128-bit formulas they
+    /// replace, across the range a time holds, negative times included.
+    #[test]
+    fn millisecond_conversions_match_the_nanosecond_formulas() {
+        let reference = |at: OffsetDateTime| -> i64 {
+            i64::try_from(at.unix_timestamp_nanos().div_euclid(1_000_000)).unwrap()
+        };
+        let min = unix_millis(time::PrimitiveDateTime::MIN.assume_utc());
+        let max = unix_millis(time::PrimitiveDateTime::MAX.assume_utc());
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut samples: Vec<i64> = vec![0, -1, 1, -999, -1000, -1001, 999, 1000, 1001, min, max];
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let span = (max - min) as u64;
+            samples.push(min + (x % span) as i64);
+            samples.push((x % 4_000_000_000_000) as i64 - 2_000_000_000_000);
+        }
+        for millis in samples {
+            let at = from_unix_millis(millis).expect("in range");
+            let expected =
+                OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000).unwrap();
+            assert_eq!(at, expected, "{millis}");
+            assert_eq!(unix_millis(at), millis);
+            let later = at + time::Duration::nanoseconds(999_999);
+            assert_eq!(unix_millis(later), reference(later), "{millis} + 999999 ns");
+        }
+        assert_eq!(from_unix_millis(min - 1), None);
+        assert_eq!(from_unix_millis(max + 1), None);
     }
 }
