@@ -35,7 +35,7 @@
 //!
 //! | hash field | value |
 //! |---|---|
-//! | `created` | creation time, Unix milliseconds (decimal text) |
+//! | `created` | creation time, Unix milliseconds (decimal text); `0` marks a stub, no session (see [Round trips](#round-trips)) |
 //! | `expires` | expiry time, Unix milliseconds (decimal text) |
 //! | `policy` | the session's own expiry policy ([`Record::expiry`]) as [`Expiry::to_stored`] text: `end`, `idle:<ms>` or `at:<Unix ms>`; absent when the session follows the layer's configuration |
 //! | `user` | the user the session is bound to ([`Record::user`]), as it is; absent when it is bound to none |
@@ -75,10 +75,10 @@
 //! | load | `HGETALL` | 1 |
 //! | create | `EVALSHA` of a script: `EXISTS`, else `HSET` + `PEXPIREAT` | 1 |
 //! | create, bound to a user (login) | the index script (`ZADD` to the user's index), then create | 2 |
-//! | save | `EVALSHA` of a script: if `EXISTS`, `HDEL` removed, `HSET` set + `expires`, `HSET` or `HDEL` of `policy` and `user` if the change set names them, `PEXPIREAT` | 1 |
+//! | save | a `MULTI`/`EXEC` transaction: `HINCRBY created 0` (is it live?), `HGET user` if the change set names the user, `HSET` of `expires` and the set fields (and `policy`, `user` when named), `HDEL` of the removed ones, `PEXPIREAT` | 1 (2 when it finds the session gone: see below) |
 //! | save that binds the session to a user | the index script, then save | 2 |
 //! | save that unbinds or rebinds it | as above; the former user's index entry is removed afterwards, in the background | 1 or 2 |
-//! | touch | `EVALSHA` of a script: if `EXISTS`, `HSET expires`, `PEXPIREAT` | 1 |
+//! | touch | a `MULTI`/`EXEC` transaction: `HINCRBY created 0`, `HSET expires`, `PEXPIREAT` | 1 (2 when gone) |
 //! | delete | `DEL` (the index entry is pruned later) | 1 |
 //! | cycle, one node | `EVALSHA` of a script: if the old key `EXISTS` and the new one does not, `HSET` + `PEXPIREAT` the new key, `DEL` the old one | 1 (2 with a user) |
 //! | cycle, cluster | create, touch of the old key, delete (see [Redis Cluster](#redis-cluster)) | 3 (4 with a user) |
@@ -89,13 +89,27 @@
 //! The scripts are sent by hash (`EVALSHA`); the first call on a server
 //! that does not know a script yet costs one extra `SCRIPT LOAD`. A script
 //! runs atomically, so a create never overwrites a live session (it reports
-//! [`Created::IdTaken`]) and a save or touch never brings back a session
-//! that was deleted or expired in the meantime (it reports [`Saved::Gone`]).
-//! On one node, a [cycle](session_core::store::SessionStore::cycle) (a
-//! new id at login) moves the session in one script: it writes nothing
-//! when the old session is gone ([`Cycled::Gone`]: a logout that ran
-//! meanwhile wins) or the new id is taken ([`Cycled::IdTaken`]). Because a save only writes the fields it names, two requests that change
-//! different keys of one session at the same time both keep their writes.
+//! [`Created::IdTaken`]). On one node, a
+//! [cycle](session_core::store::SessionStore::cycle) (a new id at login)
+//! moves the session in one script: it writes nothing when the old session
+//! is gone ([`Cycled::Gone`]: a logout that ran meanwhile wins) or the new
+//! id is taken ([`Cycled::IdTaken`]).
+//!
+//! Save and touch, the operations of nearly every request, run no script:
+//! a transaction of plain commands costs Redis a fraction of a script's
+//! CPU. It cannot test before it writes, so it tests *as* it writes: its
+//! first command, `HINCRBY created 0`, leaves a live session's creation
+//! time as it is and answers it, but on a session that is gone (deleted or
+//! expired) it answers `0` and creates the field as `0`. The rest of the
+//! transaction then writes into that hash, which is a **stub**: a hash
+//! whose `created` is `0` is no session for load, save, touch, cycle or the
+//! user index, and it carries the expiry the write asked for. The store
+//! reports [`Saved::Gone`] and deletes the stub at once (if that `DEL` is
+//! lost, Redis expires the stub). So a save or touch never brings back a
+//! session that was deleted or expired in the meantime, exactly as a
+//! script would. Because a save only writes the fields it names, two
+//! requests that change different keys of one session at the same time
+//! both keep their writes.
 //!
 //! # User index
 //!
@@ -121,9 +135,9 @@
 //!   it. What is listed and deleted is decided by the hash: a session is
 //!   listed only while its hash exists and its `user` field names the
 //!   user, and `delete_user` deletes each session with a script that checks
-//!   the `user` field in the same step. The save, touch and cycle scripts
-//!   refuse to write to a hash that is gone, so a session `delete_user`
-//!   ended stays ended.
+//!   the `user` field in the same step. Save, touch and cycle never bring
+//!   back a hash that is gone (see [Round trips](#round-trips)), so a
+//!   session `delete_user` ended stays ended.
 //! - Entries of sessions that ended (deleted, expired by Redis, moved by a
 //!   cycle) or that were bound to someone else are *pruned*: by every
 //!   [`list_user`](session_core::store::SessionStore::list_user) and `delete_user` of that
