@@ -80,6 +80,7 @@
 //! | save that unbinds or rebinds it | as above; the former user's index entry is removed afterwards, in the background | 1 or 2 |
 //! | touch | a `MULTI`/`EXEC` transaction: `HINCRBY created 0`, `HSET expires`, `PEXPIREAT` | 1 (2 when gone) |
 //! | delete | `DEL` (the index entry is pruned later) | 1 |
+//! | lock (serialized requests only) | `SET NX PX` (again while the lease is held elsewhere); its release is an `EVALSHA` of a compare-and-delete script | 2 |
 //! | cycle, one node | `EVALSHA` of a script: if the old key `EXISTS` and the new one does not, `HSET` + `PEXPIREAT` the new key, `DEL` the old one | 1 (2 with a user) |
 //! | cycle, cluster | create, touch of the old key, delete (see [Redis Cluster](#redis-cluster)) | 3 (4 with a user) |
 //! | list_user | `ZRANGE` of the index, an `HMGET` per entry (sent together), then a prune script if some entries are stale | 2 or 3 |
@@ -181,6 +182,43 @@
 //! logout that lands between the check and the final delete is the only
 //! race left, and it leaves the new session live until it expires.
 //!
+//! # Serialized requests
+//!
+//! With [`SessionConfig::with_serialized_requests(true)`], the layer
+//! serializes the requests of one session within its process, and asks the
+//! store for a **lease** on the session when a request first loads it
+//! ([`SessionStore::lock`]), so that requests of one session are
+//! serialized across every instance sharing this Redis (or Cluster):
+//!
+//! - the lease is a key, `prefix + "lock:" + id`, set with
+//!   `SET key token NX PX lease` to a fresh random token; while another
+//!   request holds it the store tries again, pausing 1 ms doubling to
+//!   20 ms, for at most the lock wait ([`DEFAULT_LOCK_WAIT`], 5 s, or
+//!   [`RedisStore::with_lease`]); past it the load fails with
+//!   [`StoreError::Unavailable`] and the layer answers `503`, writing
+//!   nothing;
+//! - after the request's writes the layer gives it back: a script deletes
+//!   the key only if it still holds the request's token, so a lease that
+//!   ran out and was taken by another request is left alone;
+//! - a lease lasts [`DEFAULT_LEASE`] (10 s) unless
+//!   [`RedisStore::with_lease`] says otherwise: an instance that dies
+//!   holding one blocks its session that long, no longer.
+//!
+//! What it costs: a request that never touches its session nothing; one
+//! that loads it two more round trips (`SET NX PX`, and the release's
+//! `EVALSHA`), more while it waits (one `SET NX PX` per attempt). Within
+//! one instance, requests of a session queue on the in-process lock first,
+//! so only one per instance at a time asks Redis.
+//!
+//! What it does not guarantee: the lease is bounded in time, and nothing
+//! stops a request that outlives it (a process stalled by a long pause, a
+//! handler slower than the lease). Its save then lands after the next
+//! request's load, and a read-modify-write of one key can lose that
+//! request's update, as without serialization. There is no fencing token
+//! (the save does not check that its lease is still held). It never
+//! brings back a session that was logged out meanwhile: the save still
+//! reports [`Saved::Gone`]. Pick a lease longer than your slowest request.
+//!
 //! # Timeouts and faults
 //!
 //! Every operation is bounded by the store's timeout ([`DEFAULT_TIMEOUT`],
@@ -224,6 +262,8 @@
 //! soon as the node reports the cluster healthy.
 //!
 //! [`SessionStore`]: session_core::store::SessionStore
+//! [`SessionStore::lock`]: session_core::store::SessionStore::lock
+//! [`SessionConfig::with_serialized_requests(true)`]: session_core::SessionConfig::with_serialized_requests
 //! [`Record::expiry`]: session_core::store::Record::expiry
 //! [`Expiry::to_stored`]: session_core::Expiry::to_stored
 //! [`Expiry::from_stored`]: session_core::Expiry::from_stored
@@ -247,6 +287,7 @@
 mod cluster;
 mod connection;
 mod fields;
+mod lease;
 mod scripts;
 mod store;
 mod users;
@@ -255,4 +296,5 @@ pub use redis;
 
 pub use cluster::{parse_cluster_spec, ParseSpecError};
 pub use connection::DEFAULT_TIMEOUT;
+pub use lease::{DEFAULT_LEASE, DEFAULT_LOCK_WAIT};
 pub use store::{RedisStore, DEFAULT_PREFIX};

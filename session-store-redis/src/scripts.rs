@@ -37,6 +37,9 @@ const INDEX_PRUNE: &str = include_str!("scripts/index_prune.lua");
 /// Deletes a session if it is bound to the given user. Returns 1 or 0.
 const END_BOUND: &str = include_str!("scripts/end_bound.lua");
 
+/// Deletes a lease key if it holds the given token. Returns 1 or 0.
+const UNLOCK: &str = include_str!("scripts/unlock.lua");
+
 /// The scripts, with their hashes computed once per store.
 pub(crate) struct Scripts {
     /// `KEYS[1]`: the session key. `ARGV`: created ms, expires ms, the
@@ -54,6 +57,8 @@ pub(crate) struct Scripts {
     pub(crate) index_prune: Script,
     /// `KEYS[1]`: the session key. `ARGV`: the user.
     pub(crate) end_bound: Script,
+    /// `KEYS[1]`: a lease key. `ARGV`: the token.
+    pub(crate) unlock: Script,
 }
 
 impl Scripts {
@@ -64,6 +69,7 @@ impl Scripts {
             index_add: Script::new(INDEX_ADD),
             index_prune: Script::new(INDEX_PRUNE),
             end_bound: Script::new(END_BOUND),
+            unlock: Script::new(UNLOCK),
         }
     }
 }

@@ -9,7 +9,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::FromRedisValue;
 use session_core::store::{
     async_trait, cycle_in_steps, unix_millis, ChangeSet, Created, Cycled, Record, Saved,
-    SessionStore, StoreError, UserSession,
+    SessionLease, SessionStore, StoreError, UserSession,
 };
 use session_core::time::OffsetDateTime;
 use session_core::Id;
@@ -19,6 +19,7 @@ use crate::connection::{self, classify, Call, Conn, DEFAULT_TIMEOUT};
 use crate::fields::{
     self, data_field, json_text, policy_text, user_text, CREATED, EXPIRES, POLICY, USER,
 };
+use crate::lease::{DEFAULT_LEASE, DEFAULT_LOCK_WAIT};
 use crate::scripts::Scripts;
 
 /// The prefix of every session key unless [`RedisStore::with_prefix`] sets
@@ -53,6 +54,8 @@ pub struct RedisStore {
     pub(crate) conn: Conn,
     prefix: Arc<str>,
     timeout: Duration,
+    lease: Duration,
+    lock_wait: Duration,
     pub(crate) scripts: Arc<Scripts>,
 }
 
@@ -69,6 +72,8 @@ impl fmt::Debug for RedisStore {
             )
             .field("prefix", &self.prefix)
             .field("timeout", &self.timeout)
+            .field("lease", &self.lease)
+            .field("lock_wait", &self.lock_wait)
             .finish()
     }
 }
@@ -216,6 +221,8 @@ impl RedisStore {
             conn,
             prefix: Arc::from(DEFAULT_PREFIX),
             timeout: DEFAULT_TIMEOUT,
+            lease: DEFAULT_LEASE,
+            lock_wait: DEFAULT_LOCK_WAIT,
             scripts: Arc::new(Scripts::new()),
         }
     }
@@ -276,6 +283,64 @@ impl RedisStore {
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
+    }
+
+    /// Sets how long a lease on a session lasts ([`DEFAULT_LEASE`]) and how
+    /// long a request waits for another's ([`DEFAULT_LOCK_WAIT`]). Leases
+    /// serialize the requests of one session across every instance that
+    /// shares this Redis, when the layer is configured with
+    /// [`with_serialized_requests(true)`](session_core::SessionConfig::with_serialized_requests);
+    /// see [Serialized requests](crate#serialized-requests). Pick a lease
+    /// longer than your slowest request: a request that outlives its lease
+    /// is no longer alone.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use session_core::{Key, SessionConfig, SessionLayer};
+    /// use session_store_redis::RedisStore;
+    ///
+    /// # async fn demo() -> Result<(), session_core::store::StoreError> {
+    /// let store = RedisStore::connect("redis://127.0.0.1")
+    ///     .await?
+    ///     .with_lease(Duration::from_secs(30), Duration::from_secs(2));
+    /// assert_eq!(store.lease(), Duration::from_secs(30));
+    /// assert_eq!(store.lock_wait(), Duration::from_secs(2));
+    /// let layer = SessionLayer::new(store, Key::generate())
+    ///     .with_config(SessionConfig::new().with_serialized_requests(true));
+    /// # let _ = layer;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_lease(mut self, lease: Duration, wait: Duration) -> Self {
+        self.lease = lease;
+        self.lock_wait = wait;
+        self
+    }
+
+    /// How long a lease on a session lasts.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), session_core::store::StoreError> {
+    /// let store = session_store_redis::RedisStore::connect("redis://127.0.0.1").await?;
+    /// assert_eq!(store.lease(), session_store_redis::DEFAULT_LEASE);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn lease(&self) -> Duration {
+        self.lease
+    }
+
+    /// How long a request waits for another's lease on its session.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), session_core::store::StoreError> {
+    /// let store = session_store_redis::RedisStore::connect("redis://127.0.0.1").await?;
+    /// assert_eq!(store.lock_wait(), session_store_redis::DEFAULT_LOCK_WAIT);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn lock_wait(&self) -> Duration {
+        self.lock_wait
     }
 
     /// The key prefix.
@@ -468,6 +533,13 @@ impl SessionStore for RedisStore {
 
     async fn delete_user(&self, user: &str, keep: Option<&Id>) -> Result<u64, StoreError> {
         self.delete_user_sessions(user, keep).await
+    }
+
+    /// A lease key per session (see [Serialized
+    /// requests](crate#serialized-requests)).
+    async fn lock(&self, id: &Id) -> Result<Option<Box<dyn SessionLease>>, StoreError> {
+        let lease = self.take_lease(id).await?;
+        Ok(Some(Box::new(lease)))
     }
 }
 
