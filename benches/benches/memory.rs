@@ -25,7 +25,8 @@ fn memory_store(c: &mut Criterion) {
         .unwrap();
     let mut group = c.benchmark_group("memory_store");
     for size in [1_000usize, 100_000, 1_000_000] {
-        let store = MemoryStore::new();
+        // Unbounded: the default capacity (100,000) would evict at 1 M.
+        let store = MemoryStore::new().with_capacity_limit(usize::MAX);
         let now = OffsetDateTime::now_utc();
         let before = resident_bytes();
         let ids: Vec<Id> = rt.block_on(async {

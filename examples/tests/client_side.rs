@@ -6,9 +6,8 @@ mod common;
 
 use common::{get_json, App, SECRET};
 use serde_json::{json, Value};
+use session_core::codec::DataCodec;
 use session_core::codec::StarletteCookie;
-use session_core::codec::{ClientSession, DataCodec};
-use session_core::time::OffsetDateTime;
 
 const AXUM_COUNTER: &str = env!("CARGO_BIN_EXE_axum-counter");
 const HYPER_COUNTER: &str = env!("CARGO_BIN_EXE_hyper-counter");
@@ -141,20 +140,7 @@ async fn starlette_cookie_is_shared_with_a_fastapi_app() {
     let codec = StarletteCookie::new("dev-secret-key");
     let mut data = session_core::store::Data::new();
     data.insert("user_count".into(), json!(41));
-    let minted = codec
-        .encode(
-            "session",
-            &ClientSession {
-                data,
-                created_at: None,
-                issued_at: OffsetDateTime::now_utc(),
-                rekey: false,
-                expires_at: None,
-                expiry: None,
-                user: None,
-            },
-        )
-        .unwrap();
+    let minted = common::starlette_cookie(&codec, data);
     for bin in [AXUM_COUNTER, HYPER_COUNTER] {
         let app = App::start(
             bin,

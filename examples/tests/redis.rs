@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{App, SECRET};
+use common::{cluster_spec, App, SECRET};
 use serde_json::{json, Value};
 
 const AXUM_COUNTER: &str = env!("CARGO_BIN_EXE_axum-counter");
@@ -21,22 +21,6 @@ fn redis_url() -> String {
              or set REDIS_URL=redis://127.0.0.1:6379 to test against a Redis you run"
         ),
     }
-}
-
-/// `redis+cluster://host:port,…` from `REDIS_CLUSTER_URLS`.
-fn cluster_spec() -> String {
-    let urls = std::env::var("REDIS_CLUSTER_URLS").unwrap_or_default();
-    let hosts: Vec<&str> = urls
-        .split(',')
-        .map(|url| url.trim().trim_start_matches("redis://"))
-        .filter(|host| !host.is_empty())
-        .collect();
-    assert!(
-        !hosts.is_empty(),
-        "REDIS_CLUSTER_URLS is not set. Run `scripts/test` (it starts a throwaway Redis \
-         Cluster), or set REDIS_CLUSTER_URLS=redis://127.0.0.1:7000,redis://127.0.0.1:7001,..."
-    );
-    format!("redis+cluster://{}", hosts.join(","))
 }
 
 /// A client without a cookie jar: the test carries the cookie by hand, so

@@ -117,7 +117,7 @@ pub(crate) async fn commit(session: &Session) -> Result<Outcome, Error> {
     if state.load_failed && !state.destroyed {
         return Ok(outcome);
     }
-    let now = shared.config.now();
+    let now = session.now();
     outcome.set_cookie = match &shared.storage {
         SessionStorage::Server { store, signer } => {
             let (incoming, current_value) = match &inner.incoming {
@@ -132,6 +132,7 @@ pub(crate) async fn commit(session: &Session) -> Result<Outcome, Error> {
                 _ => (None, None),
             };
             let write = StoreCommit {
+                session,
                 shared,
                 store: &**store,
                 signer,
@@ -166,6 +167,7 @@ fn set_cookie(
 }
 
 struct StoreCommit<'a> {
+    session: &'a Session,
     shared: &'a Shared,
     store: &'a dyn SessionStore,
     signer: &'a SignedId,
@@ -187,7 +189,7 @@ impl StoreCommit<'_> {
 
         if state.destroyed {
             if let Some((id, _)) = incoming {
-                self.store.delete(&id.at_rest()).await?;
+                self.store.delete(&self.stored(&id)).await?;
                 tracing::debug!(session = %id, "session destroyed");
             }
             if state.holds_nothing() {
@@ -201,7 +203,7 @@ impl StoreCommit<'_> {
             // the application's check ended it. What the handler wrote (if
             // anything) is a new session.
             if let (true, Some((id, _))) = (state.revoked, incoming) {
-                self.store.delete(&id.at_rest()).await?;
+                self.store.delete(&self.stored(&id)).await?;
                 tracing::debug!(session = %id, "session ended by the application's check");
             }
             if state.holds_nothing() {
@@ -225,15 +227,16 @@ impl StoreCommit<'_> {
             };
         }
 
+        let stored = self.stored(&id);
         let created_at = state.created_at.unwrap_or(self.now);
         let expires_at = config.expires_at(self.now, created_at, state.expiry);
         if state.holds_nothing() && state.changed() {
-            self.store.delete(&id.at_rest()).await?;
+            self.store.delete(&stored).await?;
             tracing::debug!(session = %id, "emptied session deleted");
             return Ok(removal());
         }
         if state.cycle {
-            return match self.cycle(&id, &state, created_at).await? {
+            return match self.cycle(&stored, &state, created_at).await? {
                 Some(new_id) => {
                     tracing::debug!(old = %id, new = %new_id, "session id cycled");
                     self.cookie_for(&new_id, &state).map(Some)
@@ -245,7 +248,6 @@ impl StoreCommit<'_> {
             };
         }
         if state.changed() {
-            let stored = id.at_rest();
             let mut changes = ChangeSet::new(expires_at);
             for key in &state.dirty {
                 match state.data.get(key) {
@@ -277,7 +279,7 @@ impl StoreCommit<'_> {
             };
         }
         if config.extends_on_use() {
-            return match self.store.touch(&id.at_rest(), expires_at).await? {
+            return match self.store.touch(&stored, expires_at).await? {
                 Saved::Applied if config.rolling || needs_resign => {
                     self.cookie_for(&id, &state).map(Some)
                 }
@@ -288,6 +290,11 @@ impl StoreCommit<'_> {
             return self.cookie_for(&id, &state).map(Some);
         }
         Ok(None)
+    }
+
+    /// What stores keep for the cookie's `id`.
+    fn stored(&self, id: &Id) -> Id {
+        self.session.stored_id(id)
     }
 
     fn cookie_for(&self, id: &Id, state: &State) -> Result<HeaderValue, Error> {
@@ -341,18 +348,18 @@ impl StoreCommit<'_> {
         Err(Error::IdExhausted)
     }
 
-    /// Moves the live session `old` to a fresh id; `None` when `old` was
-    /// ended by another request meanwhile (nothing is written then).
+    /// Moves the live session stored as `old` to a fresh id; `None` when
+    /// `old` was ended by another request meanwhile (nothing is written
+    /// then).
     async fn cycle(
         &self,
         old: &Id,
         state: &State,
         created_at: OffsetDateTime,
     ) -> Result<Option<Id>, Error> {
-        let old = old.at_rest();
         for _ in 0..CREATE_ATTEMPTS {
             let (id, record) = self.record(state, created_at)?;
-            match self.store.cycle(&old, &record).await? {
+            match self.store.cycle(old, &record).await? {
                 Cycled::Moved => return Ok(Some(id)),
                 Cycled::Gone => return Ok(None),
                 Cycled::IdTaken => {

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
@@ -101,6 +101,10 @@ pub(crate) struct SessionInner {
     /// Serializes the first load so the store is asked once.
     load_gate: tokio::sync::Mutex<()>,
     pub(crate) state: Mutex<State>,
+    /// The request's time, read once ([`Session::now`]).
+    now: OnceLock<OffsetDateTime>,
+    /// The digest stores keep for the incoming id ([`Session::stored_id`]).
+    stored: OnceLock<Id>,
 }
 
 /// The per-visitor session of one request: cheap to clone, shared by every
@@ -174,7 +178,21 @@ impl Session {
             incoming,
             load_gate: tokio::sync::Mutex::new(()),
             state: Mutex::new(state),
+            now: OnceLock::new(),
+            stored: OnceLock::new(),
         }))
+    }
+
+    /// The time of this request: the clock is read once, at the first
+    /// use, so one request sees one "now" from load to commit.
+    pub(crate) fn now(&self) -> OffsetDateTime {
+        *self.0.now.get_or_init(|| self.0.shared.config.now())
+    }
+
+    /// What stores keep for the cookie's id ([`Id::at_rest`]), hashed
+    /// once per request.
+    pub(crate) fn stored_id(&self, id: &Id) -> Id {
+        *self.0.stored.get_or_init(|| id.at_rest())
     }
 
     /// Reads the session from its store once; later calls return at once.
@@ -252,10 +270,10 @@ impl Session {
     /// with the data keys) or the data cookie.
     async fn find(&self) -> Result<Found, StoreError> {
         let shared = &self.0.shared;
-        let now = shared.config.now();
+        let now = self.now();
         match (&self.0.incoming, &shared.storage) {
             (Incoming::Id { id, .. }, SessionStorage::Server { store, .. }) => {
-                let stored = id.at_rest();
+                let stored = self.stored_id(id);
                 if let Some(locks) = &shared.locks {
                     locks.lease(&**store, id, &stored).await?;
                 }
@@ -451,13 +469,15 @@ impl Session {
         .await
     }
 
-    /// Removes every key. A session left empty is deleted after the
-    /// request and its cookie removed.
+    /// Removes every key and the user binding
+    /// ([`set_user`](Session::set_user)). A session left empty is deleted
+    /// after the request and its cookie removed.
     ///
     /// ```
     /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
     /// session.clear().await?;
     /// assert!(session.is_empty().await?);
+    /// assert_eq!(session.user().await?, None);
     /// # Ok(()) }
     /// ```
     pub async fn clear(&self) -> Result<(), Error> {
@@ -465,6 +485,9 @@ impl Session {
             let keys: Vec<String> = state.data.keys().cloned().collect();
             state.dirty.extend(keys);
             state.data.clear();
+            if state.user.take().is_some() {
+                state.user_changed = true;
+            }
         })
         .await
     }
@@ -650,7 +673,7 @@ impl Session {
         let SessionStorage::Server { store, .. } = &self.0.shared.storage else {
             return Err(StoreError::Unsupported(operation).into());
         };
-        Ok(user.map(|user| (store.clone(), current.map(|id| id.at_rest()), user)))
+        Ok(user.map(|user| (store.clone(), current.map(|id| self.stored_id(&id)), user)))
     }
 
     /// The live sessions of the user this session is bound to, oldest
@@ -793,7 +816,7 @@ impl Session {
         match &shared.storage {
             SessionStorage::Server { .. } => Ok(name_len + crate::SignedId::ENCODED_LEN),
             SessionStorage::Client { codec } => {
-                let client = self.client_session(shared.config.now());
+                let client = self.client_session(self.now());
                 Ok(name_len + codec.encode(&shared.cookie_name, &client)?.len())
             }
         }

@@ -32,9 +32,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
+use serde_json::Value;
 use session_core::store::{
-    async_trait, ChangeSet, Created, Cycled, Data, Record, Saved, SessionStore, StoreError,
-    UserSession,
+    async_trait, from_unix_millis, unix_millis, ChangeSet, Created, Cycled, Data, Record, Saved,
+    SessionStore, StoreError, UserSession,
 };
 use session_core::time::OffsetDateTime;
 use session_core::{Clock, Expiry, Id, SystemClock};
@@ -51,32 +52,145 @@ pub const DEFAULT_CAPACITY: usize = 100_000;
 /// A shard is swept for expired entries after this many creates in it.
 const SWEEP_EVERY: u32 = 64;
 
+/// One session, kept compact: a counter session takes about 200 bytes
+/// with its share of the table (the data as a boxed slice of pairs, times
+/// as Unix milliseconds, the rare parts boxed).
 struct Entry {
-    data: Data,
-    created_at: OffsetDateTime,
-    expires_at: OffsetDateTime,
-    expiry: Option<Expiry>,
-    /// The user the session is bound to, listed in [`Users`].
-    user: Option<Arc<str>>,
+    /// The data, in the session's key order: a slice of pairs instead of a
+    /// map (whose index table and spare capacity cost more than small
+    /// sessions hold).
+    data: Pairs,
+    created_at: i64,
+    expires_at: i64,
+    /// What few sessions have (an expiry policy, a user), boxed so the
+    /// others pay one pointer for it.
+    extra: Option<Box<Extra>>,
     /// The session was loaded, saved or touched after it was created: a
     /// visitor that came back. Eviction spares these while it can.
     returned: AtomicBool,
 }
 
+/// The rarer parts of an [`Entry`].
+#[derive(Default)]
+struct Extra {
+    expiry: Option<Expiry>,
+    /// The user the session is bound to, listed in [`Users`].
+    user: Option<Arc<str>>,
+}
+
+/// Session data as an [`Entry`] keeps it.
+type Pairs = Box<[(Box<str>, Value)]>;
+
+fn pairs(data: &Data) -> Pairs {
+    data.iter()
+        .map(|(key, value)| (Box::from(key.as_str()), value.clone()))
+        .collect()
+}
+
+fn data(pairs: &Pairs) -> Data {
+    pairs
+        .iter()
+        .map(|(key, value)| (key.to_string(), value.clone()))
+        .collect()
+}
+
+/// Applies `changes` to `pairs` as [`ChangeSet::apply_to`] does to a map:
+/// removals first (the other keys keep their order), then sets (an
+/// existing key keeps its place, a new one goes last). Overwriting the
+/// value of a key the session has allocates nothing.
+fn apply(pairs: &mut Pairs, changes: &ChangeSet) {
+    let reshapes = !changes.removed.is_empty()
+        || changes
+            .set
+            .keys()
+            .any(|key| !pairs.iter().any(|(k, _)| **k == **key));
+    if reshapes {
+        let mut list = std::mem::take(pairs).into_vec();
+        list.retain(|(key, _)| !changes.removed.iter().any(|r| **r == **key));
+        for (key, value) in &changes.set {
+            match list.iter_mut().find(|(k, _)| **k == **key) {
+                Some((_, slot)) => *slot = value.clone(),
+                None => list.push((Box::from(key.as_str()), value.clone())),
+            }
+        }
+        *pairs = list.into_boxed_slice();
+        return;
+    }
+    for (key, value) in &changes.set {
+        if let Some((_, slot)) = pairs.iter_mut().find(|(k, _)| **k == **key) {
+            *slot = value.clone();
+        }
+    }
+}
+
+/// A time as an [`Entry`] keeps it.
+fn millis(at: OffsetDateTime) -> i64 {
+    unix_millis(at)
+}
+
+fn time(id: &Id, millis: i64) -> Result<OffsetDateTime, StoreError> {
+    from_unix_millis(millis).ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "session #{} holds a time out of range",
+            id.short_hash()
+        ))
+    })
+}
+
 impl Entry {
     fn new(record: &Record) -> Self {
         Self {
-            data: record.data.clone(),
-            created_at: record.created_at,
-            expires_at: record.expires_at,
-            expiry: record.expiry,
-            user: record.user.as_deref().map(Arc::from),
+            data: pairs(&record.data),
+            created_at: millis(record.created_at),
+            expires_at: millis(record.expires_at),
+            extra: None,
             returned: AtomicBool::new(false),
         }
+        .with_expiry(record.expiry)
+        .with_user(record.user.as_deref().map(Arc::from))
+    }
+
+    fn with_expiry(mut self, expiry: Option<Expiry>) -> Self {
+        self.set_extra(|extra| extra.expiry = expiry);
+        self
+    }
+
+    fn with_user(mut self, user: Option<Arc<str>>) -> Self {
+        self.set_extra(|extra| extra.user = user);
+        self
+    }
+
+    /// Changes the rare parts, keeping the box only while it holds something.
+    fn set_extra(&mut self, change: impl FnOnce(&mut Extra)) {
+        let mut extra = self.extra.take().unwrap_or_default();
+        change(&mut extra);
+        if extra.expiry.is_some() || extra.user.is_some() {
+            self.extra = Some(extra);
+        }
+    }
+
+    fn expiry(&self) -> Option<Expiry> {
+        self.extra.as_ref().and_then(|extra| extra.expiry)
+    }
+
+    fn user(&self) -> Option<&Arc<str>> {
+        self.extra.as_ref().and_then(|extra| extra.user.as_ref())
     }
 
     fn mark_returned(&self) {
         self.returned.store(true, Ordering::Relaxed);
+    }
+
+    fn is_live(&self, now: i64) -> bool {
+        self.expires_at > now
+    }
+
+    fn record(&self, id: &Id) -> Result<Record, StoreError> {
+        let mut record = Record::new(*id, time(id, self.created_at)?, time(id, self.expires_at)?);
+        record.data = data(&self.data);
+        record.expiry = self.expiry();
+        record.user = self.user().map(|user| user.to_string());
+        Ok(record)
     }
 }
 
@@ -112,7 +226,7 @@ impl Users {
 
     /// Takes `entry` (removed from a shard under `id`) out of the index.
     fn forget(&self, id: &Id, entry: &Entry) {
-        if let Some(user) = &entry.user {
+        if let Some(user) = entry.user() {
             self.remove(user, id);
         }
     }
@@ -125,18 +239,18 @@ struct Shard {
 }
 
 impl Shard {
-    fn live(&self, id: &Id, now: OffsetDateTime) -> Option<&Entry> {
-        self.map.get(id).filter(|entry| entry.expires_at > now)
+    fn live(&self, id: &Id, now: i64) -> Option<&Entry> {
+        self.map.get(id).filter(|entry| entry.is_live(now))
     }
 
-    fn live_mut(&mut self, id: &Id, now: OffsetDateTime) -> Option<&mut Entry> {
-        self.map.get_mut(id).filter(|entry| entry.expires_at > now)
+    fn live_mut(&mut self, id: &Id, now: i64) -> Option<&mut Entry> {
+        self.map.get_mut(id).filter(|entry| entry.is_live(now))
     }
 
-    fn sweep(&mut self, now: OffsetDateTime, users: &Users) -> u64 {
+    fn sweep(&mut self, now: i64, users: &Users) -> u64 {
         let before = self.map.len();
         self.map.retain(|id, entry| {
-            let live = entry.expires_at > now;
+            let live = entry.is_live(now);
             if !live {
                 users.forget(id, entry);
             }
@@ -168,7 +282,7 @@ impl Shard {
 
     /// Inserts `record`, first making room when the shard is full; returns
     /// how many live sessions were evicted for it.
-    fn insert(&mut self, record: &Record, limit: usize, now: OffsetDateTime, users: &Users) -> u64 {
+    fn insert(&mut self, record: &Record, limit: usize, now: i64, users: &Users) -> u64 {
         self.creates = self.creates.wrapping_add(1);
         if self.creates.is_multiple_of(SWEEP_EVERY) {
             self.sweep(now, users);
@@ -184,7 +298,7 @@ impl Shard {
         // An expired entry under the same id leaves the index first.
         self.remove(&record.id, users);
         let entry = Entry::new(record);
-        if let Some(user) = &entry.user {
+        if let Some(user) = entry.user() {
             users.add(user, record.id);
         }
         self.map.insert(record.id, entry);
@@ -231,7 +345,7 @@ fn move_entry(
     old: &Id,
     record: &Record,
     limit: usize,
-    now: OffsetDateTime,
+    now: i64,
     users: &Users,
 ) -> (Cycled, u64) {
     if old_shard.live(old, now).is_none() {
@@ -360,8 +474,9 @@ impl MemoryStore {
         &self.inner.shards[shard_index(id)]
     }
 
-    fn now(&self) -> OffsetDateTime {
-        self.inner.clock.now()
+    /// The store's "now", in the Unix milliseconds entries keep.
+    fn now(&self) -> i64 {
+        millis(self.inner.clock.now())
     }
 }
 
@@ -370,14 +485,13 @@ impl SessionStore for MemoryStore {
     async fn load(&self, id: &Id) -> Result<Option<Record>, StoreError> {
         let now = self.now();
         let shard = self.shard(id).read();
-        Ok(shard.live(id, now).map(|entry| {
-            entry.mark_returned();
-            let mut record = Record::new(*id, entry.created_at, entry.expires_at);
-            record.data = entry.data.clone();
-            record.expiry = entry.expiry;
-            record.user = entry.user.as_deref().map(str::to_owned);
-            record
-        }))
+        shard
+            .live(id, now)
+            .map(|entry| {
+                entry.mark_returned();
+                entry.record(id)
+            })
+            .transpose()
     }
 
     async fn create(&self, record: &Record) -> Result<Created, StoreError> {
@@ -396,21 +510,22 @@ impl SessionStore for MemoryStore {
         let mut shard = self.shard(id).write();
         Ok(match shard.live_mut(id, now) {
             Some(entry) => {
-                changes.apply_to(&mut entry.data);
-                entry.expires_at = changes.expires_at;
+                apply(&mut entry.data, changes);
+                entry.expires_at = millis(changes.expires_at);
                 if let Some(expiry) = changes.expiry {
-                    entry.expiry = expiry;
+                    entry.set_extra(|extra| extra.expiry = expiry);
                 }
                 if let Some(user) = &changes.user {
-                    if entry.user.as_deref() != user.as_deref() {
+                    if entry.user().map(|u| &**u) != user.as_deref() {
                         let users = &self.inner.users;
-                        if let Some(old) = entry.user.take() {
-                            users.remove(&old, id);
+                        if let Some(old) = entry.user() {
+                            users.remove(old, id);
                         }
-                        entry.user = user.as_deref().map(Arc::from);
-                        if let Some(new) = &entry.user {
+                        let new = user.as_deref().map(Arc::<str>::from);
+                        if let Some(new) = &new {
                             users.add(new, *id);
                         }
+                        entry.set_extra(|extra| extra.user = new);
                     }
                 }
                 entry.mark_returned();
@@ -425,7 +540,7 @@ impl SessionStore for MemoryStore {
         let mut shard = self.shard(id).write();
         Ok(match shard.live_mut(id, now) {
             Some(entry) => {
-                entry.expires_at = expires_at;
+                entry.expires_at = millis(expires_at);
                 entry.mark_returned();
                 Saved::Applied
             }
@@ -478,9 +593,16 @@ impl SessionStore for MemoryStore {
             .filter_map(|id| {
                 let shard = self.shard(&id).read();
                 let entry = shard.live(&id, now)?;
-                Some(UserSession::new(id, entry.created_at, entry.expires_at))
+                Some((|| {
+                    let created_at = time(&id, entry.created_at)?;
+                    Ok(UserSession::new(
+                        id,
+                        created_at,
+                        time(&id, entry.expires_at)?,
+                    ))
+                })())
             })
-            .collect();
+            .collect::<Result<_, StoreError>>()?;
         sessions.sort_by_key(|session| (session.created_at, session.id));
         Ok(sessions)
     }
@@ -496,11 +618,11 @@ impl SessionStore for MemoryStore {
                 continue;
             }
             let mut shard = self.shard(&id).write();
-            if shard.map.get(&id).and_then(|e| e.user.as_deref()) != Some(user) {
+            if shard.map.get(&id).and_then(|e| e.user()).map(|u| &**u) != Some(user) {
                 continue;
             }
             if let Some(entry) = shard.remove(&id, &self.inner.users) {
-                if entry.expires_at > now {
+                if entry.is_live(now) {
                     ended += 1;
                 }
             }
@@ -512,6 +634,36 @@ impl SessionStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The compact pairs change exactly as a map does (values and key
+        /// order), whatever the change set.
+        #[test]
+        fn pairs_apply_like_a_map(
+            keys in proptest::collection::vec(0u8..6, 0..6),
+            set in proptest::collection::btree_map(0u8..8, 0i64..3, 0..4),
+            removed in proptest::collection::vec(0u8..8, 0..3),
+        ) {
+            let mut map = Data::new();
+            for (n, key) in keys.iter().enumerate() {
+                map.insert(format!("k{key}"), Value::from(n));
+            }
+            let mut changes = ChangeSet::new(OffsetDateTime::UNIX_EPOCH);
+            for (key, value) in &set {
+                changes.set.insert(format!("k{key}"), Value::from(*value));
+            }
+            // A key may be in both lists: removals apply first.
+            changes.removed = removed.iter().map(|key| format!("k{key}")).collect();
+            let mut compact = pairs(&map);
+            apply(&mut compact, &changes);
+            changes.apply_to(&mut map);
+            let back = data(&compact);
+            prop_assert_eq!(back.keys().collect::<Vec<_>>(), map.keys().collect::<Vec<_>>());
+            prop_assert_eq!(back, map);
+        }
+    }
+
     use session_core::time::Duration;
     use session_core::ManualClock;
 

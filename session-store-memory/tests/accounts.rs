@@ -171,6 +171,13 @@ fn app(layer: SessionLayer, versions: Versions) -> Router {
             }),
         )
         .route(
+            "/clear",
+            get(|session: Session| async move {
+                session.clear().await?;
+                Ok::<_, Error>(String::new())
+            }),
+        )
+        .route(
             "/bad-user/{len}",
             get(|session: Session, Path(len): Path<usize>| async move {
                 session.set_user("x".repeat(len)).await?;
@@ -341,6 +348,23 @@ async fn user_names_must_fit() {
     let (status, _) = a.get(&app, "/bad-user/255").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(a.text(&app, "/whoami").await.len(), 255);
+}
+
+/// `clear()` at logout ends a bound session too: the binding goes with
+/// the keys, the session is deleted, the user lists nothing.
+#[tokio::test]
+async fn clear_unbinds_and_deletes_a_bound_session() {
+    let store = MemoryStore::new();
+    let app = app(
+        SessionLayer::new(store.clone(), key(1)).with_config(config()),
+        Versions::default(),
+    );
+    let mut a = Browser::new();
+    a.text(&app, "/login/hong").await;
+    a.text(&app, "/clear").await;
+    assert!(a.cookie.is_none(), "the cookie is removed");
+    assert!(store.is_empty(), "the cleared session is still stored");
+    assert!(store.list_user("hong").await.unwrap().is_empty());
 }
 
 #[test]

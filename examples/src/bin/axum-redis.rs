@@ -14,10 +14,24 @@
 //! curl -b jar localhost:8001/get/                 # the other instance knows hong
 //! ```
 //!
-//! `GET /login/{username}/` stores a profile and gives the session a fresh
-//! id, `GET /get/` shows it, `GET /logout/` ends the session. `PORT`
-//! (default 8000, on 127.0.0.1); `SESSION_SECRET`, the key as hex
-//! (comma-separated keys rotate), a random key with a warning when unset.
+//! | route | what it does |
+//! |---|---|
+//! | `GET /login/{username}/` | stores a profile in the session, binds the session to `username` and gives it a fresh id |
+//! | `GET /get/` | the profile, or "Login first" |
+//! | `GET /logout/` | ends this session |
+//! | `GET /sessions/` | the logged-in user's sessions ("your devices"): handle, whether it is this one, when it began and ends (Unix seconds) |
+//! | `GET /logout/others/` | ends the user's other sessions ("log out my other devices"), this one goes on |
+//! | `GET /logout/everywhere/` | ends every session of the user, this one included |
+//!
+//! The settings:
+//!
+//! | variable | meaning |
+//! |---|---|
+//! | `SESSION_STORE` | the Redis URL (default `redis://127.0.0.1:6379`), or `redis+cluster://host:port,host:port` |
+//! | `PORT` | the port, on 127.0.0.1 (default 8000) |
+//! | `SESSION_SECRET` | the key as hex (`openssl rand -hex 32`; comma-separated keys rotate: the first signs, all verify); a random key with a warning when unset |
+//! | `SESSION_DATA_KEY` | optional: a key as hex, of its own (not `SESSION_SECRET`), that encrypts every session value in Redis (AES-256-GCM), so a dump of it shows no profile; comma-separated keys rotate (the first encrypts, all decrypt). A value that is not a key stops the app at start |
+//! | `SESSION_HTTPS` | `1` behind HTTPS: a `Secure`, `__Host-` cookie |
 //!
 //! To make this file the `src/main.rs` of a crate of your own:
 //!
@@ -44,11 +58,14 @@ use session_core::{Error, Key, Keys, Session, SessionConfig, SessionLayer};
 use session_store_redis::RedisStore;
 use tokio::net::TcpListener;
 
-/// `GET /login/{username}/`: stores the tutorial's profile, and gives the
-/// session a fresh id (session-fixation defence).
+/// `GET /login/{username}/`: stores the tutorial's profile, binds the
+/// session to the user, and gives the session a fresh id
+/// (session-fixation defence).
 async fn login(session: Session, Path(username): Path<String>) -> Result<Json<Value>, Error> {
     let profile = json!({ "user_id": username, "age": 21, "email": "aaa@aaa.com" });
     session.insert("username", profile).await?;
+    // The user the store lists the session under.
+    session.set_user(&username).await?;
     session.cycle_id().await?;
     Ok(Json(json!({ "message": "Logged in" })))
 }
@@ -61,11 +78,57 @@ async fn profile(session: Session) -> Result<Json<Value>, Error> {
     }))
 }
 
-/// `GET /logout/`: ends the session: its data is deleted and the cookie
-/// removed.
-async fn logout(session: Session) -> Result<Json<Value>, Error> {
-    session.clear().await?;
-    Ok(Json(json!({ "message": "Logged out" })))
+/// `GET /logout/`: ends the session (and its binding to the user): its
+/// data is deleted and the cookie removed.
+async fn logout(session: Session) -> Json<Value> {
+    session.destroy();
+    Json(json!({ "message": "Logged out" }))
+}
+
+/// `GET /sessions/`: the logged-in user's sessions, oldest first.
+async fn sessions(session: Session) -> Result<Json<Value>, Error> {
+    if session.user().await?.is_none() {
+        return Ok(Json(json!({ "message": "Login first" })));
+    }
+    let sessions: Vec<Value> = session
+        .user_sessions()
+        .await?
+        .into_iter()
+        .map(|info| {
+            json!({
+                // Safe to show: it is not the session id, and cannot be
+                // turned into one.
+                "handle": info.handle,
+                "current": info.current,
+                "created_at": info.created_at.unix_timestamp(),
+                "expires_at": info.expires_at.unix_timestamp(),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "sessions": sessions })))
+}
+
+/// `GET /logout/others/`: ends the user's other sessions; this one goes on.
+async fn logout_others(session: Session) -> Result<Json<Value>, Error> {
+    if session.user().await?.is_none() {
+        return Ok(Json(json!({ "message": "Login first" })));
+    }
+    let ended = session.end_other_sessions().await?;
+    Ok(Json(
+        json!({ "message": "Logged out other sessions", "ended": ended }),
+    ))
+}
+
+/// `GET /logout/everywhere/`: ends every session of the user, this one
+/// included.
+async fn logout_everywhere(session: Session) -> Result<Json<Value>, Error> {
+    if session.user().await?.is_none() {
+        return Ok(Json(json!({ "message": "Login first" })));
+    }
+    let ended = session.end_all_sessions().await?;
+    Ok(Json(
+        json!({ "message": "Logged out everywhere", "ended": ended }),
+    ))
 }
 
 #[tokio::main]
@@ -102,6 +165,9 @@ async fn main() -> ExitCode {
         .route("/login/{username}/", get(login))
         .route("/get/", get(profile))
         .route("/logout/", get(logout))
+        .route("/sessions/", get(sessions))
+        .route("/logout/others/", get(logout_others))
+        .route("/logout/everywhere/", get(logout_everywhere))
         .layer(layer.with_config(config));
 
     let port = port();
@@ -133,6 +199,8 @@ async fn main() -> ExitCode {
 /// `rediss://`) or a cluster (`redis+cluster://host:port,host:port`).
 /// Error messages leave the URL out: it may hold a password.
 async fn session_layer(url: &str) -> Result<SessionLayer, String> {
+    // Read before connecting: a bad key is reported at once.
+    let data_keys = data_keys()?;
     let redis = if url.starts_with("redis://") || url.starts_with("rediss://") {
         RedisStore::connect(url).await
     } else if url.starts_with("redis+cluster://") || url.starts_with("rediss+cluster://") {
@@ -149,7 +217,23 @@ async fn session_layer(url: &str) -> Result<SessionLayer, String> {
     };
     let redis =
         redis.map_err(|e| format!("SESSION_STORE names a Redis that cannot be used: {e}"))?;
-    Ok(SessionLayer::new(redis, keys()?))
+    let layer = SessionLayer::new(redis, keys()?);
+    // Values encrypted in Redis when SESSION_DATA_KEY is set.
+    Ok(match data_keys {
+        Some(data_keys) => layer.with_data_keys(data_keys),
+        None => layer,
+    })
+}
+
+/// The keys from `SESSION_DATA_KEY` (hex, comma-separated to rotate: the
+/// first encrypts, all decrypt), or `None` when it is unset.
+fn data_keys() -> Result<Option<Keys>, String> {
+    if std::env::var_os("SESSION_DATA_KEY").is_none_or(|keys| keys.is_empty()) {
+        return Ok(None);
+    }
+    Keys::from_env("SESSION_DATA_KEY")
+        .map(Some)
+        .map_err(|e| format!("SESSION_DATA_KEY: {e}"))
 }
 
 /// The keys from `SESSION_SECRET` (hex, comma-separated to rotate: the

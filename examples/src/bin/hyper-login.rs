@@ -1,8 +1,14 @@
-//! The login of the FastAPI session tutorial, in plain hyper:
-//! `GET /login/{username}/` stores a profile in the session and gives the
-//! session a fresh id (so an id planted before the login is worth nothing
-//! after it); `GET /get/` shows the profile, or "Login first";
-//! `GET /logout/` ends the session.
+//! The login of the FastAPI session tutorial, in plain hyper, with the pages of
+//! an account's sessions:
+//!
+//! | route | what it does |
+//! |---|---|
+//! | `GET /login/{username}/` | stores a profile in the session, binds the session to `username` and gives it a fresh id (so an id planted before the login is worth nothing after it) |
+//! | `GET /get/` | the profile, or "Login first" |
+//! | `GET /logout/` | ends this session |
+//! | `GET /sessions/` | the logged-in user's sessions ("your devices"): handle, whether it is this one, when it began and ends (Unix seconds) |
+//! | `GET /logout/others/` | ends the user's other sessions ("log out my other devices"), this one goes on |
+//! | `GET /logout/everywhere/` | ends every session of the user, this one included |
 //!
 //! The session layer is a tower layer: `tower::ServiceBuilder` wraps the
 //! handler (a `service_fn`) in it, `TowerToHyperService` hands the result to
@@ -10,10 +16,14 @@
 //!
 //! ```text
 //! cargo run -p examples --bin hyper-login
-//! curl -c jar -b jar localhost:8000/get/          # {"message":"Login first"}
-//! curl -c jar -b jar localhost:8000/login/hong/   # {"message":"Logged in"}
-//! curl -c jar -b jar localhost:8000/get/          # {"session_info":{"user_id":"hong",…}}
-//! curl -c jar -b jar localhost:8000/logout/       # {"message":"Logged out"}
+//! curl -c jar -b jar localhost:8000/get/               # {"message":"Login first"}
+//! curl -c jar -b jar localhost:8000/login/hong/        # {"message":"Logged in"}
+//! curl -c jar -b jar localhost:8000/get/               # {"session_info":{"user_id":"hong",…}}
+//! curl -c jar2 -b jar2 localhost:8000/login/hong/      # hong again, on another "device"
+//! curl -c jar -b jar localhost:8000/sessions/          # {"sessions":[{"handle":…,"current":true,…},…]}
+//! curl -c jar -b jar localhost:8000/logout/others/     # {"message":"Logged out other sessions","ended":1}
+//! curl -c jar2 -b jar2 localhost:8000/get/             # {"message":"Login first"}
+//! curl -c jar -b jar localhost:8000/logout/            # {"message":"Logged out"}
 //! ```
 //!
 //! `SESSION_STORE` picks where sessions live; `session_layer` below shows
@@ -31,11 +41,19 @@
 //! SESSION_STORE=redis://127.0.0.1:6379 cargo run -p examples --bin hyper-login
 //! ```
 //!
-//! The other settings: `PORT` (default 8000, on 127.0.0.1);
-//! `SESSION_SECRET`, the key as hex (`openssl rand -hex 32`; comma-separated
-//! keys rotate: the first signs, all verify; for `starlette`, the secret text
-//! exactly as the FastAPI app has it), a random key with a warning when
-//! unset.
+//! Sessions kept in a cookie cannot be listed or deleted by the server:
+//! there `/sessions/` lists nothing, and the two `/logout/…/` pages revoke
+//! sessions with a per-user version number that every request checks (see
+//! `Versions`); they answer `"ended": null` (the number is unknown).
+//!
+//! The other settings:
+//!
+//! | variable | meaning |
+//! |---|---|
+//! | `PORT` | the port, on 127.0.0.1 (default 8000) |
+//! | `SESSION_SECRET` | the key as hex (`openssl rand -hex 32`; comma-separated keys rotate: the first signs, all verify; for `starlette`, the secret text exactly as the FastAPI app has it); a random key with a warning when unset |
+//! | `SESSION_DATA_KEY` | optional, server-side stores only: a key as hex, of its own (not `SESSION_SECRET`), that encrypts every session value in the store (AES-256-GCM), so a dump of the store shows no profile; comma-separated keys rotate (the first encrypts, all decrypt). A value that is not a key stops the app at start |
+//! | `SESSION_HTTPS` | `1` behind HTTPS: a `Secure`, `__Host-` cookie |
 //!
 //! To make this file the `src/main.rs` of a crate of your own:
 //!
@@ -56,10 +74,12 @@
 //! ```
 #![forbid(unsafe_code)]
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::error::Error as StdError;
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use http_body_util::Full;
@@ -70,9 +90,10 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use serde_json::{json, Value};
+use session_core::store::SessionStore;
 use session_core::{
-    EncryptedCookie, Error, Key, Keys, Session, SessionConfig, SessionLayer, SignedCookie,
-    StarletteCookie,
+    EncryptedCookie, Error, Key, Keys, LoadedSession, Session, SessionConfig, SessionLayer,
+    SignedCookie, StarletteCookie,
 };
 use session_store_memory::MemoryStore;
 use session_store_redis::RedisStore;
@@ -80,11 +101,58 @@ use session_store_sql::SqlStore;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 
-/// `GET /login/{username}/`: stores the tutorial's profile, and gives the
-/// session a fresh id (session-fixation defence).
-async fn login(session: &Session, username: &str) -> Result<Value, Error> {
+/// The session key holding the user's session version at login (sessions
+/// kept in cookies only).
+const USER_VERSION: &str = "user_version";
+
+/// Each user's current session version, for revoking sessions kept in
+/// cookies: the server cannot delete a cookie, so every request compares
+/// the version its session got at login with the user's current one, and
+/// "log out everywhere" bumps the current one (see `revocable`). A user
+/// never bumped is at version 0.
+///
+/// This map lives in this one process. A real app keeps the versions in
+/// its database (a column of the users table), so that every instance
+/// shares them and they survive a restart.
+#[derive(Clone, Default)]
+struct Versions(Arc<Mutex<HashMap<String, u64>>>);
+
+impl Versions {
+    /// `user`'s current version.
+    fn current(&self, user: &str) -> u64 {
+        let versions = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        versions.get(user).copied().unwrap_or(0)
+    }
+
+    /// Moves `user` to a new version, ending every session issued before;
+    /// returns the new version.
+    fn bump(&self, user: &str) -> u64 {
+        let mut versions = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let version = versions.entry(user.to_owned()).or_insert(0);
+        *version += 1;
+        *version
+    }
+}
+
+/// What the handlers share: the versions when sessions are kept in cookies,
+/// `None` with a server-side store (which lists and deletes sessions
+/// itself).
+type Accounts = Option<Versions>;
+
+/// `GET /login/{username}/`: stores the tutorial's profile, binds the
+/// session to the user, and gives the session a fresh id
+/// (session-fixation defence).
+async fn login(versions: &Accounts, session: &Session, username: &str) -> Result<Value, Error> {
     let profile = json!({ "user_id": username, "age": 21, "email": "aaa@aaa.com" });
     session.insert("username", profile).await?;
+    // The user a server-side store lists the session under, and the one
+    // the version check of cookie sessions looks up.
+    session.set_user(username).await?;
+    if let Some(versions) = versions {
+        session
+            .insert(USER_VERSION, versions.current(username))
+            .await?;
+    }
     session.cycle_id().await?;
     Ok(json!({ "message": "Logged in" }))
 }
@@ -97,16 +165,85 @@ async fn profile(session: &Session) -> Result<Value, Error> {
     })
 }
 
-/// `GET /logout/`: ends the session: its data is deleted and the cookie
-/// removed.
+/// `GET /logout/`: ends the session (and its binding to the user): its
+/// data is deleted and the cookie removed.
 async fn logout(session: &Session) -> Result<Value, Error> {
-    session.clear().await?;
+    session.destroy();
     Ok(json!({ "message": "Logged out" }))
 }
 
+/// `GET /sessions/`: the logged-in user's sessions, oldest first.
+async fn sessions(versions: &Accounts, session: &Session) -> Result<Value, Error> {
+    if session.user().await?.is_none() {
+        return Ok(json!({ "message": "Login first" }));
+    }
+    if versions.is_some() {
+        return Ok(json!({
+            "sessions": [],
+            "message": "Sessions kept in cookies cannot be listed; \
+                        /logout/others/ and /logout/everywhere/ still work",
+        }));
+    }
+    let sessions: Vec<Value> = session
+        .user_sessions()
+        .await?
+        .into_iter()
+        .map(|info| {
+            json!({
+                // Safe to show: it is not the session id, and cannot be
+                // turned into one.
+                "handle": info.handle,
+                "current": info.current,
+                "created_at": info.created_at.unix_timestamp(),
+                "expires_at": info.expires_at.unix_timestamp(),
+            })
+        })
+        .collect();
+    Ok(json!({ "sessions": sessions }))
+}
+
+/// `GET /logout/others/`: ends the user's other sessions; this one goes on.
+async fn logout_others(versions: &Accounts, session: &Session) -> Result<Value, Error> {
+    let Some(user) = session.user().await? else {
+        return Ok(json!({ "message": "Login first" }));
+    };
+    let ended = match versions {
+        None => Some(session.end_other_sessions().await?),
+        Some(versions) => {
+            // Every session of the user is now outdated; this one takes
+            // the new version, so it alone goes on.
+            let version = versions.bump(&user);
+            session.insert(USER_VERSION, version).await?;
+            None
+        }
+    };
+    Ok(json!({ "message": "Logged out other sessions", "ended": ended }))
+}
+
+/// `GET /logout/everywhere/`: ends every session of the user, this one
+/// included.
+async fn logout_everywhere(versions: &Accounts, session: &Session) -> Result<Value, Error> {
+    let Some(user) = session.user().await? else {
+        return Ok(json!({ "message": "Login first" }));
+    };
+    let ended = match versions {
+        None => Some(session.end_all_sessions().await?),
+        Some(versions) => {
+            versions.bump(&user);
+            session.destroy();
+            None
+        }
+    };
+    Ok(json!({ "message": "Logged out everywhere", "ended": ended }))
+}
+
 /// Every request: routes it, and turns a session error into its status
-/// code (`503` when the store is unreachable, `500` otherwise).
-async fn handle(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+/// code (`503` when the store is unreachable, `501` for what it cannot do,
+/// `500` otherwise).
+async fn handle(
+    versions: Accounts,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     // The session layer put the request's session there.
     let Some(session) = request.extensions().get::<Session>().cloned() else {
         let err = Error::MissingLayer;
@@ -121,8 +258,11 @@ async fn handle(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Inf
     let answer = match request.uri().path() {
         "/get/" => profile(&session).await,
         "/logout/" => logout(&session).await,
+        "/sessions/" => sessions(&versions, &session).await,
+        "/logout/others/" => logout_others(&versions, &session).await,
+        "/logout/everywhere/" => logout_everywhere(&versions, &session).await,
         path => match login_user(path) {
-            Some(username) => login(&session, &username).await,
+            Some(username) => login(&versions, &session, &username).await,
             None => {
                 let body = json!({ "detail": "Not Found" });
                 return Ok(json_response(StatusCode::NOT_FOUND, &body));
@@ -184,8 +324,8 @@ async fn main() -> ExitCode {
         .init();
 
     let store = std::env::var("SESSION_STORE").unwrap_or_else(|_| "memory".to_owned());
-    let layer = match session_layer(&store).await {
-        Ok(layer) => layer,
+    let (layer, versions) = match session_layer(&store).await {
+        Ok(built) => built,
         Err(err) => {
             eprintln!("error: {err}");
             return ExitCode::from(2);
@@ -204,7 +344,7 @@ async fn main() -> ExitCode {
     };
     let service = ServiceBuilder::new()
         .layer(layer.with_config(config))
-        .service_fn(handle);
+        .service_fn(move |request| handle(versions.clone(), request));
 
     let port = port();
     let listener = match TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await {
@@ -248,27 +388,43 @@ const STORES: &str = "memory, cookie, cookie-encrypted, starlette, sqlite://sess
                       sqlite::memory:, postgres://…, mysql://…, mariadb://…, redis://…, \
                       rediss://…, redis+cluster://host:port,host:port";
 
-/// The session layer for `store`. Error messages leave the URL out: it may
+/// The session layer for `store`, and the versions that revoke sessions
+/// when they are kept in cookies. Error messages leave the URL out: it may
 /// hold a password.
-async fn session_layer(store: &str) -> Result<SessionLayer, Box<dyn StdError>> {
+async fn session_layer(store: &str) -> Result<(SessionLayer, Accounts), Box<dyn StdError>> {
+    let data_keys = data_keys()?;
     let layer = match store {
         // Server-side stores keep the data; the cookie holds a signed id.
-        "memory" => SessionLayer::new(MemoryStore::new(), keys()?),
+        "memory" => server_side(MemoryStore::new(), data_keys)?,
         // Client-side: the data is in the cookie itself (4 KB at most).
-        "cookie" => SessionLayer::client_side(SignedCookie::new(&keys()?)),
-        "cookie-encrypted" => SessionLayer::client_side(EncryptedCookie::new(&keys()?)),
-        "starlette" => SessionLayer::client_side(starlette_cookie()),
+        "cookie" | "cookie-encrypted" | "starlette" => {
+            if data_keys.is_some() {
+                return Err(format!(
+                    "SESSION_DATA_KEY encrypts what a server-side store keeps; with \
+                     SESSION_STORE={store} the data is in the cookie (cookie-encrypted \
+                     encrypts it with SESSION_SECRET): unset SESSION_DATA_KEY"
+                )
+                .into());
+            }
+            let layer = match store {
+                "cookie" => SessionLayer::client_side(SignedCookie::new(&keys()?)),
+                "cookie-encrypted" => SessionLayer::client_side(EncryptedCookie::new(&keys()?)),
+                _ => SessionLayer::client_side(starlette_cookie()),
+            };
+            let versions = Versions::default();
+            return Ok((revocable(layer, versions.clone()), Some(versions)));
+        }
         url if url.starts_with("redis://") || url.starts_with("rediss://") => {
             let redis = RedisStore::connect(url)
                 .await
                 .map_err(|e| format!("SESSION_STORE names a Redis that cannot be used: {e}"))?;
-            SessionLayer::new(redis, keys()?)
+            server_side(redis, data_keys)?
         }
         url if url.starts_with("redis+cluster://") || url.starts_with("rediss+cluster://") => {
             let redis = RedisStore::connect_spec(url)
                 .await
                 .map_err(|e| format!("SESSION_STORE names a Redis that cannot be used: {e}"))?;
-            SessionLayer::new(redis, keys()?)
+            server_side(redis, data_keys)?
         }
         url if [
             "sqlite:",
@@ -290,7 +446,7 @@ async fn session_layer(store: &str) -> Result<SessionLayer, Box<dyn StdError>> {
             // Deletes expired rows every ten minutes, as long as the app
             // runs (dropping the handle does not stop the task).
             drop(sql.spawn_cleanup(Duration::from_secs(10 * 60)));
-            SessionLayer::new(sql, keys()?)
+            server_side(sql, data_keys)?
         }
         other => {
             let shown = match other.split_once("://") {
@@ -300,7 +456,48 @@ async fn session_layer(store: &str) -> Result<SessionLayer, Box<dyn StdError>> {
             return Err(format!("unknown SESSION_STORE {shown:?}; valid values: {STORES}").into());
         }
     };
-    Ok(layer)
+    Ok((layer, None))
+}
+
+/// A layer for a server-side `store`: the cookie holds the id signed with
+/// `SESSION_SECRET`; values are encrypted in the store with `data_keys`
+/// (`SESSION_DATA_KEY`) when there are any.
+fn server_side(store: impl SessionStore, data_keys: Option<Keys>) -> Result<SessionLayer, String> {
+    let layer = SessionLayer::new(store, keys()?);
+    Ok(match data_keys {
+        Some(data_keys) => layer.with_data_keys(data_keys),
+        None => layer,
+    })
+}
+
+/// `layer` (sessions kept in cookies) with a check of every session it
+/// loads: a session bound to a user must carry the user's current version,
+/// or it is over (the handler sees a new visitor, the browser is told to
+/// drop the cookie).
+fn revocable(layer: SessionLayer, versions: Versions) -> SessionLayer {
+    layer.with_check(move |session: LoadedSession| {
+        let versions = versions.clone();
+        async move {
+            let Some(user) = session.user else {
+                return true; // not logged in: nothing to revoke
+            };
+            // No version (a cookie a Starlette app wrote) counts as the
+            // first one: still revoked by the first bump.
+            let version = session.data.get(USER_VERSION).and_then(Value::as_u64);
+            version.unwrap_or(0) == versions.current(&user)
+        }
+    })
+}
+
+/// The keys from `SESSION_DATA_KEY` (hex, comma-separated to rotate: the
+/// first encrypts, all decrypt), or `None` when it is unset.
+fn data_keys() -> Result<Option<Keys>, String> {
+    if std::env::var_os("SESSION_DATA_KEY").is_none_or(|keys| keys.is_empty()) {
+        return Ok(None);
+    }
+    Keys::from_env("SESSION_DATA_KEY")
+        .map(Some)
+        .map_err(|e| format!("SESSION_DATA_KEY: {e}"))
 }
 
 /// The keys from `SESSION_SECRET` (hex, comma-separated to rotate: the

@@ -96,3 +96,40 @@ pub async fn get_json(client: &reqwest::Client, url: &str) -> serde_json::Value 
 
 /// A fixed hex key for apps that must share sessions across restarts.
 pub const SECRET: &str = "6b0f3c1d2e4a59687f8e9d0c1b2a39485f6e7d8c9b0a1f2e3d4c5b6a79880706";
+
+/// `redis+cluster://host:port,…` from `REDIS_CLUSTER_URLS`.
+pub fn cluster_spec() -> String {
+    let urls = std::env::var("REDIS_CLUSTER_URLS").unwrap_or_default();
+    let hosts: Vec<&str> = urls
+        .split(',')
+        .map(|url| url.trim().trim_start_matches("redis://"))
+        .filter(|host| !host.is_empty())
+        .collect();
+    assert!(
+        !hosts.is_empty(),
+        "REDIS_CLUSTER_URLS is not set. Run `scripts/test` (it starts a throwaway Redis \
+         Cluster), or set REDIS_CLUSTER_URLS=redis://127.0.0.1:7000,redis://127.0.0.1:7001,..."
+    );
+    format!("redis+cluster://{}", hosts.join(","))
+}
+
+/// The value of a `session` cookie holding `data` in Starlette's format,
+/// as a FastAPI app with the codec's secret writes it.
+pub fn starlette_cookie(
+    codec: &session_core::codec::StarletteCookie,
+    data: session_core::store::Data,
+) -> String {
+    use session_core::codec::{ClientSession, DataCodec as _};
+    let session = ClientSession {
+        data,
+        created_at: None,
+        issued_at: session_core::time::OffsetDateTime::now_utc(),
+        rekey: false,
+        expires_at: None,
+        expiry: None,
+        user: None,
+    };
+    codec
+        .encode("session", &session)
+        .expect("a Starlette cookie")
+}

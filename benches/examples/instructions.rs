@@ -1,0 +1,60 @@
+//! Counts what one request costs, for profiling under callgrind (which
+//! counts instructions, so results repeat on a busy machine):
+//!
+//! ```sh
+//! cargo build --release -p benches --example instructions
+//! for n in 0 2000; do
+//!   valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.$n \
+//!     target/release/examples/instructions ours_memory $n
+//! done
+//! ```
+//!
+//! The instructions of one request are the difference of the two totals
+//! divided by 2000. Variants: `no_session`, `ours_memory`,
+//! `ours_cookie_store`, `tower_sessions_memory` (the names of
+//! `benches/request.rs`).
+
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use session_core::codec::SignedCookie;
+use session_core::{Key, SessionConfig, SessionLayer};
+use session_store_memory::MemoryStore;
+
+fn tower_sessions_counter() -> Router {
+    async fn counter(session: tower_sessions::Session) -> Json<Value> {
+        let n: u64 = session.get("user_count").await.unwrap().unwrap_or(0);
+        session.insert("user_count", n + 1).await.unwrap();
+        Json(json!({ "user_count": n }))
+    }
+    let layer = tower_sessions::SessionManagerLayer::new(tower_sessions::MemoryStore::default())
+        .with_secure(false);
+    Router::new().route("/", get(counter)).layer(layer)
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let variant = args.next().unwrap_or_else(|| "ours_memory".to_owned());
+    let n: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(1000);
+    let key = || Key::from_bytes(&[7; 32]).unwrap();
+    let config = SessionConfig::new().with_secure(false);
+    let app = match variant.as_str() {
+        "no_session" => benches::no_session_counter(),
+        "ours_memory" => benches::session_counter()
+            .layer(SessionLayer::new(MemoryStore::new(), key()).with_config(config)),
+        "ours_cookie_store" => benches::session_counter()
+            .layer(SessionLayer::client_side(SignedCookie::new(&key().into())).with_config(config)),
+        "tower_sessions_memory" => tower_sessions_counter(),
+        other => panic!("unknown variant {other}"),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        // The first request creates the session; the measured ones reuse it.
+        let cookie = benches::request(&app, None).await;
+        for _ in 0..n {
+            std::hint::black_box(benches::request(&app, cookie.as_deref()).await);
+        }
+    });
+}
