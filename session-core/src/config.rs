@@ -415,10 +415,17 @@ impl SessionConfig {
         self
     }
 
-    /// Per-session request serialization (in this process): requests that
-    /// carry the same session run one after another, so a read-modify-write
-    /// such as a counter loses nothing. Requests without a session, and
-    /// requests of different sessions, still run in parallel. Default off.
+    /// Per-session request serialization: requests that carry the same
+    /// session run one after another, so a read-modify-write such as a
+    /// counter loses nothing. Requests without a session, and requests of
+    /// different sessions, still run in parallel. Default off.
+    ///
+    /// Within this process, a lock per session is taken before the handler
+    /// runs. Across instances, a store that offers leases
+    /// ([`SessionStore::lock`](crate::store::SessionStore::lock), e.g. the
+    /// Redis store) gives one to the request when it first loads its
+    /// session, until its writes are done; a request whose lease does not
+    /// come in time is answered `503`.
     ///
     /// ```
     /// use session_core::SessionConfig;

@@ -1,4 +1,8 @@
-//! Per-session request serialization: one request per session at a time.
+//! Per-session request serialization: one request per session at a time,
+//! in this process (a table of async locks, taken before the handler runs)
+//! and, with a store that offers one ([`SessionStore::lock`]), across
+//! instances (the store's lease, taken when the request first loads its
+//! session, given back after its writes).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -6,6 +10,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use tokio::sync::OwnedMutexGuard;
 
+use crate::store::{SessionLease, SessionStore, StoreError};
 use crate::Id;
 
 const SHARDS: usize = 64;
@@ -17,6 +22,21 @@ struct Entry {
     /// Requests that registered for this lock and have not yet let go:
     /// the holder and every waiter, cancelled or not, until dropped.
     users: usize,
+    /// The store's lease, taken by the request that holds the lock.
+    lease: Lease,
+}
+
+/// Where the holder of a session's lock stands with the store's lease.
+#[derive(Debug, Default)]
+enum Lease {
+    /// Not asked for yet (the request has not loaded its session).
+    #[default]
+    NotTaken,
+    /// Held (`None`: the store has no leases; the lock alone serializes).
+    Held(Option<Box<dyn SessionLease>>),
+    /// The store refused it (busy past its wait, or unreachable): every
+    /// load of this request fails, and the layer answers `503`.
+    Refused,
 }
 
 /// A table of per-session async locks; an entry lives only while someone
@@ -65,7 +85,57 @@ pub(crate) struct SessionLockGuard {
     // Fields drop in order: the lock is released before the claim is given
     // back, so an entry never disappears while its lock is held.
     _guard: OwnedMutexGuard<()>,
-    _claim: Claim,
+    claim: Claim,
+}
+
+impl SessionLockGuard {
+    /// After the request's writes: gives the store's lease back (before
+    /// the lock, so that the next request here finds it free). Returns
+    /// whether the store refused the lease to this request.
+    pub(crate) async fn finish(&mut self) -> bool {
+        let lease = self.take_lease();
+        let refused = matches!(lease, Lease::Refused);
+        if let Lease::Held(Some(lease)) = lease {
+            lease.release().await;
+        }
+        refused
+    }
+
+    fn take_lease(&self) -> Lease {
+        let claim = &self.claim;
+        claim
+            .locks
+            .shard(&claim.id)
+            .lock()
+            .get_mut(&claim.id)
+            .map(|entry| std::mem::take(&mut entry.lease))
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for SessionLockGuard {
+    /// A request dropped before [`finish`](Self::finish) (its client went
+    /// away): the lease is given back in the background.
+    fn drop(&mut self) {
+        if let Lease::Held(lease) = self.take_lease() {
+            release_later(lease);
+        }
+    }
+}
+
+/// Gives `lease` back on the current Tokio runtime, in the background;
+/// without one, it runs out by itself.
+fn release_later(lease: Option<Box<dyn SessionLease>>) {
+    if let (Some(lease), Ok(runtime)) = (lease, tokio::runtime::Handle::try_current()) {
+        runtime.spawn(lease.release());
+    }
+}
+
+/// A later load of a request whose lease the store refused.
+fn refused() -> StoreError {
+    StoreError::unavailable(
+        "the session is busy: another request held it for longer than the store waits",
+    )
 }
 
 impl SessionLocks {
@@ -91,8 +161,44 @@ impl SessionLocks {
         let guard = mutex.lock_owned().await;
         SessionLockGuard {
             _guard: guard,
-            _claim: claim,
+            claim,
         }
+    }
+
+    /// The store's lease on session `id` (`stored`, as the store knows
+    /// it), for the request that holds `id`'s lock: taken on the first call,
+    /// then remembered until [`SessionLockGuard::finish`]. An error if the
+    /// store refused it, now or earlier in this request.
+    pub(crate) async fn lease(
+        &self,
+        store: &dyn SessionStore,
+        id: &Id,
+        stored: &Id,
+    ) -> Result<(), StoreError> {
+        match self.shard(id).lock().get(id).map(|entry| &entry.lease) {
+            // Not holding the lock (the session is used outside the
+            // layer's request): nothing to serialize with.
+            None | Some(Lease::Held(_)) => return Ok(()),
+            Some(Lease::Refused) => return Err(refused()),
+            Some(Lease::NotTaken) => {}
+        }
+        let taken = store.lock(stored).await;
+        let mut shard = self.shard(id).lock();
+        let entry = shard.get_mut(id);
+        match taken {
+            Ok(lease) => match entry {
+                Some(entry) => entry.lease = Lease::Held(lease),
+                // The request ended meanwhile (a spawned task loaded late).
+                None => release_later(lease),
+            },
+            Err(err) => {
+                if let Some(entry) = entry {
+                    entry.lease = Lease::Refused;
+                }
+                return Err(err);
+            }
+        }
+        Ok(())
     }
 
     #[cfg(test)]

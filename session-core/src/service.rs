@@ -103,13 +103,30 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         ResponseFuture::new(async move {
-            let _guard = match lock {
+            let mut guard = match lock {
                 Some((locks, id)) => Some(locks.acquire(id).await),
                 None => None,
             };
             let mut response = inner.call(req).await?;
-            match commit(&session).await {
-                Ok(outcome) => outcome.apply(response.headers_mut()),
+            let committed = commit(&session).await;
+            // The store's lease (if the request took one) is given back
+            // once the writes are done.
+            let refused = match &mut guard {
+                Some(guard) => guard.finish().await,
+                None => false,
+            };
+            match committed {
+                Ok(outcome) if !refused => outcome.apply(response.headers_mut()),
+                Ok(_) => {
+                    // Whatever the handler made of the failed load, its
+                    // answer was built without the session.
+                    tracing::error!(
+                        status = 503,
+                        "the session stayed busy longer than the store waits; answering with an error"
+                    );
+                    response = Response::new(ResBody::default());
+                    *response.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+                }
                 Err(err) => {
                     let status = err.status();
                     tracing::error!(error = %err, status = status.as_u16(), "session could not be saved; answering with an error");

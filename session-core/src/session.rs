@@ -304,6 +304,9 @@ impl Session {
         match (&self.0.incoming, &shared.storage) {
             (Incoming::Id { id, .. }, SessionStorage::Server { store, .. }) => {
                 let stored = self.stored_id(id);
+                if let Some(locks) = &shared.locks {
+                    locks.lease(&**store, id, &stored).await?;
+                }
                 let record = store.load(&stored).await.inspect_err(|err| {
                     tracing::error!(session = %id, error = %err, "loading the session failed");
                 })?;

@@ -248,10 +248,12 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// One request to Redis: a plain command or a script invocation.
+/// One request to Redis: a plain command, a script invocation, or a
+/// pipeline (a `MULTI`/`EXEC` transaction when built with `atomic()`).
 pub(crate) enum Call<'a> {
     Cmd(Cmd),
     Script(ScriptInvocation<'a>),
+    Pipe(redis::Pipeline),
 }
 
 impl Call<'_> {
@@ -262,6 +264,7 @@ impl Call<'_> {
         match self {
             Call::Cmd(cmd) => cmd.query_async(conn).await,
             Call::Script(invocation) => invocation.invoke_async(conn).await,
+            Call::Pipe(pipe) => pipe.query_async(conn).await,
         }
     }
 }
@@ -290,7 +293,13 @@ impl std::error::Error for TimedOut {}
 
 /// Sorts a Redis error into the store's error kinds.
 pub(crate) fn classify(err: RedisError) -> StoreError {
-    if err.code() == Some("WRONGTYPE") {
+    // The error of a transaction carries the errors of its commands.
+    let wrong_type = err.code() == Some("WRONGTYPE")
+        || err
+            .clone()
+            .into_server_errors()
+            .is_some_and(|errors| errors.iter().any(|(_, error)| error.code() == "WRONGTYPE"));
+    if wrong_type {
         return StoreError::Corrupt(format!(
             "the session key holds something other than a session hash ({err})"
         ));

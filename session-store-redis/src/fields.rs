@@ -3,8 +3,9 @@
 //! bound to a user), and `d:<key>` per data key
 //! (see the [crate documentation](crate#key-layout)).
 //!
-//! Writing goes through the scripts (see [`scripts`](crate::scripts)),
-//! which take the field names and values made here; reading is one
+//! Writing goes through the scripts (see [`scripts`](crate::scripts)) and
+//! the save and touch transactions, which take the field names and values
+//! made here; reading is one
 //! `HGETALL`, decoded by [`decode`].
 
 use std::fmt;
@@ -48,16 +49,6 @@ pub(crate) fn policy_text(policy: Option<&Expiry>) -> String {
     policy.map(Expiry::to_stored).unwrap_or_default()
 }
 
-/// The policy argument of the save script: `""` keeps the stored policy,
-/// `"-"` removes it, anything else is the new policy's text.
-pub(crate) fn policy_change(change: Option<Option<&Expiry>>) -> String {
-    match change {
-        None => String::new(),
-        Some(None) => "-".to_owned(),
-        Some(Some(policy)) => policy.to_stored(),
-    }
-}
-
 /// The user argument of the create and cycle scripts: `""` for none, else
 /// `=` and the user (so that every user, the empty text too, is told apart
 /// from none).
@@ -65,18 +56,23 @@ pub(crate) fn user_text(user: Option<&str>) -> String {
     user.map(|user| format!("={user}")).unwrap_or_default()
 }
 
-/// The user argument of the save script: `""` keeps the binding, `"-"`
-/// unbinds, `=` and a user binds to that user.
-pub(crate) fn user_change(change: Option<Option<&str>>) -> String {
-    match change {
-        None => String::new(),
-        Some(None) => "-".to_owned(),
-        Some(Some(user)) => user_text(Some(user)),
-    }
+/// The `created` value of a *stub*: what a save or touch that found no
+/// session leaves behind (see `RedisStore::write_live`). A hash whose `created` is
+/// this is no session.
+pub(crate) const STUB_CREATED: &[u8] = b"0";
+
+/// Whether a hash with this `created` field is a live session rather than
+/// a stub (or nothing).
+pub(crate) fn is_live(created: Option<&[u8]>) -> bool {
+    created.is_some_and(|created| created != STUB_CREATED)
 }
 
-/// Decodes the fields of a session hash (as `HGETALL` returns them).
-pub(crate) fn decode(id: &Id, fields: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Record, StoreError> {
+/// Decodes the fields of a session hash (as `HGETALL` returns them);
+/// `None` for a stub.
+pub(crate) fn decode(
+    id: &Id,
+    fields: Vec<(Vec<u8>, Vec<u8>)>,
+) -> Result<Option<Record>, StoreError> {
     let mut created = None;
     let mut expires = None;
     let mut policy = None;
@@ -102,6 +98,9 @@ pub(crate) fn decode(id: &Id, fields: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Record,
         // Other fields are not ours: ignored, so that a later version may
         // add metadata without breaking older readers.
     }
+    if created.as_deref() == Some(STUB_CREATED) {
+        return Ok(None);
+    }
     let mut record = Record::new(
         *id,
         parse_time(id, CREATED, created.as_deref())?,
@@ -110,7 +109,7 @@ pub(crate) fn decode(id: &Id, fields: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Record,
     record.data = data;
     record.expiry = policy.map(|raw| parse_policy(id, &raw)).transpose()?;
     record.user = user.map(|raw| parse_user(id, raw)).transpose()?;
-    Ok(record)
+    Ok(Some(record))
 }
 
 /// The `user` field's text; not UTF-8 is corrupt.
@@ -193,18 +192,18 @@ mod tests {
                 (b"expires".to_vec(), b"2".to_vec()),
             ]
         };
-        assert_eq!(decode(&id, times()).unwrap().expiry, None);
+        assert_eq!(decode(&id, times()).unwrap().unwrap().expiry, None);
         let remember_me = Expiry::OnInactivity(std::time::Duration::from_secs(60));
         let mut fields = times();
         fields.push((
             POLICY.as_bytes().to_vec(),
             policy_text(Some(&remember_me)).into_bytes(),
         ));
-        assert_eq!(decode(&id, fields).unwrap().expiry, Some(remember_me));
+        assert_eq!(
+            decode(&id, fields).unwrap().unwrap().expiry,
+            Some(remember_me)
+        );
         assert_eq!(policy_text(None), "");
-        assert_eq!(policy_change(None), "");
-        assert_eq!(policy_change(Some(None)), "-");
-        assert_eq!(policy_change(Some(Some(&remember_me))), "idle:60000");
         for garbage in [&b"idle:soon"[..], b"", b"\xff"] {
             let mut fields = times();
             fields.push((POLICY.as_bytes().to_vec(), garbage.to_vec()));

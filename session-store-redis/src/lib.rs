@@ -35,7 +35,7 @@
 //!
 //! | hash field | value |
 //! |---|---|
-//! | `created` | creation time, Unix milliseconds (decimal text) |
+//! | `created` | creation time, Unix milliseconds (decimal text); `0` marks a stub, no session (see [Round trips](#round-trips)) |
 //! | `expires` | expiry time, Unix milliseconds (decimal text) |
 //! | `policy` | the session's own expiry policy ([`Record::expiry`]) as [`Expiry::to_stored`] text: `end`, `idle:<ms>` or `at:<Unix ms>`; absent when the session follows the layer's configuration |
 //! | `user` | the user the session is bound to ([`Record::user`]), as it is; absent when it is bound to none |
@@ -75,11 +75,12 @@
 //! | load | `HGETALL` | 1 |
 //! | create | `EVALSHA` of a script: `EXISTS`, else `HSET` + `PEXPIREAT` | 1 |
 //! | create, bound to a user (login) | the index script (`ZADD` to the user's index), then create | 2 |
-//! | save | `EVALSHA` of a script: if `EXISTS`, `HDEL` removed, `HSET` set + `expires`, `HSET` or `HDEL` of `policy` and `user` if the change set names them, `PEXPIREAT` | 1 |
+//! | save | a `MULTI`/`EXEC` transaction: `HINCRBY created 0` (is it live?), `HGET user` if the change set names the user, `HSET` of `expires` and the set fields (and `policy`, `user` when named), `HDEL` of the removed ones, `PEXPIREAT` | 1 (2 when it finds the session gone: see below) |
 //! | save that binds the session to a user | the index script, then save | 2 |
 //! | save that unbinds or rebinds it | as above; the former user's index entry is removed afterwards, in the background | 1 or 2 |
-//! | touch | `EVALSHA` of a script: if `EXISTS`, `HSET expires`, `PEXPIREAT` | 1 |
+//! | touch | a `MULTI`/`EXEC` transaction: `HINCRBY created 0`, `HSET expires`, `PEXPIREAT` | 1 (2 when gone) |
 //! | delete | `DEL` (the index entry is pruned later) | 1 |
+//! | lock (serialized requests only) | `SET NX PX` (again while the lease is held elsewhere); its release is an `EVALSHA` of a compare-and-delete script | 2 |
 //! | cycle, one node | `EVALSHA` of a script: if the old key `EXISTS` and the new one does not, `HSET` + `PEXPIREAT` the new key, `DEL` the old one | 1 (2 with a user) |
 //! | cycle, cluster | create, touch of the old key, delete (see [Redis Cluster](#redis-cluster)) | 3 (4 with a user) |
 //! | list_user | `ZRANGE` of the index, an `HMGET` per entry (sent together), then a prune script if some entries are stale | 2 or 3 |
@@ -89,13 +90,27 @@
 //! The scripts are sent by hash (`EVALSHA`); the first call on a server
 //! that does not know a script yet costs one extra `SCRIPT LOAD`. A script
 //! runs atomically, so a create never overwrites a live session (it reports
-//! [`Created::IdTaken`]) and a save or touch never brings back a session
-//! that was deleted or expired in the meantime (it reports [`Saved::Gone`]).
-//! On one node, a [cycle](session_core::store::SessionStore::cycle) (a
-//! new id at login) moves the session in one script: it writes nothing
-//! when the old session is gone ([`Cycled::Gone`]: a logout that ran
-//! meanwhile wins) or the new id is taken ([`Cycled::IdTaken`]). Because a save only writes the fields it names, two requests that change
-//! different keys of one session at the same time both keep their writes.
+//! [`Created::IdTaken`]). On one node, a
+//! [cycle](session_core::store::SessionStore::cycle) (a new id at login)
+//! moves the session in one script: it writes nothing when the old session
+//! is gone ([`Cycled::Gone`]: a logout that ran meanwhile wins) or the new
+//! id is taken ([`Cycled::IdTaken`]).
+//!
+//! Save and touch, the operations of nearly every request, run no script:
+//! a transaction of plain commands costs Redis a fraction of a script's
+//! CPU. It cannot test before it writes, so it tests *as* it writes: its
+//! first command, `HINCRBY created 0`, leaves a live session's creation
+//! time as it is and answers it, but on a session that is gone (deleted or
+//! expired) it answers `0` and creates the field as `0`. The rest of the
+//! transaction then writes into that hash, which is a **stub**: a hash
+//! whose `created` is `0` is no session for load, save, touch, cycle or the
+//! user index, and it carries the expiry the write asked for. The store
+//! reports [`Saved::Gone`] and deletes the stub at once (if that `DEL` is
+//! lost, Redis expires the stub). So a save or touch never brings back a
+//! session that was deleted or expired in the meantime, exactly as a
+//! script would. Because a save only writes the fields it names, two
+//! requests that change different keys of one session at the same time
+//! both keep their writes.
 //!
 //! # User index
 //!
@@ -121,9 +136,9 @@
 //!   it. What is listed and deleted is decided by the hash: a session is
 //!   listed only while its hash exists and its `user` field names the
 //!   user, and `delete_user` deletes each session with a script that checks
-//!   the `user` field in the same step. The save, touch and cycle scripts
-//!   refuse to write to a hash that is gone, so a session `delete_user`
-//!   ended stays ended.
+//!   the `user` field in the same step. Save, touch and cycle never bring
+//!   back a hash that is gone (see [Round trips](#round-trips)), so a
+//!   session `delete_user` ended stays ended.
 //! - Entries of sessions that ended (deleted, expired by Redis, moved by a
 //!   cycle) or that were bound to someone else are *pruned*: by every
 //!   [`list_user`](session_core::store::SessionStore::list_user) and `delete_user` of that
@@ -166,6 +181,43 @@
 //! the new key and report [`Cycled::Gone`]), then delete the old one. A
 //! logout that lands between the check and the final delete is the only
 //! race left, and it leaves the new session live until it expires.
+//!
+//! # Serialized requests
+//!
+//! With [`SessionConfig::with_serialized_requests(true)`], the layer
+//! serializes the requests of one session within its process, and asks the
+//! store for a **lease** on the session when a request first loads it
+//! ([`SessionStore::lock`]), so that requests of one session are
+//! serialized across every instance sharing this Redis (or Cluster):
+//!
+//! - the lease is a key, `prefix + "lock:" + id`, set with
+//!   `SET key token NX PX lease` to a fresh random token; while another
+//!   request holds it the store tries again, pausing 1 ms doubling to
+//!   20 ms, for at most the lock wait ([`DEFAULT_LOCK_WAIT`], 5 s, or
+//!   [`RedisStore::with_lease`]); past it the load fails with
+//!   [`StoreError::Unavailable`] and the layer answers `503`, writing
+//!   nothing;
+//! - after the request's writes the layer gives it back: a script deletes
+//!   the key only if it still holds the request's token, so a lease that
+//!   ran out and was taken by another request is left alone;
+//! - a lease lasts [`DEFAULT_LEASE`] (10 s) unless
+//!   [`RedisStore::with_lease`] says otherwise: an instance that dies
+//!   holding one blocks its session that long, no longer.
+//!
+//! What it costs: a request that never touches its session nothing; one
+//! that loads it two more round trips (`SET NX PX`, and the release's
+//! `EVALSHA`), more while it waits (one `SET NX PX` per attempt). Within
+//! one instance, requests of a session queue on the in-process lock first,
+//! so only one per instance at a time asks Redis.
+//!
+//! What it does not guarantee: the lease is bounded in time, and nothing
+//! stops a request that outlives it (a process stalled by a long pause, a
+//! handler slower than the lease). Its save then lands after the next
+//! request's load, and a read-modify-write of one key can lose that
+//! request's update, as without serialization. There is no fencing token
+//! (the save does not check that its lease is still held). It never
+//! brings back a session that was logged out meanwhile: the save still
+//! reports [`Saved::Gone`]. Pick a lease longer than your slowest request.
 //!
 //! # Timeouts and faults
 //!
@@ -210,6 +262,8 @@
 //! soon as the node reports the cluster healthy.
 //!
 //! [`SessionStore`]: session_core::store::SessionStore
+//! [`SessionStore::lock`]: session_core::store::SessionStore::lock
+//! [`SessionConfig::with_serialized_requests(true)`]: session_core::SessionConfig::with_serialized_requests
 //! [`Record::expiry`]: session_core::store::Record::expiry
 //! [`Expiry::to_stored`]: session_core::Expiry::to_stored
 //! [`Expiry::from_stored`]: session_core::Expiry::from_stored
@@ -233,6 +287,7 @@
 mod cluster;
 mod connection;
 mod fields;
+mod lease;
 mod scripts;
 mod store;
 mod users;
@@ -241,4 +296,5 @@ pub use redis;
 
 pub use cluster::{parse_cluster_spec, ParseSpecError};
 pub use connection::DEFAULT_TIMEOUT;
+pub use lease::{DEFAULT_LEASE, DEFAULT_LOCK_WAIT};
 pub use store::{RedisStore, DEFAULT_PREFIX};

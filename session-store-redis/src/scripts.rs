@@ -1,8 +1,10 @@
-//! The Lua scripts behind create, save, touch and (on one node) cycle.
+//! The Lua scripts behind create and (on one node) cycle. (Save and touch
+//! are transactions of plain commands, which cost Redis less: see
+//! `RedisStore::write_live`.)
 //!
-//! Each script checks whether the session key exists and writes in the
-//! same atomic step, so that a create never overwrites a live session and
-//! a save, touch or cycle never brings back one that was deleted or
+//! Each script checks whether the session exists and writes in the same
+//! atomic step, so that a create never overwrites a live session or a
+//! stub, and a cycle never brings back a session that was deleted or
 //! expired. The text lives in `scripts/*.lua`, next to this file; the field
 //! names it writes (`created`, `expires`, `policy`, `user`) are those of
 //! [`fields`](crate::fields). The user index (see [`users`](crate::users))
@@ -17,15 +19,6 @@ use redis::Script;
 /// Inserts a session unless its key exists. Returns 1 (inserted) or 0
 /// (the key exists; nothing written).
 const CREATE: &str = include_str!("scripts/create.lua");
-
-/// Applies a change set to an existing session. Returns 0 (gone; nothing
-/// written), 1 (applied) or, when the change set moves the user binding,
-/// `{1, the user bound before}`.
-const SAVE: &str = include_str!("scripts/save.lua");
-
-/// Moves the expiry of an existing session. Returns 1 (applied) or 0
-/// (gone; nothing written).
-const TOUCH: &str = include_str!("scripts/touch.lua");
 
 /// Moves a session to a new key if the old one exists and the new one
 /// does not. Returns 1 (moved), 0 (the old key is gone; nothing written)
@@ -44,6 +37,9 @@ const INDEX_PRUNE: &str = include_str!("scripts/index_prune.lua");
 /// Deletes a session if it is bound to the given user. Returns 1 or 0.
 const END_BOUND: &str = include_str!("scripts/end_bound.lua");
 
+/// Deletes a lease key if it holds the given token. Returns 1 or 0.
+const UNLOCK: &str = include_str!("scripts/unlock.lua");
+
 /// The scripts, with their hashes computed once per store.
 pub(crate) struct Scripts {
     /// `KEYS[1]`: the session key. `ARGV`: created ms, expires ms, the
@@ -51,13 +47,6 @@ pub(crate) struct Scripts {
     /// ([`user_text`](crate::fields::user_text)), then data field, value,
     /// field, value, …
     pub(crate) create: Script,
-    /// `KEYS[1]`: the session key. `ARGV`: expires ms, n, the policy
-    /// change (`""` keep, `"-"` remove, else the new policy), the user
-    /// change ([`user_change`](crate::fields::user_change)), then n data
-    /// field/value pairs to set, then the data fields to remove.
-    pub(crate) save: Script,
-    /// `KEYS[1]`: the session key. `ARGV`: expires ms.
-    pub(crate) touch: Script,
     /// `KEYS[1]`: the old session key, `KEYS[2]`: the new one. `ARGV`: as
     /// for `create`.
     pub(crate) cycle: Script,
@@ -68,18 +57,19 @@ pub(crate) struct Scripts {
     pub(crate) index_prune: Script,
     /// `KEYS[1]`: the session key. `ARGV`: the user.
     pub(crate) end_bound: Script,
+    /// `KEYS[1]`: a lease key. `ARGV`: the token.
+    pub(crate) unlock: Script,
 }
 
 impl Scripts {
     pub(crate) fn new() -> Self {
         Self {
             create: Script::new(CREATE),
-            save: Script::new(SAVE),
-            touch: Script::new(TOUCH),
             cycle: Script::new(CYCLE),
             index_add: Script::new(INDEX_ADD),
             index_prune: Script::new(INDEX_PRUNE),
             end_bound: Script::new(END_BOUND),
+            unlock: Script::new(UNLOCK),
         }
     }
 }
@@ -87,7 +77,7 @@ impl Scripts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fields::{CREATED, EXPIRES, POLICY, USER};
+    use crate::fields::{CREATED, EXPIRES, POLICY, STUB_CREATED, USER};
 
     #[test]
     fn scripts_write_the_metadata_fields_that_are_read_back() {
@@ -99,11 +89,10 @@ mod tests {
             assert!(script.contains(&created) && script.contains(&expires));
             assert!(script.contains(&policy) && script.contains(&user));
         }
-        assert!(SAVE.contains(&user) && END_BOUND.contains(&user));
-        assert!(!TOUCH.contains(&user));
-        assert!(SAVE.contains(&expires) && !SAVE.contains(&created));
-        assert!(SAVE.contains(&policy));
-        assert!(TOUCH.contains(&expires) && !TOUCH.contains(&created));
-        assert!(!TOUCH.contains(&policy));
+        assert!(END_BOUND.contains(&user) && END_BOUND.contains(&created));
+        // A stub (what a save or touch that lost to a logout leaves) is no
+        // session for the scripts either.
+        let stub = format!("'{}'", std::str::from_utf8(STUB_CREATED).unwrap());
+        assert!(CYCLE.contains(&stub) && END_BOUND.contains(&stub));
     }
 }

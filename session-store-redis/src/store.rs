@@ -9,7 +9,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::FromRedisValue;
 use session_core::store::{
     async_trait, cycle_in_steps, unix_millis, ChangeSet, Created, Cycled, Record, Saved,
-    SessionStore, StoreError, UserSession,
+    SessionLease, SessionStore, StoreError, UserSession,
 };
 use session_core::time::OffsetDateTime;
 use session_core::Id;
@@ -17,8 +17,9 @@ use session_core::Id;
 use crate::cluster::{is_cluster_spec, parse_cluster_spec};
 use crate::connection::{self, classify, Call, Conn, DEFAULT_TIMEOUT};
 use crate::fields::{
-    self, data_field, json_text, policy_change, policy_text, user_change, user_text,
+    self, data_field, json_text, policy_text, user_text, CREATED, EXPIRES, POLICY, USER,
 };
+use crate::lease::{DEFAULT_LEASE, DEFAULT_LOCK_WAIT};
 use crate::scripts::Scripts;
 
 /// The prefix of every session key unless [`RedisStore::with_prefix`] sets
@@ -53,6 +54,8 @@ pub struct RedisStore {
     pub(crate) conn: Conn,
     prefix: Arc<str>,
     timeout: Duration,
+    lease: Duration,
+    lock_wait: Duration,
     pub(crate) scripts: Arc<Scripts>,
 }
 
@@ -69,6 +72,8 @@ impl fmt::Debug for RedisStore {
             )
             .field("prefix", &self.prefix)
             .field("timeout", &self.timeout)
+            .field("lease", &self.lease)
+            .field("lock_wait", &self.lock_wait)
             .finish()
     }
 }
@@ -216,6 +221,8 @@ impl RedisStore {
             conn,
             prefix: Arc::from(DEFAULT_PREFIX),
             timeout: DEFAULT_TIMEOUT,
+            lease: DEFAULT_LEASE,
+            lock_wait: DEFAULT_LOCK_WAIT,
             scripts: Arc::new(Scripts::new()),
         }
     }
@@ -276,6 +283,64 @@ impl RedisStore {
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
+    }
+
+    /// Sets how long a lease on a session lasts ([`DEFAULT_LEASE`]) and how
+    /// long a request waits for another's ([`DEFAULT_LOCK_WAIT`]). Leases
+    /// serialize the requests of one session across every instance that
+    /// shares this Redis, when the layer is configured with
+    /// [`with_serialized_requests(true)`](session_core::SessionConfig::with_serialized_requests);
+    /// see [Serialized requests](crate#serialized-requests). Pick a lease
+    /// longer than your slowest request: a request that outlives its lease
+    /// is no longer alone.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use session_core::{Key, SessionConfig, SessionLayer};
+    /// use session_store_redis::RedisStore;
+    ///
+    /// # async fn demo() -> Result<(), session_core::store::StoreError> {
+    /// let store = RedisStore::connect("redis://127.0.0.1")
+    ///     .await?
+    ///     .with_lease(Duration::from_secs(30), Duration::from_secs(2));
+    /// assert_eq!(store.lease(), Duration::from_secs(30));
+    /// assert_eq!(store.lock_wait(), Duration::from_secs(2));
+    /// let layer = SessionLayer::new(store, Key::generate())
+    ///     .with_config(SessionConfig::new().with_serialized_requests(true));
+    /// # let _ = layer;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_lease(mut self, lease: Duration, wait: Duration) -> Self {
+        self.lease = lease;
+        self.lock_wait = wait;
+        self
+    }
+
+    /// How long a lease on a session lasts.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), session_core::store::StoreError> {
+    /// let store = session_store_redis::RedisStore::connect("redis://127.0.0.1").await?;
+    /// assert_eq!(store.lease(), session_store_redis::DEFAULT_LEASE);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn lease(&self) -> Duration {
+        self.lease
+    }
+
+    /// How long a request waits for another's lease on its session.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), session_core::store::StoreError> {
+    /// let store = session_store_redis::RedisStore::connect("redis://127.0.0.1").await?;
+    /// assert_eq!(store.lock_wait(), session_store_redis::DEFAULT_LOCK_WAIT);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn lock_wait(&self) -> Duration {
+        self.lock_wait
     }
 
     /// The key prefix.
@@ -352,7 +417,7 @@ impl SessionStore for RedisStore {
             // No such key (or it expired: Redis removed it).
             return Ok(None);
         }
-        fields::decode(id, fields).map(Some)
+        fields::decode(id, fields)
     }
 
     /// A bound record is added to its user's index first (one more round
@@ -378,25 +443,30 @@ impl SessionStore for RedisStore {
             Some(Some(user)) => self.index_add(user, id).await?,
             _ => 0,
         };
-        let mut invocation = self.scripts.save.key(self.key(id));
-        invocation
-            .arg(unix_millis(changes.expires_at))
-            .arg(changes.set.len())
-            .arg(policy_change(changes.expiry.as_ref().map(Option::as_ref)))
-            .arg(user_change(user));
+        let mut set = Vec::with_capacity(changes.set.len() + 2);
+        let mut removed: Vec<Vec<u8>> = changes.removed.iter().map(|k| data_field(k)).collect();
+        match changes.expiry.as_ref().map(Option::as_ref) {
+            None => {}
+            Some(None) => removed.push(POLICY.into()),
+            Some(Some(policy)) => set.push((POLICY.into(), policy.to_stored())),
+        }
+        match user {
+            None => {}
+            Some(None) => removed.push(USER.into()),
+            Some(Some(user)) => set.push((USER.into(), user.to_owned())),
+        }
         for (key, value) in &changes.set {
-            invocation.arg(data_field(key)).arg(json_text(value));
+            set.push((data_field(key), json_text(value)));
         }
-        for key in &changes.removed {
-            invocation.arg(data_field(key));
-        }
-        let outcome: redis::Value = self.run(Call::Script(invocation)).await?;
-        let before = match outcome {
-            redis::Value::Int(1) => return Ok(Saved::Applied),
-            redis::Value::Array(items) if items.first() == Some(&redis::Value::Int(1)) => {
-                items.into_iter().nth(1)
-            }
-            _ => return Ok(Saved::Gone),
+        let Some(mut answers) = self
+            .write_live(id, changes.expires_at, set, removed, user.is_some())
+            .await?
+        else {
+            return Ok(Saved::Gone);
+        };
+        let before = match user {
+            None => return Ok(Saved::Applied),
+            Some(_) => answers.nth(1),
         };
         if let Some(redis::Value::BulkString(before)) = before {
             if Some(&before[..]) != user.flatten().map(str::as_bytes) {
@@ -408,10 +478,14 @@ impl SessionStore for RedisStore {
     }
 
     async fn touch(&self, id: &Id, expires_at: OffsetDateTime) -> Result<Saved, StoreError> {
-        let mut invocation = self.scripts.touch.key(self.key(id));
-        invocation.arg(unix_millis(expires_at));
-        let applied: i64 = self.run(Call::Script(invocation)).await?;
-        Ok(saved(applied))
+        let written = self
+            .write_live(id, expires_at, Vec::new(), Vec::new(), false)
+            .await?;
+        Ok(if written.is_some() {
+            Saved::Applied
+        } else {
+            Saved::Gone
+        })
     }
 
     async fn delete(&self, id: &Id) -> Result<(), StoreError> {
@@ -460,9 +534,80 @@ impl SessionStore for RedisStore {
     async fn delete_user(&self, user: &str, keep: Option<&Id>) -> Result<u64, StoreError> {
         self.delete_user_sessions(user, keep).await
     }
+
+    /// A lease key per session (see [Serialized
+    /// requests](crate#serialized-requests)).
+    async fn lock(&self, id: &Id) -> Result<Option<Box<dyn SessionLease>>, StoreError> {
+        let lease = self.take_lease(id).await?;
+        Ok(Some(Box::new(lease)))
+    }
 }
 
 impl RedisStore {
+    /// The write of a save or touch: one `MULTI`/`EXEC` transaction of
+    /// plain commands on the session's hash, no script:
+    ///
+    /// 1. `HINCRBY created 0`: the creation time of a live session, left as
+    ///    it is; `0` when there is none (the key is gone, or is a stub),
+    ///    and then the field is created as `0`, which marks the hash as a
+    ///    *stub*;
+    /// 2. `HGET user` when `read_user`: the binding before this write;
+    /// 3. `HSET` of `expires` and the `set` fields, `HDEL` of the `removed`
+    ///    ones;
+    /// 4. `PEXPIREAT` to `expires_at`.
+    ///
+    /// So the transaction always writes, but what it writes to a session
+    /// that is gone is a stub: no session for any reader (load, cycle, the
+    /// user index), every later save or touch of it again sees `0`, and it
+    /// carries the expiry it was given, so Redis reclaims it even if the
+    /// `DEL` this sends next to remove it at once never arrives (no live
+    /// session can appear under that key meanwhile: a create finds the key
+    /// taken, and ids are never reused).
+    ///
+    /// Returns `None` when the session was gone; else the answers of the
+    /// transaction, the first (the creation time) included.
+    async fn write_live(
+        &self,
+        id: &Id,
+        expires_at: OffsetDateTime,
+        set: Vec<(Vec<u8>, String)>,
+        removed: Vec<Vec<u8>>,
+        read_user: bool,
+    ) -> Result<Option<std::vec::IntoIter<redis::Value>>, StoreError> {
+        let key = self.key(id);
+        let expires = unix_millis(expires_at);
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        pipe.cmd("HINCRBY").arg(&key).arg(CREATED).arg(0);
+        if read_user {
+            pipe.cmd("HGET").arg(&key).arg(USER);
+        }
+        let hset = pipe.cmd("HSET").arg(&key).arg(EXPIRES).arg(expires);
+        for (field, value) in set {
+            hset.arg(field).arg(value);
+        }
+        if !removed.is_empty() {
+            pipe.cmd("HDEL").arg(&key).arg(removed).ignore();
+        }
+        pipe.cmd("PEXPIREAT").arg(&key).arg(expires).ignore();
+        let answers: Vec<redis::Value> = self.run(Call::Pipe(pipe)).await?;
+        let mut answers = answers.into_iter();
+        let created: i64 = match answers.next() {
+            Some(created) => {
+                redis::from_redis_value(created).map_err(|err| classify(err.into()))?
+            }
+            None => return Err(StoreError::failed("Redis answered an empty transaction")),
+        };
+        if created != 0 {
+            return Ok(Some(answers));
+        }
+        let mut del = redis::cmd("DEL");
+        del.arg(&key);
+        // Best effort: a stub left behind expires by itself.
+        let _ = self.run::<i64>(Call::Cmd(del)).await;
+        Ok(None)
+    }
+
     /// Adds a bound `record` to its user's index (before it is written);
     /// returns the size of the index, 0 for an unbound record.
     async fn index_record(&self, record: &Record) -> Result<i64, StoreError> {
@@ -491,13 +636,5 @@ fn record_args(invocation: &mut redis::ScriptInvocation<'_>, record: &Record) {
         .arg(user_text(record.user.as_deref()));
     for (key, value) in &record.data {
         invocation.arg(data_field(key)).arg(json_text(value));
-    }
-}
-
-fn saved(applied: i64) -> Saved {
-    if applied == 1 {
-        Saved::Applied
-    } else {
-        Saved::Gone
     }
 }

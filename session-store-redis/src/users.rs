@@ -25,7 +25,7 @@ use session_core::Id;
 use tokio::task::JoinSet;
 
 use crate::connection::Call;
-use crate::fields::{parse_times, CREATED, EXPIRES, USER};
+use crate::fields::{is_live, parse_times, CREATED, EXPIRES, USER};
 use crate::RedisStore;
 
 /// What a user's index key adds to the prefix, before the user.
@@ -150,7 +150,9 @@ impl RedisStore {
             }
             for ((id, member), read) in batch.into_iter().zip(fields) {
                 match read {
-                    Some([created, expires, Some(bound)]) if bound == user => {
+                    Some([created, expires, Some(bound)])
+                        if bound == user && is_live(created.as_deref()) =>
+                    {
                         let (created, expires) =
                             parse_times(&id, created.as_deref(), expires.as_deref())?;
                         live.push(UserSession::new(id, created, expires));

@@ -460,3 +460,82 @@ async fn errors_never_carry_credentials() {
         }
     }
 }
+
+/// A save or touch that lost to a logout is a transaction of plain
+/// commands: it leaves a *stub* (`created` is `0`, with the expiry it
+/// asked for) instead of writing nothing. A stub is no session: load,
+/// save, touch, cycle and the user index all see it as gone, and a save
+/// that made one deletes it again.
+async fn stubs_are_no_sessions(store: RedisStore, conn: &mut impl redis::aio::ConnectionLike) {
+    let id = Id::random();
+    let key = store.key(&id);
+    let user = format!("stub-owner-{}", Id::random().encode());
+    let expires = OffsetDateTime::now_utc() + Duration::hours(1);
+    let _: () = redis::pipe()
+        .cmd("HSET")
+        .arg(&key)
+        .arg("created")
+        .arg("0")
+        .arg("expires")
+        .arg(unix_millis(expires))
+        .arg("user")
+        .arg(&user)
+        .arg("d:x")
+        .arg("1")
+        .ignore()
+        .cmd("PEXPIREAT")
+        .arg(&key)
+        .arg(unix_millis(expires))
+        .ignore()
+        .query_async(conn)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("ZADD")
+        .arg(store.user_key(&user))
+        .arg(1)
+        .arg(id.encode())
+        .query_async(conn)
+        .await
+        .unwrap();
+    assert_eq!(store.load(&id).await.unwrap(), None);
+    let mut changes = ChangeSet::new(expires);
+    changes.set.insert("x".into(), json!(2));
+    assert_eq!(store.save(&id, &changes).await.unwrap(), Saved::Gone);
+    assert_eq!(store.touch(&id, expires).await.unwrap(), Saved::Gone);
+    assert!(store.list_user(&user).await.unwrap().is_empty());
+    if !store.is_cluster() {
+        let moved = record();
+        assert_eq!(store.cycle(&id, &moved).await.unwrap(), Cycled::Gone);
+        assert_eq!(store.load(&moved.id).await.unwrap(), None);
+    }
+    assert_eq!(store.delete_user(&user, None).await.unwrap(), 0);
+
+    // A save after a delete reports Gone, and leaves nothing behind.
+    let live = record();
+    store.create(&live).await.unwrap();
+    store.delete(&live.id).await.unwrap();
+    let mut changes = ChangeSet::new(expires);
+    changes.set.insert("x".into(), json!(3));
+    assert_eq!(store.save(&live.id, &changes).await.unwrap(), Saved::Gone);
+    assert_eq!(store.touch(&live.id, expires).await.unwrap(), Saved::Gone);
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg(store.key(&live.id))
+        .query_async(conn)
+        .await
+        .unwrap();
+    assert_eq!(exists, 0, "the stub was not removed");
+    assert_eq!(store.load(&live.id).await.unwrap(), None);
+    let _: () = redis::cmd("DEL").arg(&key).query_async(conn).await.unwrap();
+}
+
+#[tokio::test]
+async fn standalone_stubs() {
+    let mut conn = common::raw_standalone().await;
+    stubs_are_no_sessions(common::standalone().await, &mut conn).await;
+}
+
+#[tokio::test]
+async fn cluster_stubs() {
+    let mut conn = common::raw_cluster().await;
+    stubs_are_no_sessions(common::cluster().await, &mut conn).await;
+}

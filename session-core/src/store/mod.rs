@@ -484,6 +484,68 @@ pub trait SessionStore: fmt::Debug + Send + Sync + 'static {
         let _ = (user, keep);
         Err(StoreError::Unsupported("delete_user"))
     }
+
+    /// Takes the lease on session `id` that serializes its requests across
+    /// every instance of the application sharing this store, waiting (for
+    /// a bound the store sets) while another request holds it.
+    ///
+    /// The layer calls it only with
+    /// [`with_serialized_requests(true)`](crate::SessionConfig::with_serialized_requests),
+    /// when a request first loads a session it names (a request that never
+    /// touches its session takes no lease), and gives the lease back with
+    /// [`SessionLease::release`] once the request's writes are done. An
+    /// error ([`StoreError::Unavailable`] when the wait ran out) fails the
+    /// load, and the layer answers `503`.
+    ///
+    /// The default body answers `Ok(None)`: no lease across instances, so
+    /// requests are serialized only within one process (by the layer's own
+    /// lock). A store shared by several instances overrides it.
+    ///
+    /// ```
+    /// use session_core::store::SessionStore;
+    /// use session_core::Id;
+    /// use session_store_memory::MemoryStore;
+    ///
+    /// # tokio_test(async {
+    /// // The memory store lives in one process: it needs no lease.
+    /// let lease = MemoryStore::new().lock(&Id::random()).await.unwrap();
+    /// assert!(lease.is_none());
+    /// # });
+    /// # fn tokio_test(f: impl std::future::Future<Output = ()>) {
+    /// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+    /// # }
+    /// ```
+    async fn lock(&self, id: &Id) -> Result<Option<Box<dyn SessionLease>>, StoreError> {
+        let _ = id;
+        Ok(None)
+    }
+}
+
+/// A lease on one session taken by [`SessionStore::lock`]: while it is
+/// held, no other request of the session, in any instance, gets one.
+///
+/// A lease is bounded in time by the store (so that an instance that dies
+/// holding one blocks its session only until it runs out); a request that
+/// outlives it is no longer alone. Dropping a lease without
+/// [`release`](Self::release) leaves it to run out.
+///
+/// ```
+/// use session_core::store::{async_trait, SessionLease};
+///
+/// #[derive(Debug)]
+/// struct NoLease;
+///
+/// #[async_trait]
+/// impl SessionLease for NoLease {
+///     async fn release(self: Box<Self>) {}
+/// }
+/// ```
+#[async_trait]
+pub trait SessionLease: fmt::Debug + Send + Sync + 'static {
+    /// Gives the lease back, unless it ran out and another request holds
+    /// the session now (that lease is left alone). Errors are the store's
+    /// to log: the lease then runs out by itself.
+    async fn release(self: Box<Self>);
 }
 
 /// One live session of a user, as [`SessionStore::list_user`] reports it.
@@ -617,6 +679,9 @@ impl<S: SessionStore + ?Sized> SessionStore for std::sync::Arc<S> {
     }
     async fn delete_user(&self, user: &str, keep: Option<&Id>) -> Result<u64, StoreError> {
         (**self).delete_user(user, keep).await
+    }
+    async fn lock(&self, id: &Id) -> Result<Option<Box<dyn SessionLease>>, StoreError> {
+        (**self).lock(id).await
     }
 }
 

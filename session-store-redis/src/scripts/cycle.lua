@@ -4,9 +4,11 @@
 -- ARGV: as for create: created (Unix ms), expires (Unix ms), the expiry
 -- policy ('' for none), the user ('' for none, else '=' and the user), then
 -- data field, value, field, value, ...
--- Returns 1 if moved, 0 if the old key is gone (nothing written), 2 if the
--- new key exists (nothing written).
-if redis.call('EXISTS', KEYS[1]) == 0 then
+-- Returns 1 if moved, 0 if the old session is gone (nothing written), 2 if
+-- the new key exists (nothing written). A stub ('created' is '0': what a
+-- save that lost to a logout leaves) is no session: it is gone.
+local created = redis.call('HGET', KEYS[1], 'created')
+if not created or created == '0' then
   -- Sent again after its answer was lost? Then the new key holds exactly
   -- what this call writes, and the move is done.
   local new = redis.call('HMGET', KEYS[2], 'created', 'expires')
