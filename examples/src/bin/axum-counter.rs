@@ -109,7 +109,9 @@ async fn main() -> ExitCode {
         .with_host_prefix(https)
         // A visit reads the count and writes it back plus one: two visits of
         // one session at the same time would both read N and count once. So
-        // the requests of one session take turns, unless SESSION_SERIALIZE=0.
+        // the requests of one session take turns, unless SESSION_SERIALIZE=0;
+        // with Redis the turn is a lease in Redis, which holds across every
+        // instance of the app sharing that Redis.
         .with_serialized_requests(std::env::var("SESSION_SERIALIZE").map_or(true, |v| v != "0"));
 
     let app = Router::new()

@@ -54,6 +54,7 @@
 //! | `SESSION_SECRET` | the key as hex (`openssl rand -hex 32`; comma-separated keys rotate: the first signs, all verify; for `starlette`, the secret text exactly as the FastAPI app has it); a random key with a warning when unset |
 //! | `SESSION_DATA_KEY` | optional, server-side stores only: a key as hex, of its own (not `SESSION_SECRET`), that encrypts every session value in the store (AES-256-GCM), so a dump of the store shows no profile; comma-separated keys rotate (the first encrypts, all decrypt). A value that is not a key stops the app at start |
 //! | `SESSION_HTTPS` | `1` behind HTTPS: a `Secure`, `__Host-` cookie |
+//! | `SESSION_SERIALIZE` | `1`: the requests of one session take turns; with Redis, across every instance sharing it (a lease in Redis) |
 //!
 //! To make this file the `src/main.rs` of a crate of your own:
 //!
@@ -342,6 +343,12 @@ async fn main() -> ExitCode {
     } else {
         SessionConfig::new().with_secure(false)
     };
+    // SESSION_SERIALIZE=1: the requests of one session take turns (a
+    // request waits while another of the same session runs). With Redis
+    // the turn is a lease in Redis, so it holds across every instance of
+    // the app sharing that Redis.
+    let config =
+        config.with_serialized_requests(std::env::var("SESSION_SERIALIZE").is_ok_and(|v| v == "1"));
     let service = ServiceBuilder::new()
         .layer(layer.with_config(config))
         .service_fn(move |request| handle(versions.clone(), request));
