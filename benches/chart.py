@@ -17,10 +17,20 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def load_ratios():
-    """(label, throughput relative to noop-axum) from the load table."""
+    """(label, throughput relative to noop-axum) from the counter table of
+    the load results (its "## Counter" section; a file without sections is
+    one counter table)."""
     rows = []
     path = ROOT / "benches" / "load-results.md"
-    for line in path.read_text().splitlines():
+    lines = path.read_text().splitlines()
+    sectioned = any(line.startswith("## ") for line in lines)
+    in_counter = not sectioned
+    for line in lines:
+        if line.startswith("## "):
+            in_counter = line[3:].lower().startswith("counter")
+            continue
+        if not in_counter:
+            continue
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) < 4 or cells[0] in ("app", "") or cells[0].startswith("-"):
             continue

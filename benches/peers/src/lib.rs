@@ -1,4 +1,7 @@
-//! Shared bits of the peer counter apps: the port and the startup line.
+//! Shared bits of the peer apps: the port, the startup line, and the
+//! routes of the actix-session apps.
+
+pub mod actix_routes;
 
 use std::net::SocketAddr;
 

@@ -1,22 +1,10 @@
-//! The counter in actix-web 4 with actix-session 0.11's CookieSessionStore
+//! The counter (`GET /`) and the login app's `GET /login/{name}/` and
+//! `GET /get/` in actix-web 4 with actix-session 0.11's CookieSessionStore
 //! (signed, not encrypted, cookie).
 
 use actix_session::config::CookieContentSecurity;
-use actix_session::{storage::CookieSessionStore, Session, SessionMiddleware};
-use actix_web::{cookie::Key, error, get, App, HttpResponse, HttpServer};
-use serde_json::json;
-
-#[get("/")]
-async fn counter(session: Session) -> actix_web::Result<HttpResponse> {
-    let count: u64 = session
-        .get("user_count")
-        .map_err(error::ErrorInternalServerError)?
-        .unwrap_or(0);
-    session
-        .insert("user_count", count + 1)
-        .map_err(error::ErrorInternalServerError)?;
-    Ok(HttpResponse::Ok().json(json!({ "user_count": count })))
-}
+use actix_session::{storage::CookieSessionStore, SessionMiddleware};
+use actix_web::{cookie::Key, App, HttpServer};
 
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
@@ -30,7 +18,7 @@ async fn main() -> std::io::Result<()> {
                     .cookie_secure(false)
                     .build(),
             )
-            .service(counter)
+            .configure(session_peers::actix_routes::routes)
     })
     .bind(session_peers::addr())?;
     for addr in server.addrs() {
