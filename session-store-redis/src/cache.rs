@@ -21,6 +21,9 @@ use session_core::Id;
 use crate::connection::classify;
 use crate::fields;
 
+/// The client name of a tracking connection (in `CLIENT LIST`).
+const TRACKING_NAME: &str = "session-store-redis-cache";
+
 /// How often the tracking connection is checked (a `PING`) while it is up,
 /// and how often a lost one is reconnected.
 const HEARTBEAT: Duration = Duration::from_secs(1);
@@ -255,6 +258,11 @@ impl LocalCache {
             let mut conn = self
                 .client
                 .get_multiplexed_async_connection_with_config(&config)
+                .await?;
+            redis::cmd("CLIENT")
+                .arg("SETNAME")
+                .arg(TRACKING_NAME)
+                .query_async::<()>(&mut conn)
                 .await?;
             redis::cmd("CLIENT")
                 .arg("TRACKING")
