@@ -45,13 +45,7 @@ fn set(n: i64) -> ChangeSet {
     changes
 }
 
-async fn n(store: &RedisStore, id: &Id) -> Option<serde_json::Value> {
-    store
-        .load(id)
-        .await
-        .unwrap()
-        .map(|record| record.data["n"].clone())
-}
+use common::n;
 
 /// Waits (at most 5 s, then fails) until `store`'s cache has received more
 /// than `seen` invalidations.

@@ -14,13 +14,7 @@ use session_core::time::{self, OffsetDateTime};
 use session_core::Id;
 use session_store_redis::{redis, CacheState, RedisStore};
 
-async fn n(store: &RedisStore, id: &Id) -> Option<serde_json::Value> {
-    store
-        .load(id)
-        .await
-        .unwrap()
-        .map(|record| record.data["n"].clone())
-}
+use common::n;
 
 /// Waits (at most 10 s, then fails) until `done` holds for `store`'s stats.
 async fn until(store: &RedisStore, what: &str, done: impl Fn(&CacheState) -> bool) {

@@ -93,3 +93,14 @@ pub async fn raw_cluster() -> redis::cluster_async::ClusterConnection {
         .await
         .expect("cannot connect to REDIS_CLUSTER_URLS")
 }
+
+/// The data key `n` of session `id` as `store` loads it; `None` without a
+/// session.
+pub async fn n(store: &RedisStore, id: &session_core::Id) -> Option<serde_json::Value> {
+    use session_core::store::SessionStore;
+    store
+        .load(id)
+        .await
+        .unwrap()
+        .map(|record| record.data["n"].clone())
+}
