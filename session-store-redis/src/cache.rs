@@ -345,12 +345,17 @@ impl LocalCache {
         let now = OffsetDateTime::now_utc();
         let (mut conn, epoch, hit) = {
             let mut inner = lock(&self.inner);
-            let Link::Up(conn) = &inner.link else {
+            if !matches!(inner.link, Link::Up(_)) {
                 return None;
-            };
-            let conn = conn.clone();
+            }
             let hit = match inner.slots.get(key.as_bytes()) {
-                Some(Slot::Ready(record)) if record.expires_at > now => Some(record.clone()),
+                Some(Slot::Ready(record)) if record.expires_at > now => {
+                    if self.mode == CacheMode::Pushed {
+                        self.hits.fetch_add(1, Ordering::Relaxed);
+                        return Some(Ok(Some((**record).clone())));
+                    }
+                    Some(record.clone())
+                }
                 Some(Slot::Ready(_)) => {
                     // Past its expiry: never served.
                     inner.slots.remove(key.as_bytes());
@@ -358,7 +363,10 @@ impl LocalCache {
                 }
                 _ => None,
             };
-            (conn, inner.epoch, hit)
+            let Link::Up(conn) = &inner.link else {
+                return None;
+            };
+            (conn.clone(), inner.epoch, hit)
         };
         if let Some(record) = hit {
             if self.fence(&mut conn, epoch, key, &record).await {
@@ -402,7 +410,7 @@ impl LocalCache {
         Some(decoded)
     }
 
-    /// In [`CacheMode::Fenced`], a `PING` on the tracking connection: the
+    /// A `PING` on the tracking connection ([`CacheMode::Fenced`]): the
     /// hit stands only if `record` is still the entry after its answer.
     async fn fence(
         &self,
@@ -411,9 +419,6 @@ impl LocalCache {
         key: &str,
         record: &Arc<Record>,
     ) -> bool {
-        if self.mode == CacheMode::Pushed {
-            return true;
-        }
         let ping =
             tokio::time::timeout(self.timeout, redis::cmd("PING").query_async::<()>(conn)).await;
         match ping {

@@ -250,7 +250,8 @@
 //!   missed never serves. A flush pushed by Redis (`FLUSHALL`, or its
 //!   tracking table full) drops everything as well;
 //! - an entry is never served past its `expires` time; at most the given
-//!   number of entries is kept (the oldest is evicted first);
+//!   number of entries is kept (evicted roughly in the order they were
+//!   read);
 //! - [`RedisStore::cache_stats`] counts hits, misses, invalidations and
 //!   flushes, and tells whether the cache serves. A server that refuses
 //!   tracking (no RESP3 or no `CLIENT TRACKING`: Redis before 6, or an ACL
