@@ -213,7 +213,18 @@ impl LocalCache {
                 );
             }
         }
-        tokio::spawn(supervise(Arc::downgrade(&cache)));
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            // Without the heartbeat a silently stalled connection would go
+            // unnoticed: no cache rather than a cache that may be stale.
+            let why = "no Tokio runtime to watch the tracking connection".to_owned();
+            tracing::warn!("session-store-redis: {why}; the local cache is disabled");
+            let mut inner = lock(&cache.inner);
+            inner.link = Link::Disabled(why);
+            inner.slots.clear();
+            drop(inner);
+            return Ok(cache);
+        };
+        runtime.spawn(supervise(Arc::downgrade(&cache)));
         Ok(cache)
     }
 
