@@ -358,3 +358,36 @@ async fn pushed_a_read_racing_the_invalidation_is_at_most_one_write_behind() {
         a.cache_stats()
     );
 }
+
+/// An entry is never served past its `expires` time, even when Redis has
+/// not removed the key (here it has no native expiry at all): the load
+/// past it goes to Redis (a miss, not a hit).
+#[tokio::test]
+async fn an_entry_is_not_served_past_its_expiry() {
+    let prefix = prefix();
+    let a = cached(&prefix, CacheMode::Pushed).await;
+    let mut record = record(None);
+    record.expires_at = OffsetDateTime::now_utc() + time::Duration::milliseconds(500);
+    a.create(&record).await.unwrap();
+    let mut raw = common::raw_standalone().await;
+    redis::cmd("PERSIST")
+        .arg(a.key(&record.id))
+        .query_async::<()>(&mut raw)
+        .await
+        .unwrap();
+    // Cached after the PERSIST (whose invalidation may drop an earlier entry).
+    for _ in 0..1000 {
+        let before = a.cache_stats().hits;
+        a.load(&record.id).await.unwrap();
+        if a.cache_stats().hits > before || OffsetDateTime::now_utc() >= record.expires_at {
+            break;
+        }
+    }
+    let wait = record.expires_at - OffsetDateTime::now_utc() + time::Duration::milliseconds(20);
+    tokio::time::sleep(wait.try_into().unwrap_or_default()).await;
+    let before = a.cache_stats();
+    let _ = a.load(&record.id).await.unwrap();
+    let after = a.cache_stats();
+    assert_eq!(after.hits, before.hits, "served past its expiry: {after:?}");
+    assert_eq!(after.misses, before.misses + 1);
+}
