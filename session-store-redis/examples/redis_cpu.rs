@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use http::{header, Request, Response};
 use session_core::{Key, Session, SessionConfig, SessionLayer};
-use session_store_redis::{redis, RedisStore};
+use session_store_redis::{redis, CacheMode, RedisStore};
 use tower::{Layer, Service, ServiceExt};
 
 type Cmds = HashMap<String, (u64, f64)>;
@@ -158,18 +158,35 @@ async fn main() {
     let requests = per_task * concurrency;
     println!("{requests} requests, {concurrency} in flight; Redis pid {pid}");
 
-    let mut scenarios: Vec<(&str, SessionConfig)> = vec![("ours", SessionConfig::new())];
+    let mut scenarios: Vec<(&str, SessionConfig, Option<CacheMode>)> = vec![
+        ("ours", SessionConfig::new(), None),
+        (
+            "ours, local cache",
+            SessionConfig::new(),
+            Some(CacheMode::Pushed),
+        ),
+        (
+            "ours, fenced local cache",
+            SessionConfig::new(),
+            Some(CacheMode::Fenced),
+        ),
+    ];
     if std::env::var("SERIALIZE").is_ok() {
         scenarios.push((
             "ours, serialized",
             SessionConfig::new().with_serialized_requests(true),
+            None,
         ));
     }
-    for (label, config) in scenarios {
-        let store = RedisStore::connect(&url)
+    for (label, config, cache) in scenarios {
+        let mut store = RedisStore::connect(&url)
             .await
             .unwrap()
             .with_prefix("cpu:session:");
+        if let Some(mode) = cache {
+            store = store.with_local_cache_mode(100_000, mode).await.unwrap();
+        }
+        let svc_store = store.clone();
         let svc = SessionLayer::new(store, Key::generate())
             .with_config(config.with_secure(false))
             .layer(tower::service_fn(counter));
@@ -212,6 +229,9 @@ async fn main() {
                     },
                 )
                 .await;
+        }
+        if cache.is_some() {
+            println!("{label}: {:?}", svc_store.cache_stats());
         }
     }
 

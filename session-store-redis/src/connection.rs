@@ -84,6 +84,15 @@ impl Conn {
         matches!(self, Conn::Cluster(_))
     }
 
+    /// The client a one-node connection was made from, when the store made
+    /// it.
+    pub(crate) fn client(&self) -> Option<&redis::Client> {
+        match self {
+            Conn::Single(single) => single.rebuild.as_ref().map(|(client, _)| client),
+            Conn::Cluster(_) => None,
+        }
+    }
+
     /// Sends `call`, bounded by `timeout`; on one node, an operation whose
     /// connection broke is sent once more (the connection manager has begun
     /// a fresh connection by then), and a timeout replaces the connection.

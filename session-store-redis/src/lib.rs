@@ -73,6 +73,7 @@
 //! | operation | what is sent | round trips |
 //! |---|---|---|
 //! | load | `HGETALL` | 1 |
+//! | load, with the [local cache](#local-cache), a hit | nothing ([`CacheMode::Fenced`]: a `PING`) | 0 (1) |
 //! | create | `EVALSHA` of a script: `EXISTS`, else `HSET` + `PEXPIREAT` | 1 |
 //! | create, bound to a user (login) | the index script (`ZADD` to the user's index), then create | 2 |
 //! | save | a `MULTI`/`EXEC` transaction: `HINCRBY created 0` (is it live?), `HGET user` if the change set names the user, `HSET` of `expires` and the set fields (and `policy`, `user` when named), `HDEL` of the removed ones, `PEXPIREAT` | 1 (2 when it finds the session gone: see below) |
@@ -219,6 +220,81 @@
 //! brings back a session that was logged out meanwhile: the save still
 //! reports [`Saved::Gone`]. Pick a lease longer than your slowest request.
 //!
+//! # Local cache
+//!
+//! [`RedisStore::with_local_cache`] (opt-in) serves loads from an
+//! in-process cache of at most a given number of sessions, so that a
+//! read-only request whose session is cached costs no round trip. Redis
+//! keeps it coherent across every instance through its server-assisted
+//! client-side caching (Redis 6 or later):
+//!
+//! - the cache has its own RESP3 connection with `CLIENT TRACKING on`, and
+//!   only what was read on that connection is kept (an `HGETALL` of a
+//!   session, a live one: absent sessions and stubs are not kept); Redis
+//!   then remembers that this connection holds the key, and when any
+//!   client changes it (a save, touch, delete, logout, `delete_user`, a
+//!   cycle, an expiry, an eviction) it pushes an `invalidate` message to
+//!   the connection, which drops the entry. The push is applied in the
+//!   connection's reader, before any later answer on that connection is
+//!   handed out; a read in flight whose key is invalidated keeps nothing;
+//! - the store's own writes drop the entries they touch before they are
+//!   sent and again after they are answered, so an instance always reads
+//!   its own writes; taking a [lease](#serialized-requests) drops the
+//!   session's entry too, so a serialized request reads what the previous
+//!   holder wrote;
+//! - when the tracking connection is lost (an error, a disconnect, or a
+//!   `PING` every second that goes unanswered within the store's timeout,
+//!   so a connection that stalls silently is noticed too), the whole cache
+//!   is dropped and bypassed (loads go to Redis uncached) until a new
+//!   tracking connection is made: a cache whose invalidations may have been
+//!   missed never serves. A flush pushed by Redis (`FLUSHALL`, or its
+//!   tracking table full) drops everything as well;
+//! - an entry is never served past its `expires` time; at most the given
+//!   number of entries is kept (evicted roughly in the order they were
+//!   read);
+//! - [`RedisStore::cache_stats`] counts hits, misses, invalidations and
+//!   flushes, and tells whether the cache serves. A server that refuses
+//!   tracking (no RESP3 or no `CLIENT TRACKING`: Redis before 6, or an ACL
+//!   without `CLIENT`) leaves the store uncached, with a warning logged
+//!   (through `tracing`) and [`CacheState::Disabled`] in the stats.
+//!
+//! **The guarantee, exactly.** Redis queues the invalidation of a write to
+//! the tracking connection of every instance that cached the key *before*
+//! it answers the writer. In [`CacheMode::Pushed`] (the default) a hit
+//! reflects every invalidation that reached this process before the hit:
+//! a write that completed on another instance can be missed by a read
+//! that begins while its push is still on the wire or not yet read by the
+//! connection's task (on a local network, tens of microseconds; longer
+//! while this process is busy; a connection that stalls silently is given
+//! up within the one-second heartbeat plus the store's timeout). In
+//! [`CacheMode::Fenced`] every hit first sends a `PING` on the tracking
+//! connection and serves the entry only if it was not dropped by the time
+//! the answer came: since the answer follows every push queued before the
+//! `PING`, a read sees every write that completed, on any instance, before
+//! it began (a logout on one instance is seen by the very next request on
+//! any other). A fenced hit costs a round trip of the cheapest command
+//! Redis has instead of an `HGETALL` and its decoding. Writes always go to
+//! Redis, so "logout wins" and [`Saved::Gone`] hold in both modes; what
+//! `Pushed` can do is let one more read-only request through on another
+//! instance within that window.
+//!
+//! What it costs: one more connection per store; in Redis, a tracking
+//! table entry per cached key (bounded by its `tracking-table-max-keys`:
+//! past it Redis invalidates keys to make room), and an `invalidate` push for
+//! every write to a key some instance holds, this one included: a save
+//! measured about 2 µs more command time in `INFO commandstats` (the
+//! write's `EXEC` pays for the push). The cache pays off for read-only
+//! requests, which cost nothing when they hit; it cannot help when every
+//! request writes. With a rolling cookie or an idle timeout the layer
+//! [touches](session_core::store::SessionStore::touch) the session on
+//! every request, which drops the entry: then every request misses, and
+//! the cache only adds the pushes.
+//!
+//! The cache is not available on a Redis Cluster
+//! ([`RedisStore::with_local_cache`] fails there: it would need a tracking
+//! connection per master), nor on a store made by
+//! [`RedisStore::from_connection_manager`].
+//!
 //! # Timeouts and faults
 //!
 //! Every operation is bounded by the store's timeout ([`DEFAULT_TIMEOUT`],
@@ -284,6 +360,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod cache;
 mod cluster;
 mod connection;
 mod fields;
@@ -294,6 +371,7 @@ mod users;
 
 pub use redis;
 
+pub use cache::{CacheMode, CacheState, CacheStats};
 pub use cluster::{parse_cluster_spec, ParseSpecError};
 pub use connection::DEFAULT_TIMEOUT;
 pub use lease::{DEFAULT_LEASE, DEFAULT_LOCK_WAIT};

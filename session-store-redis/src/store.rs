@@ -14,6 +14,7 @@ use session_core::store::{
 use session_core::time::OffsetDateTime;
 use session_core::Id;
 
+use crate::cache::{CacheMode, CacheStats, Forget, LocalCache};
 use crate::cluster::{is_cluster_spec, parse_cluster_spec};
 use crate::connection::{self, classify, Call, Conn, DEFAULT_TIMEOUT};
 use crate::fields::{
@@ -57,6 +58,7 @@ pub struct RedisStore {
     lease: Duration,
     lock_wait: Duration,
     pub(crate) scripts: Arc<Scripts>,
+    cache: Option<Arc<LocalCache>>,
 }
 
 impl fmt::Debug for RedisStore {
@@ -74,6 +76,7 @@ impl fmt::Debug for RedisStore {
             .field("timeout", &self.timeout)
             .field("lease", &self.lease)
             .field("lock_wait", &self.lock_wait)
+            .field("cache", &self.cache)
             .finish()
     }
 }
@@ -224,6 +227,7 @@ impl RedisStore {
             lease: DEFAULT_LEASE,
             lock_wait: DEFAULT_LOCK_WAIT,
             scripts: Arc::new(Scripts::new()),
+            cache: None,
         }
     }
 
@@ -401,6 +405,108 @@ impl RedisStore {
         key
     }
 
+    /// Serves [`load`](SessionStore::load) from an in-process cache of at
+    /// most `max_entries` sessions, kept coherent across instances by
+    /// Redis's client-side caching support (`CLIENT TRACKING`, Redis 6 or
+    /// later), in [`CacheMode::Pushed`]: a read-only request whose session
+    /// is cached costs no round trip. See [Local cache](crate#local-cache)
+    /// for what it guarantees.
+    ///
+    /// It opens one more connection (RESP3), on which cached reads are
+    /// made. A server that refuses tracking leaves the store uncached: a
+    /// warning is logged and [`cache_stats`](Self::cache_stats) says
+    /// [`CacheState::Disabled`](crate::CacheState::Disabled). Fails with
+    /// [`StoreError::Failed`] on a Redis Cluster (not supported: the store
+    /// stays uncached there) and on a store made by
+    /// [`from_connection_manager`](Self::from_connection_manager) (it has
+    /// no client to connect with). Call it once, after the other settings
+    /// (the cache keeps the timeout it was given).
+    ///
+    /// ```no_run
+    /// use session_store_redis::{CacheState, RedisStore};
+    ///
+    /// # async fn demo() -> Result<(), session_core::store::StoreError> {
+    /// let store = RedisStore::connect("redis://127.0.0.1:6379")
+    ///     .await?
+    ///     .with_local_cache(100_000)
+    ///     .await?;
+    /// assert_eq!(store.cache_stats().state, CacheState::Tracking);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn with_local_cache(self, max_entries: usize) -> Result<Self, StoreError> {
+        self.with_local_cache_mode(max_entries, CacheMode::Pushed)
+            .await
+    }
+
+    /// [`with_local_cache`](Self::with_local_cache) in a chosen
+    /// [`CacheMode`]: [`CacheMode::Fenced`] makes every hit see every write
+    /// that completed before it began, for one `PING` per hit.
+    ///
+    /// ```no_run
+    /// use session_store_redis::{CacheMode, RedisStore};
+    ///
+    /// # async fn demo() -> Result<(), session_core::store::StoreError> {
+    /// let store = RedisStore::connect("redis://127.0.0.1:6379")
+    ///     .await?
+    ///     .with_local_cache_mode(100_000, CacheMode::Fenced)
+    ///     .await?;
+    /// # let _ = store;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn with_local_cache_mode(
+        mut self,
+        max_entries: usize,
+        mode: CacheMode,
+    ) -> Result<Self, StoreError> {
+        if self.is_cluster() {
+            return Err(StoreError::failed(
+                "the local cache is not supported on a Redis Cluster",
+            ));
+        }
+        let Some(client) = self.conn.client() else {
+            return Err(StoreError::failed(
+                "the local cache needs a store made by connect or connect_client",
+            ));
+        };
+        self.cache = Some(LocalCache::start(client, max_entries, mode, self.timeout).await?);
+        Ok(self)
+    }
+
+    /// The local cache's counters and state ([`CacheState::Off`] without
+    /// one).
+    ///
+    /// ```no_run
+    /// use session_store_redis::{CacheState, RedisStore};
+    ///
+    /// # async fn demo() -> Result<(), session_core::store::StoreError> {
+    /// let store = RedisStore::connect("redis://127.0.0.1:6379").await?;
+    /// assert_eq!(store.cache_stats().state, CacheState::Off);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// [`CacheState::Off`]: crate::CacheState::Off
+    pub fn cache_stats(&self) -> CacheStats {
+        self.cache
+            .as_ref()
+            .map(|cache| cache.stats())
+            .unwrap_or_default()
+    }
+
+    /// Before a write to the sessions `ids`: drops their cache entries now
+    /// and again when the guard is dropped (after the write was answered,
+    /// failed or was cancelled), so that this store reads its own writes
+    /// and no read in flight keeps what the write replaced.
+    fn forgetting(&self, ids: &[&Id]) -> Option<Forget> {
+        let cache = self.cache.as_ref()?;
+        Some(Forget::new(
+            cache.clone(),
+            ids.iter().map(|id| self.key(id)).collect(),
+        ))
+    }
+
     /// Sends `call` on the store's connection, bounded by its timeout.
     pub(crate) async fn run<T: FromRedisValue>(&self, call: Call<'_>) -> Result<T, StoreError> {
         self.conn.run(call, self.timeout).await
@@ -410,8 +516,14 @@ impl RedisStore {
 #[async_trait]
 impl SessionStore for RedisStore {
     async fn load(&self, id: &Id) -> Result<Option<Record>, StoreError> {
+        let key = self.key(id);
+        if let Some(cache) = &self.cache {
+            if let Some(answer) = cache.load(&key, id).await {
+                return answer;
+            }
+        }
         let mut cmd = redis::cmd("HGETALL");
-        cmd.arg(self.key(id));
+        cmd.arg(key);
         let fields: Vec<(Vec<u8>, Vec<u8>)> = self.run(Call::Cmd(cmd)).await?;
         if fields.is_empty() {
             // No such key (or it expired: Redis removed it).
@@ -423,6 +535,7 @@ impl SessionStore for RedisStore {
     /// A bound record is added to its user's index first (one more round
     /// trip), then created.
     async fn create(&self, record: &Record) -> Result<Created, StoreError> {
+        let _forget = self.forgetting(&[&record.id]);
         let indexed = self.index_record(record).await?;
         let mut invocation = self.scripts.create.key(self.key(&record.id));
         record_args(&mut invocation, record);
@@ -438,6 +551,7 @@ impl SessionStore for RedisStore {
     /// (one more round trip); one that unbinds or rebinds it removes it
     /// from the former user's index afterwards, in the background.
     async fn save(&self, id: &Id, changes: &ChangeSet) -> Result<Saved, StoreError> {
+        let _forget = self.forgetting(&[id]);
         let user = changes.user.as_ref().map(Option::as_deref);
         let indexed = match user {
             Some(Some(user)) => self.index_add(user, id).await?,
@@ -478,6 +592,7 @@ impl SessionStore for RedisStore {
     }
 
     async fn touch(&self, id: &Id, expires_at: OffsetDateTime) -> Result<Saved, StoreError> {
+        let _forget = self.forgetting(&[id]);
         let written = self
             .write_live(id, expires_at, Vec::new(), Vec::new(), false)
             .await?;
@@ -489,6 +604,7 @@ impl SessionStore for RedisStore {
     }
 
     async fn delete(&self, id: &Id) -> Result<(), StoreError> {
+        let _forget = self.forgetting(&[id]);
         let mut cmd = redis::cmd("DEL");
         cmd.arg(self.key(id));
         let _removed: i64 = self.run(Call::Cmd(cmd)).await?;
@@ -502,6 +618,7 @@ impl SessionStore for RedisStore {
     /// still live (if not, delete the new one: [`Cycled::Gone`]), delete
     /// the old one.
     async fn cycle(&self, old: &Id, record: &Record) -> Result<Cycled, StoreError> {
+        let _forget = self.forgetting(&[old, &record.id]);
         if self.is_cluster() {
             return cycle_in_steps(self, old, record).await;
         }
@@ -532,6 +649,10 @@ impl SessionStore for RedisStore {
     }
 
     async fn delete_user(&self, user: &str, keep: Option<&Id>) -> Result<u64, StoreError> {
+        let _forget = self
+            .cache
+            .as_ref()
+            .map(|cache| Forget::user(cache.clone(), user));
         self.delete_user_sessions(user, keep).await
     }
 
@@ -539,6 +660,9 @@ impl SessionStore for RedisStore {
     /// requests](crate#serialized-requests)).
     async fn lock(&self, id: &Id) -> Result<Option<Box<dyn SessionLease>>, StoreError> {
         let lease = self.take_lease(id).await?;
+        // The previous holder's write may have landed an instant ago, its
+        // invalidation still on its way: the load that follows reads Redis.
+        drop(self.forgetting(&[id]));
         Ok(Some(Box::new(lease)))
     }
 }

@@ -16,7 +16,7 @@ use tokio::task::JoinSet;
 use tower::util::BoxCloneSyncService;
 use tower::{Layer, ServiceExt};
 
-type App = BoxCloneSyncService<Request<String>, Response<String>, Infallible>;
+use common::{send, App};
 
 /// `/inc` adds one to `n` (reading it, yielding, writing it back: a
 /// read-modify-write that loses updates unless serialized), `/get` reads
@@ -50,17 +50,6 @@ fn app(store: RedisStore, key: &Key, serialize: bool) -> App {
         .with_serialized_requests(serialize);
     let layer = SessionLayer::new(store, key.clone()).with_config(config);
     BoxCloneSyncService::new(layer.layer(tower::service_fn(handler)))
-}
-
-async fn send(app: &App, path: &str, cookie: Option<&str>) -> Response<String> {
-    let mut req = Request::get(path);
-    if let Some(cookie) = cookie {
-        req = req.header(header::COOKIE, cookie);
-    }
-    app.clone()
-        .oneshot(req.body(String::new()).unwrap())
-        .await
-        .unwrap()
 }
 
 /// A fresh session on `app`: its cookie (`name=value`).
@@ -127,6 +116,22 @@ async fn two_instances(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn standalone_two_instances_lose_no_increment() {
     two_instances(|| Box::pin(common::standalone())).await;
+}
+
+/// With the local cache on both instances: the lease drops the cached
+/// entry, so a serialized request reads what the previous holder wrote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn standalone_cached_two_instances_lose_no_increment() {
+    two_instances(|| {
+        Box::pin(async {
+            common::standalone()
+                .await
+                .with_local_cache(1000)
+                .await
+                .unwrap()
+        })
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -3,7 +3,27 @@
 //! `scripts/test` starts throwaway servers and sets both.
 #![allow(dead_code)]
 
+use std::convert::Infallible;
+
+use http::{header, Request, Response};
 use session_store_redis::{redis, RedisStore};
+use tower::util::BoxCloneSyncService;
+use tower::ServiceExt;
+
+/// An application behind a session layer, as the layer tests build it.
+pub type App = BoxCloneSyncService<Request<String>, Response<String>, Infallible>;
+
+/// Sends `GET path` to `app`, with `cookie` (`name=value`) if given.
+pub async fn send(app: &App, path: &str, cookie: Option<&str>) -> Response<String> {
+    let mut req = Request::get(path);
+    if let Some(cookie) = cookie {
+        req = req.header(header::COOKIE, cookie);
+    }
+    app.clone()
+        .oneshot(req.body(String::new()).unwrap())
+        .await
+        .unwrap()
+}
 
 /// The test prefix: keeps test sessions apart from anything else on the server.
 pub const PREFIX: &str = "test:session:";
@@ -72,4 +92,15 @@ pub async fn raw_cluster() -> redis::cluster_async::ClusterConnection {
         .get_async_connection()
         .await
         .expect("cannot connect to REDIS_CLUSTER_URLS")
+}
+
+/// The data key `n` of session `id` as `store` loads it; `None` without a
+/// session.
+pub async fn n(store: &RedisStore, id: &session_core::Id) -> Option<serde_json::Value> {
+    use session_core::store::SessionStore;
+    store
+        .load(id)
+        .await
+        .unwrap()
+        .map(|record| record.data["n"].clone())
 }
