@@ -31,7 +31,11 @@
 //! exactly as the FastAPI app has it), a random key with a warning when
 //! unset; `SESSION_HTTPS=1` behind HTTPS in production (the `__Host-`
 //! cookie, see `main`); `SESSION_SERIALIZE=0` lets the requests of one session run at the
-//! same time (by default they take turns: see `main`).
+//! same time (by default they take turns: see `main`; with Redis the turns
+//! hold across every instance sharing it); `SESSION_CACHE=1` (one Redis
+//! node only) keeps a local cache of sessions that Redis keeps coherent,
+//! so a request that only reads its session costs no round trip
+//! (`SESSION_CACHE=fenced`: every cached read first checks with Redis).
 //!
 //! To make this file the `src/main.rs` of a crate of your own:
 //!
@@ -62,7 +66,7 @@ use session_core::{
     StarletteCookie,
 };
 use session_store_memory::MemoryStore;
-use session_store_redis::RedisStore;
+use session_store_redis::{CacheMode, RedisStore};
 use session_store_sql::SqlStore;
 use tokio::net::TcpListener;
 
@@ -152,6 +156,12 @@ const STORES: &str = "memory, cookie, cookie-encrypted, starlette, sqlite://sess
 /// The session layer for `store`. Error messages leave the URL out: it may
 /// hold a password.
 async fn session_layer(store: &str) -> Result<SessionLayer, Box<dyn StdError>> {
+    if cache_mode()?.is_some() && !(store.starts_with("redis://") || store.starts_with("rediss://"))
+    {
+        return Err(
+            "SESSION_CACHE works with one Redis node (SESSION_STORE=redis://…) only".into(),
+        );
+    }
     let layer = match store {
         // Server-side stores keep the data; the cookie holds a signed id.
         "memory" => SessionLayer::new(MemoryStore::new(), keys()?),
@@ -163,6 +173,7 @@ async fn session_layer(store: &str) -> Result<SessionLayer, Box<dyn StdError>> {
             let redis = RedisStore::connect(url)
                 .await
                 .map_err(|e| format!("SESSION_STORE names a Redis that cannot be used: {e}"))?;
+            let redis = local_cache(redis).await?;
             SessionLayer::new(redis, keys()?)
         }
         url if url.starts_with("redis+cluster://") || url.starts_with("rediss+cluster://") => {
@@ -202,6 +213,35 @@ async fn session_layer(store: &str) -> Result<SessionLayer, Box<dyn StdError>> {
         }
     };
     Ok(layer)
+}
+
+/// What `SESSION_CACHE` asks for: unset or `0`, no cache; `1`, a local
+/// cache of sessions that serves reads with no round trip to Redis, kept
+/// coherent by Redis (`CLIENT TRACKING`): a write on another instance
+/// reaches it a moment later (a read right after it may still see the
+/// write before); `fenced`, the same cache, but every read first checks
+/// with Redis (one `PING`) that no write came meanwhile.
+fn cache_mode() -> Result<Option<CacheMode>, String> {
+    match std::env::var("SESSION_CACHE").as_deref() {
+        Err(_) | Ok("0") => Ok(None),
+        Ok("1") => Ok(Some(CacheMode::Pushed)),
+        Ok("fenced") => Ok(Some(CacheMode::Fenced)),
+        Ok(other) => Err(format!(
+            "SESSION_CACHE must be 0, 1 or fenced, not {other:?}"
+        )),
+    }
+}
+
+/// `redis` with the local cache `SESSION_CACHE` asks for (10,000 sessions
+/// at most).
+async fn local_cache(redis: RedisStore) -> Result<RedisStore, String> {
+    let Some(mode) = cache_mode()? else {
+        return Ok(redis);
+    };
+    redis
+        .with_local_cache_mode(10_000, mode)
+        .await
+        .map_err(|e| format!("SESSION_CACHE: the local cache cannot be set up: {e}"))
 }
 
 /// The keys from `SESSION_SECRET` (hex, comma-separated to rotate: the

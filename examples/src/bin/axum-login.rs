@@ -51,6 +51,7 @@
 //! | `SESSION_DATA_KEY` | optional, server-side stores only: a key as hex, of its own (not `SESSION_SECRET`), that encrypts every session value in the store (AES-256-GCM), so a dump of the store shows no profile; comma-separated keys rotate (the first encrypts, all decrypt). A value that is not a key stops the app at start |
 //! | `SESSION_HTTPS` | `1` behind HTTPS: a `Secure`, `__Host-` cookie |
 //! | `SESSION_SERIALIZE` | `1`: the requests of one session take turns; with Redis, across every instance sharing it (a lease in Redis) |
+//! | `SESSION_CACHE` | one Redis node only: `1` keeps a local cache of sessions that Redis keeps coherent (`CLIENT TRACKING`), so a request that only reads its session costs no round trip (a write on another instance reaches it a moment later); `fenced`: every cached read first checks with Redis (one `PING`) |
 //!
 //! To make this file the `src/main.rs` of a crate of your own:
 //!
@@ -85,7 +86,7 @@ use session_core::{
     SignedCookie, StarletteCookie,
 };
 use session_store_memory::MemoryStore;
-use session_store_redis::RedisStore;
+use session_store_redis::{CacheMode, RedisStore};
 use session_store_sql::SqlStore;
 use tokio::net::TcpListener;
 
@@ -321,6 +322,12 @@ const STORES: &str = "memory, cookie, cookie-encrypted, starlette, sqlite://sess
 /// when they are kept in cookies. Error messages leave the URL out: it may
 /// hold a password.
 async fn session_layer(store: &str) -> Result<(SessionLayer, Accounts), Box<dyn StdError>> {
+    if cache_mode()?.is_some() && !(store.starts_with("redis://") || store.starts_with("rediss://"))
+    {
+        return Err(
+            "SESSION_CACHE works with one Redis node (SESSION_STORE=redis://…) only".into(),
+        );
+    }
     let data_keys = data_keys()?;
     let layer = match store {
         // Server-side stores keep the data; the cookie holds a signed id.
@@ -347,6 +354,7 @@ async fn session_layer(store: &str) -> Result<(SessionLayer, Accounts), Box<dyn 
             let redis = RedisStore::connect(url)
                 .await
                 .map_err(|e| format!("SESSION_STORE names a Redis that cannot be used: {e}"))?;
+            let redis = local_cache(redis).await?;
             server_side(redis, data_keys)?
         }
         url if url.starts_with("redis+cluster://") || url.starts_with("rediss+cluster://") => {
@@ -427,6 +435,35 @@ fn data_keys() -> Result<Option<Keys>, String> {
     Keys::from_env("SESSION_DATA_KEY")
         .map(Some)
         .map_err(|e| format!("SESSION_DATA_KEY: {e}"))
+}
+
+/// What `SESSION_CACHE` asks for: unset or `0`, no cache; `1`, a local
+/// cache of sessions that serves reads with no round trip to Redis, kept
+/// coherent by Redis (`CLIENT TRACKING`): a write on another instance
+/// reaches it a moment later (a read right after it may still see the
+/// write before); `fenced`, the same cache, but every read first checks
+/// with Redis (one `PING`) that no write came meanwhile.
+fn cache_mode() -> Result<Option<CacheMode>, String> {
+    match std::env::var("SESSION_CACHE").as_deref() {
+        Err(_) | Ok("0") => Ok(None),
+        Ok("1") => Ok(Some(CacheMode::Pushed)),
+        Ok("fenced") => Ok(Some(CacheMode::Fenced)),
+        Ok(other) => Err(format!(
+            "SESSION_CACHE must be 0, 1 or fenced, not {other:?}"
+        )),
+    }
+}
+
+/// `redis` with the local cache `SESSION_CACHE` asks for (10,000 sessions
+/// at most).
+async fn local_cache(redis: RedisStore) -> Result<RedisStore, String> {
+    let Some(mode) = cache_mode()? else {
+        return Ok(redis);
+    };
+    redis
+        .with_local_cache_mode(10_000, mode)
+        .await
+        .map_err(|e| format!("SESSION_CACHE: the local cache cannot be set up: {e}"))
 }
 
 /// The keys from `SESSION_SECRET` (hex, comma-separated to rotate: the
