@@ -131,6 +131,32 @@ fn release_later(lease: Option<Box<dyn SessionLease>>) {
     }
 }
 
+/// Asks `store` for the lease on `stored` in a task of its own, so that a
+/// request dropped while the store grants it (its client went away) does
+/// not leave the lease held until it runs out: the task gives back a grant
+/// nobody waits for any more. Without a Tokio runtime, asks in place.
+async fn take_lease(
+    store: &Arc<dyn SessionStore>,
+    stored: &Id,
+) -> Result<Option<Box<dyn SessionLease>>, StoreError> {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return store.lock(stored).await;
+    };
+    let (store, stored) = (store.clone(), *stored);
+    let (answer, granted) = tokio::sync::oneshot::channel();
+    runtime.spawn(async move {
+        let taken = store.lock(&stored).await;
+        if let Err(Ok(Some(unwanted))) = answer.send(taken) {
+            unwanted.release().await;
+        }
+    });
+    granted.await.unwrap_or_else(|_| {
+        Err(StoreError::failed(
+            "the task taking the session's lease ended",
+        ))
+    })
+}
+
 /// A later load of a request whose lease the store refused.
 fn refused() -> StoreError {
     StoreError::unavailable(
@@ -171,7 +197,7 @@ impl SessionLocks {
     /// store refused it, now or earlier in this request.
     pub(crate) async fn lease(
         &self,
-        store: &dyn SessionStore,
+        store: &Arc<dyn SessionStore>,
         id: &Id,
         stored: &Id,
     ) -> Result<(), StoreError> {
@@ -182,7 +208,7 @@ impl SessionLocks {
             Some(Lease::Refused) => return Err(refused()),
             Some(Lease::NotTaken) => {}
         }
-        let taken = store.lock(stored).await;
+        let taken = take_lease(store, stored).await;
         let mut shard = self.shard(id).lock();
         let entry = shard.get_mut(id);
         match taken {
@@ -210,6 +236,76 @@ impl SessionLocks {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A store whose lease takes a while to grant, and that records
+    /// whether a granted lease was given back.
+    #[derive(Debug, Default)]
+    struct SlowLeases {
+        released: Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    #[derive(Debug)]
+    struct Granted(Arc<std::sync::atomic::AtomicBool>);
+
+    #[crate::store::async_trait]
+    impl SessionLease for Granted {
+        async fn release(self: Box<Self>) {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[crate::store::async_trait]
+    impl SessionStore for SlowLeases {
+        async fn load(&self, _: &Id) -> Result<Option<crate::Record>, StoreError> {
+            Ok(None)
+        }
+        async fn create(&self, _: &crate::Record) -> Result<crate::Created, StoreError> {
+            Ok(crate::Created::Inserted)
+        }
+        async fn save(&self, _: &Id, _: &crate::ChangeSet) -> Result<crate::Saved, StoreError> {
+            Ok(crate::Saved::Gone)
+        }
+        async fn touch(&self, _: &Id, _: time::OffsetDateTime) -> Result<crate::Saved, StoreError> {
+            Ok(crate::Saved::Gone)
+        }
+        async fn delete(&self, _: &Id) -> Result<(), StoreError> {
+            Ok(())
+        }
+        async fn lock(&self, _: &Id) -> Result<Option<Box<dyn SessionLease>>, StoreError> {
+            // The store grants the lease (as Redis would on `SET NX`)...
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            Ok(Some(Box::new(Granted(self.released.clone()))))
+        }
+    }
+
+    /// A request cancelled while the store is granting its lease (its
+    /// client went away) must not leave the lease held until it runs out:
+    /// the grant is given back as soon as it arrives.
+    #[tokio::test]
+    async fn a_lease_granted_to_a_cancelled_request_is_given_back() {
+        let locks = Arc::new(SessionLocks::default());
+        let store = Arc::new(SlowLeases::default());
+        let released = store.released.clone();
+        let id = Id::random();
+        let guard = locks.acquire(id).await;
+        let dyn_store: Arc<dyn SessionStore> = store;
+        let stored = id.at_rest();
+        let taking = locks.lease(&dyn_store, &id, &stored);
+        // ...but the request is dropped before the grant arrives.
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(5), taking)
+                .await
+                .is_err()
+        );
+        drop(guard);
+        for _ in 0..200 {
+            if released.load(std::sync::atomic::Ordering::SeqCst) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the lease granted to a cancelled request was never given back");
+    }
 
     #[tokio::test]
     async fn entries_are_removed_when_released() {

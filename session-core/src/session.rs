@@ -305,7 +305,7 @@ impl Session {
             (Incoming::Id { id, .. }, SessionStorage::Server { store, .. }) => {
                 let stored = self.stored_id(id);
                 if let Some(locks) = &shared.locks {
-                    locks.lease(&**store, id, &stored).await?;
+                    locks.lease(store, id, &stored).await?;
                 }
                 let record = store.load(&stored).await.inspect_err(|err| {
                     tracing::error!(session = %id, error = %err, "loading the session failed");
