@@ -474,6 +474,31 @@ impl RedisStore {
         Ok(self)
     }
 
+    /// Runs [`delete_expired`](SessionStore::delete_expired) now and then
+    /// every `period` on a Tokio task, until the handle is aborted
+    /// ([`session_core::store::spawn_cleanup`]). Redis expires sessions by
+    /// itself; this prunes what they leave in the user index, so the index
+    /// of a user who never comes back does not keep dead entries.
+    ///
+    /// # Panics
+    ///
+    /// Outside a Tokio runtime, or if `period` is zero.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use session_store_redis::RedisStore;
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), session_core::store::StoreError> {
+    /// let store = RedisStore::connect("redis://127.0.0.1:6379").await?;
+    /// let cleanup = store.spawn_cleanup(Duration::from_secs(15 * 60));
+    /// // ... serve ...
+    /// cleanup.abort();
+    /// # Ok(()) }
+    /// ```
+    pub fn spawn_cleanup(&self, period: std::time::Duration) -> tokio::task::JoinHandle<()> {
+        session_core::store::spawn_cleanup(self.clone(), period)
+    }
+
     /// The local cache's counters and state ([`CacheState::Off`] without
     /// one).
     ///

@@ -329,3 +329,38 @@ async fn cluster_one_user_on_many_slots() {
     assert_eq!(listed[0].id, keep);
     store.delete(&keep).await.unwrap();
 }
+
+/// `spawn_cleanup` prunes, period after period, the index entries that
+/// sessions which expired by themselves leave behind; the live one stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spawn_cleanup_prunes_expired_entries() {
+    let store = common::standalone().await.with_timeout(SHORT);
+    let mut conn = common::raw_standalone().await;
+    let hong = user("hong");
+    let index = store.user_key(&hong);
+    let live = bound(&hong, Duration::hours(1));
+    store.create(&live).await.unwrap();
+    for _ in 0..3 {
+        store
+            .create(&bound(&hong, Duration::milliseconds(300)))
+            .await
+            .unwrap();
+    }
+    assert_eq!(members(&mut conn, &index).await.len(), 4);
+    let cleanup = store.spawn_cleanup(StdDuration::from_millis(200));
+    let mut pruned = false;
+    for _ in 0..60 {
+        if members(&mut conn, &index).await == [live.id.encode()] {
+            pruned = true;
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    cleanup.abort();
+    assert!(
+        pruned,
+        "the periodic cleanup left expired entries in the index"
+    );
+    assert_eq!(store.list_user(&hong).await.unwrap().len(), 1);
+    store.delete(&live.id).await.unwrap();
+}

@@ -1,9 +1,9 @@
-//! Removing expired rows: [`delete_expired`](SessionStore::delete_expired)
+//! Removing expired rows: [`delete_expired`](session_core::store::SessionStore::delete_expired)
 //! in bounded batches, and the task that runs it now and then.
 
 use std::time::Duration;
 
-use session_core::store::{SessionStore, StoreError};
+use session_core::store::StoreError;
 use tokio::task::JoinHandle;
 
 use crate::database::{on_db, Db};
@@ -35,10 +35,11 @@ pub(crate) async fn delete_expired(db: &Db, now: i64, batch: u32) -> Result<u64,
 }
 
 impl SqlStore {
-    /// Runs [`delete_expired`](SessionStore::delete_expired) now and then
-    /// every `period` on a tokio task, until the handle is aborted.
-    /// Failures are logged with `tracing` (level `WARN`) and retried at the
-    /// next period; each deletion is logged at `DEBUG`.
+    /// Runs [`delete_expired`](session_core::store::SessionStore::delete_expired) now and then
+    /// every `period` on a tokio task, until the handle is aborted
+    /// ([`session_core::store::spawn_cleanup`]). Failures are logged with
+    /// `tracing` (level `WARN`) and retried at the next period; each run is
+    /// logged at `DEBUG`.
     ///
     /// # Panics
     ///
@@ -57,26 +58,6 @@ impl SqlStore {
     /// # Ok(()) }
     /// ```
     pub fn spawn_cleanup(&self, period: Duration) -> JoinHandle<()> {
-        assert!(!period.is_zero(), "spawn_cleanup needs a period above zero");
-        let store = self.clone();
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(period);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticker.tick().await;
-                match store.delete_expired().await {
-                    Ok(deleted) => tracing::debug!(
-                        table = store.table_name(),
-                        deleted,
-                        "deleted expired sessions"
-                    ),
-                    Err(err) => tracing::warn!(
-                        table = store.table_name(),
-                        error = %err,
-                        "deleting expired sessions failed; retrying at the next period"
-                    ),
-                }
-            }
-        })
+        session_core::store::spawn_cleanup(self.clone(), period)
     }
 }

@@ -613,6 +613,51 @@ impl UserSession {
     }
 }
 
+/// Runs [`delete_expired`](SessionStore::delete_expired) on `store` now
+/// and then every `period`, on a Tokio task, until the handle is aborted:
+/// the periodic cleanup every store needs (the SQL store's expired rows,
+/// the Redis store's index entries of expired sessions). Failures are
+/// logged with `tracing` (`WARN`) and retried at the next period; what
+/// each run removed is logged at `DEBUG`.
+///
+/// # Panics
+///
+/// Outside a Tokio runtime, or if `period` is zero.
+///
+/// ```
+/// use std::time::Duration;
+/// use session_core::store::spawn_cleanup;
+/// use session_store_memory::MemoryStore;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let store = MemoryStore::new();
+/// let cleanup = spawn_cleanup(store.clone(), Duration::from_secs(15 * 60));
+/// // ... serve with `store` ...
+/// cleanup.abort();
+/// # }
+/// ```
+pub fn spawn_cleanup<S: SessionStore + Clone>(
+    store: S,
+    period: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    assert!(!period.is_zero(), "spawn_cleanup needs a period above zero");
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(period);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            match store.delete_expired().await {
+                Ok(removed) => tracing::debug!(?store, removed, "expired sessions cleaned up"),
+                Err(err) => tracing::warn!(
+                    ?store,
+                    error = %err,
+                    "cleaning up expired sessions failed; retrying at the next period"
+                ),
+            }
+        }
+    })
+}
+
 /// The body of [`SessionStore::cycle`]'s default, for a store that
 /// overrides `cycle` but must fall back to it in some cases (a Redis
 /// Cluster, where the two keys live in different slots): create `record`,
