@@ -123,6 +123,8 @@ enum Found {
     Stale,
     /// Nothing to read (the cookie does not fit the storage).
     Nothing,
+    /// A live session the application's check ended.
+    Revoked,
 }
 
 pub(crate) struct SessionInner {
@@ -244,38 +246,20 @@ impl Session {
                 return Err(err.into());
             }
         };
-        let found = match found {
-            Found::Live {
-                data,
-                created_at,
-                expiry,
-                user,
-                rekey,
-            } => self
-                .checked(data, created_at, user)
-                .await
-                .map(|(data, user)| Found::Live {
-                    data,
-                    created_at,
-                    expiry,
-                    user,
-                    rekey,
-                }),
-            other => Some(other),
-        };
+        let found = self.checked(found).await;
         let mut state = self.0.state.lock();
         if state.loaded {
             // `destroy` ran meanwhile: what was stored is over.
             return Ok(());
         }
         match found {
-            Some(Found::Live {
+            Found::Live {
                 data,
                 created_at,
                 expiry,
                 user,
                 rekey,
-            }) => {
+            } => {
                 state.exists = true;
                 state.rekey = rekey;
                 state.data = data;
@@ -283,9 +267,9 @@ impl Session {
                 state.expiry = expiry;
                 state.user = user;
             }
-            Some(Found::Stale) => state.stale = true,
-            Some(Found::Nothing) => {}
-            None => {
+            Found::Stale => state.stale = true,
+            Found::Nothing => {}
+            Found::Revoked => {
                 tracing::debug!("session ended by the application's check");
                 state.stale = true;
                 state.revoked = true;
@@ -360,27 +344,31 @@ impl Session {
         }
     }
 
-    /// Runs the application's check, if any: `None` when it ends the
-    /// session, else the data and user back.
-    async fn checked(
-        &self,
-        data: Data,
-        created_at: OffsetDateTime,
-        user: Option<String>,
-    ) -> Option<(Data, Option<String>)> {
-        let Some(check) = &self.0.shared.check else {
-            return Some((data, user));
+    /// Runs the application's check, if any, on a live session:
+    /// [`Found::Revoked`] when it ends it, `found` as it is otherwise.
+    async fn checked(&self, found: Found) -> Found {
+        let (
+            Some(check),
+            Found::Live {
+                data,
+                created_at,
+                user,
+                ..
+            },
+        ) = (&self.0.shared.check, &found)
+        else {
+            return found;
         };
         let session = LoadedSession {
-            user,
-            data,
-            created_at,
+            user: user.clone(),
+            data: data.clone(),
+            created_at: *created_at,
         };
-        check
-            .0
-            .check(session.clone())
-            .await
-            .then_some((session.data, session.user))
+        if check.0.check(session).await {
+            found
+        } else {
+            Found::Revoked
+        }
     }
 
     /// Whether a decoded data cookie is still within its timeouts. A cookie
