@@ -2,24 +2,10 @@
 //! counter through our layer, beside tower-sessions, beside the same
 //! handler with no session (the floor).
 
-use axum::routing::get;
-use axum::{Json, Router};
 use criterion::{criterion_group, criterion_main, Criterion};
-use serde_json::{json, Value};
 use session_core::codec::SignedCookie;
 use session_core::{Key, SessionConfig, SessionLayer};
 use session_store_memory::MemoryStore;
-
-fn tower_sessions_counter() -> Router {
-    async fn counter(session: tower_sessions::Session) -> Json<Value> {
-        let n: u64 = session.get("user_count").await.unwrap().unwrap_or(0);
-        session.insert("user_count", n + 1).await.unwrap();
-        Json(json!({ "user_count": n }))
-    }
-    let layer = tower_sessions::SessionManagerLayer::new(tower_sessions::MemoryStore::default())
-        .with_secure(false);
-    Router::new().route("/", get(counter)).layer(layer)
-}
 
 fn whole_request(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -36,7 +22,7 @@ fn whole_request(c: &mut Criterion) {
         ))
         .with_config(SessionConfig::new().with_secure(false)),
     );
-    let peer = tower_sessions_counter();
+    let peer = benches::tower_sessions_counter();
     let ours_cookie = rt.block_on(benches::request(&ours_memory, None)).unwrap();
     let client_side_cookie = rt
         .block_on(benches::request(&ours_client_side, None))

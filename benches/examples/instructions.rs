@@ -14,23 +14,9 @@
 //! `ours_cookie_store`, `tower_sessions_memory` (the names of
 //! `benches/request.rs`).
 
-use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::{json, Value};
 use session_core::codec::SignedCookie;
 use session_core::{Key, SessionConfig, SessionLayer};
 use session_store_memory::MemoryStore;
-
-fn tower_sessions_counter() -> Router {
-    async fn counter(session: tower_sessions::Session) -> Json<Value> {
-        let n: u64 = session.get("user_count").await.unwrap().unwrap_or(0);
-        session.insert("user_count", n + 1).await.unwrap();
-        Json(json!({ "user_count": n }))
-    }
-    let layer = tower_sessions::SessionManagerLayer::new(tower_sessions::MemoryStore::default())
-        .with_secure(false);
-    Router::new().route("/", get(counter)).layer(layer)
-}
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -44,7 +30,7 @@ fn main() {
             .layer(SessionLayer::new(MemoryStore::new(), key()).with_config(config)),
         "ours_cookie_store" => benches::session_counter()
             .layer(SessionLayer::client_side(SignedCookie::new(&key().into())).with_config(config)),
-        "tower_sessions_memory" => tower_sessions_counter(),
+        "tower_sessions_memory" => benches::tower_sessions_counter(),
         other => panic!("unknown variant {other}"),
     };
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -52,6 +52,24 @@ pub fn session_counter() -> Router {
     )
 }
 
+/// The tutorial's counter on tower-sessions' memory store, the peer of
+/// the in-process request benches.
+///
+/// ```
+/// let app = benches::tower_sessions_counter();
+/// # let _ = app;
+/// ```
+pub fn tower_sessions_counter() -> Router {
+    async fn counter(session: tower_sessions::Session) -> Json<Value> {
+        let n: u64 = session.get("user_count").await.unwrap().unwrap_or(0);
+        session.insert("user_count", n + 1).await.unwrap();
+        Json(json!({ "user_count": n }))
+    }
+    let layer = tower_sessions::SessionManagerLayer::new(tower_sessions::MemoryStore::default())
+        .with_secure(false);
+    Router::new().route("/", get(counter)).layer(layer)
+}
+
 /// Sends `GET /` with `cookie` through `app` in-process and returns the
 /// `name=value` of the response's `Set-Cookie`, if any (the body is read
 /// to the end, as a server would).
