@@ -20,6 +20,22 @@ use time::{Duration, OffsetDateTime};
 pub trait Clock: Debug + Send + Sync + 'static {
     /// The current time, in UTC.
     fn now(&self) -> OffsetDateTime;
+
+    /// The current time in Unix milliseconds
+    /// ([`unix_millis`](crate::store::unix_millis) of [`now`](Self::now)),
+    /// the form stores compare expiries in; a clock may read it more
+    /// cheaply.
+    ///
+    /// ```
+    /// use session_core::{Clock, ManualClock};
+    /// use session_core::store::unix_millis;
+    ///
+    /// let clock = ManualClock::starting_now();
+    /// assert_eq!(clock.now_unix_millis(), unix_millis(clock.now()));
+    /// ```
+    fn now_unix_millis(&self) -> i64 {
+        crate::store::unix_millis(self.now())
+    }
 }
 
 /// The operating system's clock.
@@ -35,6 +51,16 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> OffsetDateTime {
         OffsetDateTime::now_utc()
+    }
+
+    fn now_unix_millis(&self) -> i64 {
+        // Straight from the system time, without building a calendar date.
+        match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            Ok(since) => i64::try_from(since.as_millis()).unwrap_or(i64::MAX),
+            Err(before) => {
+                crate::store::unix_millis(OffsetDateTime::UNIX_EPOCH - before.duration())
+            }
+        }
     }
 }
 
@@ -110,5 +136,24 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> OffsetDateTime {
         *self.0.lock()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::unix_millis;
+
+    #[test]
+    fn the_system_clock_reads_the_same_milliseconds_both_ways() {
+        for _ in 0..1000 {
+            let before = SystemClock.now_unix_millis();
+            let middle = unix_millis(SystemClock.now());
+            let after = SystemClock.now_unix_millis();
+            assert!(
+                before <= middle && middle <= after,
+                "{before} {middle} {after}"
+            );
+        }
     }
 }

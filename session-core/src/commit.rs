@@ -179,7 +179,7 @@ struct StoreCommit<'a> {
 impl StoreCommit<'_> {
     async fn run(
         &self,
-        state: State,
+        mut state: State,
         incoming: Option<(Id, bool)>,
     ) -> Result<Option<HeaderValue>, Error> {
         let config = &self.shared.config;
@@ -229,7 +229,21 @@ impl StoreCommit<'_> {
 
         let stored = self.stored(&id);
         let created_at = state.created_at.unwrap_or(self.now);
-        let expires_at = config.expires_at(self.now, created_at, state.expiry);
+        let exact = config.expires_at(self.now, created_at, state.expiry);
+        // Within the precision, the stored expiry stays, and with it the
+        // browser's copy of the cookie (`with_expiry_precision`).
+        let kept = state.expires_at.filter(|&stored| {
+            !state.expiry_changed && config.keeps_expiry(self.now, stored, exact)
+        });
+        let expires_at = kept.unwrap_or(exact);
+        // The cookie to send after a write that keeps the id.
+        let resend = |state: &State| -> Result<Option<HeaderValue>, Error> {
+            if kept.is_some() && !needs_resign {
+                Ok(None)
+            } else {
+                self.cookie_for(&id, state).map(Some)
+            }
+        };
         if state.holds_nothing() && state.changed() {
             self.store.delete(&stored).await?;
             tracing::debug!(session = %id, "emptied session deleted");
@@ -249,16 +263,18 @@ impl StoreCommit<'_> {
         }
         if state.changed() {
             let mut changes = ChangeSet::new(expires_at);
-            for key in &state.dirty {
-                match state.data.get(key) {
+            // The request is over: the changed keys and values move into
+            // the change set (no copies).
+            for key in std::mem::take(&mut state.dirty) {
+                match state.data.remove(&key) {
                     Some(value) => {
                         let value = match &self.shared.cipher {
-                            Some(cipher) => cipher.seal(&stored, key, value)?,
-                            None => value.clone(),
+                            Some(cipher) => cipher.seal(&stored, &key, &value)?,
+                            None => value,
                         };
-                        changes.set.insert(key.clone(), value);
+                        changes.set.insert(key, value);
                     }
-                    None => changes.removed.push(key.clone()),
+                    None => changes.removed.push(key),
                 }
             }
             if state.expiry_changed {
@@ -267,8 +283,9 @@ impl StoreCommit<'_> {
             if state.user_changed {
                 changes.user = Some(state.user.clone());
             }
+            changes.expiry_kept = kept.is_some();
             return match self.store.save(&stored, &changes).await? {
-                Saved::Applied => self.cookie_for(&id, &state).map(Some),
+                Saved::Applied => resend(&state),
                 Saved::Gone => {
                     // Another request ended (or moved) the session after
                     // this one loaded it; its response carries the cookie
@@ -278,7 +295,7 @@ impl StoreCommit<'_> {
                 }
             };
         }
-        if config.extends_on_use() {
+        if config.extends_on_use() && kept.is_none() {
             return match self.store.touch(&stored, expires_at).await? {
                 Saved::Applied if config.rolling || needs_resign => {
                     self.cookie_for(&id, &state).map(Some)
@@ -389,7 +406,15 @@ fn commit_client(
     if state.holds_nothing() {
         return Ok(None);
     }
-    let extend = state.exists && shared.config.extends_on_use();
+    // Extending alone re-issues the cookie only when its expiry moves by
+    // more than the precision.
+    let extend = state.exists
+        && shared.config.extends_on_use()
+        && !state.expires_at.is_some_and(|stored| {
+            let created_at = state.created_at.unwrap_or(now);
+            let exact = shared.config.expires_at(now, created_at, state.expiry);
+            shared.config.keeps_expiry(now, stored, exact)
+        });
     if !(state.destroyed || state.changed() || state.rekey || extend) {
         return Ok(None);
     }

@@ -18,6 +18,10 @@ pub const MAX_COOKIE_SIZE: usize = 4096;
 /// The default lifetime of a session: 14 days, as in Starlette.
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(14 * 24 * 60 * 60);
 
+/// How far a session's expiry may lag behind the exact one by default
+/// ([`SessionConfig::with_expiry_precision`]).
+pub const DEFAULT_EXPIRY_PRECISION: Duration = Duration::from_secs(60);
+
 /// A [`SessionConfig`] whose cookie attributes a `Set-Cookie` header
 /// cannot carry safely, from [`SessionConfig::validate`] and
 /// [`SessionLayer::try_with_config`](crate::SessionLayer::try_with_config).
@@ -147,6 +151,7 @@ impl Expiry {
 /// | — | [`with_absolute_timeout`](Self::with_absolute_timeout) | none |
 /// | — | [`with_rolling`](Self::with_rolling) | off |
 /// | — | [`with_serialized_requests`](Self::with_serialized_requests) | off |
+/// | — | [`with_expiry_precision`](Self::with_expiry_precision) | 60 s (at most 1 % of the lifetime) |
 ///
 /// ```
 /// use session_core::{SameSite, SessionConfig};
@@ -174,6 +179,7 @@ pub struct SessionConfig {
     pub(crate) absolute_timeout: Option<Duration>,
     pub(crate) rolling: bool,
     pub(crate) serialize: bool,
+    pub(crate) expiry_precision: Duration,
     pub(crate) clock: Arc<dyn Clock>,
 }
 
@@ -193,6 +199,7 @@ impl Default for SessionConfig {
             absolute_timeout: None,
             rolling: false,
             serialize: false,
+            expiry_precision: DEFAULT_EXPIRY_PRECISION,
             clock: Arc::new(SystemClock),
         }
     }
@@ -438,6 +445,35 @@ impl SessionConfig {
         self
     }
 
+    /// How far a session's expiry may lag behind the exact one, so that
+    /// requests close together do not each move it. Default 60 s, and never
+    /// more than 1 % of the session's lifetime (9 s for a 15-minute idle
+    /// timeout); `Duration::ZERO` moves it on every request that may (the
+    /// behaviour before this setting existed).
+    ///
+    /// A request that would move the expiry later by no more than this
+    /// keeps the stored one: the store does not rewrite it (a request that
+    /// only reads, under rolling expiry or an idle timeout, then writes
+    /// nothing at all), and the cookie, whose expiry is the same, is not
+    /// sent again. The session may so end up to this much earlier than
+    /// exactly its lifetime after the last request, never later; the
+    /// browser's cookie and the store agree throughout. An expiry that
+    /// moves earlier (a shorter policy, the absolute timeout) always
+    /// applies, as does a new id or expiry policy.
+    ///
+    /// ```
+    /// use session_core::SessionConfig;
+    /// use std::time::Duration;
+    ///
+    /// // Re-send the cookie and rewrite the expiry on every request.
+    /// let exact = SessionConfig::new().with_expiry_precision(Duration::ZERO);
+    /// # let _ = exact;
+    /// ```
+    pub fn with_expiry_precision(mut self, precision: Duration) -> Self {
+        self.expiry_precision = precision;
+        self
+    }
+
     /// The clock used for expiry; tests pass a [`ManualClock`](crate::ManualClock).
     ///
     /// ```
@@ -559,6 +595,26 @@ impl SessionConfig {
         at
     }
 
+    /// Whether a session whose stored expiry is `stored` keeps it, rather
+    /// than moving to `new`, on a request at `now`
+    /// ([`with_expiry_precision`](Self::with_expiry_precision)).
+    pub(crate) fn keeps_expiry(
+        &self,
+        now: OffsetDateTime,
+        stored: OffsetDateTime,
+        new: OffsetDateTime,
+    ) -> bool {
+        if self.expiry_precision.is_zero() {
+            return false;
+        }
+        // In Unix milliseconds (what stores keep): plain integer arithmetic.
+        use crate::store::unix_millis;
+        let (now, stored, new) = (unix_millis(now), unix_millis(stored), unix_millis(new));
+        let precision = i64::try_from(self.expiry_precision.as_millis()).unwrap_or(i64::MAX);
+        let slack = precision.min(new.saturating_sub(now) / 100);
+        new >= stored && new - stored <= slack
+    }
+
     /// Whether a session created at `created_at` has passed the absolute timeout.
     pub(crate) fn past_absolute(&self, now: OffsetDateTime, created_at: OffsetDateTime) -> bool {
         self.absolute_timeout
@@ -585,6 +641,27 @@ pub(crate) fn to_time(d: Duration) -> time::Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_expiry_is_kept_only_within_the_precision() {
+        let now = OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000);
+        let s = time::Duration::seconds;
+        let day = SessionConfig::new();
+        // 60 s at most: a 14-day lifetime keeps an expiry 60 s behind, not 61.
+        let new = now + s(14 * 86_400);
+        assert!(day.keeps_expiry(now, new - s(60), new));
+        assert!(!day.keeps_expiry(now, new - s(61), new));
+        // An earlier expiry always applies; the same one is always kept.
+        assert!(!day.keeps_expiry(now, new + s(1), new));
+        assert!(day.keeps_expiry(now, new, new));
+        // 1 % of a 15-minute lifetime is 9 s.
+        let new = now + s(900);
+        assert!(day.keeps_expiry(now, new - s(9), new));
+        assert!(!day.keeps_expiry(now, new - s(10), new));
+        // Exact: the expiry always moves.
+        let exact = SessionConfig::new().with_expiry_precision(Duration::ZERO);
+        assert!(!exact.keeps_expiry(now, new, new));
+    }
 
     #[test]
     fn expiry_is_capped_by_absolute_timeout() {

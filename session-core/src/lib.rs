@@ -114,7 +114,10 @@ pub mod store;
 pub use check::{CheckFuture, LoadedSession, SessionCheck};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use codec::{EncryptedCookie, SignedCookie, StarletteCookie};
-pub use config::{ConfigError, Expiry, SameSite, SessionConfig, DEFAULT_MAX_AGE, MAX_COOKIE_SIZE};
+pub use config::{
+    ConfigError, Expiry, SameSite, SessionConfig, DEFAULT_EXPIRY_PRECISION, DEFAULT_MAX_AGE,
+    MAX_COOKIE_SIZE,
+};
 pub use error::Error;
 pub use future::ResponseFuture;
 pub use id::Id;

@@ -78,6 +78,8 @@ pub(crate) struct State {
     pub(crate) accessed: bool,
     pub(crate) data: Data,
     pub(crate) created_at: Option<OffsetDateTime>,
+    /// The loaded session's expiry, as stored (or as its cookie says).
+    pub(crate) expires_at: Option<OffsetDateTime>,
     /// Keys set or removed by this request, each once (a list: requests
     /// change few keys, and a list costs less than a set for few).
     pub(crate) dirty: Vec<String>,
@@ -115,6 +117,7 @@ enum Found {
     Live {
         data: Data,
         created_at: OffsetDateTime,
+        expires_at: OffsetDateTime,
         expiry: Option<Expiry>,
         user: Option<String>,
         rekey: bool,
@@ -256,6 +259,7 @@ impl Session {
             Found::Live {
                 data,
                 created_at,
+                expires_at,
                 expiry,
                 user,
                 rekey,
@@ -264,6 +268,7 @@ impl Session {
                 state.rekey = rekey;
                 state.data = data;
                 state.created_at = Some(created_at);
+                state.expires_at = Some(expires_at);
                 state.expiry = expiry;
                 state.user = user;
             }
@@ -307,6 +312,7 @@ impl Session {
                         Ok(Found::Live {
                             data: record.data,
                             created_at: record.created_at,
+                            expires_at: record.expires_at,
                             expiry: record.expiry,
                             user: record.user,
                             rekey: false,
@@ -325,6 +331,7 @@ impl Session {
                 match decoded {
                     Some(client) if self.client_is_live(&client, now) => Ok(Found::Live {
                         created_at: client.created_at.unwrap_or(client.issued_at),
+                        expires_at: self.client_expires_at(&client),
                         data: client.data,
                         expiry: client.expiry,
                         user: client.user,
@@ -383,12 +390,18 @@ impl Session {
         if config.past_absolute(now, created) {
             return false;
         }
-        let expires_at = client.expires_at.unwrap_or_else(|| {
+        self.client_expires_at(client) >= now
+    }
+
+    /// When a decoded data cookie's session ends: as the cookie says, or
+    /// (formats that do not say) its issue time plus the configured
+    /// lifetime.
+    fn client_expires_at(&self, client: &ClientSession) -> OffsetDateTime {
+        client.expires_at.unwrap_or_else(|| {
             client
                 .issued_at
-                .saturating_add(to_time(config.server_ttl(None)))
-        });
-        expires_at >= now
+                .saturating_add(to_time(self.0.shared.config.server_ttl(None)))
+        })
     }
 
     /// Loads (once), then runs `f` on the state, marking the session used.

@@ -476,7 +476,7 @@ impl MemoryStore {
 
     /// The store's "now", in the Unix milliseconds entries keep.
     fn now(&self) -> i64 {
-        millis(self.inner.clock.now())
+        self.inner.clock.now_unix_millis()
     }
 }
 

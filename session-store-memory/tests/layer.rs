@@ -436,6 +436,75 @@ async fn logout_wins_over_a_request_in_flight() {
 }
 
 #[tokio::test]
+async fn within_the_expiry_precision_nothing_is_touched_or_resent() {
+    let clock = ManualClock::starting_now();
+    let probe = Probe::with_clock(&clock);
+    let config = SessionConfig::new()
+        .with_idle_timeout(Some(StdDuration::from_secs(30 * 60)))
+        .with_rolling(true)
+        .with_clock(clock.clone());
+    let app = app(layer(probe.clone(), config));
+    let cookie = call(&app, "/count", None).await.cookie().unwrap();
+    // 1 % of 30 minutes is 18 s, under the 60-s default: reads and writes
+    // within 18 s of the stored expiry leave it, and send no cookie.
+    for _ in 0..3 {
+        clock.advance(Duration::seconds(5));
+        let read = call(&app, "/read", Some(&cookie)).await;
+        assert_eq!(read.set_cookie(), None);
+        let write = call(&app, "/count", Some(&cookie)).await;
+        assert_eq!(write.set_cookie(), None, "a write that keeps id and expiry");
+    }
+    assert_eq!(probe.touches.load(Ordering::SeqCst), 0);
+    assert_eq!(
+        probe.saves.load(Ordering::SeqCst),
+        3,
+        "the data is still written"
+    );
+    // The session ends at the kept expiry: never later than exact, at
+    // most the precision earlier (30 min after the first request, 15 s
+    // before 30 min after the last).
+    clock.advance(Duration::minutes(30) - Duration::seconds(15));
+    assert_eq!(call(&app, "/read", Some(&cookie)).await.body, "None");
+
+    // Past the precision, a read moves the expiry and re-sends the cookie.
+    let cookie = call(&app, "/count", None).await.cookie().unwrap();
+    clock.advance(Duration::seconds(19));
+    let read = call(&app, "/read", Some(&cookie)).await;
+    assert!(read.set_cookie().is_some());
+    assert_eq!(probe.touches.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn exact_expiry_touches_on_every_use() {
+    let clock = ManualClock::starting_now();
+    let probe = Probe::with_clock(&clock);
+    let config = SessionConfig::new()
+        .with_rolling(true)
+        .with_expiry_precision(StdDuration::ZERO)
+        .with_clock(clock.clone());
+    let app = app(layer(probe.clone(), config));
+    let cookie = call(&app, "/count", None).await.cookie().unwrap();
+    for n in 1..=3 {
+        clock.advance(Duration::milliseconds(1));
+        assert!(call(&app, "/read", Some(&cookie))
+            .await
+            .set_cookie()
+            .is_some());
+        clock.advance(Duration::milliseconds(1));
+        assert!(call(&app, "/count", Some(&cookie))
+            .await
+            .set_cookie()
+            .is_some());
+        assert_eq!(probe.touches.load(Ordering::SeqCst), n);
+    }
+    // Even on an unchanged clock.
+    assert!(call(&app, "/read", Some(&cookie))
+        .await
+        .set_cookie()
+        .is_some());
+}
+
+#[tokio::test]
 async fn idle_timeout_is_enforced_by_the_server_and_extended_by_use() {
     let clock = ManualClock::starting_now();
     let probe = Probe::with_clock(&clock);
@@ -484,12 +553,17 @@ async fn absolute_timeout_ends_even_an_active_session() {
 
 #[tokio::test]
 async fn rolling_expiry_touches_and_resends_the_cookie() {
-    let probe = Probe::default();
+    let clock = ManualClock::starting_now();
+    let probe = Probe::with_clock(&clock);
     let app = app(layer(
         probe.clone(),
-        SessionConfig::new().with_rolling(true),
+        SessionConfig::new()
+            .with_rolling(true)
+            .with_clock(clock.clone()),
     ));
     let cookie = call(&app, "/count", None).await.cookie().unwrap();
+    // Past the precision (60 s by default): the expiry moves.
+    clock.advance(Duration::seconds(61));
     let reply = call(&app, "/read", Some(&cookie)).await;
     assert_eq!(reply.cookie().as_deref(), Some(cookie.as_str()));
     assert!(reply.set_cookie().unwrap().contains("Max-Age=1209600"));

@@ -214,8 +214,14 @@ fn check(
                 jar = Some(header.split(';').next().unwrap().to_owned());
             }
             (Some(_), None) => {
+                // A server-side session that keeps its id and policy keeps
+                // its cookie: the expiry does not move within the
+                // precision (`with_expiry_precision`), so none is re-sent.
+                let same_id_and_policy = store.is_some()
+                    && stored.as_ref().map(|s| s.expiry) == after.as_ref().map(|a| a.expiry)
+                    && !ops.iter().any(|op| matches!(op, Op::Destroy | Op::Cycle));
                 prop_assert!(
-                    !changed || stored == after,
+                    !changed || stored == after || same_id_and_policy,
                     "step {}: changed but no cookie",
                     step
                 );

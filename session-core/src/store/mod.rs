@@ -92,8 +92,9 @@ pub fn unix_millis(at: OffsetDateTime) -> i64 {
 /// ```
 pub fn from_unix_millis(millis: i64) -> Option<OffsetDateTime> {
     let seconds = OffsetDateTime::from_unix_timestamp(millis.div_euclid(1000)).ok()?;
-    let within = time::Duration::milliseconds(millis.rem_euclid(1000));
-    seconds.checked_add(within)
+    // Whole seconds have no millisecond part: set it (no date arithmetic).
+    let within = u16::try_from(millis.rem_euclid(1000)).ok()?;
+    seconds.replace_millisecond(within).ok()
 }
 
 /// One stored session.
@@ -212,6 +213,11 @@ pub struct ChangeSet {
     /// before the record names the user, and treats the record as the
     /// truth when listing).
     pub user: Option<Option<String>>,
+    /// True when [`expires_at`](Self::expires_at) is the expiry the store
+    /// already holds (the request did not move it, within the layer's
+    /// [`with_expiry_precision`](crate::SessionConfig::with_expiry_precision)):
+    /// a store may skip rewriting it. Writing it again is also correct.
+    pub expiry_kept: bool,
 }
 
 impl ChangeSet {
@@ -230,6 +236,7 @@ impl ChangeSet {
             expires_at,
             expiry: None,
             user: None,
+            expiry_kept: false,
         }
     }
 
