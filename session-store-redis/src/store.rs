@@ -548,8 +548,12 @@ impl SessionStore for RedisStore {
             }
         }
         let mut cmd = redis::cmd("HGETALL");
-        cmd.arg(key);
-        let fields: Vec<(Vec<u8>, Vec<u8>)> = self.run(Call::Cmd(cmd)).await?;
+        cmd.arg(&key);
+        let answers: Vec<redis::Value> = self.run(Call::Cmds(vec![cmd])).await?;
+        let fields: Vec<(Vec<u8>, Vec<u8>)> = match answers.into_iter().next() {
+            Some(fields) => redis::from_redis_value(fields).map_err(|err| classify(err.into()))?,
+            None => return Err(StoreError::failed("Redis did not answer HGETALL")),
+        };
         if fields.is_empty() {
             // No such key (or it expired: Redis removed it).
             return Ok(None);
@@ -557,7 +561,7 @@ impl SessionStore for RedisStore {
         if fields::is_leftover(&fields) {
             // What a save or touch that lost to a logout left (see
             // `write_live`): no session, and it never becomes one.
-            self.delete_leftover(&self.key(id)).await;
+            self.delete_leftover(&key).await;
             return Ok(None);
         }
         fields::decode(id, fields)
@@ -770,34 +774,40 @@ impl RedisStore {
     ) -> Result<Option<Written>, StoreError> {
         let key = self.key(id);
         let expires = unix_millis(expires_at);
-        let mut pipe = redis::pipe();
+        let mut cmds = Vec::with_capacity(5);
         if read_user {
-            pipe.cmd("HGET").arg(&key).arg(USER);
+            let mut hget = redis::cmd("HGET");
+            hget.arg(&key).arg(USER);
+            cmds.push(hget);
         }
-        let hset = pipe.cmd("HSET").arg(&key).arg(EXPIRES).arg(expires);
+        let mut hset = redis::cmd("HSET");
+        hset.arg(&key).arg(EXPIRES).arg(expires);
         for (field, value) in set {
             hset.arg(field).arg(value);
         }
-        hset.ignore();
+        cmds.push(hset);
         if !removed.is_empty() {
-            pipe.cmd("HDEL").arg(&key).arg(removed).ignore();
+            let mut hdel = redis::cmd("HDEL");
+            hdel.arg(&key).arg(removed);
+            cmds.push(hdel);
         }
-        pipe.cmd("HINCRBY").arg(&key).arg(CREATED).arg(0);
-        pipe.cmd("PEXPIREAT").arg(&key).arg(expires).ignore();
-        let answers: Vec<redis::Value> = self.run(Call::Pipe(pipe)).await?;
-        let mut answers = answers.into_iter();
-        let user_before = match read_user {
-            true => match answers.next() {
-                Some(redis::Value::BulkString(user)) => Some(user),
-                _ => None,
-            },
-            false => None,
+        let probe = cmds.len();
+        let mut hincrby = redis::cmd("HINCRBY");
+        hincrby.arg(&key).arg(CREATED).arg(0);
+        cmds.push(hincrby);
+        let mut pexpireat = redis::cmd("PEXPIREAT");
+        pexpireat.arg(&key).arg(expires);
+        cmds.push(pexpireat);
+        let mut answers: Vec<redis::Value> = self.run(Call::Cmds(cmds)).await?;
+        let user_before = match (read_user, answers.first_mut()) {
+            (true, Some(redis::Value::BulkString(user))) => Some(std::mem::take(user)),
+            _ => None,
         };
-        let created: i64 = match answers.next() {
+        let created: i64 = match answers.into_iter().nth(probe) {
             Some(created) => {
                 redis::from_redis_value(created).map_err(|err| classify(err.into()))?
             }
-            None => return Err(StoreError::failed("Redis answered an empty pipeline")),
+            None => return Err(StoreError::failed("Redis answered too few commands")),
         };
         if created != 0 {
             return Ok(Some(Written { user_before }));
