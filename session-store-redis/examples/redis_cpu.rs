@@ -15,7 +15,17 @@
 //!
 //! `REQUESTS` (default 20000) sets how many requests each scenario runs,
 //! `CONCURRENCY` (default 8) how many are in flight at once, each on its own
-//! session.
+//! session. `ROUNDS` (default 1) runs everything that many times and ends
+//! with the median, lowest and highest process CPU per label; `ONLY` (labels
+//! or parts of them, comma-separated, e.g. `ours: /inc,actix`) runs only
+//! those; `CANDIDATES=1` adds raw command sequences for the write.
+//!
+//! Redis's CPU per request depends mostly on how many reads and writes it
+//! makes per request (how well requests are batched), less on the commands,
+//! so pin the two processes the same way for every comparison: Redis on
+//! one CPU and this on the other (`taskset -c 0` / `taskset -c 1`:
+//! few requests per wake-up), or both on one CPU (as `benches/load.sh`
+//! pins Redis and the server: more per wake-up).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
