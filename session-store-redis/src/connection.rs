@@ -110,6 +110,12 @@ impl Conn {
                         let answers = Batcher::call(&single, cmds, timeout).await?;
                         T::from_redis_value(redis::Value::Array(answers)).map_err(RedisError::from)
                     }
+                    (Conn::Single(single), Call::Cmd(cmd)) => {
+                        let answers =
+                            Batcher::call(&single, std::slice::from_ref(cmd), timeout).await?;
+                        let answer = answers.into_iter().next().unwrap_or(redis::Value::Nil);
+                        T::from_redis_value(answer).map_err(RedisError::from)
+                    }
                     (Conn::Single(single), call) => call.send(&mut single.manager()).await,
                     (Conn::Cluster(mut c), call) => call.send(&mut c).await,
                 }
@@ -271,7 +277,8 @@ pub(crate) enum Call<'a> {
     /// Plain commands whose answers are wanted as they are (a
     /// `Vec<redis::Value>`, one per command; a command's error fails the
     /// call). On one node they join the other calls of the moment in one
-    /// write (see [`Batcher`]); on a cluster they are a plain pipeline.
+    /// write (see [`Batcher`]), as a [`Call::Cmd`] does; on a cluster
+    /// they are a plain pipeline.
     Cmds(Vec<Cmd>),
 }
 
@@ -294,8 +301,9 @@ impl Call<'_> {
     }
 }
 
-/// Gathers the [`Call::Cmds`] of one node that are made at about the same
-/// moment (by the requests that are ready to run) into one pipeline, so
+/// Gathers the plain commands of one node ([`Call::Cmd`], [`Call::Cmds`]:
+/// all but the scripts) that are made at about the same moment (by the
+/// requests that are ready to run) into one pipeline, so
 /// that Redis reads and answers them in one go.
 ///
 /// Why: Redis spends most of its CPU per read and write it makes (waking

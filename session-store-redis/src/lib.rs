@@ -121,8 +121,9 @@
 //! writes; the expiry of two concurrent writes is the earlier of the two
 //! they asked for.
 //!
-//! On one node, the loads, saves and touches that requests make at the
-//! same moment go to Redis together: the first one spawns a task that
+//! On one node, the commands that requests send at the same moment (every
+//! load, save, touch, delete and lease, all but the scripts) go to Redis
+//! together: the first one spawns a task that
 //! yields once, so that every task ready to run can add its commands, and
 //! then sends them all as one pipeline on the shared connection; each call
 //! gets its own answers (one call's error is its own). Redis spends most of
