@@ -15,7 +15,17 @@
 //!
 //! `REQUESTS` (default 20000) sets how many requests each scenario runs,
 //! `CONCURRENCY` (default 8) how many are in flight at once, each on its own
-//! session.
+//! session. `ROUNDS` (default 1) runs everything that many times and ends
+//! with the median, lowest and highest process CPU per label; `ONLY` (labels
+//! or parts of them, comma-separated, e.g. `ours: /inc,actix`) runs only
+//! those; `CANDIDATES=1` adds raw command sequences for the write.
+//!
+//! Redis's CPU per request depends mostly on how many reads and writes it
+//! makes per request (how well requests are batched), less on the commands,
+//! so pin the two processes the same way for every comparison: Redis on
+//! one CPU and this on the other (`taskset -c 0` / `taskset -c 1`:
+//! few requests per wake-up), or both on one CPU (as `benches/load.sh`
+//! pins Redis and the server: more per wake-up).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -75,14 +85,46 @@ fn proc_cpu_us(pid: u32) -> f64 {
 struct Probe {
     conn: redis::aio::MultiplexedConnection,
     pid: u32,
+    /// `ONLY`: the labels to run (substrings, comma-separated); all if empty.
+    only: Vec<String>,
+    /// Process CPU µs per request of every run, by label, in first-run order.
+    results: Vec<(String, Vec<f64>)>,
 }
 
 impl Probe {
+    fn wanted(&self, name: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|o| name.contains(o.as_str()))
+    }
+
+    /// The median, lowest and highest process CPU µs per request of each
+    /// label over the rounds.
+    fn summary(&self) {
+        println!("\nprocess CPU us/req over the rounds: median (min - max)");
+        for (name, runs) in &self.results {
+            let mut runs = runs.clone();
+            runs.sort_by(f64::total_cmp);
+            let median = if runs.len() % 2 == 1 {
+                runs[runs.len() / 2]
+            } else {
+                (runs[runs.len() / 2 - 1] + runs[runs.len() / 2]) / 2.0
+            };
+            println!(
+                "{name:<44} {median:>6.2}  ({:.2} - {:.2}, {} runs)",
+                runs[0],
+                runs[runs.len() - 1],
+                runs.len()
+            );
+        }
+    }
+
     async fn measure<F, Fut>(&mut self, name: &str, requests: usize, run: F)
     where
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = ()>,
     {
+        if !self.wanted(name) {
+            return;
+        }
         let before = commandstats(&mut self.conn).await;
         let cpu_before = proc_cpu_us(self.pid);
         run().await;
@@ -105,12 +147,15 @@ impl Probe {
                 parts.push(format!("{cmd} {n:.2}x {u:.2}us"));
             }
         }
+        let cpu = (cpu_after - cpu_before) / requests as f64;
         println!(
-            "{name:<44} process CPU {:>6.2} us/req | commandstats {:>5.2} us/req: {}",
-            (cpu_after - cpu_before) / requests as f64,
-            total_usec,
+            "{name:<44} process CPU {cpu:>6.2} us/req | commandstats {total_usec:>5.2} us/req: {}",
             parts.join(", ")
         );
+        match self.results.iter_mut().find(|(n, _)| n == name) {
+            Some((_, runs)) => runs.push(cpu),
+            None => self.results.push((name.to_owned(), vec![cpu])),
+        }
     }
 }
 
@@ -150,14 +195,43 @@ async fn main() {
         .find_map(|l| l.strip_prefix("process_id:"))
         .and_then(|p| p.trim().parse().ok())
         .expect("process_id");
+    let only = std::env::var("ONLY")
+        .map(|o| o.split(',').map(str::to_owned).collect())
+        .unwrap_or_default();
+    let rounds: usize = std::env::var("ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
     let mut probe = Probe {
         conn: conn.clone(),
         pid,
+        only,
+        results: Vec::new(),
     };
     let per_task = requests / concurrency;
     let requests = per_task * concurrency;
     println!("{requests} requests, {concurrency} in flight; Redis pid {pid}");
 
+    for round in 1..=rounds {
+        if rounds > 1 {
+            println!("round {round} of {rounds}");
+        }
+        one_round(&mut probe, &url, &conn, requests, concurrency).await;
+    }
+    if rounds > 1 {
+        probe.summary();
+    }
+}
+
+/// Every scenario once.
+async fn one_round(
+    probe: &mut Probe,
+    url: &str,
+    conn: &redis::aio::MultiplexedConnection,
+    requests: usize,
+    concurrency: usize,
+) {
+    let per_task = requests / concurrency;
     let mut scenarios: Vec<(&str, SessionConfig, Option<CacheMode>)> = vec![
         ("ours", SessionConfig::new(), None),
         (
@@ -179,7 +253,7 @@ async fn main() {
         ));
     }
     for (label, config, cache) in scenarios {
-        let mut store = RedisStore::connect(&url)
+        let mut store = RedisStore::connect(url)
             .await
             .unwrap()
             .with_prefix("cpu:session:");
@@ -206,7 +280,14 @@ async fn main() {
             let cookies = cookies.clone();
             probe
                 .measure(
-                    &format!("{label}: {path} (load + save)"),
+                    &format!(
+                        "{label}: {path} ({})",
+                        if path == "/inc" {
+                            "load + save"
+                        } else {
+                            "load"
+                        }
+                    ),
                     requests,
                     || async move {
                         let mut tasks = Vec::new();
@@ -236,7 +317,7 @@ async fn main() {
     }
 
     if std::env::var("CANDIDATES").is_ok() {
-        candidates(&mut probe, &conn, requests, concurrency).await;
+        candidates(probe, conn, requests, concurrency).await;
     }
 
     // The peers' command sequences, same payload sizes, on a multiplexed
@@ -304,6 +385,9 @@ async fn candidates(
     let lean = redis::Script::new(LEAN);
     let per_task = requests / concurrency;
     for style in [
+        "multi-hincrby",
+        "pipe-hincrby-first",
+        "pipe-hset-first",
         "lua-lean",
         "multi-exists",
         "multi-pexpire-first",
@@ -365,9 +449,17 @@ async fn candidates(
                                             "multi-pexpire-first" => {
                                                 pipe.atomic().pexpire_at(&key, at)
                                             }
+                                            "multi-hincrby" => {
+                                                pipe.atomic().hincr(&key, "created", 0)
+                                            }
+                                            "pipe-hincrby-first" => pipe.hincr(&key, "created", 0),
                                             _ => &mut pipe,
                                         };
-                                        pipe.hset_multiple(&key, &fields).pexpire_at(&key, at);
+                                        pipe.hset_multiple(&key, &fields);
+                                        if style == "pipe-hset-first" {
+                                            pipe.hincr(&key, "created", 0);
+                                        }
+                                        pipe.pexpire_at(&key, at);
                                         let _: redis::Value =
                                             pipe.query_async(&mut conn).await.unwrap();
                                     }

@@ -105,9 +105,19 @@ impl Conn {
         let attempt = |conn: Conn| {
             let call = &call;
             async move {
-                match conn {
-                    Conn::Single(single) => call.send(&mut single.manager()).await,
-                    Conn::Cluster(mut c) => call.send(&mut c).await,
+                match (conn, call) {
+                    (Conn::Single(single), Call::Cmds(cmds)) => {
+                        let answers = Batcher::call(&single, cmds, timeout).await?;
+                        T::from_redis_value(redis::Value::Array(answers)).map_err(RedisError::from)
+                    }
+                    (Conn::Single(single), Call::Cmd(cmd)) => {
+                        let answers =
+                            Batcher::call(&single, std::slice::from_ref(cmd), timeout).await?;
+                        let answer = answers.into_iter().next().unwrap_or(redis::Value::Nil);
+                        T::from_redis_value(answer).map_err(RedisError::from)
+                    }
+                    (Conn::Single(single), call) => call.send(&mut single.manager()).await,
+                    (Conn::Cluster(mut c), call) => call.send(&mut c).await,
                 }
             }
         };
@@ -208,6 +218,7 @@ pub(crate) fn manager_config(timeout: Duration) -> ConnectionManagerConfig {
 /// of when the store built it itself.
 pub(crate) struct Single {
     manager: Mutex<ConnectionManager>,
+    batcher: Batcher,
     rebuild: Option<(redis::Client, ConnectionManagerConfig)>,
     /// When the manager was last replaced.
     replaced: Mutex<Option<Instant>>,
@@ -220,6 +231,7 @@ impl Single {
     ) -> Self {
         Self {
             manager: Mutex::new(manager),
+            batcher: Batcher::default(),
             rebuild,
             replaced: Mutex::new(None),
         }
@@ -257,12 +269,17 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// One request to Redis: a plain command, a script invocation, or a
-/// pipeline (a `MULTI`/`EXEC` transaction when built with `atomic()`).
+/// One request to Redis: a plain command, a script invocation, or plain
+/// commands sent together.
 pub(crate) enum Call<'a> {
     Cmd(Cmd),
     Script(ScriptInvocation<'a>),
-    Pipe(redis::Pipeline),
+    /// Plain commands whose answers are wanted as they are (a
+    /// `Vec<redis::Value>`, one per command; a command's error fails the
+    /// call). On one node they join the other calls of the moment in one
+    /// write (see [`Batcher`]), as a [`Call::Cmd`] does; on a cluster
+    /// they are a plain pipeline.
+    Cmds(Vec<Cmd>),
 }
 
 impl Call<'_> {
@@ -273,7 +290,128 @@ impl Call<'_> {
         match self {
             Call::Cmd(cmd) => cmd.query_async(conn).await,
             Call::Script(invocation) => invocation.invoke_async(conn).await,
-            Call::Pipe(pipe) => pipe.query_async(conn).await,
+            Call::Cmds(cmds) => {
+                let mut pipe = redis::pipe();
+                for cmd in cmds {
+                    pipe.add_command(cmd.clone());
+                }
+                pipe.query_async(conn).await
+            }
+        }
+    }
+}
+
+/// Gathers the plain commands of one node ([`Call::Cmd`], [`Call::Cmds`]:
+/// all but the scripts) that are made at about the same moment (by the
+/// requests that are ready to run) into one pipeline, so
+/// that Redis reads and answers them in one go.
+///
+/// Why: Redis spends most of its CPU per read and write it makes (waking
+/// up, the system calls), not per command. The multiplexed connection
+/// writes whatever calls are queued when its task runs, but on Tokio's
+/// multi-thread runtime a task woken by the task running (the
+/// connection's, woken by a call) is run next, so each call was written,
+/// and read by Redis, on its own: measured under wrk, 1.45 reads and
+/// writes by Redis per counter request (two round trips) against 0.14 on a
+/// current-thread runtime, and 8.1 against 2.8 µs of Redis CPU per request.
+/// The first call of a batch spawns a task that yields once (so that every
+/// task ready now can add its calls) and then sends them all as one
+/// pipeline; each call gets its own answers, or the error of the whole
+/// pipeline (a broken connection: each call is then resent on its own, as
+/// any other call).
+#[derive(Default)]
+pub(crate) struct Batcher {
+    queue: Mutex<Queue>,
+}
+
+#[derive(Default)]
+struct Queue {
+    pipe: Option<redis::Pipeline>,
+    /// Each call's number of answers, and where to send them.
+    waiting: Vec<(usize, Answer)>,
+}
+
+type Answer = tokio::sync::oneshot::Sender<redis::RedisResult<Vec<redis::Value>>>;
+
+impl Batcher {
+    /// Sends `cmds` with the other calls of the moment on `single`'s
+    /// connection; their answers.
+    async fn call(
+        single: &Arc<Single>,
+        cmds: &[Cmd],
+        timeout: Duration,
+    ) -> redis::RedisResult<Vec<redis::Value>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let first = {
+            let mut queue = lock(&single.batcher.queue);
+            let first = queue.pipe.is_none();
+            let pipe = queue.pipe.get_or_insert_with(redis::pipe);
+            for cmd in cmds {
+                pipe.add_command(cmd.clone());
+            }
+            queue.waiting.push((cmds.len(), tx));
+            first
+        };
+        if first {
+            tokio::spawn(Self::send(single.clone(), timeout));
+        }
+        match rx.await {
+            Ok(answers) => answers,
+            // The sending task ended without an answer (its runtime shut
+            // down): as if the connection had dropped.
+            Err(_) => Err(RedisError::from(std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "the batch was dropped before Redis answered",
+            ))),
+        }
+    }
+
+    /// The task of one batch: lets the ready tasks join, then sends.
+    async fn send(single: Arc<Single>, timeout: Duration) {
+        tokio::task::yield_now().await;
+        let Queue { pipe, waiting } = std::mem::take(&mut *lock(&single.batcher.queue));
+        let Some(pipe) = pipe else {
+            return;
+        };
+        let total = waiting.iter().map(|(n, _)| n).sum();
+        let mut manager = single.manager();
+        let answers = tokio::time::timeout(
+            timeout,
+            redis::aio::ConnectionLike::req_packed_commands(&mut manager, &pipe, 0, total),
+        )
+        .await;
+        let mut answers = match answers {
+            Ok(Ok(answers)) if answers.len() == total => answers.into_iter(),
+            Ok(Ok(answers)) => {
+                let err = RedisError::from((
+                    ErrorKind::Client,
+                    "Redis answered a batch with the wrong number of answers",
+                    format!("{} for {total}", answers.len()),
+                ));
+                for (_, tx) in waiting {
+                    let _ = tx.send(Err(err.clone()));
+                }
+                return;
+            }
+            Ok(Err(err)) => {
+                for (_, tx) in waiting {
+                    let _ = tx.send(Err(err.clone()));
+                }
+                return;
+            }
+            // The callers time out on their own.
+            Err(_) => return,
+        };
+        for (n, tx) in waiting {
+            let mine: Vec<redis::Value> = answers.by_ref().take(n).collect();
+            let answer = match mine.iter().find_map(|value| match value {
+                redis::Value::ServerError(err) => Some(err.clone()),
+                _ => None,
+            }) {
+                Some(err) => Err(err.into()),
+                None => Ok(mine),
+            };
+            let _ = tx.send(answer);
         }
     }
 }

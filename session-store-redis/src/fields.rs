@@ -4,7 +4,7 @@
 //! (see the [crate documentation](crate#key-layout)).
 //!
 //! Writing goes through the scripts (see [`scripts`](crate::scripts)) and
-//! the save and touch transactions, which take the field names and values
+//! the save and touch pipelines, which take the field names and values
 //! made here; reading is one
 //! `HGETALL`, decoded by [`decode`].
 
@@ -62,13 +62,34 @@ pub(crate) fn user_text(user: Option<&str>) -> String {
 pub(crate) const STUB_CREATED: &[u8] = b"0";
 
 /// Whether a hash with this `created` field is a live session rather than
-/// a stub (or nothing).
+/// a stub (or nothing): a hash without `created` is no session either
+/// (only the create and cycle scripts write it, together with the rest).
 pub(crate) fn is_live(created: Option<&[u8]>) -> bool {
     created.is_some_and(|created| created != STUB_CREATED)
 }
 
+/// Whether the fields of a hash (as `HGETALL` returns them) are what a
+/// save or touch leaves when it finds no session: a stub, or a hash with
+/// `expires` but no `created` (a write whose pipeline was cut after its
+/// `HSET`). Neither is a session, nor can become one, so either may be
+/// deleted. A hash with neither field is no session but not ours to
+/// delete.
+pub(crate) fn is_leftover(fields: &[(Vec<u8>, Vec<u8>)]) -> bool {
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(field, _)| field == name.as_bytes())
+            .map(|(_, value)| &value[..])
+    };
+    match field(CREATED) {
+        Some(created) => created == STUB_CREATED,
+        None => field(EXPIRES).is_some(),
+    }
+}
+
 /// Decodes the fields of a session hash (as `HGETALL` returns them);
-/// `None` for a stub.
+/// `None` for a stub or a hash without `created` (no session: see
+/// [`is_live`]).
 pub(crate) fn decode(
     id: &Id,
     fields: Vec<(Vec<u8>, Vec<u8>)>,
@@ -98,7 +119,7 @@ pub(crate) fn decode(
         // Other fields are not ours: ignored, so that a later version may
         // add metadata without breaking older readers.
     }
-    if created.as_deref() == Some(STUB_CREATED) {
+    if !is_live(created.as_deref()) {
         return Ok(None);
     }
     let mut record = Record::new(
@@ -179,8 +200,40 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, StoreError::Corrupt(_)));
         assert!(err.to_string().contains("\"x\""), "{err}");
-        let err = decode(&id, vec![(b"d:x".to_vec(), b"1".to_vec())]).unwrap_err();
-        assert!(err.to_string().contains("created"), "{err}");
+        let err = decode(
+            &id,
+            vec![
+                (b"created".to_vec(), b"1".to_vec()),
+                (b"d:x".to_vec(), b"1".to_vec()),
+            ],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("`expires`"), "{err}");
+    }
+
+    /// A save or touch that loses to a logout can leave a hash without
+    /// `created` behind (its pipeline cut after the `HSET`), or a stub:
+    /// neither is a session, and both are leftovers to delete; a hash
+    /// with neither time is no session, but not ours.
+    #[test]
+    fn a_hash_without_created_is_no_session() {
+        let id = Id::random();
+        let field = |name: &str, value: &str| (name.as_bytes().to_vec(), value.as_bytes().to_vec());
+        let orphan = vec![field("expires", "2"), field("d:x", "1")];
+        assert!(is_leftover(&orphan));
+        assert_eq!(decode(&id, orphan).unwrap(), None);
+        let stub = vec![field("created", "0"), field("expires", "2")];
+        assert!(is_leftover(&stub));
+        assert_eq!(decode(&id, stub).unwrap(), None);
+        let foreign = vec![field("d:x", "1")];
+        assert!(!is_leftover(&foreign));
+        assert_eq!(decode(&id, foreign).unwrap(), None);
+        let live = vec![field("created", "1"), field("expires", "2")];
+        assert!(!is_leftover(&live));
+        assert!(decode(&id, live).unwrap().is_some());
+        assert!(!is_live(None));
+        assert!(!is_live(Some(b"0")));
+        assert!(is_live(Some(b"1")));
     }
 
     #[test]

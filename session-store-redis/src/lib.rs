@@ -35,7 +35,7 @@
 //!
 //! | hash field | value |
 //! |---|---|
-//! | `created` | creation time, Unix milliseconds (decimal text); `0` marks a stub, no session (see [Round trips](#round-trips)) |
+//! | `created` | creation time, Unix milliseconds (decimal text); `0` marks a stub, no session (see [Round trips](#round-trips)); a hash without it is no session either |
 //! | `expires` | expiry time, Unix milliseconds (decimal text) |
 //! | `policy` | the session's own expiry policy ([`Record::expiry`]) as [`Expiry::to_stored`] text: `end`, `idle:<ms>` or `at:<Unix ms>`; absent when the session follows the layer's configuration |
 //! | `user` | the user the session is bound to ([`Record::user`]), as it is; absent when it is bound to none |
@@ -76,10 +76,10 @@
 //! | load, with the [local cache](#local-cache), a hit | nothing ([`CacheMode::Fenced`]: a `PING`) | 0 (1) |
 //! | create | `EVALSHA` of a script: `EXISTS`, else `HSET` + `PEXPIREAT` | 1 |
 //! | create, bound to a user (login) | the index script (`ZADD` to the user's index), then create | 2 |
-//! | save | a `MULTI`/`EXEC` transaction: `HINCRBY created 0` (is it live?), `HGET user` if the change set names the user, `HSET` of `expires` and the set fields (and `policy`, `user` when named), `HDEL` of the removed ones, `PEXPIREAT` | 1 (2 when it finds the session gone: see below) |
+//! | save | a pipeline of plain commands (no transaction): `HGET user` if the change set names the user, `HSET` of `expires` and the set fields (and `policy`, `user` when named), `HDEL` of the removed ones, `HINCRBY created 0` (was it live?), `PEXPIREAT` | 1 (2 when it finds the session gone: see below) |
 //! | save that binds the session to a user | the index script, then save | 2 |
 //! | save that unbinds or rebinds it | as above; the former user's index entry is removed afterwards, in the background | 1 or 2 |
-//! | touch | a `MULTI`/`EXEC` transaction: `HINCRBY created 0`, `HSET expires`, `PEXPIREAT` | 1 (2 when gone) |
+//! | touch | a pipeline: `HSET expires`, `HINCRBY created 0`, `PEXPIREAT` | 1 (2 when gone) |
 //! | delete | `DEL` (the index entry is pruned later) | 1 |
 //! | lock (serialized requests only) | `SET NX PX` (again while the lease is held elsewhere); its release is an `EVALSHA` of a compare-and-delete script | 2 |
 //! | cycle, one node | `EVALSHA` of a script: if the old key `EXISTS` and the new one does not, `HSET` + `PEXPIREAT` the new key, `DEL` the old one | 1 (2 with a user) |
@@ -97,21 +97,45 @@
 //! is gone ([`Cycled::Gone`]: a logout that ran meanwhile wins) or the new
 //! id is taken ([`Cycled::IdTaken`]).
 //!
-//! Save and touch, the operations of nearly every request, run no script:
-//! a transaction of plain commands costs Redis a fraction of a script's
-//! CPU. It cannot test before it writes, so it tests *as* it writes: its
-//! first command, `HINCRBY created 0`, leaves a live session's creation
-//! time as it is and answers it, but on a session that is gone (deleted or
-//! expired) it answers `0` and creates the field as `0`. The rest of the
-//! transaction then writes into that hash, which is a **stub**: a hash
-//! whose `created` is `0` is no session for load, save, touch, cycle or the
-//! user index, and it carries the expiry the write asked for. The store
-//! reports [`Saved::Gone`] and deletes the stub at once (if that `DEL` is
-//! lost, Redis expires the stub). So a save or touch never brings back a
-//! session that was deleted or expired in the meantime, exactly as a
-//! script would. Because a save only writes the fields it names, two
-//! requests that change different keys of one session at the same time
-//! both keep their writes.
+//! Save and touch, the operations of nearly every request, run no script
+//! and no `MULTI`/`EXEC` transaction: a pipeline of plain commands costs
+//! Redis the least per command. It cannot test before it writes, so it
+//! tests *after* it writes: `HINCRBY created 0` leaves a live session's
+//! creation time as it is and answers it, but on a session that is gone
+//! (deleted or expired) it answers `0` and creates the field as `0`. What
+//! the pipeline wrote then sits in a **stub**: a hash whose `created` is
+//! `0` is no session for load, save, touch, cycle or the user index, and
+//! it carries the expiry the write asked for. The store reports
+//! [`Saved::Gone`] and deletes the stub at once (if that `DEL` is lost,
+//! Redis expires the stub). Only the create and cycle scripts write a
+//! non-zero `created`, and only into a key that does not exist, so a
+//! non-zero answer means the write landed in the live session. A logout's
+//! `DEL` may land between two commands of the pipeline; whichever gap it
+//! lands in, the session is not brought back, and a write that began after
+//! the logout was answered reports [`Saved::Gone`] (the interleavings are
+//! listed at `RedisStore::write_live` in the source). A hash without
+//! `created` (what a pipeline cut short by a broken connection may leave)
+//! is no session either; a load that finds one, or a stub, deletes it.
+//! Because a save only writes the fields it names, two requests that
+//! change different keys of one session at the same time both keep their
+//! writes; the expiry of two concurrent writes is the earlier of the two
+//! they asked for.
+//!
+//! On one node, the commands that requests send at the same moment (every
+//! load, save, touch, delete and lease, all but the scripts) go to Redis
+//! together: the first one spawns a task that
+//! yields once, so that every task ready to run can add its commands, and
+//! then sends them all as one pipeline on the shared connection; each call
+//! gets its own answers (one call's error is its own). Redis spends most of
+//! its CPU per read and write it makes, not per command, so this is what
+//! its cost per request depends on: under load, a counter request (a load
+//! and a save) measured 8.1 µs of Redis CPU with every call written on its
+//! own (what Tokio's multi-thread runtime makes of a multiplexed
+//! connection, as it runs the connection's task right after each call
+//! wakes it) and 3.1 µs batched. A call waits for one turn of the
+//! scheduler; nothing else changes (each call keeps its timeout, and one
+//! whose batch met a broken connection is resent on its own, as any other
+//! call).
 //!
 //! # User index
 //!

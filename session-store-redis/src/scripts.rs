@@ -1,5 +1,5 @@
 //! The Lua scripts behind create and (on one node) cycle. (Save and touch
-//! are transactions of plain commands, which cost Redis less: see
+//! are pipelines of plain commands, which cost Redis less: see
 //! `RedisStore::write_live`.)
 //!
 //! Each script checks whether the session exists and writes in the same

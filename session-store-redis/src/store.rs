@@ -548,10 +548,20 @@ impl SessionStore for RedisStore {
             }
         }
         let mut cmd = redis::cmd("HGETALL");
-        cmd.arg(key);
-        let fields: Vec<(Vec<u8>, Vec<u8>)> = self.run(Call::Cmd(cmd)).await?;
+        cmd.arg(&key);
+        let answers: Vec<redis::Value> = self.run(Call::Cmds(vec![cmd])).await?;
+        let fields: Vec<(Vec<u8>, Vec<u8>)> = match answers.into_iter().next() {
+            Some(fields) => redis::from_redis_value(fields).map_err(|err| classify(err.into()))?,
+            None => return Err(StoreError::failed("Redis did not answer HGETALL")),
+        };
         if fields.is_empty() {
             // No such key (or it expired: Redis removed it).
+            return Ok(None);
+        }
+        if fields::is_leftover(&fields) {
+            // What a save or touch that lost to a logout left (see
+            // `write_live`): no session, and it never becomes one.
+            self.delete_leftover(&key).await;
             return Ok(None);
         }
         fields::decode(id, fields)
@@ -597,17 +607,16 @@ impl SessionStore for RedisStore {
         for (key, value) in &changes.set {
             set.push((data_field(key), json_text(value)));
         }
-        let Some(mut answers) = self
+        let Some(written) = self
             .write_live(id, changes.expires_at, set, removed, user.is_some())
             .await?
         else {
             return Ok(Saved::Gone);
         };
-        let before = match user {
-            None => return Ok(Saved::Applied),
-            Some(_) => answers.nth(1),
-        };
-        if let Some(redis::Value::BulkString(before)) = before {
+        if user.is_none() {
+            return Ok(Saved::Applied);
+        }
+        if let Some(before) = written.user_before {
             if Some(&before[..]) != user.flatten().map(str::as_bytes) {
                 self.forget_later(before, id);
             }
@@ -693,28 +702,68 @@ impl SessionStore for RedisStore {
 }
 
 impl RedisStore {
-    /// The write of a save or touch: one `MULTI`/`EXEC` transaction of
-    /// plain commands on the session's hash, no script:
+    /// The write of a save or touch: one pipeline of plain commands on the
+    /// session's hash (no `MULTI`/`EXEC`, no script), in this order:
     ///
-    /// 1. `HINCRBY created 0`: the creation time of a live session, left as
-    ///    it is; `0` when there is none (the key is gone, or is a stub),
+    /// 1. `HGET user` when `read_user`: the binding before this write;
+    /// 2. `HSET` of `expires` and the `set` fields, `HDEL` of the `removed`
+    ///    ones;
+    /// 3. `HINCRBY created 0`: the creation time of a live session, left
+    ///    as it is; `0` when there is none (the key is gone, or is a stub),
     ///    and then the field is created as `0`, which marks the hash as a
     ///    *stub*;
-    /// 2. `HGET user` when `read_user`: the binding before this write;
-    /// 3. `HSET` of `expires` and the `set` fields, `HDEL` of the `removed`
-    ///    ones;
     /// 4. `PEXPIREAT` to `expires_at`.
     ///
-    /// So the transaction always writes, but what it writes to a session
-    /// that is gone is a stub: no session for any reader (load, cycle, the
-    /// user index), every later save or touch of it again sees `0`, and it
-    /// carries the expiry it was given, so Redis reclaims it even if the
-    /// `DEL` this sends next to remove it at once never arrives (no live
-    /// session can appear under that key meanwhile: a create finds the key
-    /// taken, and ids are never reused).
+    /// Each command is atomic, the pipeline is not: another client's
+    /// command (a `DEL` of a logout, Redis expiring the key) can land
+    /// between any two of them. Every such interleaving is safe, because
+    /// only the create and cycle scripts ever write a non-zero `created`,
+    /// and only into a key that does not exist:
     ///
-    /// Returns `None` when the session was gone; else the answers of the
-    /// transaction, the first (the creation time) included.
+    /// - gone before 2: the `HSET` makes a hash without `created`, which
+    ///   step 3 turns into a stub and answers `0`; step 4 gives it the
+    ///   expiry; the store reports [`Saved::Gone`] and deletes it.
+    /// - gone between 2 and 3: the write landed in the live session, which
+    ///   the `DEL` then removed, fields and all; step 3 makes a stub of the
+    ///   empty key and answers `0`: [`Saved::Gone`], the stub deleted as
+    ///   above. (The save did happen before the logout; reporting it gone
+    ///   is what the session is now, and the response then carries no
+    ///   cookie, as for any save that lost to a logout.)
+    /// - gone between 3 and 4: step 3 answered the live creation time, so
+    ///   the write landed in the live session before the `DEL`, which
+    ///   removed it; `PEXPIREAT` of a missing key does nothing.
+    ///   [`Saved::Applied`]: the save happened before the logout, which
+    ///   wins.
+    /// - gone after 4: the ordinary logout after a save.
+    ///
+    /// So a non-zero answer in step 3 means that steps 2 and 3 both found
+    /// the live session (the key existed throughout, and nothing can
+    /// recreate a live hash in between), and no write ever brings back a
+    /// session that was deleted or expired: what it leaves behind is a
+    /// stub, which reads as absent everywhere, carries the expiry it was
+    /// given, and is deleted at once. Every later save or touch of it
+    /// again answers `0`, so a retry of this pipeline after a broken
+    /// connection (the connection resends it once) reports
+    /// [`Saved::Gone`] too. A
+    /// pipeline cut short by a broken connection and not resent can leave
+    /// a hash without `created`, or a stub, without an expiry: readers
+    /// treat a hash without `created` as no session, and
+    /// [`load`](SessionStore::load) deletes both kinds when it finds them.
+    ///
+    /// Two concurrent saves of one session may interleave too: each
+    /// `HSET` only names the fields its change set names, so different
+    /// keys both survive, and on one key the later `HSET` wins, as
+    /// before. The `expires` field and the key's expiry may then come
+    /// from two different saves (one's `HSET`, the other's `PEXPIREAT`),
+    /// both from requests running at the same moment: the session ends
+    /// at the earlier of the two (Redis expiry), or reads as expired from
+    /// the `expires` field on (the layer checks it on load), whichever
+    /// comes first. A `HGET user` may likewise read the binding before a
+    /// concurrent rebind; the background removal from the former user's
+    /// index spares an entry renewed within the grace period (a bind adds
+    /// to the index before it writes the hash), as with any rebind race.
+    ///
+    /// Returns `None` when the session was gone.
     async fn write_live(
         &self,
         id: &Id,
@@ -722,39 +771,59 @@ impl RedisStore {
         set: Vec<(Vec<u8>, String)>,
         removed: Vec<Vec<u8>>,
         read_user: bool,
-    ) -> Result<Option<std::vec::IntoIter<redis::Value>>, StoreError> {
+    ) -> Result<Option<Written>, StoreError> {
         let key = self.key(id);
         let expires = unix_millis(expires_at);
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        pipe.cmd("HINCRBY").arg(&key).arg(CREATED).arg(0);
+        let mut cmds = Vec::with_capacity(5);
         if read_user {
-            pipe.cmd("HGET").arg(&key).arg(USER);
+            let mut hget = redis::cmd("HGET");
+            hget.arg(&key).arg(USER);
+            cmds.push(hget);
         }
-        let hset = pipe.cmd("HSET").arg(&key).arg(EXPIRES).arg(expires);
+        let mut hset = redis::cmd("HSET");
+        hset.arg(&key).arg(EXPIRES).arg(expires);
         for (field, value) in set {
             hset.arg(field).arg(value);
         }
+        cmds.push(hset);
         if !removed.is_empty() {
-            pipe.cmd("HDEL").arg(&key).arg(removed).ignore();
+            let mut hdel = redis::cmd("HDEL");
+            hdel.arg(&key).arg(removed);
+            cmds.push(hdel);
         }
-        pipe.cmd("PEXPIREAT").arg(&key).arg(expires).ignore();
-        let answers: Vec<redis::Value> = self.run(Call::Pipe(pipe)).await?;
-        let mut answers = answers.into_iter();
-        let created: i64 = match answers.next() {
+        let probe = cmds.len();
+        let mut hincrby = redis::cmd("HINCRBY");
+        hincrby.arg(&key).arg(CREATED).arg(0);
+        cmds.push(hincrby);
+        let mut pexpireat = redis::cmd("PEXPIREAT");
+        pexpireat.arg(&key).arg(expires);
+        cmds.push(pexpireat);
+        let mut answers: Vec<redis::Value> = self.run(Call::Cmds(cmds)).await?;
+        let user_before = match (read_user, answers.first_mut()) {
+            (true, Some(redis::Value::BulkString(user))) => Some(std::mem::take(user)),
+            _ => None,
+        };
+        let created: i64 = match answers.into_iter().nth(probe) {
             Some(created) => {
                 redis::from_redis_value(created).map_err(|err| classify(err.into()))?
             }
-            None => return Err(StoreError::failed("Redis answered an empty transaction")),
+            None => return Err(StoreError::failed("Redis answered too few commands")),
         };
         if created != 0 {
-            return Ok(Some(answers));
+            return Ok(Some(Written { user_before }));
         }
-        let mut del = redis::cmd("DEL");
-        del.arg(&key);
-        // Best effort: a stub left behind expires by itself.
-        let _ = self.run::<i64>(Call::Cmd(del)).await;
+        self.delete_leftover(&key).await;
         Ok(None)
+    }
+
+    /// Deletes a stub, or a hash without `created`, at `key`: no session
+    /// (nothing writes a live session's `created` but into a key that does
+    /// not exist, so it cannot become one). Best effort: what a write
+    /// leaves carries its expiry.
+    async fn delete_leftover(&self, key: &str) {
+        let mut del = redis::cmd("DEL");
+        del.arg(key);
+        let _ = self.run::<i64>(Call::Cmd(del)).await;
     }
 
     /// Adds a bound `record` to its user's index (before it is written);
@@ -786,4 +855,10 @@ fn record_args(invocation: &mut redis::ScriptInvocation<'_>, record: &Record) {
     for (key, value) in &record.data {
         invocation.arg(data_field(key)).arg(json_text(value));
     }
+}
+
+/// What a save or touch that found its session live learnt.
+struct Written {
+    /// The `user` field before the write, when asked for.
+    user_before: Option<Vec<u8>>,
 }

@@ -461,7 +461,7 @@ async fn errors_never_carry_credentials() {
     }
 }
 
-/// A save or touch that lost to a logout is a transaction of plain
+/// A save or touch that lost to a logout is a pipeline of plain
 /// commands: it leaves a *stub* (`created` is `0`, with the expiry it
 /// asked for) instead of writing nothing. A stub is no session: load,
 /// save, touch, cycle and the user index all see it as gone, and a save
@@ -538,4 +538,80 @@ async fn standalone_stubs() {
 async fn cluster_stubs() {
     let mut conn = common::raw_cluster().await;
     stubs_are_no_sessions(common::cluster().await, &mut conn).await;
+}
+
+async fn exists(conn: &mut impl redis::aio::ConnectionLike, key: &str) -> bool {
+    redis::cmd("EXISTS")
+        .arg(key)
+        .query_async::<i64>(conn)
+        .await
+        .unwrap()
+        == 1
+}
+
+/// A save or touch pipeline cut short after its `HSET` (a broken
+/// connection) on a session that was gone can leave a hash with
+/// `expires` and data but no `created`, and no expiry: no session for
+/// load (which deletes it), save or touch. A hash under a session key with
+/// neither time is no session either, but is left alone.
+async fn hashes_without_created_are_no_sessions(
+    store: RedisStore,
+    conn: &mut impl redis::aio::ConnectionLike,
+) {
+    let expires = OffsetDateTime::now_utc() + Duration::hours(1);
+    let leftover = |key: &str| {
+        let mut cmd = redis::cmd("HSET");
+        cmd.arg(key)
+            .arg("expires")
+            .arg(unix_millis(expires))
+            .arg("d:x")
+            .arg("1");
+        cmd
+    };
+    let id = Id::random();
+    let key = store.key(&id);
+    let _: () = leftover(&key).query_async(conn).await.unwrap();
+    assert_eq!(store.load(&id).await.unwrap(), None);
+    assert!(!exists(conn, &key).await, "load left the leftover");
+
+    let _: () = leftover(&key).query_async(conn).await.unwrap();
+    let mut changes = ChangeSet::new(expires);
+    changes.set.insert("x".into(), json!(2));
+    assert_eq!(store.save(&id, &changes).await.unwrap(), Saved::Gone);
+    assert!(!exists(conn, &key).await, "save left the leftover");
+    let _: () = leftover(&key).query_async(conn).await.unwrap();
+    assert_eq!(store.touch(&id, expires).await.unwrap(), Saved::Gone);
+    assert!(!exists(conn, &key).await, "touch left the leftover");
+
+    let foreign = Id::random();
+    let foreign_key = store.key(&foreign);
+    let _: () = redis::cmd("HSET")
+        .arg(&foreign_key)
+        .arg("d:x")
+        .arg("1")
+        .query_async(conn)
+        .await
+        .unwrap();
+    assert_eq!(store.load(&foreign).await.unwrap(), None);
+    assert!(
+        exists(conn, &foreign_key).await,
+        "a foreign hash was deleted"
+    );
+    let _: () = redis::cmd("DEL")
+        .arg(&foreign_key)
+        .query_async(conn)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn standalone_hashes_without_created() {
+    let mut conn = common::raw_standalone().await;
+    hashes_without_created_are_no_sessions(common::standalone().await, &mut conn).await;
+}
+
+#[tokio::test]
+async fn cluster_hashes_without_created() {
+    let mut conn = common::raw_cluster().await;
+    hashes_without_created_are_no_sessions(common::cluster().await, &mut conn).await;
 }
