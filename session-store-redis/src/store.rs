@@ -607,8 +607,10 @@ impl SessionStore for RedisStore {
         for (key, value) in &changes.set {
             set.push((data_field(key), json_text(value)));
         }
+        // An expiry the layer kept is already stored: not written again.
+        let expires_at = (!changes.expiry_kept).then_some(changes.expires_at);
         let Some(written) = self
-            .write_live(id, changes.expires_at, set, removed, user.is_some())
+            .write_live(id, expires_at, set, removed, user.is_some())
             .await?
         else {
             return Ok(Saved::Gone);
@@ -628,7 +630,7 @@ impl SessionStore for RedisStore {
     async fn touch(&self, id: &Id, expires_at: OffsetDateTime) -> Result<Saved, StoreError> {
         let _forget = self.forgetting(&[id]);
         let written = self
-            .write_live(id, expires_at, Vec::new(), Vec::new(), false)
+            .write_live(id, Some(expires_at), Vec::new(), Vec::new(), false)
             .await?;
         Ok(if written.is_some() {
             Saved::Applied
@@ -714,6 +716,16 @@ impl RedisStore {
     ///    *stub*;
     /// 4. `PEXPIREAT` to `expires_at`.
     ///
+    /// When `expires_at` is `None` (a save whose expiry the layer kept,
+    /// [`ChangeSet::expiry_kept`]) neither the `expires` field nor step 4 is
+    /// sent (and step 2's `HSET` only when there are fields to set): the
+    /// stored expiry stands. The one difference below is that a stub such
+    /// a write leaves has no expiry of its own; the `DEL` that follows at
+    /// once removes it, and should that `DEL` be lost with its connection,
+    /// the stub stays until a load of its id deletes it (it holds no data
+    /// that was not written to a session already logged out, and reads as
+    /// absent everywhere).
+    ///
     /// Each command is atomic, the pipeline is not: another client's
     /// command (a `DEL` of a logout, Redis expiring the key) can land
     /// between any two of them. Every such interleaving is safe, because
@@ -767,25 +779,30 @@ impl RedisStore {
     async fn write_live(
         &self,
         id: &Id,
-        expires_at: OffsetDateTime,
+        expires_at: Option<OffsetDateTime>,
         set: Vec<(Vec<u8>, String)>,
         removed: Vec<Vec<u8>>,
         read_user: bool,
     ) -> Result<Option<Written>, StoreError> {
         let key = self.key(id);
-        let expires = unix_millis(expires_at);
+        let expires = expires_at.map(unix_millis);
         let mut cmds = Vec::with_capacity(5);
         if read_user {
             let mut hget = redis::cmd("HGET");
             hget.arg(&key).arg(USER);
             cmds.push(hget);
         }
-        let mut hset = redis::cmd("HSET");
-        hset.arg(&key).arg(EXPIRES).arg(expires);
-        for (field, value) in set {
-            hset.arg(field).arg(value);
+        if expires.is_some() || !set.is_empty() {
+            let mut hset = redis::cmd("HSET");
+            hset.arg(&key);
+            if let Some(expires) = expires {
+                hset.arg(EXPIRES).arg(expires);
+            }
+            for (field, value) in set {
+                hset.arg(field).arg(value);
+            }
+            cmds.push(hset);
         }
-        cmds.push(hset);
         if !removed.is_empty() {
             let mut hdel = redis::cmd("HDEL");
             hdel.arg(&key).arg(removed);
@@ -795,9 +812,11 @@ impl RedisStore {
         let mut hincrby = redis::cmd("HINCRBY");
         hincrby.arg(&key).arg(CREATED).arg(0);
         cmds.push(hincrby);
-        let mut pexpireat = redis::cmd("PEXPIREAT");
-        pexpireat.arg(&key).arg(expires);
-        cmds.push(pexpireat);
+        if let Some(expires) = expires {
+            let mut pexpireat = redis::cmd("PEXPIREAT");
+            pexpireat.arg(&key).arg(expires);
+            cmds.push(pexpireat);
+        }
         let mut answers: Vec<redis::Value> = self.run(Call::Cmds(cmds)).await?;
         let user_before = match (read_user, answers.first_mut()) {
             (true, Some(redis::Value::BulkString(user))) => Some(std::mem::take(user)),

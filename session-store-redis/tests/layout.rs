@@ -615,3 +615,78 @@ async fn cluster_hashes_without_created() {
     let mut conn = common::raw_cluster().await;
     hashes_without_created_are_no_sessions(common::cluster().await, &mut conn).await;
 }
+
+async fn expire_time(conn: &mut impl redis::aio::ConnectionLike, key: &str) -> i64 {
+    redis::cmd("PEXPIRETIME")
+        .arg(key)
+        .query_async(conn)
+        .await
+        .unwrap()
+}
+
+/// A save whose expiry the layer kept (`ChangeSet::expiry_kept`) writes its
+/// keys and leaves the stored expiry as it is (neither the `expires` field
+/// nor the key's expiry is written); on a session that is gone it reports
+/// `Gone` and leaves nothing behind.
+async fn a_kept_expiry_is_not_rewritten(
+    store: RedisStore,
+    conn: &mut impl redis::aio::ConnectionLike,
+) {
+    let record = record();
+    store.create(&record).await.unwrap();
+    let key = store.key(&record.id);
+    let stored = expire_time(conn, &key).await;
+    let mut changes = ChangeSet::new(record.expires_at + Duration::seconds(30));
+    changes.expiry_kept = true;
+    changes.set.insert("user_count".into(), json!(4));
+    assert_eq!(
+        store.save(&record.id, &changes).await.unwrap(),
+        Saved::Applied
+    );
+    assert_eq!(
+        expire_time(conn, &key).await,
+        stored,
+        "the key's expiry stands"
+    );
+    let loaded = store.load(&record.id).await.unwrap().unwrap();
+    assert_eq!(loaded.data["user_count"], json!(4));
+    assert_eq!(
+        unix_millis(loaded.expires_at),
+        unix_millis(record.expires_at)
+    );
+    // Removals only: no HSET at all.
+    let mut changes = ChangeSet::new(record.expires_at);
+    changes.expiry_kept = true;
+    changes.removed.push("created".into());
+    assert_eq!(
+        store.save(&record.id, &changes).await.unwrap(),
+        Saved::Applied
+    );
+    let loaded = store.load(&record.id).await.unwrap().unwrap();
+    assert!(!loaded.data.contains_key("created"));
+
+    store.delete(&record.id).await.unwrap();
+    let mut changes = ChangeSet::new(record.expires_at);
+    changes.expiry_kept = true;
+    changes.set.insert("user_count".into(), json!(5));
+    assert_eq!(store.save(&record.id, &changes).await.unwrap(), Saved::Gone);
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg(&key)
+        .query_async(conn)
+        .await
+        .unwrap();
+    assert_eq!(exists, 0, "the stub is deleted at once");
+    assert!(store.load(&record.id).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn standalone_kept_expiry() {
+    let mut conn = common::raw_standalone().await;
+    a_kept_expiry_is_not_rewritten(common::standalone().await, &mut conn).await;
+}
+
+#[tokio::test]
+async fn cluster_kept_expiry() {
+    let mut conn = common::raw_cluster().await;
+    a_kept_expiry_is_not_rewritten(common::cluster().await, &mut conn).await;
+}
