@@ -145,16 +145,29 @@ async fn take_lease(
     let (store, stored) = (store.clone(), *stored);
     let (answer, granted) = tokio::sync::oneshot::channel();
     runtime.spawn(async move {
-        let taken = store.lock(&stored).await;
-        if let Err(Ok(Some(unwanted))) = answer.send(taken) {
-            unwanted.release().await;
-        }
+        let taken = store.lock(&stored).await.map(Handed);
+        // Sent to a request that went away, the grant is dropped here and
+        // so given back (`Handed`).
+        let _ = answer.send(taken);
     });
-    granted.await.unwrap_or_else(|_| {
-        Err(StoreError::failed(
+    match granted.await {
+        Ok(Ok(mut handed)) => Ok(handed.0.take()),
+        Ok(Err(err)) => Err(err),
+        Err(_) => Err(StoreError::failed(
             "the task taking the session's lease ended",
-        ))
-    })
+        )),
+    }
+}
+
+/// A lease on its way from the task that took it to its request: given
+/// back if dropped before the request takes it out (the request went away
+/// after the grant was sent, before it read it).
+struct Handed(Option<Box<dyn SessionLease>>);
+
+impl Drop for Handed {
+    fn drop(&mut self) {
+        release_later(self.0.take());
+    }
 }
 
 /// A later load of a request whose lease the store refused.
@@ -305,6 +318,41 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         panic!("the lease granted to a cancelled request was never given back");
+    }
+
+    /// The same, when the grant has already reached the request (it sits
+    /// in the channel) but the request is dropped before it reads it.
+    #[tokio::test]
+    async fn a_lease_granted_but_not_yet_read_is_given_back() {
+        use std::future::Future;
+        use std::task::Poll;
+
+        let locks = Arc::new(SessionLocks::default());
+        let store = Arc::new(SlowLeases::default());
+        let released = store.released.clone();
+        let id = Id::random();
+        let guard = locks.acquire(id).await;
+        let dyn_store: Arc<dyn SessionStore> = store;
+        let stored = id.at_rest();
+        let mut taking = Box::pin(locks.lease(&dyn_store, &id, &stored));
+        std::future::poll_fn(|cx| {
+            assert!(taking.as_mut().poll(cx).is_pending());
+            Poll::Ready(())
+        })
+        .await;
+        // The store grants the lease and the task hands it over...
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(!released.load(std::sync::atomic::Ordering::SeqCst));
+        // ...to a request that is dropped before it runs again.
+        drop(taking);
+        drop(guard);
+        for _ in 0..200 {
+            if released.load(std::sync::atomic::Ordering::SeqCst) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("a lease handed to a request dropped before reading it was never given back");
     }
 
     #[tokio::test]
