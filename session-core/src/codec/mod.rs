@@ -40,6 +40,8 @@
 //! # let _ = app;
 //! ```
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use time::OffsetDateTime;
 
 use crate::{Data, Expiry};
@@ -162,11 +164,37 @@ fn parse_payload(bytes: &[u8]) -> Option<ClientSession> {
         issued_at: time(0)??,
         created_at: time(1)?,
         expires_at: time(2)?,
-        data: serde_json::from_slice::<Data>(json).ok()?,
+        // One UTF-8 check of the whole text, then the parser's `str` path,
+        // which skips the per-string check `from_slice` makes.
+        data: serde_json::from_str::<Data>(std::str::from_utf8(json).ok()?).ok()?,
         rekey: false,
         expiry,
         user,
     })
+}
+
+/// Decoded values up to this many bytes live on the stack while they are
+/// checked and parsed (a counter or login session is about 100); longer
+/// ones get a heap buffer.
+const STACK_LEN: usize = 512;
+
+/// Runs `f` on the bytes of `text`, unpadded URL-safe base64, decoded into
+/// a stack buffer when they fit; `None` if `text` is not canonical base64
+/// (the engine refuses stray trailing bits, so one byte string has exactly
+/// one accepted spelling).
+fn with_decoded<R>(text: &str, f: impl FnOnce(&mut [u8]) -> Option<R>) -> Option<R> {
+    // What the engine requires of the output: room for whole 3-byte groups.
+    let room = text.len().div_ceil(4) * 3;
+    let mut stack = [0u8; STACK_LEN];
+    let mut heap = Vec::new();
+    let buf = if room <= STACK_LEN {
+        &mut stack[..]
+    } else {
+        heap.resize(room, 0);
+        &mut heap[..]
+    };
+    let len = URL_SAFE_NO_PAD.decode_slice(text, buf).ok()?;
+    f(&mut buf[..len])
 }
 
 /// An encoding failure that cannot come from the data itself (an
@@ -185,6 +213,35 @@ mod tests {
         let mut out = Vec::new();
         write_payload(session, &mut out).unwrap();
         out
+    }
+
+    #[test]
+    fn decoding_on_the_stack_and_on_the_heap_agree() {
+        for len in [
+            0,
+            1,
+            2,
+            3,
+            STACK_LEN - 4,
+            STACK_LEN - 1,
+            STACK_LEN,
+            STACK_LEN + 1,
+            5000,
+        ] {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+            let text = URL_SAFE_NO_PAD.encode(&bytes);
+            assert_eq!(
+                with_decoded(&text, |raw| Some(raw.to_vec())),
+                Some(bytes),
+                "{len}"
+            );
+        }
+        // Not base64, padded, or with stray trailing bits.
+        for bad in ["a", "ab==", "a*", "AB"] {
+            assert_eq!(with_decoded(bad, |raw| Some(raw.len())), None, "{bad}");
+        }
+        let long_bad = format!("{}B", "A".repeat(2 * STACK_LEN + 1));
+        assert_eq!(with_decoded(&long_bad, |raw| Some(raw.len())), None);
     }
 
     #[test]

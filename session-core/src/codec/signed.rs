@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::{parse_payload, write_payload, MAX_VALUE_LEN};
+use super::{parse_payload, with_decoded, write_payload, MAX_VALUE_LEN};
 use crate::mac::{MacKeys, TAG_ENCODED_LEN, TAG_LEN};
 use crate::{ClientSession, DataCodec, Keys};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -117,13 +117,14 @@ impl DataCodec for SignedCookie {
             Ok(TAG_LEN) => {}
             _ => return None,
         }
-        let payload = URL_SAFE_NO_PAD.decode(payload).ok()?;
-        let index = self
-            .macs
-            .verify_parts(&[&name_len(name), name.as_bytes(), &payload], &tag)?;
-        let mut session = parse_payload(&payload)?;
-        session.rekey = index != 0;
-        Some(session)
+        with_decoded(payload, |payload| {
+            let index = self
+                .macs
+                .verify_parts(&[&name_len(name), name.as_bytes(), payload], &tag)?;
+            let mut session = parse_payload(payload)?;
+            session.rekey = index != 0;
+            Some(session)
+        })
     }
 }
 
