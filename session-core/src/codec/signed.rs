@@ -14,9 +14,10 @@ const PURPOSE: &[u8] = b"session-core/v1/signed-data";
 /// who sees the cookie) can read it, nobody without a key can change it.
 ///
 /// The value is `base64url(payload) "." base64url(tag)`, where the payload is
-/// a 34-byte header (a version byte, then when the value was issued, when
-/// the session began and when it ends, as big-endian Unix seconds, then the
-/// session's own expiry policy) followed by the data as compact JSON, and
+/// a short binary header (a version byte, then when the value was issued,
+/// when the session began and when it ends, in Unix seconds, the session's
+/// own expiry policy and the user it is bound to, about a dozen bytes in
+/// all) followed by the data as compact JSON, and
 /// the tag is HMAC-SHA256 over the cookie name's length (8 bytes,
 /// big-endian), the cookie name and the payload bytes, under a sub-key
 /// derived from each [`Key`](crate::Key) for this one purpose: a value
@@ -225,7 +226,19 @@ mod tests {
         let mut good = Vec::new();
         write_payload(&session(), &mut good).unwrap();
         assert!(codec.decode(NAME, &sign(&codec, &good)).is_some());
-        let header = &good[..super::super::HEADER_LEN];
+        // The header alone: the payload of the same session without data,
+        // less its `{}`.
+        let mut header = Vec::new();
+        let empty = ClientSession {
+            data: Data::new(),
+            ..session()
+        };
+        write_payload(&empty, &mut header).unwrap();
+        header.truncate(header.len() - 2);
+        let header = &header[..];
+        assert!(codec
+            .decode(NAME, &sign(&codec, &[header, b"{}"].concat()))
+            .is_some());
         for payload in [
             [header, b"[1]"].concat(),
             [header, b"null"].concat(),
