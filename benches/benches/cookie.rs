@@ -234,6 +234,69 @@ fn instructions(spec: &str) {
     }
 }
 
+/// `COOKIE_RATIOS=401` times each of our data-cookie codecs against the
+/// `cookie` crate's jar doing the same job in alternating bursts (401
+/// rounds of about 50 µs each), so that both see the same load on a
+/// shared machine, and prints for each the time per iteration at the
+/// 10th percentile of its bursts (the bursts nothing else interrupted)
+/// and at the median, and the ratios. Criterion measures one case after
+/// another, and its ratios move with whatever else the machine runs in
+/// between.
+fn ratios(rounds: usize) {
+    let mut cases = data_cookie_cases();
+    let index = |cases: &[Case], group: &str, id: &str| {
+        cases
+            .iter()
+            .position(|(g, i, _)| g == group && i == id)
+            .unwrap_or_else(|| panic!("no case {group} {id}"))
+    };
+    let burst = |case: &mut Box<dyn FnMut()>, n: u32| {
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            case();
+        }
+        start.elapsed().as_nanos() as f64 / f64::from(n)
+    };
+    let percentile = |v: &mut Vec<f64>, p: usize| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() * p / 100]
+    };
+    println!("| payload | op | ours | ns (p10 / median) | peer | ns (p10 / median) | peer / ours (p10) | (median) |");
+    println!("|---|---|---|---:|---|---:|---:|---:|");
+    for payload in ["counter", "login"] {
+        let group = format!("data_cookie/{payload}");
+        for op in ["encode", "verify"] {
+            for (ours, peer) in [
+                ("ours_signed", "cookie_signed_jar"),
+                ("ours_encrypted", "cookie_private_jar"),
+            ] {
+                let a = index(&cases, &group, &format!("{op}/{ours}"));
+                let b = index(&cases, &group, &format!("{op}/{peer}"));
+                // About 50 µs a burst, after a warm-up.
+                let per = burst(&mut cases[a].2, 20_000).max(burst(&mut cases[b].2, 20_000));
+                let n = (5e4 / per).max(1.0) as u32;
+                let (mut ta, mut tb) = (Vec::new(), Vec::new());
+                for round in 0..rounds {
+                    if round % 2 == 0 {
+                        ta.push(burst(&mut cases[a].2, n));
+                        tb.push(burst(&mut cases[b].2, n));
+                    } else {
+                        tb.push(burst(&mut cases[b].2, n));
+                        ta.push(burst(&mut cases[a].2, n));
+                    }
+                }
+                let (a10, am) = (percentile(&mut ta, 10), percentile(&mut ta, 50));
+                let (b10, bm) = (percentile(&mut tb, 10), percentile(&mut tb, 50));
+                println!(
+                    "| {payload} | {op} | {ours} | {a10:.0} / {am:.0} | {peer} | {b10:.0} / {bm:.0} | {:.2} | {:.2} |",
+                    b10 / a10,
+                    bm / am
+                );
+            }
+        }
+    }
+}
+
 criterion_group! {
     name = benches;
     config = benches::criterion();
@@ -243,6 +306,9 @@ criterion_group! {
 fn main() {
     if let Ok(spec) = std::env::var("COOKIE_INSTRUCTIONS") {
         return instructions(&spec);
+    }
+    if let Ok(rounds) = std::env::var("COOKIE_RATIOS") {
+        return ratios(rounds.parse().expect("COOKIE_RATIOS: a number of rounds"));
     }
     benches();
     Criterion::default().configure_from_args().final_summary();
