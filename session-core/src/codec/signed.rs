@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::{parse_payload, with_decoded, write_payload, MAX_VALUE_LEN};
+use super::{encode_error, parse_payload, with_decoded, write_payload, MAX_VALUE_LEN};
 use crate::mac::{MacKeys, TAG_ENCODED_LEN, TAG_LEN};
 use crate::{ClientSession, DataCodec, Keys};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -95,11 +95,20 @@ impl DataCodec for SignedCookie {
         let tag = self
             .macs
             .sign_parts(&[&name_len(name), name.as_bytes(), &payload]);
-        let mut out = String::with_capacity(payload.len() * 4 / 3 + 2 + TAG_ENCODED_LEN);
-        URL_SAFE_NO_PAD.encode_string(&payload, &mut out);
-        out.push('.');
-        URL_SAFE_NO_PAD.encode_string(tag, &mut out);
-        Ok(out)
+        // Straight into one exact buffer (`encode_string` goes through a
+        // 1 KiB staging buffer and a UTF-8 check per chunk).
+        let payload_text = base64::encoded_len(payload.len(), false)
+            .ok_or_else(|| encode_error("session too large"))?;
+        let mut out = vec![0; payload_text + 1 + TAG_ENCODED_LEN];
+        let (payload_out, tag_out) = out.split_at_mut(payload_text);
+        URL_SAFE_NO_PAD
+            .encode_slice(&payload, payload_out)
+            .map_err(|_| encode_error("base64 output too short"))?;
+        tag_out[0] = b'.';
+        URL_SAFE_NO_PAD
+            .encode_slice(tag, &mut tag_out[1..])
+            .map_err(|_| encode_error("base64 output too short"))?;
+        String::from_utf8(out).map_err(|_| encode_error("base64 is ASCII"))
     }
 
     fn decode(&self, name: &str, value: &str) -> Option<ClientSession> {
