@@ -696,6 +696,26 @@ mod tests {
         }
     }
 
+    /// Every truncation and every single-byte change of valid payloads (of
+    /// both versions) parses or is refused; none panics.
+    #[test]
+    fn mangled_payloads_never_panic() {
+        for session in sessions() {
+            for bytes in [payload(&session), payload_v3(&session)] {
+                for len in 0..bytes.len() {
+                    let _ = parse_payload(&bytes[..len]);
+                }
+                for at in 0..bytes.len().min(64) {
+                    for value in [0, 1, 0x7f, 0x80, 0xff, bytes[at] ^ 0x40] {
+                        let mut mangled = bytes.clone();
+                        mangled[at] = value;
+                        let _ = parse_payload(&mangled);
+                    }
+                }
+            }
+        }
+    }
+
     /// Cookies written before version 4 (by the codecs as they were, key
     /// `[3; 32]`, cookie name `session`) still verify and decrypt.
     #[test]
