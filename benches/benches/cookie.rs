@@ -5,7 +5,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use cookie::{Cookie, CookieJar};
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, Criterion};
 use hmac::{Hmac, Mac};
 use serde_json::json;
 use session_core::__private::SignedId;
@@ -89,22 +89,30 @@ fn payloads() -> [(&'static str, Data); 2] {
     [("counter", map(counter)), ("login", map(login))]
 }
 
+/// One data-cookie case: its criterion group and id, and one iteration.
+type Case = (String, String, Box<dyn FnMut()>);
+
 /// Data cookies: encode (serialize + sign or encrypt) and verify (check +
 /// parse) the same payload with our codecs and with the `cookie` crate's
 /// SignedJar / PrivateJar doing the same job, beside a bare pre-keyed
 /// HMAC-SHA256 + base64 over the JSON.
-fn data_cookie(c: &mut Criterion) {
+fn data_cookie_cases() -> Vec<Case> {
     let keys: Keys = Key::from_bytes(&[7; 32]).unwrap().into();
-    let codecs: [(&str, Box<dyn DataCodec>); 3] = [
-        ("signed", Box::new(SignedCookie::new(&keys))),
-        ("encrypted", Box::new(EncryptedCookie::new(&keys))),
-        ("starlette", Box::new(StarletteCookie::new(&"k".repeat(32)))),
+    let codecs: [(&str, std::rc::Rc<dyn DataCodec>); 3] = [
+        ("signed", std::rc::Rc::new(SignedCookie::new(&keys))),
+        ("encrypted", std::rc::Rc::new(EncryptedCookie::new(&keys))),
+        (
+            "starlette",
+            std::rc::Rc::new(StarletteCookie::new(&"k".repeat(32))),
+        ),
     ];
     let jar_key = cookie::Key::from(&[7u8; 64]);
     let floor_mac = Hmac::<Sha256>::new_from_slice(&[7; 32]).unwrap();
     let now = OffsetDateTime::now_utc();
+    let mut cases: Vec<Case> = Vec::new();
     for (payload_name, data) in payloads() {
-        let mut group = c.benchmark_group(format!("data_cookie/{payload_name}"));
+        let group = format!("data_cookie/{payload_name}");
+        let mut case = |id: String, f: Box<dyn FnMut()>| cases.push((group.clone(), id, f));
         let session = ClientSession {
             data: data.clone(),
             created_at: Some(now),
@@ -116,43 +124,76 @@ fn data_cookie(c: &mut Criterion) {
         };
         for (name, codec) in &codecs {
             let value = codec.encode("session", &session).unwrap();
-            group.bench_function(format!("encode/ours_{name}"), |b| {
-                b.iter(|| codec.encode("session", black_box(&session)).unwrap())
-            });
-            group.bench_function(format!("verify/ours_{name}"), |b| {
-                b.iter(|| codec.decode("session", black_box(&value)).unwrap())
-            });
+            let (encoder, session) = (codec.clone(), session.clone());
+            case(
+                format!("encode/ours_{name}"),
+                Box::new(move || {
+                    black_box(encoder.encode("session", black_box(&session)).unwrap());
+                }),
+            );
+            let codec = codec.clone();
+            case(
+                format!("verify/ours_{name}"),
+                Box::new(move || {
+                    black_box(codec.decode("session", black_box(&value)).unwrap());
+                }),
+            );
         }
         for (name, private) in [("signed_jar", false), ("private_jar", true)] {
-            let encode = |data: &Data| {
+            let (jar_key, encode_key) = (jar_key.clone(), jar_key.clone());
+            let encode = move |data: &Data| {
                 let json = serde_json::to_string(data).unwrap();
                 let mut jar = CookieJar::new();
                 let cookie = Cookie::new("session", json);
                 if private {
-                    jar.private_mut(&jar_key).add(cookie);
+                    jar.private_mut(&encode_key).add(cookie);
                 } else {
-                    jar.signed_mut(&jar_key).add(cookie);
+                    jar.signed_mut(&encode_key).add(cookie);
                 }
                 jar.delta().next().unwrap().value().to_owned()
             };
             let mut incoming = CookieJar::new();
             incoming.add_original(Cookie::new("session", encode(&data)));
-            group.bench_function(format!("encode/cookie_{name}"), |b| {
-                b.iter(|| encode(black_box(&data)))
-            });
-            group.bench_function(format!("verify/cookie_{name}"), |b| {
-                b.iter(|| {
+            let data = data.clone();
+            case(
+                format!("encode/cookie_{name}"),
+                Box::new(move || {
+                    black_box(encode(black_box(&data)));
+                }),
+            );
+            case(
+                format!("verify/cookie_{name}"),
+                Box::new(move || {
                     let cookie = if private {
                         incoming.private(&jar_key).get("session")
                     } else {
                         incoming.signed(&jar_key).get("session")
                     };
-                    serde_json::from_str::<Data>(cookie.unwrap().value()).unwrap()
-                })
-            });
+                    black_box(serde_json::from_str::<Data>(cookie.unwrap().value()).unwrap());
+                }),
+            );
         }
-        group.bench_function("encode/hmac_floor", |b| {
-            b.iter(|| {
+        // What an encrypted encode cannot do without: one random 96-bit
+        // nonce from the OS (a 128-bit id is the same one `getrandom` call).
+        case(
+            "encode/getrandom_floor".to_owned(),
+            Box::new(|| {
+                black_box(Id::random());
+            }),
+        );
+        // What every verify ends with: the JSON text parsed into `Data`.
+        let json = serde_json::to_string(&data).unwrap();
+        case(
+            "verify/json_floor".to_owned(),
+            Box::new(move || {
+                black_box(serde_json::from_str::<Data>(black_box(&json)).unwrap());
+            }),
+        );
+        let floor_mac = floor_mac.clone();
+        let data = data.clone();
+        case(
+            "encode/hmac_floor".to_owned(),
+            Box::new(move || {
                 let json = serde_json::to_vec(black_box(&data)).unwrap();
                 let mut mac = floor_mac.clone();
                 mac.update(&json);
@@ -160,10 +201,121 @@ fn data_cookie(c: &mut Criterion) {
                 let mut out = URL_SAFE_NO_PAD.encode(&json);
                 out.push('.');
                 URL_SAFE_NO_PAD.encode_string(tag, &mut out);
-                out
-            })
-        });
+                black_box(out);
+            }),
+        );
+    }
+    cases
+}
+
+fn data_cookie(c: &mut Criterion) {
+    let mut cases = data_cookie_cases();
+    let mut i = 0;
+    while i < cases.len() {
+        let mut group = c.benchmark_group(cases[i].0.clone());
+        let name = cases[i].0.clone();
+        while i < cases.len() && cases[i].0 == name {
+            let (_, id, f) = &mut cases[i];
+            group.bench_function(id.as_str(), |b| b.iter(&mut *f));
+            i += 1;
+        }
         group.finish();
+    }
+}
+
+/// `COOKIE_INSTRUCTIONS="data_cookie/login verify/ours_signed 2000"` runs one
+/// case that many times and nothing else, for callgrind (which counts
+/// instructions, so results repeat on a busy machine):
+///
+/// ```sh
+/// cargo bench -p benches --bench cookie --no-run   # prints the binary's path
+/// for n in 0 2000; do
+///   COOKIE_INSTRUCTIONS="data_cookie/login verify/ours_signed $n" \
+///     valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.$n target/release/deps/cookie-*
+/// done
+/// ```
+///
+/// One iteration costs the difference of the two totals divided by 2000.
+fn instructions(spec: &str) {
+    let mut words = spec.split_whitespace();
+    let (group, id) = (words.next().unwrap(), words.next().unwrap());
+    let n: usize = words.next().map_or(1000, |n| n.parse().unwrap());
+    let mut cases = data_cookie_cases();
+    let (_, _, f) = cases
+        .iter_mut()
+        .find(|(g, i, _)| g == group && i == id)
+        .unwrap_or_else(|| panic!("no case {group} {id}"));
+    for _ in 0..n {
+        f();
+    }
+}
+
+/// `COOKIE_RATIOS=401` times each of our data-cookie codecs against the
+/// `cookie` crate's jar doing the same job in alternating bursts (401
+/// rounds of about 50 µs each), so that both see the same load on a
+/// shared machine, and prints for each the time per iteration at the
+/// 10th percentile of its bursts (the bursts nothing else interrupted)
+/// and at the median, and the ratios. Criterion measures one case after
+/// another, and its ratios move with whatever else the machine runs in
+/// between.
+fn ratios(rounds: usize) {
+    let mut cases = data_cookie_cases();
+    let index = |cases: &[Case], group: &str, id: &str| {
+        cases
+            .iter()
+            .position(|(g, i, _)| g == group && i == id)
+            .unwrap_or_else(|| panic!("no case {group} {id}"))
+    };
+    let burst = |case: &mut Box<dyn FnMut()>, n: u32| {
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            case();
+        }
+        start.elapsed().as_nanos() as f64 / f64::from(n)
+    };
+    let percentile = |v: &mut Vec<f64>, p: usize| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() * p / 100]
+    };
+    println!("| payload | op | ours | ns (p10 / median) | peer | ns (p10 / median) | peer / ours (p10) | (median) |");
+    println!("|---|---|---|---:|---|---:|---:|---:|");
+    for payload in ["counter", "login"] {
+        let group = format!("data_cookie/{payload}");
+        for op in ["encode", "verify"] {
+            let mut pairs = vec![
+                ("ours_signed", "cookie_signed_jar"),
+                ("ours_encrypted", "cookie_private_jar"),
+            ];
+            if op == "verify" {
+                pairs.push(("json_floor", "cookie_signed_jar"));
+            } else {
+                pairs.push(("getrandom_floor", "cookie_private_jar"));
+            }
+            for (ours, peer) in pairs {
+                let a = index(&cases, &group, &format!("{op}/{ours}"));
+                let b = index(&cases, &group, &format!("{op}/{peer}"));
+                // About 50 µs a burst, after a warm-up.
+                let per = burst(&mut cases[a].2, 20_000).max(burst(&mut cases[b].2, 20_000));
+                let n = (5e4 / per).max(1.0) as u32;
+                let (mut ta, mut tb) = (Vec::new(), Vec::new());
+                for round in 0..rounds {
+                    if round % 2 == 0 {
+                        ta.push(burst(&mut cases[a].2, n));
+                        tb.push(burst(&mut cases[b].2, n));
+                    } else {
+                        tb.push(burst(&mut cases[b].2, n));
+                        ta.push(burst(&mut cases[a].2, n));
+                    }
+                }
+                let (a10, am) = (percentile(&mut ta, 10), percentile(&mut ta, 50));
+                let (b10, bm) = (percentile(&mut tb, 10), percentile(&mut tb, 50));
+                println!(
+                    "| {payload} | {op} | {ours} | {a10:.0} / {am:.0} | {peer} | {b10:.0} / {bm:.0} | {:.2} | {:.2} |",
+                    b10 / a10,
+                    bm / am
+                );
+            }
+        }
     }
 }
 
@@ -172,4 +324,14 @@ criterion_group! {
     config = benches::criterion();
     targets = signed_id, data_cookie
 }
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(spec) = std::env::var("COOKIE_INSTRUCTIONS") {
+        return instructions(&spec);
+    }
+    if let Ok(rounds) = std::env::var("COOKIE_RATIOS") {
+        return ratios(rounds.parse().expect("COOKIE_RATIOS: a number of rounds"));
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -511,7 +511,9 @@ fn app_for_keys(kind: Kind, keys: Keys, clock: &ManualClock) -> Router {
 }
 
 /// A cookie name and blob length whose cookie (name + value) is exactly
-/// `target` bytes for a new session holding `{"blob": "x" * n}` at `T0`.
+/// `target` bytes for a new session holding `{"blob": "x" * n}` at `T0`,
+/// as the layer writes it (the payload header's length depends on the
+/// times it carries).
 fn craft(kind: Kind, codec: &Shared, target: usize) -> (String, usize) {
     for extra in 0..8 {
         let name = format!("session{}", "s".repeat(extra));
@@ -525,7 +527,7 @@ fn craft(kind: Kind, codec: &Shared, target: usize) -> (String, usize) {
                 created_at: Some(at(T0)),
                 issued_at: at(T0),
                 rekey: false,
-                expires_at: None,
+                expires_at: Some(at(T0) + session_core::DEFAULT_MAX_AGE),
                 expiry: None,
                 user: None,
             };

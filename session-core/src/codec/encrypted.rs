@@ -7,7 +7,7 @@ use aes_gcm::{Aes256Gcm, Nonce, Tag};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 
-use super::{encode_error, parse_payload, write_payload, MAX_VALUE_LEN};
+use super::{encode_error, parse_payload, with_decoded, write_payload, MAX_VALUE_LEN};
 use crate::{ClientSession, DataCodec, Keys};
 
 const PURPOSE: &[u8] = b"session-core/v1/encrypted-data";
@@ -87,8 +87,23 @@ impl EncryptedCookie {
 
 /// The associated data of a value for the cookie `name`: this codec's
 /// purpose (a constant, so the concatenation is unambiguous), then the name.
+#[cfg(test)]
 fn associated_data(name: &str) -> Vec<u8> {
     [PURPOSE, name.as_bytes()].concat()
+}
+
+/// Runs `f` on the associated data of a value for the cookie `name` (see
+/// [`associated_data`]), built on the stack for any usual cookie name.
+fn with_associated_data<R>(name: &str, f: impl FnOnce(&[u8]) -> R) -> R {
+    let mut stack = [0u8; 128];
+    let len = PURPOSE.len() + name.len();
+    if len <= stack.len() {
+        stack[..PURPOSE.len()].copy_from_slice(PURPOSE);
+        stack[PURPOSE.len()..len].copy_from_slice(name.as_bytes());
+        f(&stack[..len])
+    } else {
+        f(&[PURPOSE, name.as_bytes()].concat())
+    }
 }
 
 impl DataCodec for EncryptedCookie {
@@ -99,9 +114,10 @@ impl DataCodec for EncryptedCookie {
         crate::id::fill_random(&mut raw[..NONCE_LEN]);
         write_payload(session, &mut raw)?;
         let (nonce, plaintext) = raw.split_at_mut(NONCE_LEN);
-        let tag = self.ciphers[0]
-            .encrypt_in_place_detached(Nonce::from_slice(nonce), &associated_data(name), plaintext)
-            .map_err(|_| encode_error("AES-GCM refused to encrypt the session"))?;
+        let tag = with_associated_data(name, |aad| {
+            self.ciphers[0].encrypt_in_place_detached(Nonce::from_slice(nonce), aad, plaintext)
+        })
+        .map_err(|_| encode_error("AES-GCM refused to encrypt the session"))?;
         raw.extend_from_slice(&tag);
         Ok(URL_SAFE_NO_PAD.encode(raw))
     }
@@ -112,24 +128,26 @@ impl DataCodec for EncryptedCookie {
         }
         // Canonical base64 only (no stray trailing bits): one ciphertext has
         // exactly one accepted spelling.
-        let mut raw = URL_SAFE_NO_PAD.decode(value).ok()?;
-        if raw.len() < NONCE_LEN + TAG_LEN {
-            return None;
-        }
-        let (nonce, rest) = raw.split_at_mut(NONCE_LEN);
-        let (sealed, tag) = rest.split_at_mut(rest.len() - TAG_LEN);
-        let (nonce, tag) = (Nonce::from_slice(nonce), Tag::from_slice(tag));
-        let aad = associated_data(name);
-        // A failed attempt checks the tag before touching the buffer, so
-        // the next key sees the ciphertext intact.
-        let index = self.ciphers.iter().position(|cipher| {
-            cipher
-                .decrypt_in_place_detached(nonce, &aad, sealed, tag)
-                .is_ok()
-        })?;
-        let mut session = parse_payload(sealed)?;
-        session.rekey = index != 0;
-        Some(session)
+        with_decoded(value, |raw| {
+            if raw.len() < NONCE_LEN + TAG_LEN {
+                return None;
+            }
+            let (nonce, rest) = raw.split_at_mut(NONCE_LEN);
+            let (sealed, tag) = rest.split_at_mut(rest.len() - TAG_LEN);
+            let (nonce, tag) = (Nonce::from_slice(nonce), Tag::from_slice(tag));
+            // A failed attempt checks the tag before touching the buffer,
+            // so the next key sees the ciphertext intact.
+            let index = with_associated_data(name, |aad| {
+                self.ciphers.iter().position(|cipher| {
+                    cipher
+                        .decrypt_in_place_detached(nonce, aad, sealed, tag)
+                        .is_ok()
+                })
+            })?;
+            let mut session = parse_payload(sealed)?;
+            session.rekey = index != 0;
+            Some(session)
+        })
     }
 }
 
