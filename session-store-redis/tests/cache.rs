@@ -248,17 +248,6 @@ async fn refused_tracking_leaves_the_store_uncached() {
     outcome.unwrap();
 }
 
-/// The cache is refused on a cluster, clearly, at construction.
-#[tokio::test]
-async fn a_cluster_refuses_the_cache() {
-    let err = common::cluster()
-        .await
-        .with_local_cache(100)
-        .await
-        .unwrap_err();
-    assert!(err.to_string().contains("Cluster"), "{err}");
-}
-
 use common::{send, App};
 
 /// `/login` stores a value, `/get` reads it (read-only), `/logout` ends

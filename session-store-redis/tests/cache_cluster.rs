@@ -1,0 +1,383 @@
+//! The local cache on a Redis Cluster (`REDIS_CLUSTER_URLS`, three masters
+//! with `scripts/test`): two store instances, each with its own cluster
+//! connection and tracking connections, share the cluster; each sees the
+//! other's writes, deletes and logouts, for sessions on every master.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use http::{header, Request, Response};
+use serde_json::json;
+use session_core::store::{ChangeSet, Record, Saved, SessionStore};
+use session_core::time::{self, OffsetDateTime};
+use session_core::{Id, Key, Session, SessionConfig, SessionLayer};
+use session_store_redis::{redis, CacheMode, CacheState, RedisStore};
+use tower::util::BoxCloneSyncService;
+use tower::Layer;
+
+use common::{n, send, App};
+
+/// Sessions per test: enough that every master serves some (asserted).
+const SESSIONS: usize = 48;
+
+fn prefix() -> String {
+    format!("test:cache-cluster:{}:", Id::random().encode())
+}
+
+async fn cached(prefix: &str, mode: CacheMode) -> RedisStore {
+    let store = common::cluster()
+        .await
+        .with_prefix(prefix)
+        .with_local_cache_mode(1000, mode)
+        .await
+        .unwrap();
+    let stats = store.cache_stats();
+    assert_eq!(stats.state, CacheState::Tracking, "{stats:?}");
+    assert_eq!(stats.connections, masters().await, "{stats:?}");
+    store
+}
+
+/// How many masters the cluster has.
+async fn masters() -> usize {
+    let mut node = common::raw_node(&common::cluster_urls()[0]).await;
+    let info: String = redis::cmd("CLUSTER")
+        .arg("INFO")
+        .query_async(&mut node)
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|line| line.strip_prefix("cluster_size:"))
+        .and_then(|size| size.trim().parse().ok())
+        .expect("CLUSTER INFO without cluster_size")
+}
+
+fn record(user: Option<&str>) -> Record {
+    let now = OffsetDateTime::now_utc();
+    let mut record = Record::new(Id::random(), now, now + time::Duration::hours(1));
+    record.data.insert("n".into(), json!(1));
+    record.user = user.map(str::to_owned);
+    record
+}
+
+fn set(n: i64) -> ChangeSet {
+    let mut changes = ChangeSet::new(OffsetDateTime::now_utc() + time::Duration::hours(1));
+    changes.set.insert("n".into(), json!(n));
+    changes
+}
+
+/// Creates [`SESSIONS`] sessions through `store` and checks that every
+/// master of the cluster serves some of them.
+async fn spread(store: &RedisStore) -> Vec<Record> {
+    let mut per_master: BTreeMap<String, usize> = BTreeMap::new();
+    let mut records = Vec::with_capacity(SESSIONS);
+    for _ in 0..SESSIONS {
+        let record = record(None);
+        store.create(&record).await.unwrap();
+        *per_master
+            .entry(common::master_of(&store.key(&record.id)).await)
+            .or_default() += 1;
+        records.push(record);
+    }
+    eprintln!("sessions per master: {per_master:?}");
+    assert_eq!(per_master.len(), masters().await, "{per_master:?}");
+    records
+}
+
+/// Waits (at most 5 s, then fails) until `store`'s cache has received at
+/// least `seen + more` invalidations.
+async fn invalidated(store: &RedisStore, seen: u64, more: u64) {
+    for _ in 0..5000 {
+        if store.cache_stats().invalidations >= seen + more {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    panic!(
+        "{more} invalidations did not arrive within 5 s: {:?}",
+        store.cache_stats()
+    );
+}
+
+#[tokio::test]
+async fn reads_hit_after_the_first_load_on_every_master() {
+    let prefix = prefix();
+    let a = cached(&prefix, CacheMode::Pushed).await;
+    let records = spread(&a).await;
+    for record in &records {
+        for _ in 0..3 {
+            assert_eq!(n(&a, &record.id).await, Some(json!(1)));
+        }
+    }
+    let stats = a.cache_stats();
+    eprintln!("{stats:?}");
+    let count = records.len() as u64;
+    assert_eq!((stats.misses, stats.hits), (count, 2 * count));
+    assert_eq!(stats.entries, records.len());
+    // An absent session is not kept.
+    assert_eq!(n(&a, &Id::random()).await, None);
+    assert_eq!(a.cache_stats().entries, records.len());
+}
+
+/// Fenced: A's very next load after B's save or delete sees it, with no
+/// wait at all, for sessions on every master.
+#[tokio::test]
+async fn fenced_the_very_next_read_sees_another_instance_write() {
+    let prefix = prefix();
+    let a = cached(&prefix, CacheMode::Fenced).await;
+    let b = cached(&prefix, CacheMode::Fenced).await;
+    let records = spread(&a).await;
+    for round in 2..6 {
+        for record in &records {
+            assert_eq!(n(&a, &record.id).await, Some(json!(round - 1)));
+            assert_eq!(n(&a, &record.id).await, Some(json!(round - 1)));
+            assert_eq!(
+                b.save(&record.id, &set(round)).await.unwrap(),
+                Saved::Applied
+            );
+            assert_eq!(n(&a, &record.id).await, Some(json!(round)), "round {round}");
+        }
+    }
+    for record in &records {
+        assert_eq!(n(&a, &record.id).await, Some(json!(5)));
+        b.delete(&record.id).await.unwrap();
+        assert_eq!(n(&a, &record.id).await, None);
+    }
+    let stats = a.cache_stats();
+    eprintln!("{stats:?}");
+    // Per session and round: one miss after B's save, one hit (the second
+    // load); the first load of a round is the hit of the previous read.
+    assert!(stats.hits >= 4 * records.len() as u64, "{stats:?}");
+    assert_eq!(stats.state, CacheState::Tracking);
+}
+
+/// Pushed: B's saves and deletes reach A's cache as invalidations from
+/// every master within a bounded wait; then A's loads see them.
+#[tokio::test]
+async fn pushed_writes_elsewhere_arrive_within_a_bounded_wait() {
+    let prefix = prefix();
+    let a = cached(&prefix, CacheMode::Pushed).await;
+    let b = common::cluster().await.with_prefix(&prefix);
+    let records = spread(&a).await;
+    let count = records.len() as u64;
+    for record in &records {
+        assert_eq!(n(&a, &record.id).await, Some(json!(1)));
+        assert_eq!(n(&a, &record.id).await, Some(json!(1)));
+    }
+    assert_eq!(a.cache_stats().hits, count);
+
+    let seen = a.cache_stats().invalidations;
+    for record in &records {
+        b.save(&record.id, &set(2)).await.unwrap();
+    }
+    invalidated(&a, seen, count).await;
+    for record in &records {
+        assert_eq!(n(&a, &record.id).await, Some(json!(2)));
+        assert_eq!(n(&a, &record.id).await, Some(json!(2)));
+    }
+    assert_eq!(a.cache_stats().hits, 2 * count);
+
+    let seen = a.cache_stats().invalidations;
+    for record in &records {
+        b.delete(&record.id).await.unwrap();
+    }
+    invalidated(&a, seen, count).await;
+    for record in &records {
+        assert_eq!(n(&a, &record.id).await, None);
+    }
+    eprintln!("{:?}", a.cache_stats());
+}
+
+/// `delete_user` on B ends A's cached sessions of that user; a cycle on B
+/// (in steps, on a cluster) ends the old id in A's cache.
+#[tokio::test]
+async fn delete_user_and_cycle_elsewhere_are_seen() {
+    let prefix = prefix();
+    let a = cached(&prefix, CacheMode::Fenced).await;
+    let b = common::cluster().await.with_prefix(&prefix);
+    let user = format!("u{}", Id::random().encode());
+    let sessions: Vec<Record> = (0..6).map(|_| record(Some(&user))).collect();
+    for session in &sessions {
+        a.create(session).await.unwrap();
+    }
+    for _ in 0..2 {
+        for session in &sessions {
+            assert!(a.load(&session.id).await.unwrap().is_some());
+        }
+    }
+    assert_eq!(b.delete_user(&user, None).await.unwrap(), 6);
+    for session in &sessions {
+        assert!(a.load(&session.id).await.unwrap().is_none());
+    }
+
+    let old = record(None);
+    a.create(&old).await.unwrap();
+    assert!(a.load(&old.id).await.unwrap().is_some());
+    assert!(a.load(&old.id).await.unwrap().is_some());
+    let new = Record::new(Id::random(), old.created_at, old.expires_at);
+    b.cycle(&old.id, &new).await.unwrap();
+    assert!(a.load(&old.id).await.unwrap().is_none());
+    assert!(a.load(&new.id).await.unwrap().is_some());
+}
+
+/// Eviction keeps the cache within its bound on a cluster too.
+#[tokio::test]
+async fn entries_stay_within_the_bound() {
+    let a = common::cluster()
+        .await
+        .with_prefix(prefix())
+        .with_local_cache(3)
+        .await
+        .unwrap();
+    for _ in 0..20 {
+        let record = record(None);
+        a.create(&record).await.unwrap();
+        assert!(a.load(&record.id).await.unwrap().is_some());
+        assert!(a.cache_stats().entries <= 3);
+    }
+    assert_eq!(a.cache_stats().entries, 3);
+}
+
+/// A store on a cluster connection built elsewhere has no node list to
+/// make tracking connections with: the cache is refused, clearly.
+#[tokio::test]
+async fn a_cluster_connection_built_elsewhere_refuses_the_cache() {
+    let store = RedisStore::from_cluster_connection(common::raw_cluster().await);
+    let err = store.with_local_cache(100).await.unwrap_err();
+    assert!(err.to_string().contains("connect_cluster"), "{err}");
+}
+
+/// A cluster whose nodes refuse `CLIENT TRACKING` (here an ACL user
+/// without the `CLIENT` command, on every node): the store works uncached
+/// and says so.
+#[tokio::test]
+async fn refused_tracking_leaves_the_store_uncached() {
+    let urls = common::cluster_urls();
+    let user = format!("nocache{}", Id::random().encode().replace(['-', '_'], "x"));
+    for url in &urls {
+        let mut node = common::raw_node(url).await;
+        redis::cmd("ACL")
+            .arg("SETUSER")
+            .arg(&user)
+            .arg("on")
+            .arg(">pw")
+            .arg("~*")
+            .arg("&*")
+            .arg("+@all")
+            .arg("-client")
+            .query_async::<()>(&mut node)
+            .await
+            .unwrap();
+    }
+    let nodes: Vec<String> = urls
+        .iter()
+        .map(|url| url.replacen("redis://", &format!("redis://{user}:pw@"), 1))
+        .collect();
+    let outcome = tokio::spawn(async move {
+        let store = RedisStore::connect_cluster(&nodes)
+            .await
+            .unwrap()
+            .with_prefix(prefix())
+            .with_local_cache(100)
+            .await
+            .unwrap();
+        let stats = store.cache_stats();
+        eprintln!("{stats:?}");
+        assert!(
+            matches!(stats.state, CacheState::Disabled(ref why) if why.contains("NOPERM") || why.to_lowercase().contains("permission")),
+            "{stats:?}"
+        );
+        let record = record(None);
+        store.create(&record).await.unwrap();
+        assert!(store.load(&record.id).await.unwrap().is_some());
+        assert!(store.load(&record.id).await.unwrap().is_some());
+        let stats = store.cache_stats();
+        assert_eq!((stats.hits, stats.misses, stats.entries), (0, 0, 0));
+    })
+    .await;
+    for url in &urls {
+        let mut node = common::raw_node(url).await;
+        redis::cmd("ACL")
+            .arg("DELUSER")
+            .arg(&user)
+            .query_async::<()>(&mut node)
+            .await
+            .unwrap();
+    }
+    outcome.unwrap();
+}
+
+/// `/login` stores a value, `/get` reads it (read-only), `/logout` ends
+/// the session.
+async fn handler(req: Request<String>) -> Result<Response<String>, Infallible> {
+    let session = req.extensions().get::<Session>().cloned().unwrap();
+    let body = match req.uri().path() {
+        "/login" => {
+            session.insert("name", "ann").await.unwrap();
+            "in".to_owned()
+        }
+        "/logout" => {
+            session.destroy();
+            "out".to_owned()
+        }
+        _ => session
+            .get::<String>("name")
+            .await
+            .unwrap()
+            .unwrap_or_else(|| "anonymous".into()),
+    };
+    Ok(Response::new(body))
+}
+
+fn app(store: RedisStore, key: &Key) -> App {
+    let layer =
+        SessionLayer::new(store, key.clone()).with_config(SessionConfig::new().with_secure(false));
+    BoxCloneSyncService::new(layer.layer(tower::service_fn(handler)))
+}
+
+/// Logs in `logins` visitors on A, reads each on A until cached, logs each
+/// out on B, and checks that A's next request is anonymous (after the
+/// invalidation arrived, in pushed mode).
+async fn logout_elsewhere(mode: CacheMode, logins: usize) {
+    let key = Key::generate();
+    let prefix = prefix();
+    let a_store = cached(&prefix, mode).await;
+    let b_store = cached(&prefix, mode).await;
+    let (a, b) = (app(a_store.clone(), &key), app(b_store, &key));
+    let mut cookies = Vec::with_capacity(logins);
+    for _ in 0..logins {
+        let res = send(&a, "/login", None).await;
+        let cookie = res.headers()[header::SET_COOKIE].to_str().unwrap();
+        cookies.push(cookie.split(';').next().unwrap().to_owned());
+    }
+    for cookie in &cookies {
+        for _ in 0..3 {
+            assert_eq!(send(&a, "/get", Some(cookie)).await.into_body(), "ann");
+        }
+    }
+    let hits = a_store.cache_stats().hits;
+    assert!(hits >= 2 * logins as u64, "{:?}", a_store.cache_stats());
+    for cookie in &cookies {
+        assert_eq!(send(&b, "/get", Some(cookie)).await.into_body(), "ann");
+        let seen = a_store.cache_stats().invalidations;
+        assert_eq!(send(&b, "/logout", Some(cookie)).await.into_body(), "out");
+        if mode == CacheMode::Pushed {
+            invalidated(&a_store, seen, 1).await;
+        }
+        assert_eq!(
+            send(&a, "/get", Some(cookie)).await.into_body(),
+            "anonymous"
+        );
+    }
+    eprintln!("{mode:?}: {:?}", a_store.cache_stats());
+}
+
+/// A logout on B is seen by A on the very next request (fenced), or as
+/// soon as its invalidation arrived (pushed).
+#[tokio::test]
+async fn a_logout_on_b_is_seen_by_a_through_the_layer() {
+    logout_elsewhere(CacheMode::Fenced, 12).await;
+    logout_elsewhere(CacheMode::Pushed, 12).await;
+}
