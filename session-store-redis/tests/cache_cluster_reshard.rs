@@ -15,7 +15,7 @@ use session_core::time::{self, OffsetDateTime};
 use session_core::Id;
 use session_store_redis::{redis, CacheMode, CacheState, RedisStore};
 
-use common::{n, raw_node};
+use common::{n, raw_node, until_hit};
 
 fn set(n: i64) -> ChangeSet {
     let mut changes = ChangeSet::new(OffsetDateTime::now_utc() + time::Duration::hours(1));
@@ -101,20 +101,6 @@ async fn assign(slot: i64, to: &str) {
             .await
             .unwrap();
     }
-}
-
-/// Loads `id` through `store` until a load is a hit (at most 10 s):
-/// the cache serves again with the slot map it now routes by.
-async fn until_hit(store: &RedisStore, id: &Id) {
-    for _ in 0..1000 {
-        let before = store.cache_stats().hits;
-        store.load(id).await.unwrap();
-        if store.cache_stats().hits > before {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("no hit within 10 s: {:?}", store.cache_stats());
 }
 
 /// Checks both caches against B's writes to `id`: A (fenced) sees each at

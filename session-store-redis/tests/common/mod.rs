@@ -3,6 +3,8 @@
 //! `scripts/test` starts throwaway servers and sets both.
 #![allow(dead_code)]
 
+pub mod nodes;
+
 use std::convert::Infallible;
 
 use http::{header, Request, Response};
@@ -118,7 +120,13 @@ pub async fn raw_node(url: &str) -> redis::aio::MultiplexedConnection {
 /// The URL (`redis://host:port`) of the master that serves `key`'s slot,
 /// as the cluster itself says (`CLUSTER KEYSLOT`, `CLUSTER SLOTS`).
 pub async fn master_of(key: &str) -> String {
-    let mut node = raw_node(&cluster_urls()[0]).await;
+    master_of_in(&cluster_urls()[0], key).await
+}
+
+/// The URL of the master that serves `key`'s slot, as the cluster node at
+/// `node` says.
+pub async fn master_of_in(node: &str, key: &str) -> String {
+    let mut node = raw_node(node).await;
     let slot: i64 = redis::cmd("CLUSTER")
         .arg("KEYSLOT")
         .arg(key)
@@ -155,4 +163,19 @@ pub async fn master_of(key: &str) -> String {
         .find(|(first, last, _)| (*first..=*last).contains(&slot))
         .unwrap_or_else(|| panic!("no master serves slot {slot}"));
     format!("redis://{host}:{port}")
+}
+
+/// Loads `id` through `store` until a load is a cache hit (at most 10 s,
+/// then fails): the cache serves that session again.
+pub async fn until_hit(store: &RedisStore, id: &session_core::Id) {
+    use session_core::store::SessionStore;
+    for _ in 0..1000 {
+        let before = store.cache_stats().hits;
+        store.load(id).await.unwrap();
+        if store.cache_stats().hits > before {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("no cache hit within 10 s: {:?}", store.cache_stats());
 }
