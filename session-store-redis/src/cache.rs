@@ -320,6 +320,11 @@ impl LocalCache {
             Resp3::Single(client) => Tracked::Single(self.open_line(client).await?),
             Resp3::Cluster(seeds) => {
                 let topology = seeds.discover(self.timeout).await?;
+                if topology.masters().is_empty() {
+                    // Nothing to track yet, and no heartbeat would notice
+                    // when slots are assigned: try again later.
+                    return Err(Failure::Transient("the cluster serves no slots".into()));
+                }
                 let mut lines = Vec::with_capacity(topology.masters().len());
                 for master in topology.masters() {
                     let client = seeds.client_for(master)?;
