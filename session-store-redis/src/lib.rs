@@ -324,9 +324,9 @@
 //!   read answered by a master the cache does not track could be kept.);
 //! - [`CacheMode::Fenced`] sends `EXISTS key` instead of a `PING`, on the
 //!   tracking connection of the key's master: its answer follows every
-//!   push that master queued before it, and a node that no longer serves
-//!   the slot (a master demoted by a failover, a slot moved away) answers
-//!   it with a redirect, which is no hit;
+//!   push that master queued before it, and a node that knows it no longer
+//!   serves the slot (a master demoted by a failover, a slot moved away)
+//!   answers it with a redirect, which is no hit;
 //! - the heartbeat (every second) asks every master for the slot map on its
 //!   tracking connection, which also checks that the connection answers.
 //!   A map other than the one the cache routes by (a slot moved, a master
@@ -343,7 +343,8 @@
 //! connection that read the key from that master, before it answers the
 //! writer. So in [`CacheMode::Fenced`] a read sees every write that
 //! completed before it began, on any instance (a logout on one instance is
-//! seen by the very next request on any other), and in
+//! seen by the very next request on any other) while the topology holds
+//! still, and in
 //! [`CacheMode::Pushed`] a hit reflects every invalidation that reached
 //! this process. While the cluster's topology changes:
 //!
@@ -357,15 +358,23 @@
 //!   and the whole cache is flushed and bypassed until every master of the
 //!   new map has a tracking connection. A master *demoted* without losing
 //!   its connections (a manual `CLUSTER FAILOVER`) is different: its
-//!   replacement does not know what this instance cached. [`CacheMode::Fenced`]
-//!   is not affected (the demoted node answers the fence with a redirect);
-//!   a [`CacheMode::Pushed`] hit may serve an entry read from the demoted
+//!   replacement does not know what this instance cached. Once the
+//!   demoted node knows it is a replica, it answers a fence with a
+//!   redirect, so a [`CacheMode::Fenced`] load reads the new master.
+//!   Before that (normally one cluster-bus message after the promotion;
+//!   while it is cut off from the majority, up to `cluster-node-timeout`)
+//!   it still answers reads as the owner of its slots: a write already
+//!   made on its replacement can then be missed, by a fenced hit as by an
+//!   uncached read sent to it. So in a failover a fenced load is as fresh
+//!   as an uncached read routed by the cache's slot map, not fresher. A
+//!   [`CacheMode::Pushed`] hit may serve an entry read from the demoted
 //!   master, missing writes made on its replacement (unless the demoted
 //!   node, which replicates them, pushes their invalidations: the store
-//!   does not count on it), until the heartbeat sees the new map: at most one heartbeat period (1 s) plus the time to
-//!   ask for the map. Writes acknowledged by a master but lost in a
-//!   failover (Redis replicates asynchronously) are lost for the uncached
-//!   store too;
+//!   does not count on it), until the
+//!   heartbeat sees the new map: at most one heartbeat period (1 s) plus
+//!   the time to ask for the map. Writes acknowledged by a master but lost
+//!   in a failover (Redis replicates asynchronously) are lost for the
+//!   uncached store too;
 //! - while any master has no tracking connection (it is down, or not yet
 //!   reconnected), the whole cache is bypassed: the sessions on the other
 //!   masters are read uncached too, which adds their `HGETALL`s to those

@@ -148,6 +148,18 @@ async fn a_manual_failover_under_a_cached_session() {
         master_of_in(&replica, &key).await == replica
     })
     .await;
+    // The fence, like an uncached read, asks the node the slot map names:
+    // until the former master has heard of its replacement (a gossip
+    // message away; longer if it is cut off), it still answers reads as
+    // the owner. From then on it answers them with a redirect.
+    until("the former master demoted", async || {
+        let role: Vec<redis::Value> = redis::cmd("ROLE")
+            .query_async(&mut raw_node(&master).await)
+            .await
+            .unwrap();
+        matches!(role.first(), Some(redis::Value::BulkString(role)) if role == b"slave")
+    })
+    .await;
     eprintln!("{key}: {master} failed over to {replica}");
 
     // The new master's write.
