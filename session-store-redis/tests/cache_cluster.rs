@@ -6,19 +6,17 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
-use std::time::Duration;
 
-use http::{header, Request, Response};
+use http::header;
 use serde_json::json;
-use session_core::store::{ChangeSet, Record, Saved, SessionStore};
-use session_core::time::{self, OffsetDateTime};
-use session_core::{Id, Key, Session, SessionConfig, SessionLayer};
+use session_core::store::{Record, Saved, SessionStore};
+use session_core::{Id, Key};
 use session_store_redis::{redis, CacheMode, CacheState, RedisStore};
-use tower::util::BoxCloneSyncService;
-use tower::Layer;
 
-use common::{n, send, App};
+use common::cache::{
+    acl_user, add_user_without_client, delete_user, invalidated, login_app as app, record, set,
+};
+use common::{n, send};
 
 /// Sessions per test: enough that every master serves some (asserted).
 const SESSIONS: usize = 48;
@@ -54,20 +52,6 @@ async fn masters() -> usize {
         .expect("CLUSTER INFO without cluster_size")
 }
 
-fn record(user: Option<&str>) -> Record {
-    let now = OffsetDateTime::now_utc();
-    let mut record = Record::new(Id::random(), now, now + time::Duration::hours(1));
-    record.data.insert("n".into(), json!(1));
-    record.user = user.map(str::to_owned);
-    record
-}
-
-fn set(n: i64) -> ChangeSet {
-    let mut changes = ChangeSet::new(OffsetDateTime::now_utc() + time::Duration::hours(1));
-    changes.set.insert("n".into(), json!(n));
-    changes
-}
-
 /// Creates [`SESSIONS`] sessions through `store` and checks that every
 /// master of the cluster serves some of them.
 async fn spread(store: &RedisStore) -> Vec<Record> {
@@ -84,21 +68,6 @@ async fn spread(store: &RedisStore) -> Vec<Record> {
     eprintln!("sessions per master: {per_master:?}");
     assert_eq!(per_master.len(), masters().await, "{per_master:?}");
     records
-}
-
-/// Waits (at most 5 s, then fails) until `store`'s cache has received at
-/// least `seen + more` invalidations.
-async fn invalidated(store: &RedisStore, seen: u64, more: u64) {
-    for _ in 0..5000 {
-        if store.cache_stats().invalidations >= seen + more {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    panic!(
-        "{more} invalidations did not arrive within 5 s: {:?}",
-        store.cache_stats()
-    );
 }
 
 #[tokio::test]
@@ -255,21 +224,9 @@ async fn a_cluster_connection_built_elsewhere_refuses_the_cache() {
 #[tokio::test]
 async fn refused_tracking_leaves_the_store_uncached() {
     let urls = common::cluster_urls();
-    let user = format!("nocache{}", Id::random().encode().replace(['-', '_'], "x"));
+    let user = acl_user();
     for url in &urls {
-        let mut node = common::raw_node(url).await;
-        redis::cmd("ACL")
-            .arg("SETUSER")
-            .arg(&user)
-            .arg("on")
-            .arg(">pw")
-            .arg("~*")
-            .arg("&*")
-            .arg("+@all")
-            .arg("-client")
-            .query_async::<()>(&mut node)
-            .await
-            .unwrap();
+        add_user_without_client(&mut common::raw_node(url).await, &user).await;
     }
     let nodes: Vec<String> = urls
         .iter()
@@ -298,43 +255,9 @@ async fn refused_tracking_leaves_the_store_uncached() {
     })
     .await;
     for url in &urls {
-        let mut node = common::raw_node(url).await;
-        redis::cmd("ACL")
-            .arg("DELUSER")
-            .arg(&user)
-            .query_async::<()>(&mut node)
-            .await
-            .unwrap();
+        delete_user(&mut common::raw_node(url).await, &user).await;
     }
     outcome.unwrap();
-}
-
-/// `/login` stores a value, `/get` reads it (read-only), `/logout` ends
-/// the session.
-async fn handler(req: Request<String>) -> Result<Response<String>, Infallible> {
-    let session = req.extensions().get::<Session>().cloned().unwrap();
-    let body = match req.uri().path() {
-        "/login" => {
-            session.insert("name", "ann").await.unwrap();
-            "in".to_owned()
-        }
-        "/logout" => {
-            session.destroy();
-            "out".to_owned()
-        }
-        _ => session
-            .get::<String>("name")
-            .await
-            .unwrap()
-            .unwrap_or_else(|| "anonymous".into()),
-    };
-    Ok(Response::new(body))
-}
-
-fn app(store: RedisStore, key: &Key) -> App {
-    let layer =
-        SessionLayer::new(store, key.clone()).with_config(SessionConfig::new().with_secure(false));
-    BoxCloneSyncService::new(layer.layer(tower::service_fn(handler)))
 }
 
 /// Logs in `logins` visitors on A, reads each on A until cached, logs each

@@ -15,19 +15,14 @@ mod common;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use session_core::store::{ChangeSet, Record, Saved, SessionStore};
+use session_core::store::{Record, Saved, SessionStore};
 use session_core::time::{self, OffsetDateTime};
 use session_core::Id;
 use session_store_redis::{redis, CacheMode, CacheState, RedisStore};
 
+use common::cache::set;
 use common::nodes::start_cluster;
 use common::{master_of_in, n, raw_node, until_hit};
-
-fn set(n: i64) -> ChangeSet {
-    let mut changes = ChangeSet::new(OffsetDateTime::now_utc() + time::Duration::hours(1));
-    changes.set.insert("n".into(), json!(n));
-    changes
-}
 
 /// The URL of the replica of the master at `master` (waits, at most 20 s,
 /// until the master knows it).

@@ -11,11 +11,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::json;
-use session_core::store::{ChangeSet, Record, SessionStore};
+use session_core::store::{Record, SessionStore};
 use session_core::time::{self, OffsetDateTime};
 use session_core::Id;
-use session_store_redis::{redis, CacheMode, CacheState, RedisStore};
+use session_store_redis::{CacheMode, CacheState, RedisStore};
 
+use common::cache::{kill_tracking, set};
 use common::n;
 
 /// Waits (at most 10 s, then fails) until `done` holds for `store`'s state.
@@ -27,42 +28,6 @@ async fn until(store: &RedisStore, what: &str, done: impl Fn(&CacheState) -> boo
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     panic!("{what}: not within 10 s ({:?})", store.cache_stats());
-}
-
-fn set(n: i64) -> ChangeSet {
-    let mut changes = ChangeSet::new(OffsetDateTime::now_utc() + time::Duration::hours(1));
-    changes.set.insert("n".into(), json!(n));
-    changes
-}
-
-/// Kills the tracking connections (by their client name) on the node at
-/// `url`; returns how many.
-async fn kill_tracking(url: &str) -> usize {
-    let mut node = common::raw_node(url).await;
-    let clients: String = redis::cmd("CLIENT")
-        .arg("LIST")
-        .query_async(&mut node)
-        .await
-        .unwrap();
-    let mut killed = 0;
-    for line in clients.lines() {
-        if !line.contains("name=session-store-redis-cache ") {
-            continue;
-        }
-        let id = line
-            .split(' ')
-            .find_map(|field| field.strip_prefix("id="))
-            .unwrap();
-        let _: i64 = redis::cmd("CLIENT")
-            .arg("KILL")
-            .arg("ID")
-            .arg(id)
-            .query_async(&mut node)
-            .await
-            .unwrap();
-        killed += 1;
-    }
-    killed
 }
 
 #[tokio::test]
@@ -103,7 +68,7 @@ async fn lost_and_back(mode: CacheMode) {
     // Kill the tracking connection on one master behind the store's back.
     let (victim, on_victim) = by_master.iter().next().unwrap();
     let (other, on_other) = by_master.iter().nth(1).unwrap();
-    assert!(kill_tracking(victim).await >= 1);
+    assert!(kill_tracking(&mut common::raw_node(victim).await).await >= 1);
     until(&a, "the loss noticed", |state| {
         *state != CacheState::Tracking
     })

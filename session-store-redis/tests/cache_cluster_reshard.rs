@@ -10,18 +10,13 @@ mod common;
 use std::time::Duration;
 
 use serde_json::json;
-use session_core::store::{ChangeSet, Record, Saved, SessionStore};
+use session_core::store::{Record, Saved, SessionStore};
 use session_core::time::{self, OffsetDateTime};
 use session_core::Id;
 use session_store_redis::{redis, CacheMode, CacheState, RedisStore};
 
+use common::cache::set;
 use common::{n, raw_node, until_hit};
-
-fn set(n: i64) -> ChangeSet {
-    let mut changes = ChangeSet::new(OffsetDateTime::now_utc() + time::Duration::hours(1));
-    changes.set.insert("n".into(), json!(n));
-    changes
-}
 
 /// `redis://host:port` as `(host, port)`.
 fn host_port(url: &str) -> (String, u16) {

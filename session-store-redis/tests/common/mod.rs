@@ -3,6 +3,7 @@
 //! `scripts/test` starts throwaway servers and sets both.
 #![allow(dead_code)]
 
+pub mod cache;
 pub mod nodes;
 
 use std::convert::Infallible;
