@@ -75,11 +75,13 @@ pub enum CacheState {
     Off,
     /// Redis tracks what the cache holds: hits are served.
     Tracking,
-    /// The tracking connection was lost (or not yet made): the cache is
-    /// empty and bypassed until it is back.
+    /// The tracking connection was lost or not yet made (on a cluster: the
+    /// one of any master, or the slot map changed): the cache is empty and
+    /// bypassed until tracking is back.
     Reconnecting,
-    /// The server refused tracking (no RESP3 or no `CLIENT TRACKING`: Redis
-    /// before 6, or an ACL): the store works uncached. The text says why.
+    /// The server (on a cluster: any master) refused tracking (no RESP3 or
+    /// no `CLIENT TRACKING`: Redis before 6, or an ACL): the store works
+    /// uncached. The text says why.
     Disabled(String),
 }
 
@@ -122,8 +124,9 @@ pub struct CacheStats {
     pub misses: u64,
     /// Keys dropped by Redis's `invalidate` pushes (a write anywhere).
     pub invalidations: u64,
-    /// Times the whole cache was dropped: a lost tracking connection, or a
-    /// flush pushed by Redis.
+    /// Times the whole cache was dropped: a lost tracking connection, a
+    /// changed slot map or a `MOVED` on a cluster, or a flush pushed by
+    /// Redis.
     pub flushes: u64,
     /// Entries held now (reads in flight included).
     pub entries: usize,
