@@ -73,7 +73,7 @@
 //! | operation | what is sent | round trips |
 //! |---|---|---|
 //! | load | `HGETALL` | 1 |
-//! | load, with the [local cache](#local-cache), a hit | nothing ([`CacheMode::Fenced`]: a `PING`) | 0 (1) |
+//! | load, with the [local cache](#local-cache), a hit | nothing ([`CacheMode::Fenced`]: a `PING`; on a cluster `EXISTS` of the key) | 0 (1) |
 //! | create | `EVALSHA` of a script: `EXISTS`, else `HSET` + `PEXPIREAT` | 1 |
 //! | create, bound to a user (login) | the index script (`ZADD` to the user's index), then create | 2 |
 //! | save | a `MULTI`/`EXEC` transaction: `HINCRBY created 0` (is it live?), `HGET user` if the change set names the user, `HSET` of `expires` and the set fields (and `policy`, `user` when named), `HDEL` of the removed ones, `PEXPIREAT` | 1 (2 when it finds the session gone: see below) |
