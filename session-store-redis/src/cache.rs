@@ -1,7 +1,8 @@
 //! The opt-in local cache of loads ([`RedisStore::with_local_cache`]),
 //! kept coherent by Redis server-assisted client-side caching: a dedicated
-//! RESP3 connection with `CLIENT TRACKING on`, on which every cached read
-//! is made, and whose `invalidate` pushes drop entries. See [Local
+//! RESP3 connection with `CLIENT TRACKING on` (one per master on a
+//! cluster, see [`cluster`]), on which every cached read is made, and
+//! whose `invalidate` pushes drop entries. See [Local
 //! cache](crate#local-cache) for the guarantee.
 //!
 //! [`RedisStore::with_local_cache`]: crate::RedisStore::with_local_cache
@@ -21,11 +22,16 @@ use session_core::Id;
 use crate::connection::classify;
 use crate::fields;
 
+mod cluster;
+
+use cluster::{Seeds, Shards};
+
 /// The client name of a tracking connection (in `CLIENT LIST`).
 const TRACKING_NAME: &str = "session-store-redis-cache";
 
-/// How often the tracking connection is checked (a `PING`) while it is up,
-/// and how often a lost one is reconnected.
+/// How often the tracking connection is checked (a `PING`; on a cluster a
+/// `CLUSTER SLOTS` on each, which also checks the topology) while it is
+/// up, and how often a lost one is reconnected.
 const HEARTBEAT: Duration = Duration::from_secs(1);
 
 /// How a cache hit is served. See [Local cache](crate#local-cache).
@@ -69,11 +75,13 @@ pub enum CacheState {
     Off,
     /// Redis tracks what the cache holds: hits are served.
     Tracking,
-    /// The tracking connection was lost (or not yet made): the cache is
-    /// empty and bypassed until it is back.
+    /// The tracking connection was lost or not yet made (on a cluster: the
+    /// one of any master, or the slot map changed): the cache is empty and
+    /// bypassed until tracking is back.
     Reconnecting,
-    /// The server refused tracking (no RESP3 or no `CLIENT TRACKING`: Redis
-    /// before 6, or an ACL): the store works uncached. The text says why.
+    /// The server (on a cluster: any master) refused tracking (no RESP3 or
+    /// no `CLIENT TRACKING`: Redis before 6, or an ACL): the store works
+    /// uncached. The text says why.
     Disabled(String),
 }
 
@@ -116,18 +124,30 @@ pub struct CacheStats {
     pub misses: u64,
     /// Keys dropped by Redis's `invalidate` pushes (a write anywhere).
     pub invalidations: u64,
-    /// Times the whole cache was dropped: a lost tracking connection, or a
-    /// flush pushed by Redis.
+    /// Times the whole cache was dropped: a lost tracking connection, a
+    /// changed slot map or a `MOVED` on a cluster, or a flush pushed by
+    /// Redis.
     pub flushes: u64,
     /// Entries held now (reads in flight included).
     pub entries: usize,
     /// The most entries it holds.
     pub max_entries: usize,
+    /// Tracking connections serving now: 1 on one node, one per master on a
+    /// cluster, 0 while the cache is not serving.
+    pub connections: usize,
+}
+
+/// Where a cache makes its tracking connections.
+pub(crate) enum Target {
+    /// One node, through this client.
+    Single(redis::Client),
+    /// A cluster, found through these node URLs: one connection per master.
+    Cluster(Arc<[String]>),
 }
 
 /// The cache of one store (clones of the store share it).
 pub(crate) struct LocalCache {
-    client: redis::Client,
+    target: Resp3,
     mode: CacheMode,
     max: usize,
     timeout: Duration,
@@ -138,11 +158,20 @@ pub(crate) struct LocalCache {
     flushes: AtomicU64,
 }
 
+/// [`Target`] with its connections turned to RESP3.
+enum Resp3 {
+    Single(redis::Client),
+    Cluster(Seeds),
+}
+
 struct Inner {
     link: Link,
-    /// Which tracking connection is current; pushes of older ones may only
-    /// drop entries.
-    epoch: u64,
+    /// Bumped whenever the link comes up or is lost: a read begun under
+    /// another generation keeps nothing. (Pushes of older connections may
+    /// still drop entries.)
+    generation: u64,
+    /// The id of the next tracking connection made.
+    next_line: u64,
     slots: HashMap<Vec<u8>, Slot>,
     /// Keys in order of insertion, for eviction (may name dropped keys).
     order: VecDeque<Vec<u8>>,
@@ -150,9 +179,46 @@ struct Inner {
 }
 
 enum Link {
-    Up(MultiplexedConnection),
+    Up(Tracked),
     Down,
     Disabled(String),
+}
+
+/// The tracking connections a serving cache reads through.
+#[derive(Clone)]
+enum Tracked {
+    Single(Line),
+    /// One per master, and which master serves which slot.
+    Cluster(Arc<Shards>),
+}
+
+impl Tracked {
+    /// The connection `key` is read (and fenced) on; `None` when no tracked
+    /// master serves its slot.
+    fn line_for(&self, key: &str) -> Option<&Line> {
+        match self {
+            Tracked::Single(line) => Some(line),
+            Tracked::Cluster(shards) => shards.line_for(key.as_bytes()),
+        }
+    }
+
+    fn lines(&self) -> &[Line] {
+        match self {
+            Tracked::Single(line) => std::slice::from_ref(line),
+            Tracked::Cluster(shards) => shards.lines(),
+        }
+    }
+
+    fn is_cluster(&self) -> bool {
+        matches!(self, Tracked::Cluster(_))
+    }
+}
+
+/// One tracking connection, and its id (for its pushes and its loss).
+#[derive(Clone)]
+struct Line {
+    conn: MultiplexedConnection,
+    id: u64,
 }
 
 enum Slot {
@@ -184,18 +250,18 @@ impl LocalCache {
     /// to RESP3); tries to make its tracking connection once, and leaves a
     /// task that keeps it up (it ends with the cache).
     pub(crate) async fn start(
-        client: &redis::Client,
+        target: Target,
         max: usize,
         mode: CacheMode,
         timeout: Duration,
     ) -> Result<Arc<Self>, StoreError> {
-        let info = client.get_connection_info().clone();
-        let settings = info
-            .redis_settings()
-            .clone()
-            .set_protocol(ProtocolVersion::RESP3);
-        let client = redis::Client::open(info.set_redis_settings(settings)).map_err(classify)?;
-        let cache = Arc::new(Self::new(client, max, mode, timeout));
+        let target = match target {
+            Target::Single(client) => {
+                Resp3::Single(resp3_client(client.get_connection_info().clone())?)
+            }
+            Target::Cluster(nodes) => Resp3::Cluster(Seeds::new(&nodes)?),
+        };
+        let cache = Arc::new(Self::new(target, max, mode, timeout));
         match cache.connect().await {
             Ok(()) => {}
             Err(Failure::Refused(why)) => {
@@ -229,15 +295,16 @@ impl LocalCache {
     }
 
     /// A cache with no tracking connection yet.
-    fn new(client: redis::Client, max: usize, mode: CacheMode, timeout: Duration) -> Self {
+    fn new(target: Resp3, max: usize, mode: CacheMode, timeout: Duration) -> Self {
         Self {
-            client,
+            target,
             mode,
             max: max.max(1),
             timeout,
             inner: Mutex::new(Inner {
                 link: Link::Down,
-                epoch: 0,
+                generation: 0,
+                next_line: 0,
                 slots: HashMap::new(),
                 order: VecDeque::new(),
                 next_token: 0,
@@ -249,25 +316,52 @@ impl LocalCache {
         }
     }
 
-    /// Makes a tracking connection and, if it is still wanted, makes it
-    /// the current one.
+    /// Makes the tracking connections (on a cluster, after asking it for
+    /// its masters) and, if they are still wanted, serves through them.
     async fn connect(self: &Arc<Self>) -> Result<(), Failure> {
-        let epoch = {
+        let tracked = match &self.target {
+            Resp3::Single(client) => Tracked::Single(self.open_line(client).await?),
+            Resp3::Cluster(seeds) => {
+                let topology = seeds.discover(self.timeout).await?;
+                if topology.masters().is_empty() {
+                    // Nothing to track yet, and no heartbeat would notice
+                    // when slots are assigned: try again later.
+                    return Err(Failure::Transient("the cluster serves no slots".into()));
+                }
+                let mut lines = Vec::with_capacity(topology.masters().len());
+                for master in topology.masters() {
+                    let client = seeds.client_for(master)?;
+                    lines.push(self.open_line(&client).await?);
+                }
+                seeds.remember(&topology);
+                Tracked::Cluster(Arc::new(Shards::new(topology, lines)))
+            }
+        };
+        let mut inner = lock(&self.inner);
+        if matches!(inner.link, Link::Down) {
+            inner.link = Link::Up(tracked);
+            inner.generation += 1;
+        }
+        Ok(())
+    }
+
+    /// Makes one tracking connection through `client`.
+    async fn open_line(self: &Arc<Self>, client: &redis::Client) -> Result<Line, Failure> {
+        let id = {
             let mut inner = lock(&self.inner);
-            inner.epoch += 1;
-            inner.epoch
+            inner.next_line += 1;
+            inner.next_line
         };
         let pushes = Pushes {
             cache: Arc::downgrade(self),
-            epoch,
+            line: id,
         };
         let config = AsyncConnectionConfig::new()
             .set_push_sender(pushes)
             .set_connection_timeout(Some(self.timeout))
             .set_response_timeout(Some(self.timeout));
         let made = tokio::time::timeout(self.timeout, async {
-            let mut conn = self
-                .client
+            let mut conn = client
                 .get_multiplexed_async_connection_with_config(&config)
                 .await?;
             redis::cmd("CLIENT")
@@ -283,39 +377,38 @@ impl LocalCache {
             Ok::<_, redis::RedisError>(conn)
         })
         .await;
-        let conn = match made {
-            Err(_) => return Err(Failure::Transient("timed out".into())),
-            Ok(Err(err)) if is_refusal(&err) => return Err(Failure::Refused(err.to_string())),
-            Ok(Err(err)) => return Err(Failure::Transient(err.to_string())),
-            Ok(Ok(conn)) => conn,
-        };
-        let mut inner = lock(&self.inner);
-        if inner.epoch == epoch && matches!(inner.link, Link::Down) {
-            inner.link = Link::Up(conn);
+        match made {
+            Err(_) => Err(Failure::Transient("timed out".into())),
+            Ok(Err(err)) => Err(Failure::of(err)),
+            Ok(Ok(conn)) => Ok(Line { conn, id }),
         }
-        Ok(())
     }
 
-    /// The tracking connection `epoch` is lost (or may have missed pushes):
-    /// drops every entry and bypasses the cache until a new one is made.
-    fn lose(&self, epoch: u64, why: &str) {
+    /// Tracking connection `line` (any, for `None`) is lost or may have
+    /// missed pushes, or the cluster's topology changed: drops every entry
+    /// and bypasses the cache until new connections are made.
+    fn lose(&self, line: Option<u64>, why: &str) {
         let mut inner = lock(&self.inner);
-        if inner.epoch != epoch || !matches!(inner.link, Link::Up(_)) {
+        let Link::Up(tracked) = &inner.link else {
+            return;
+        };
+        if line.is_some_and(|id| !tracked.lines().iter().any(|l| l.id == id)) {
             return;
         }
         inner.link = Link::Down;
+        inner.generation += 1;
         inner.slots.clear();
         inner.order.clear();
         self.flushes.fetch_add(1, Ordering::Relaxed);
         drop(inner);
         tracing::warn!(
-            "session-store-redis: the tracking connection was lost ({why}); \
-             the local cache is flushed and bypassed until it is back"
+            "session-store-redis: the local cache lost its tracking ({why}); \
+             it is flushed and bypassed until tracking is back"
         );
     }
 
-    /// What Redis pushed on tracking connection `epoch`.
-    fn on_push(&self, epoch: u64, info: PushInfo) {
+    /// What Redis pushed on tracking connection `line`.
+    fn on_push(&self, line: u64, info: PushInfo) {
         match info.kind {
             PushKind::Invalidate => {
                 let mut keys = Vec::new();
@@ -341,7 +434,7 @@ impl LocalCache {
                     }
                 }
             }
-            PushKind::Disconnection => self.lose(epoch, "disconnected"),
+            PushKind::Disconnection => self.lose(Some(line), "disconnected"),
             _ => {}
         }
     }
@@ -354,7 +447,7 @@ impl LocalCache {
         id: &Id,
     ) -> Option<Result<Option<Record>, StoreError>> {
         let now = OffsetDateTime::now_utc();
-        let (mut conn, epoch, hit) = {
+        let (mut line, generation, hit, cluster) = {
             let mut inner = lock(&self.inner);
             if !matches!(inner.link, Link::Up(_)) {
                 return None;
@@ -374,28 +467,40 @@ impl LocalCache {
                 }
                 _ => None,
             };
-            let Link::Up(conn) = &inner.link else {
+            let Link::Up(tracked) = &inner.link else {
                 return None;
             };
-            (conn.clone(), inner.epoch, hit)
+            let line = tracked.line_for(key)?.clone();
+            (line, inner.generation, hit, tracked.is_cluster())
         };
         if let Some(record) = hit {
-            if self.fence(&mut conn, epoch, key, &record).await {
-                self.hits.fetch_add(1, Ordering::Relaxed);
-                return Some(Ok(Some((*record).clone())));
+            match self.fence(&mut line, cluster, key, &record).await {
+                Fence::Hit => {
+                    self.hits.fetch_add(1, Ordering::Relaxed);
+                    return Some(Ok(Some((*record).clone())));
+                }
+                Fence::Read => {}
+                Fence::Bypass => return None,
             }
         }
-        let token = self.reserve(key, epoch)?;
+        let token = self.reserve(key, generation)?;
         self.misses.fetch_add(1, Ordering::Relaxed);
         let mut cmd = redis::cmd("HGETALL");
         cmd.arg(key);
         let read = tokio::time::timeout(
             self.timeout,
-            cmd.query_async::<Vec<(Vec<u8>, Vec<u8>)>>(&mut conn),
+            cmd.query_async::<Vec<(Vec<u8>, Vec<u8>)>>(&mut line.conn),
         )
         .await;
         let fields = match read {
             Ok(Ok(fields)) => fields,
+            Ok(Err(err)) if err.is_cluster_error() => {
+                // Not (or not yet) this master's key: nothing is kept, the
+                // caller reads it uncached (following the redirect).
+                self.unreserve(key, token);
+                self.redirected(&err);
+                return None;
+            }
             Ok(Err(err)) if !is_link_error(&err) => {
                 self.unreserve(key, token);
                 return Some(Err(classify(err)));
@@ -405,7 +510,7 @@ impl LocalCache {
                     Ok(Err(err)) => err.to_string(),
                     _ => "a read timed out".to_owned(),
                 };
-                self.lose(epoch, &why);
+                self.lose(Some(line.id), &why);
                 return None;
             }
         };
@@ -421,37 +526,69 @@ impl LocalCache {
         Some(decoded)
     }
 
-    /// A `PING` on the tracking connection ([`CacheMode::Fenced`]): the
-    /// hit stands only if `record` is still the entry after its answer.
+    /// [`CacheMode::Fenced`]: a round trip on the tracking connection of
+    /// the key's master, after which the hit stands only if `record` is
+    /// still the entry. One node: a `PING`. A cluster: `EXISTS key`, which
+    /// a node that no longer serves the key's slot (a master demoted by a
+    /// failover, a slot moved away) answers with a redirect instead.
     async fn fence(
         &self,
-        conn: &mut MultiplexedConnection,
-        epoch: u64,
+        line: &mut Line,
+        cluster: bool,
         key: &str,
         record: &Arc<Record>,
-    ) -> bool {
-        let ping =
-            tokio::time::timeout(self.timeout, redis::cmd("PING").query_async::<()>(conn)).await;
-        match ping {
-            Ok(Ok(())) => {}
+    ) -> Fence {
+        let answer = if cluster {
+            let mut exists = redis::cmd("EXISTS");
+            exists.arg(key);
+            tokio::time::timeout(self.timeout, exists.query_async::<Value>(&mut line.conn)).await
+        } else {
+            tokio::time::timeout(
+                self.timeout,
+                redis::cmd("PING").query_async::<Value>(&mut line.conn),
+            )
+            .await
+        };
+        match answer {
+            Ok(Ok(Value::Int(0))) => return Fence::Read,
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) if err.is_cluster_error() => {
+                self.redirected(&err);
+                return Fence::Bypass;
+            }
             Ok(Err(err)) => {
-                self.lose(epoch, &err.to_string());
-                return false;
+                self.lose(Some(line.id), &err.to_string());
+                return Fence::Bypass;
             }
             Err(_) => {
-                self.lose(epoch, "a PING timed out");
-                return false;
+                self.lose(Some(line.id), "a fence timed out");
+                return Fence::Bypass;
             }
         }
         let inner = lock(&self.inner);
-        matches!(inner.slots.get(key.as_bytes()), Some(Slot::Ready(now)) if Arc::ptr_eq(now, record))
+        if matches!(inner.slots.get(key.as_bytes()), Some(Slot::Ready(now)) if Arc::ptr_eq(now, record))
+        {
+            Fence::Hit
+        } else {
+            Fence::Read
+        }
+    }
+
+    /// A tracked master answered a redirect: a `MOVED` means the slot map
+    /// the cache routes by is out of date, so the cache stops serving until
+    /// it has asked the cluster again (an `ASK`, a slot being migrated, or
+    /// a `TRYAGAIN` or `CLUSTERDOWN` only sends this read to Redis).
+    fn redirected(&self, err: &redis::RedisError) {
+        if err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::Moved) {
+            self.lose(None, "a tracked master no longer serves a slot (MOVED)");
+        }
     }
 
     /// Marks a read of `key` in flight; `None` if the cache stopped
     /// serving meanwhile.
-    fn reserve(&self, key: &str, epoch: u64) -> Option<u64> {
+    fn reserve(&self, key: &str, generation: u64) -> Option<u64> {
         let mut inner = lock(&self.inner);
-        if inner.epoch != epoch || !matches!(inner.link, Link::Up(_)) {
+        if inner.generation != generation || !matches!(inner.link, Link::Up(_)) {
             return None;
         }
         inner.next_token += 1;
@@ -521,6 +658,10 @@ impl LocalCache {
             flushes: self.flushes.load(Ordering::Relaxed),
             entries: inner.slots.len(),
             max_entries: self.max,
+            connections: match &inner.link {
+                Link::Up(tracked) => tracked.lines().len(),
+                _ => 0,
+            },
         }
     }
 }
@@ -574,50 +715,54 @@ impl Drop for Forget {
 /// connection's reader, before it hands out any later answer.
 struct Pushes {
     cache: Weak<LocalCache>,
-    epoch: u64,
+    line: u64,
 }
 
 impl AsyncPushSender for Pushes {
     fn send(&self, info: PushInfo) -> Result<(), SendError> {
         let cache = self.cache.upgrade().ok_or(SendError)?;
-        cache.on_push(self.epoch, info);
+        cache.on_push(self.line, info);
         Ok(())
     }
 }
 
-/// Keeps the tracking connection checked (a `PING` every [`HEARTBEAT`]: a
-/// connection that stalls without an error could miss pushes) and makes a
-/// new one after a loss. Ends with the cache, or when tracking is refused.
+/// Keeps the tracking connections checked (every [`HEARTBEAT`]: a
+/// connection that stalls without an error could miss pushes; on a cluster
+/// the check asks each master for the slot map, and a map other than the
+/// one the cache routes by stops the cache) and makes new ones after a
+/// loss. Ends with the cache, or when tracking is refused.
 async fn supervise(cache: Weak<LocalCache>) {
     loop {
         tokio::time::sleep(HEARTBEAT).await;
         let Some(cache) = cache.upgrade() else {
             return;
         };
-        let link = {
-            let inner = lock(&cache.inner);
-            match &inner.link {
-                Link::Up(conn) => Some((conn.clone(), inner.epoch)),
-                Link::Down => None,
-                Link::Disabled(_) => return,
-            }
+        let tracked = match &lock(&cache.inner).link {
+            Link::Up(tracked) => Some(tracked.clone()),
+            Link::Down => None,
+            Link::Disabled(_) => return,
         };
-        match link {
-            Some((mut conn, epoch)) => {
+        match tracked {
+            Some(Tracked::Single(mut line)) => {
                 let ping = tokio::time::timeout(
                     cache.timeout,
-                    redis::cmd("PING").query_async::<()>(&mut conn),
+                    redis::cmd("PING").query_async::<()>(&mut line.conn),
                 )
                 .await;
                 match ping {
                     Ok(Ok(())) => {}
-                    Ok(Err(err)) => cache.lose(epoch, &err.to_string()),
-                    Err(_) => cache.lose(epoch, "a heartbeat PING timed out"),
+                    Ok(Err(err)) => cache.lose(Some(line.id), &err.to_string()),
+                    Err(_) => cache.lose(Some(line.id), "a heartbeat PING timed out"),
+                }
+            }
+            Some(Tracked::Cluster(shards)) => {
+                if let Err((line, why)) = shards.check(cache.timeout).await {
+                    cache.lose(line, &why);
                 }
             }
             None => match cache.connect().await {
                 Ok(()) => tracing::info!(
-                    "session-store-redis: the tracking connection is back; the local cache serves again"
+                    "session-store-redis: tracking is back; the local cache serves again"
                 ),
                 Err(Failure::Refused(why)) => {
                     tracing::warn!(
@@ -633,10 +778,44 @@ async fn supervise(cache: Weak<LocalCache>) {
     }
 }
 
+/// What a fence found.
+enum Fence {
+    /// The entry stands.
+    Hit,
+    /// The entry is gone (or the key is): read it.
+    Read,
+    /// The cache stopped serving, or the key's master is changing: read
+    /// it uncached.
+    Bypass,
+}
+
+impl Failure {
+    fn of(err: redis::RedisError) -> Self {
+        if is_refusal(&err) {
+            Failure::Refused(err.to_string())
+        } else {
+            Failure::Transient(err.to_string())
+        }
+    }
+}
+
 /// An answer that means the server does not do tracking (an unknown
-/// command or subcommand, a refused protocol, an ACL), not a broken link.
+/// command or subcommand, a refused protocol, an ACL), not a broken link
+/// nor a cluster in flux.
 fn is_refusal(err: &redis::RedisError) -> bool {
-    !is_link_error(err) && err.code().is_some()
+    !is_link_error(err)
+        && !err.is_cluster_error()
+        && err.kind() != redis::ErrorKind::Server(redis::ServerErrorKind::BusyLoading)
+        && err.code().is_some()
+}
+
+/// A client for `info`, in RESP3 (pushes need it).
+fn resp3_client(info: redis::ConnectionInfo) -> Result<redis::Client, StoreError> {
+    let settings = info
+        .redis_settings()
+        .clone()
+        .set_protocol(ProtocolVersion::RESP3);
+    redis::Client::open(info.set_redis_settings(settings)).map_err(classify)
 }
 
 /// An error that leaves the connection's stream of pushes in doubt.
@@ -661,7 +840,12 @@ mod tests {
 
     fn cache(max: usize) -> LocalCache {
         let client = redis::Client::open("redis://127.0.0.1:1").unwrap();
-        LocalCache::new(client, max, CacheMode::Pushed, Duration::from_secs(1))
+        LocalCache::new(
+            Resp3::Single(client),
+            max,
+            CacheMode::Pushed,
+            Duration::from_secs(1),
+        )
     }
 
     fn record(id: Id, expires_in: i64, user: Option<&str>) -> Record {

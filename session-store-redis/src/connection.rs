@@ -34,7 +34,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Clone)]
 pub(crate) enum Conn {
     Single(Arc<Single>),
-    Cluster(ClusterConnection),
+    /// A cluster connection, and the node URLs it was made from when the
+    /// store made it (the local cache connects to the masters with them).
+    Cluster(ClusterConnection, Option<Arc<[String]>>),
 }
 
 impl Conn {
@@ -60,7 +62,7 @@ impl Conn {
         if nodes.is_empty() {
             return Err(StoreError::failed("no Redis Cluster node address given"));
         }
-        let client = ClusterClient::builder(nodes)
+        let client = ClusterClient::builder(nodes.clone())
             .connection_timeout(DEFAULT_TIMEOUT)
             .response_timeout(DEFAULT_TIMEOUT)
             .retries(3)
@@ -72,7 +74,12 @@ impl Conn {
             client.get_async_connection().await.map_err(classify)
         })
         .await?;
-        Ok(Conn::Cluster(conn))
+        Ok(Conn::Cluster(conn, Some(nodes.into())))
+    }
+
+    /// A cluster connection built elsewhere: its node URLs are unknown.
+    pub(crate) fn from_cluster_connection(conn: ClusterConnection) -> Self {
+        Conn::Cluster(conn, None)
     }
 
     /// A connection manager built elsewhere: it cannot be replaced.
@@ -81,7 +88,7 @@ impl Conn {
     }
 
     pub(crate) fn is_cluster(&self) -> bool {
-        matches!(self, Conn::Cluster(_))
+        matches!(self, Conn::Cluster(..))
     }
 
     /// The client a one-node connection was made from, when the store made
@@ -89,7 +96,17 @@ impl Conn {
     pub(crate) fn client(&self) -> Option<&redis::Client> {
         match self {
             Conn::Single(single) => single.rebuild.as_ref().map(|(client, _)| client),
-            Conn::Cluster(_) => None,
+            Conn::Cluster(..) => None,
+        }
+    }
+
+    /// Where the local cache makes its tracking connections: the client of
+    /// one node, or the node URLs of a cluster; `None` when the store did
+    /// not make its connection itself.
+    pub(crate) fn tracking_target(&self) -> Option<crate::cache::Target> {
+        match self {
+            Conn::Single(_) => self.client().cloned().map(crate::cache::Target::Single),
+            Conn::Cluster(_, nodes) => nodes.clone().map(crate::cache::Target::Cluster),
         }
     }
 
@@ -117,7 +134,7 @@ impl Conn {
                         T::from_redis_value(answer).map_err(RedisError::from)
                     }
                     (Conn::Single(single), call) => call.send(&mut single.manager()).await,
-                    (Conn::Cluster(mut c), call) => call.send(&mut c).await,
+                    (Conn::Cluster(mut c, _), call) => call.send(&mut c).await,
                 }
             }
         };
@@ -150,7 +167,7 @@ impl Conn {
         &self,
         timeout: Duration,
     ) -> Result<Vec<Option<String>>, StoreError> {
-        let Conn::Cluster(conn) = self else {
+        let Conn::Cluster(conn, _) = self else {
             return Ok(vec![None]);
         };
         let routing = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));
@@ -182,7 +199,7 @@ impl Conn {
         cmd: Cmd,
         timeout: Duration,
     ) -> Result<T, StoreError> {
-        let (Conn::Cluster(conn), Some(node)) = (self, node) else {
+        let (Conn::Cluster(conn, _), Some(node)) = (self, node) else {
             return self.run(Call::Cmd(cmd), timeout).await;
         };
         let (host, port) = node

@@ -73,7 +73,7 @@
 //! | operation | what is sent | round trips |
 //! |---|---|---|
 //! | load | `HGETALL` | 1 |
-//! | load, with the [local cache](#local-cache), a hit | nothing ([`CacheMode::Fenced`]: a `PING`) | 0 (1) |
+//! | load, with the [local cache](#local-cache), a hit | nothing ([`CacheMode::Fenced`]: a `PING`; on a cluster `EXISTS` of the key) | 0 (1) |
 //! | create | `EVALSHA` of a script: `EXISTS`, else `HSET` + `PEXPIREAT` | 1 |
 //! | create, bound to a user (login) | the index script (`ZADD` to the user's index), then create | 2 |
 //! | save | a pipeline of plain commands (no transaction): `HGET user` if the change set names the user, `HSET` of `expires` and the set fields (and `policy`, `user` when named), `HDEL` of the removed ones, `HINCRBY created 0` (was it live?), `PEXPIREAT` | 1 (2 when it finds the session gone: see below) |
@@ -252,7 +252,9 @@
 //! keeps it coherent across every instance through its server-assisted
 //! client-side caching (Redis 6 or later):
 //!
-//! - the cache has its own RESP3 connection with `CLIENT TRACKING on`, and
+//! - the cache has its own RESP3 connection with `CLIENT TRACKING on` (one
+//!   per master on a cluster: see [Local cache in a
+//!   cluster](#local-cache-in-a-cluster)), and
 //!   only what was read on that connection is kept (an `HGETALL` of a
 //!   session, a live one: absent sessions and stubs are not kept); Redis
 //!   then remembers that this connection holds the key, and when any
@@ -314,10 +316,99 @@
 //! every request, which drops the entry: then every request misses, and
 //! the cache only adds the pushes.
 //!
-//! The cache is not available on a Redis Cluster
-//! ([`RedisStore::with_local_cache`] fails there: it would need a tracking
-//! connection per master), nor on a store made by
-//! [`RedisStore::from_connection_manager`].
+//! The cache is not available on a store made by
+//! [`RedisStore::from_connection_manager`] or
+//! [`RedisStore::from_cluster_connection`] (they have no client or node list
+//! to make tracking connections with): [`RedisStore::with_local_cache`]
+//! fails there.
+//!
+//! ## Local cache in a cluster
+//!
+//! On a store made by [`RedisStore::connect_cluster`] (or
+//! [`RedisStore::connect_spec`] with a cluster spec) the cache works the
+//! same way, with one tracking connection per master:
+//!
+//! - it asks the cluster for its slot map (`CLUSTER SLOTS`, on the masters
+//!   it knew last, then the node URLs the store was given) and makes a
+//!   RESP3 connection with `CLIENT TRACKING on` to every master, with the
+//!   credentials and TLS settings of the first URL. It serves only while
+//!   every master has one ([`CacheStats::connections`] counts them);
+//! - a key is read on the tracking connection of the master that serves
+//!   its slot (the slot is computed as the cluster specification says:
+//!   CRC16 of the key or its hash tag), not on the store's cluster
+//!   connection. So the read and the key's invalidations share one
+//!   connection, as on one node, and the fill race is closed the same way:
+//!   a read in flight whose key is invalidated keeps nothing. A master that
+//!   answers such a read with a redirect does not serve the slot (any
+//!   more): nothing is kept and the load goes through the cluster
+//!   connection, which follows the redirect. So no entry is ever held that
+//!   no tracking connection would invalidate. (Tracking in broadcast mode,
+//!   `BCAST PREFIX`, would let reads stay on the cluster connection, but
+//!   every write by any instance would then push to every instance, and a
+//!   read answered by a master the cache does not track could be kept.);
+//! - [`CacheMode::Fenced`] sends `EXISTS key` instead of a `PING`, on the
+//!   tracking connection of the key's master: its answer follows every
+//!   push that master queued before it, and a node that knows it no longer
+//!   serves the slot (a master demoted by a failover, a slot moved away)
+//!   answers it with a redirect, which is no hit;
+//! - the heartbeat (every second) asks every master for the slot map on its
+//!   tracking connection, which also checks that the connection answers.
+//!   A map other than the one the cache routes by (a slot moved, a master
+//!   added, removed or replaced by a failover), an unanswered check, a lost
+//!   connection to any master, or a `MOVED` answer to a cached read or
+//!   fence, flushes the whole cache and bypasses it until a tracking
+//!   connection to every master of the new map is made (asked for again at
+//!   the next heartbeat). A server that refuses tracking on any master
+//!   leaves the store uncached ([`CacheState::Disabled`]).
+//!
+//! **The guarantee in a cluster** is the one-node guarantee for every key,
+//! with the key's master in the place of the server: Redis queues the
+//! invalidation of a write on the master that executes it, to the tracking
+//! connection that read the key from that master, before it answers the
+//! writer. So in [`CacheMode::Fenced`] a read sees every write that
+//! completed before it began, on any instance (a logout on one instance is
+//! seen by the very next request on any other) while the topology holds
+//! still, and in
+//! [`CacheMode::Pushed`] a hit reflects every invalidation that reached
+//! this process. While the cluster's topology changes:
+//!
+//! - *resharding*: a key whose slot moves is deleted from its old master
+//!   (`MIGRATE`), which pushes its invalidation; a read that meets a moved
+//!   slot is answered with a redirect and keeps nothing; the new map is
+//!   picked up (cache flushed) at the next heartbeat or at the first `MOVED`.
+//!   Both modes keep their guarantee throughout;
+//! - *failover*: when a master is lost, its tracking connection is lost
+//!   too (an error, or an unanswered heartbeat within the store's timeout),
+//!   and the whole cache is flushed and bypassed until every master of the
+//!   new map has a tracking connection. A master *demoted* without losing
+//!   its connections (a manual `CLUSTER FAILOVER`) is different: its
+//!   replacement does not know what this instance cached. Once the
+//!   demoted node knows it is a replica, it answers a fence with a
+//!   redirect, so a [`CacheMode::Fenced`] load reads the new master.
+//!   Before that (normally one cluster-bus message after the promotion;
+//!   while it is cut off from the majority, up to `cluster-node-timeout`)
+//!   it still answers reads as the owner of its slots: a write already
+//!   made on its replacement can then be missed, by a fenced hit as by an
+//!   uncached read sent to it. So in a failover a fenced load is as fresh
+//!   as an uncached read routed by the cache's slot map, not fresher. A
+//!   [`CacheMode::Pushed`] hit may serve an entry read from the demoted
+//!   master, missing writes made on its replacement (unless the demoted
+//!   node, which replicates them, pushes their invalidations: the store
+//!   does not count on it), until the
+//!   heartbeat sees the new map: at most one heartbeat period (1 s) plus
+//!   the time to ask for the map. Writes acknowledged by a master but lost
+//!   in a failover (Redis replicates asynchronously) are lost for the
+//!   uncached store too;
+//! - while any master has no tracking connection (it is down, or not yet
+//!   reconnected), the whole cache is bypassed: the sessions on the other
+//!   masters are read uncached too, which adds their `HGETALL`s to those
+//!   masters' load until every master is tracked again.
+//!
+//! What it costs in a cluster: one connection per master per store (plus a
+//! short-lived one to ask for the slot map when the cache (re)connects),
+//! and a `CLUSTER SLOTS` per master per second; in Redis, as on one node, a
+//! tracking table entry per cached key on the key's master and a push per
+//! write to a key some instance holds.
 //!
 //! # Timeouts and faults
 //!
@@ -381,6 +472,7 @@
 //! [`StoreError::Failed`]: session_core::store::StoreError::Failed
 //! [`StoreError::Corrupt`]: session_core::store::StoreError::Corrupt
 //! [`ConnectionManager`]: redis::aio::ConnectionManager
+//! [`CacheStats::connections`]: crate::CacheStats::connections
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

@@ -216,7 +216,7 @@ impl RedisStore {
     /// # }
     /// ```
     pub fn from_cluster_connection(conn: ClusterConnection) -> Self {
-        Self::build(Conn::Cluster(conn))
+        Self::build(Conn::from_cluster_connection(conn))
     }
 
     fn build(conn: Conn) -> Self {
@@ -415,11 +415,13 @@ impl RedisStore {
     /// It opens one more connection (RESP3), on which cached reads are
     /// made. A server that refuses tracking leaves the store uncached: a
     /// warning is logged and [`cache_stats`](Self::cache_stats) says
-    /// [`CacheState::Disabled`](crate::CacheState::Disabled). Fails with
-    /// [`StoreError::Failed`] on a Redis Cluster (not supported: the store
-    /// stays uncached there) and on a store made by
-    /// [`from_connection_manager`](Self::from_connection_manager) (it has
-    /// no client to connect with). Call it once, after the other settings
+    /// [`CacheState::Disabled`](crate::CacheState::Disabled). On a Redis
+    /// Cluster it opens one such connection per master (see [Local cache in
+    /// a cluster](crate#local-cache-in-a-cluster)). Fails with
+    /// [`StoreError::Failed`] on a store made by
+    /// [`from_connection_manager`](Self::from_connection_manager) or
+    /// [`from_cluster_connection`](Self::from_cluster_connection) (it has
+    /// no client or node list to connect with). Call it once, after the other settings
     /// (the cache keeps the timeout it was given).
     ///
     /// ```no_run
@@ -460,17 +462,12 @@ impl RedisStore {
         max_entries: usize,
         mode: CacheMode,
     ) -> Result<Self, StoreError> {
-        if self.is_cluster() {
+        let Some(target) = self.conn.tracking_target() else {
             return Err(StoreError::failed(
-                "the local cache is not supported on a Redis Cluster",
-            ));
-        }
-        let Some(client) = self.conn.client() else {
-            return Err(StoreError::failed(
-                "the local cache needs a store made by connect or connect_client",
+                "the local cache needs a store made by connect, connect_client or connect_cluster",
             ));
         };
-        self.cache = Some(LocalCache::start(client, max_entries, mode, self.timeout).await?);
+        self.cache = Some(LocalCache::start(target, max_entries, mode, self.timeout).await?);
         Ok(self)
     }
 

@@ -4,17 +4,12 @@
 
 mod common;
 
-use std::convert::Infallible;
-use std::time::Duration;
-
-use http::{header, Request, Response};
+use http::header;
 use serde_json::json;
-use session_core::store::{ChangeSet, Record, Saved, SessionStore};
+use session_core::store::{Record, Saved, SessionStore};
 use session_core::time::{self, OffsetDateTime};
-use session_core::{Id, Key, Session, SessionConfig, SessionLayer};
+use session_core::{Id, Key};
 use session_store_redis::{redis, CacheMode, CacheState, RedisStore};
-use tower::util::BoxCloneSyncService;
-use tower::Layer;
 
 fn prefix() -> String {
     format!("test:cache:{}:", Id::random().encode())
@@ -31,33 +26,10 @@ async fn cached(prefix: &str, mode: CacheMode) -> RedisStore {
     store
 }
 
-fn record(user: Option<&str>) -> Record {
-    let now = OffsetDateTime::now_utc();
-    let mut record = Record::new(Id::random(), now, now + time::Duration::hours(1));
-    record.data.insert("n".into(), json!(1));
-    record.user = user.map(str::to_owned);
-    record
-}
-
-fn set(n: i64) -> ChangeSet {
-    let mut changes = ChangeSet::new(OffsetDateTime::now_utc() + time::Duration::hours(1));
-    changes.set.insert("n".into(), json!(n));
-    changes
-}
-
+use common::cache::{
+    acl_user, add_user_without_client, delete_user, invalidated, login_app as app, record, set,
+};
 use common::n;
-
-/// Waits (at most 5 s, then fails) until `store`'s cache has received more
-/// than `seen` invalidations.
-async fn invalidated_after(store: &RedisStore, seen: u64) {
-    for _ in 0..5000 {
-        if store.cache_stats().invalidations > seen {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    panic!("no invalidation arrived within 5 s");
-}
 
 #[tokio::test]
 async fn a_miss_then_hits_counted() {
@@ -107,13 +79,13 @@ async fn pushed_another_instance_writes_invalidate() {
 
     let seen = a.cache_stats().invalidations;
     b.save(&record.id, &set(2)).await.unwrap();
-    invalidated_after(&a, seen).await;
+    invalidated(&a, seen, 1).await;
     assert_eq!(n(&a, &record.id).await, Some(json!(2)));
     assert_eq!(n(&a, &record.id).await, Some(json!(2)));
 
     let seen = a.cache_stats().invalidations;
     b.delete(&record.id).await.unwrap();
-    invalidated_after(&a, seen).await;
+    invalidated(&a, seen, 1).await;
     assert_eq!(n(&a, &record.id).await, None);
     let stats = a.cache_stats();
     eprintln!("{stats:?}");
@@ -197,19 +169,8 @@ async fn entries_stay_within_the_bound() {
 async fn refused_tracking_leaves_the_store_uncached() {
     let url = common::redis_url();
     let mut admin = common::raw_standalone().await;
-    let user = format!("nocache{}", Id::random().encode().replace(['-', '_'], "x"));
-    redis::cmd("ACL")
-        .arg("SETUSER")
-        .arg(&user)
-        .arg("on")
-        .arg(">pw")
-        .arg("~*")
-        .arg("&*")
-        .arg("+@all")
-        .arg("-client")
-        .query_async::<()>(&mut admin)
-        .await
-        .unwrap();
+    let user = acl_user();
+    add_user_without_client(&mut admin, &user).await;
     let info: redis::ConnectionInfo = url.as_str().parse().unwrap();
     let settings = info
         .redis_settings()
@@ -239,55 +200,11 @@ async fn refused_tracking_leaves_the_store_uncached() {
         assert_eq!((stats.hits, stats.misses, stats.entries), (0, 0, 0));
     };
     let outcome = tokio::spawn(outcome).await;
-    redis::cmd("ACL")
-        .arg("DELUSER")
-        .arg(&user)
-        .query_async::<()>(&mut admin)
-        .await
-        .unwrap();
+    delete_user(&mut admin, &user).await;
     outcome.unwrap();
 }
 
-/// The cache is refused on a cluster, clearly, at construction.
-#[tokio::test]
-async fn a_cluster_refuses_the_cache() {
-    let err = common::cluster()
-        .await
-        .with_local_cache(100)
-        .await
-        .unwrap_err();
-    assert!(err.to_string().contains("Cluster"), "{err}");
-}
-
-use common::{send, App};
-
-/// `/login` stores a value, `/get` reads it (read-only), `/logout` ends
-/// the session.
-async fn handler(req: Request<String>) -> Result<Response<String>, Infallible> {
-    let session = req.extensions().get::<Session>().cloned().unwrap();
-    let body = match req.uri().path() {
-        "/login" => {
-            session.insert("name", "ann").await.unwrap();
-            "in".to_owned()
-        }
-        "/logout" => {
-            session.destroy();
-            "out".to_owned()
-        }
-        _ => session
-            .get::<String>("name")
-            .await
-            .unwrap()
-            .unwrap_or_else(|| "anonymous".into()),
-    };
-    Ok(Response::new(body))
-}
-
-fn app(store: RedisStore, key: &Key) -> App {
-    let layer =
-        SessionLayer::new(store, key.clone()).with_config(SessionConfig::new().with_secure(false));
-    BoxCloneSyncService::new(layer.layer(tower::service_fn(handler)))
-}
+use common::send;
 
 async fn logout_elsewhere(mode: CacheMode) {
     let key = Key::generate();
@@ -310,7 +227,7 @@ async fn logout_elsewhere(mode: CacheMode) {
     let seen = a_store.cache_stats().invalidations;
     assert_eq!(send(&b, "/logout", Some(&cookie)).await.into_body(), "out");
     if mode == CacheMode::Pushed {
-        invalidated_after(&a_store, seen).await;
+        invalidated(&a_store, seen, 1).await;
     }
     assert_eq!(
         send(&a, "/get", Some(&cookie)).await.into_body(),
@@ -350,7 +267,7 @@ async fn pushed_a_read_racing_the_invalidation_is_at_most_one_write_behind() {
         } else {
             assert_eq!(read, Some(json!(i)), "round {i}");
         }
-        invalidated_after(&a, seen).await;
+        invalidated(&a, seen, 1).await;
         assert_eq!(n(&a, &record.id).await, Some(json!(i)), "round {i}");
     }
     eprintln!(

@@ -12,8 +12,9 @@ use serde_json::json;
 use session_core::store::{ChangeSet, Record, SessionStore};
 use session_core::time::{self, OffsetDateTime};
 use session_core::Id;
-use session_store_redis::{redis, CacheState, RedisStore};
+use session_store_redis::{CacheState, RedisStore};
 
+use common::cache::kill_tracking;
 use common::n;
 
 /// Waits (at most 10 s, then fails) until `done` holds for `store`'s stats.
@@ -47,29 +48,7 @@ async fn a_lost_tracking_connection_flushes_and_bypasses_until_back() {
 
     // Kill the tracking connection (by its name) behind the store's back.
     let mut admin = common::raw_standalone().await;
-    let clients: String = redis::cmd("CLIENT")
-        .arg("LIST")
-        .query_async(&mut admin)
-        .await
-        .unwrap();
-    let mut killed = 0;
-    for line in clients.lines() {
-        if !line.contains("name=session-store-redis-cache ") {
-            continue;
-        }
-        let id = line
-            .split(' ')
-            .find_map(|field| field.strip_prefix("id="))
-            .unwrap();
-        let _: i64 = redis::cmd("CLIENT")
-            .arg("KILL")
-            .arg("ID")
-            .arg(id)
-            .query_async(&mut admin)
-            .await
-            .unwrap();
-        killed += 1;
-    }
+    let killed = kill_tracking(&mut admin).await;
     assert!(killed >= 1);
     until(&a, "the loss noticed", |state| {
         *state != CacheState::Tracking

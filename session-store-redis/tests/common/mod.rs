@@ -3,6 +3,9 @@
 //! `scripts/test` starts throwaway servers and sets both.
 #![allow(dead_code)]
 
+pub mod cache;
+pub mod nodes;
+
 use std::convert::Infallible;
 
 use http::{header, Request, Response};
@@ -103,4 +106,77 @@ pub async fn n(store: &RedisStore, id: &session_core::Id) -> Option<serde_json::
         .await
         .unwrap()
         .map(|record| record.data["n"].clone())
+}
+
+/// A plain connection to the cluster node at `url` (not following
+/// redirects), to ask it about the cluster.
+pub async fn raw_node(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url)
+        .expect("not a Redis URL")
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap_or_else(|err| panic!("cannot connect to cluster node {url}: {err}"))
+}
+
+/// The URL (`redis://host:port`) of the master that serves `key`'s slot,
+/// as the cluster itself says (`CLUSTER KEYSLOT`, `CLUSTER SLOTS`).
+pub async fn master_of(key: &str) -> String {
+    master_of_in(&cluster_urls()[0], key).await
+}
+
+/// The URL of the master that serves `key`'s slot, as the cluster node at
+/// `node` says.
+pub async fn master_of_in(node: &str, key: &str) -> String {
+    let mut node = raw_node(node).await;
+    let slot: i64 = redis::cmd("CLUSTER")
+        .arg("KEYSLOT")
+        .arg(key)
+        .query_async(&mut node)
+        .await
+        .unwrap();
+    let ranges: Vec<(i64, i64, (String, i64))> = {
+        let answer: Vec<redis::Value> = redis::cmd("CLUSTER")
+            .arg("SLOTS")
+            .query_async(&mut node)
+            .await
+            .unwrap();
+        answer
+            .into_iter()
+            .map(|entry| {
+                let redis::Value::Array(items) = entry else {
+                    panic!("CLUSTER SLOTS: {entry:?}")
+                };
+                let mut items = items.into_iter();
+                let first: i64 = redis::from_redis_value(items.next().unwrap()).unwrap();
+                let last: i64 = redis::from_redis_value(items.next().unwrap()).unwrap();
+                let redis::Value::Array(master) = items.next().unwrap() else {
+                    panic!("CLUSTER SLOTS: no master")
+                };
+                let mut master = master.into_iter();
+                let host: String = redis::from_redis_value(master.next().unwrap()).unwrap();
+                let port: i64 = redis::from_redis_value(master.next().unwrap()).unwrap();
+                (first, last, (host, port))
+            })
+            .collect()
+    };
+    let (_, _, (host, port)) = ranges
+        .into_iter()
+        .find(|(first, last, _)| (*first..=*last).contains(&slot))
+        .unwrap_or_else(|| panic!("no master serves slot {slot}"));
+    format!("redis://{host}:{port}")
+}
+
+/// Loads `id` through `store` until a load is a cache hit (at most 10 s,
+/// then fails): the cache serves that session again.
+pub async fn until_hit(store: &RedisStore, id: &session_core::Id) {
+    use session_core::store::SessionStore;
+    for _ in 0..1000 {
+        let before = store.cache_stats().hits;
+        store.load(id).await.unwrap();
+        if store.cache_stats().hits > before {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("no cache hit within 10 s: {:?}", store.cache_stats());
 }
