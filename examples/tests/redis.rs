@@ -57,7 +57,12 @@ async fn get(client: &reqwest::Client, url: &str, cookie: Option<&str>) -> (Valu
 /// Two instances on one store: A starts the count, B continues it with A's
 /// cookie, logout on B is seen by A.
 async fn shared_counter(a_bin: &str, b_bin: &str, store: &str) {
-    let envs = [("SESSION_STORE", store), ("SESSION_SECRET", SECRET)];
+    shared_counter_with(a_bin, b_bin, store, &[]).await;
+}
+
+async fn shared_counter_with(a_bin: &str, b_bin: &str, store: &str, more: &[(&str, &str)]) {
+    let mut envs = vec![("SESSION_STORE", store), ("SESSION_SECRET", SECRET)];
+    envs.extend_from_slice(more);
     let a = App::start(a_bin, &envs);
     let b = App::start(b_bin, &envs);
     let client = client();
@@ -105,6 +110,15 @@ async fn axum_instances_share_a_counter_in_redis() {
 #[tokio::test]
 async fn axum_and_hyper_instances_share_a_counter_in_a_redis_cluster() {
     shared_counter(AXUM_COUNTER, HYPER_COUNTER, &cluster_spec()).await;
+}
+
+/// The same with each instance's local cache (fenced: a cached read sees
+/// every write the other instance completed), on one node and on a cluster.
+#[tokio::test]
+async fn instances_with_a_fenced_local_cache_see_each_others_writes() {
+    let fenced = [("SESSION_CACHE", "fenced"), ("SESSION_SERIALIZE", "0")];
+    shared_counter_with(AXUM_COUNTER, HYPER_COUNTER, &redis_url(), &fenced).await;
+    shared_counter_with(AXUM_COUNTER, HYPER_COUNTER, &cluster_spec(), &fenced).await;
 }
 
 /// Login on one instance, stop it, start a new one: still logged in.

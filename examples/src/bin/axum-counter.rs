@@ -32,8 +32,8 @@
 //! unset; `SESSION_HTTPS=1` behind HTTPS in production (the `__Host-`
 //! cookie, see `main`); `SESSION_SERIALIZE=0` lets the requests of one session run at the
 //! same time (by default they take turns: see `main`; with Redis the turns
-//! hold across every instance sharing it); `SESSION_CACHE=1` (one Redis
-//! node only) keeps a local cache of sessions that Redis keeps coherent,
+//! hold across every instance sharing it); `SESSION_CACHE=1` (Redis, one
+//! node or a Cluster) keeps a local cache of sessions that Redis keeps coherent,
 //! so a request that only reads its session costs no round trip
 //! (`SESSION_CACHE=fenced`: every cached read first checks with Redis).
 //!
@@ -156,11 +156,8 @@ const STORES: &str = "memory, cookie, cookie-encrypted, starlette, sqlite://sess
 /// The session layer for `store`. Error messages leave the URL out: it may
 /// hold a password.
 async fn session_layer(store: &str) -> Result<SessionLayer, Box<dyn StdError>> {
-    if cache_mode()?.is_some() && !(store.starts_with("redis://") || store.starts_with("rediss://"))
-    {
-        return Err(
-            "SESSION_CACHE works with one Redis node (SESSION_STORE=redis://…) only".into(),
-        );
+    if cache_mode()?.is_some() && !store.starts_with("redis") {
+        return Err("SESSION_CACHE works with a Redis store (SESSION_STORE=redis://… or redis+cluster://…) only".into());
     }
     let layer = match store {
         // Server-side stores keep the data; the cookie holds a signed id.
@@ -180,6 +177,7 @@ async fn session_layer(store: &str) -> Result<SessionLayer, Box<dyn StdError>> {
             let redis = RedisStore::connect_spec(url)
                 .await
                 .map_err(|e| format!("SESSION_STORE names a Redis that cannot be used: {e}"))?;
+            let redis = local_cache(redis).await?;
             SessionLayer::new(redis, keys()?)
         }
         url if [

@@ -55,7 +55,7 @@
 //! | `SESSION_DATA_KEY` | optional, server-side stores only: a key as hex, of its own (not `SESSION_SECRET`), that encrypts every session value in the store (AES-256-GCM), so a dump of the store shows no profile; comma-separated keys rotate (the first encrypts, all decrypt). A value that is not a key stops the app at start |
 //! | `SESSION_HTTPS` | `1` behind HTTPS: a `Secure`, `__Host-` cookie |
 //! | `SESSION_SERIALIZE` | `1`: the requests of one session take turns; with Redis, across every instance sharing it (a lease in Redis) |
-//! | `SESSION_CACHE` | one Redis node only: `1` keeps a local cache of sessions that Redis keeps coherent (`CLIENT TRACKING`), so a request that only reads its session costs no round trip (a write on another instance reaches it a moment later); `fenced`: every cached read first checks with Redis (one `PING`) |
+//! | `SESSION_CACHE` | Redis (one node or a Cluster): `1` keeps a local cache of sessions that Redis keeps coherent (`CLIENT TRACKING`), so a request that only reads its session costs no round trip (a write on another instance reaches it a moment later); `fenced`: every cached read first checks with Redis (one `PING`) |
 //!
 //! To make this file the `src/main.rs` of a crate of your own:
 //!
@@ -400,11 +400,8 @@ const STORES: &str = "memory, cookie, cookie-encrypted, starlette, sqlite://sess
 /// when they are kept in cookies. Error messages leave the URL out: it may
 /// hold a password.
 async fn session_layer(store: &str) -> Result<(SessionLayer, Accounts), Box<dyn StdError>> {
-    if cache_mode()?.is_some() && !(store.starts_with("redis://") || store.starts_with("rediss://"))
-    {
-        return Err(
-            "SESSION_CACHE works with one Redis node (SESSION_STORE=redis://…) only".into(),
-        );
+    if cache_mode()?.is_some() && !store.starts_with("redis") {
+        return Err("SESSION_CACHE works with a Redis store (SESSION_STORE=redis://… or redis+cluster://…) only".into());
     }
     let data_keys = data_keys()?;
     let layer = match store {
@@ -439,6 +436,7 @@ async fn session_layer(store: &str) -> Result<(SessionLayer, Accounts), Box<dyn 
             let redis = RedisStore::connect_spec(url)
                 .await
                 .map_err(|e| format!("SESSION_STORE names a Redis that cannot be used: {e}"))?;
+            let redis = local_cache(redis).await?;
             server_side(redis, data_keys)?
         }
         url if [
