@@ -3,26 +3,16 @@
 //! handler with no session (the floor).
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use session_core::codec::SignedCookie;
-use session_core::{Key, SessionConfig, SessionLayer};
-use session_store_memory::MemoryStore;
 
 fn whole_request(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let floor = benches::no_session_counter();
-    let ours_memory = benches::session_counter().layer(
-        SessionLayer::new(MemoryStore::new(), Key::from_bytes(&[7; 32]).unwrap())
-            .with_config(SessionConfig::new().with_secure(false)),
-    );
-    let ours_client_side = benches::session_counter().layer(
-        SessionLayer::client_side(SignedCookie::new(
-            &Key::from_bytes(&[7; 32]).unwrap().into(),
-        ))
-        .with_config(SessionConfig::new().with_secure(false)),
-    );
-    let peer = benches::tower_sessions_counter();
+    let case = |name| benches::request_case(name).expect("a case of this bench");
+    let floor = case("no_session");
+    let ours_memory = case("ours_memory");
+    let ours_client_side = case("ours_cookie_store");
+    let peer = case("tower_sessions_memory");
     let ours_cookie = rt.block_on(benches::request(&ours_memory, None)).unwrap();
     let client_side_cookie = rt
         .block_on(benches::request(&ours_client_side, None))

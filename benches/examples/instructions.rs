@@ -14,25 +14,12 @@
 //! `ours_cookie_store`, `tower_sessions_memory` (the names of
 //! `benches/request.rs`).
 
-use session_core::codec::SignedCookie;
-use session_core::{Key, SessionConfig, SessionLayer};
-use session_store_memory::MemoryStore;
-
 fn main() {
     let mut args = std::env::args().skip(1);
     let variant = args.next().unwrap_or_else(|| "ours_memory".to_owned());
     let n: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(1000);
-    let key = || Key::from_bytes(&[7; 32]).unwrap();
-    let config = SessionConfig::new().with_secure(false);
-    let app = match variant.as_str() {
-        "no_session" => benches::no_session_counter(),
-        "ours_memory" => benches::session_counter()
-            .layer(SessionLayer::new(MemoryStore::new(), key()).with_config(config)),
-        "ours_cookie_store" => benches::session_counter()
-            .layer(SessionLayer::client_side(SignedCookie::new(&key().into())).with_config(config)),
-        "tower_sessions_memory" => benches::tower_sessions_counter(),
-        other => panic!("unknown variant {other}"),
-    };
+    let app =
+        benches::request_case(&variant).unwrap_or_else(|| panic!("unknown variant {variant}"));
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();

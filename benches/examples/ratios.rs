@@ -16,9 +16,6 @@
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use session_core::codec::SignedCookie;
-use session_core::{Key, SessionConfig, SessionLayer};
-use session_store_memory::MemoryStore;
 
 const CASES: [&str; 4] = [
     "no_session",
@@ -26,20 +23,6 @@ const CASES: [&str; 4] = [
     "ours_cookie_store",
     "tower_sessions_memory",
 ];
-
-fn app(case: &str) -> Router {
-    let key = || Key::from_bytes(&[7; 32]).unwrap();
-    let config = SessionConfig::new().with_secure(false);
-    match case {
-        "no_session" => benches::no_session_counter(),
-        "ours_memory" => benches::session_counter()
-            .layer(SessionLayer::new(MemoryStore::new(), key()).with_config(config)),
-        "ours_cookie_store" => benches::session_counter()
-            .layer(SessionLayer::client_side(SignedCookie::new(&key().into())).with_config(config)),
-        "tower_sessions_memory" => benches::tower_sessions_counter(),
-        other => unreachable!("{other}"),
-    }
-}
 
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
@@ -56,7 +39,7 @@ fn main() {
     let apps: Vec<(Router, Option<String>)> = CASES
         .iter()
         .map(|case| {
-            let app = app(case);
+            let app = benches::request_case(case).expect("a case of benches/request.rs");
             let cookie = rt.block_on(benches::request(&app, None));
             (app, cookie)
         })

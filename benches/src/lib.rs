@@ -70,6 +70,33 @@ pub fn tower_sessions_counter() -> Router {
     Router::new().route("/", get(counter)).layer(layer)
 }
 
+/// The cases of `benches/request.rs` by name, for the examples that run
+/// one of them (`instructions`) or all of them (`ratios`): `no_session`,
+/// `ours_memory`, `ours_cookie_store`, `tower_sessions_memory`; `None` for
+/// another name.
+///
+/// ```
+/// assert!(benches::request_case("ours_memory").is_some());
+/// assert!(benches::request_case("nothing").is_none());
+/// ```
+pub fn request_case(name: &str) -> Option<Router> {
+    use session_core::codec::SignedCookie;
+    use session_core::{Key, SessionConfig, SessionLayer};
+    use session_store_memory::MemoryStore;
+
+    let key = || Key::from_bytes(&[7; 32]).expect("a 32-byte key");
+    let config = SessionConfig::new().with_secure(false);
+    Some(match name {
+        "no_session" => no_session_counter(),
+        "ours_memory" => session_counter()
+            .layer(SessionLayer::new(MemoryStore::new(), key()).with_config(config)),
+        "ours_cookie_store" => session_counter()
+            .layer(SessionLayer::client_side(SignedCookie::new(&key().into())).with_config(config)),
+        "tower_sessions_memory" => tower_sessions_counter(),
+        _ => return None,
+    })
+}
+
 /// Sends `GET /` with `cookie` through `app` in-process and returns the
 /// `name=value` of the response's `Set-Cookie`, if any (the body is read
 /// to the end, as a server would).
