@@ -235,7 +235,12 @@ impl Session {
         if self.0.state.lock().loaded {
             return Ok(());
         }
-        let _gate = self.0.load_gate.lock().await;
+        // Uncontended (the usual case: one load per request), the gate is
+        // taken without building a wait.
+        let _gate = match self.0.load_gate.try_lock() {
+            Ok(gate) => gate,
+            Err(_) => self.0.load_gate.lock().await,
+        };
         if self.0.state.lock().loaded {
             return Ok(());
         }
