@@ -312,9 +312,12 @@
 //! write's `EXEC` pays for the push). The cache pays off for read-only
 //! requests, which cost nothing when they hit; it cannot help when every
 //! request writes. With a rolling cookie or an idle timeout the layer
-//! [touches](session_core::store::SessionStore::touch) the session on
-//! every request, which drops the entry: then every request misses, and
-//! the cache only adds the pushes.
+//! [touches](session_core::store::SessionStore::touch) the session only
+//! when its expiry moves by more than the layer's expiry precision
+//! ([`SessionConfig::with_expiry_precision`](session_core::SessionConfig::with_expiry_precision),
+//! 60 s by default): the reads in between hit. A touch drops the entry,
+//! so with `Duration::ZERO` every read touches and misses, and the cache
+//! only adds the pushes.
 //!
 //! The cache is not available on a store made by
 //! [`RedisStore::from_connection_manager`] or

@@ -8,7 +8,7 @@ use http::header;
 use serde_json::json;
 use session_core::store::{Record, Saved, SessionStore};
 use session_core::time::{self, OffsetDateTime};
-use session_core::{Id, Key};
+use session_core::{Id, Key, SessionConfig};
 use session_store_redis::{redis, CacheMode, CacheState, RedisStore};
 
 fn prefix() -> String {
@@ -234,6 +234,37 @@ async fn logout_elsewhere(mode: CacheMode) {
         "anonymous"
     );
     eprintln!("{mode:?}: {:?}", a_store.cache_stats());
+}
+
+/// Under an idle timeout, reads within the expiry precision write nothing
+/// (no `touch`), so they are served from the cache; with an exact expiry
+/// (`Duration::ZERO`) every read touches the session, which drops the
+/// entry, and no read hits.
+#[tokio::test]
+async fn reads_under_an_idle_timeout_hit_the_cache() {
+    for (precision, hits) in [(None, true), (Some(std::time::Duration::ZERO), false)] {
+        let key = Key::generate();
+        let store = cached(&prefix(), CacheMode::Fenced).await;
+        let mut config = SessionConfig::new()
+            .with_secure(false)
+            .with_idle_timeout(Some(std::time::Duration::from_secs(1800)));
+        if let Some(precision) = precision {
+            config = config.with_expiry_precision(precision);
+        }
+        let app = common::cache::login_app_with(store.clone(), &key, config);
+        let res = send(&app, "/login", None).await;
+        let cookie = res.headers()[header::SET_COOKIE].to_str().unwrap();
+        let cookie = cookie.split(';').next().unwrap().to_owned();
+        for _ in 0..4 {
+            assert_eq!(send(&app, "/get", Some(&cookie)).await.into_body(), "ann");
+        }
+        let stats = store.cache_stats();
+        if hits {
+            assert!(stats.hits >= 3, "{precision:?}: {stats:?}");
+        } else {
+            assert_eq!(stats.hits, 0, "{precision:?}: {stats:?}");
+        }
+    }
 }
 
 /// A logout on B is seen by A on the very next request (fenced), or as

@@ -71,8 +71,12 @@ async fn handler(req: Request<String>) -> Result<Response<String>, Infallible> {
 
 /// The login app on `store`.
 pub fn login_app(store: RedisStore, key: &Key) -> App {
-    let layer =
-        SessionLayer::new(store, key.clone()).with_config(SessionConfig::new().with_secure(false));
+    login_app_with(store, key, SessionConfig::new().with_secure(false))
+}
+
+/// The login app on `store`, with the layer configured by `config`.
+pub fn login_app_with(store: RedisStore, key: &Key, config: SessionConfig) -> App {
+    let layer = SessionLayer::new(store, key.clone()).with_config(config);
     BoxCloneSyncService::new(layer.layer(tower::service_fn(handler)))
 }
 
