@@ -229,16 +229,12 @@ impl StoreCommit<'_> {
 
         let stored = self.stored(&id);
         let created_at = state.created_at.unwrap_or(self.now);
-        let exact = config.expires_at(self.now, created_at, state.expiry);
         // Within the precision, the stored expiry stays, and with it the
         // browser's copy of the cookie (`with_expiry_precision`).
-        let kept = state.expires_at.filter(|&stored| {
-            !state.expiry_changed && config.keeps_expiry(self.now, stored, exact)
-        });
-        let expires_at = kept.unwrap_or(exact);
+        let (expires_at, kept) = state.next_expiry(config, self.now);
         // The cookie to send after a write that keeps the id.
         let resend = |state: &State| -> Result<Option<HeaderValue>, Error> {
-            if kept.is_some() && !needs_resign {
+            if kept && !needs_resign {
                 Ok(None)
             } else {
                 self.cookie_for(&id, state).map(Some)
@@ -283,7 +279,7 @@ impl StoreCommit<'_> {
             if state.user_changed {
                 changes.user = Some(state.user.clone());
             }
-            changes.expiry_kept = kept.is_some();
+            changes.expiry_kept = kept;
             return match self.store.save(&stored, &changes).await? {
                 Saved::Applied => resend(&state),
                 Saved::Gone => {
@@ -295,7 +291,7 @@ impl StoreCommit<'_> {
                 }
             };
         }
-        if config.extends_on_use() && kept.is_none() {
+        if config.extends_on_use() && !kept {
             return match self.store.touch(&stored, expires_at).await? {
                 Saved::Applied if config.rolling || needs_resign => {
                     self.cookie_for(&id, &state).map(Some)
@@ -408,13 +404,8 @@ fn commit_client(
     }
     // Extending alone re-issues the cookie only when its expiry moves by
     // more than the precision.
-    let extend = state.exists
-        && shared.config.extends_on_use()
-        && !state.expires_at.is_some_and(|stored| {
-            let created_at = state.created_at.unwrap_or(now);
-            let exact = shared.config.expires_at(now, created_at, state.expiry);
-            shared.config.keeps_expiry(now, stored, exact)
-        });
+    let extend =
+        state.exists && shared.config.extends_on_use() && !state.next_expiry(&shared.config, now).1;
     if !(state.destroyed || state.changed() || state.rekey || extend) {
         return Ok(None);
     }

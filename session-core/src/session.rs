@@ -102,6 +102,26 @@ impl State {
         }
     }
 
+    /// The expiry a write at `now` gives the loaded session, and whether it
+    /// is the stored one, kept because the exact one would move it by no
+    /// more than the precision
+    /// ([`with_expiry_precision`](SessionConfig::with_expiry_precision)); a
+    /// changed expiry policy always moves it.
+    pub(crate) fn next_expiry(
+        &self,
+        config: &SessionConfig,
+        now: OffsetDateTime,
+    ) -> (OffsetDateTime, bool) {
+        let created_at = self.created_at.unwrap_or(now);
+        let exact = config.expires_at(now, created_at, self.expiry);
+        match self.expires_at {
+            Some(stored) if !self.expiry_changed && config.keeps_expiry(now, stored, exact) => {
+                (stored, true)
+            }
+            _ => (exact, false),
+        }
+    }
+
     /// No data and no user: nothing worth a session.
     pub(crate) fn holds_nothing(&self) -> bool {
         self.data.is_empty() && self.user.is_none()
