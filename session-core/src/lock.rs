@@ -291,19 +291,44 @@ mod tests {
         }
     }
 
-    /// A request cancelled while the store is granting its lease (its
-    /// client went away) must not leave the lease held until it runs out:
-    /// the grant is given back as soon as it arrives.
-    #[tokio::test]
-    async fn a_lease_granted_to_a_cancelled_request_is_given_back() {
+    /// A lock held on a fresh session id of a store with slow leases: the
+    /// table, the store, the id and its stored form, the guard, and the
+    /// flag that says the lease was given back.
+    async fn holding_a_slow_lease_lock() -> (
+        Arc<SessionLocks>,
+        Arc<dyn SessionStore>,
+        Id,
+        Id,
+        SessionLockGuard,
+        Arc<std::sync::atomic::AtomicBool>,
+    ) {
         let locks = Arc::new(SessionLocks::default());
         let store = Arc::new(SlowLeases::default());
         let released = store.released.clone();
         let id = Id::random();
         let guard = locks.acquire(id).await;
-        let dyn_store: Arc<dyn SessionStore> = store;
-        let stored = id.at_rest();
-        let taking = locks.lease(&dyn_store, &id, &stored);
+        (locks, store, id, id.at_rest(), guard, released)
+    }
+
+    /// Waits (at most 2 s) until `released` is set; panics with `what`
+    /// otherwise.
+    async fn given_back(released: &std::sync::atomic::AtomicBool, what: &str) {
+        for _ in 0..200 {
+            if released.load(std::sync::atomic::Ordering::SeqCst) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("{what} was never given back");
+    }
+
+    /// A request cancelled while the store is granting its lease (its
+    /// client went away) must not leave the lease held until it runs out:
+    /// the grant is given back as soon as it arrives.
+    #[tokio::test]
+    async fn a_lease_granted_to_a_cancelled_request_is_given_back() {
+        let (locks, store, id, stored, guard, released) = holding_a_slow_lease_lock().await;
+        let taking = locks.lease(&store, &id, &stored);
         // ...but the request is dropped before the grant arrives.
         assert!(
             tokio::time::timeout(std::time::Duration::from_millis(5), taking)
@@ -311,13 +336,7 @@ mod tests {
                 .is_err()
         );
         drop(guard);
-        for _ in 0..200 {
-            if released.load(std::sync::atomic::Ordering::SeqCst) {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        panic!("the lease granted to a cancelled request was never given back");
+        given_back(&released, "the lease granted to a cancelled request").await;
     }
 
     /// The same, when the grant has already reached the request (it sits
@@ -327,14 +346,8 @@ mod tests {
         use std::future::Future;
         use std::task::Poll;
 
-        let locks = Arc::new(SessionLocks::default());
-        let store = Arc::new(SlowLeases::default());
-        let released = store.released.clone();
-        let id = Id::random();
-        let guard = locks.acquire(id).await;
-        let dyn_store: Arc<dyn SessionStore> = store;
-        let stored = id.at_rest();
-        let mut taking = Box::pin(locks.lease(&dyn_store, &id, &stored));
+        let (locks, store, id, stored, guard, released) = holding_a_slow_lease_lock().await;
+        let mut taking = Box::pin(locks.lease(&store, &id, &stored));
         std::future::poll_fn(|cx| {
             assert!(taking.as_mut().poll(cx).is_pending());
             Poll::Ready(())
@@ -346,13 +359,11 @@ mod tests {
         // ...to a request that is dropped before it runs again.
         drop(taking);
         drop(guard);
-        for _ in 0..200 {
-            if released.load(std::sync::atomic::Ordering::SeqCst) {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        panic!("a lease handed to a request dropped before reading it was never given back");
+        given_back(
+            &released,
+            "a lease handed to a request dropped before reading it",
+        )
+        .await;
     }
 
     #[tokio::test]
