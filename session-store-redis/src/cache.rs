@@ -10,7 +10,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use redis::aio::{AsyncPushSender, MultiplexedConnection, SendError};
@@ -19,7 +19,7 @@ use session_core::store::{Record, StoreError};
 use session_core::time::OffsetDateTime;
 use session_core::Id;
 
-use crate::connection::classify;
+use crate::connection::{classify, lock};
 use crate::fields;
 
 mod cluster;
@@ -825,13 +825,6 @@ fn is_link_error(err: &redis::RedisError) -> bool {
         || err.is_connection_dropped()
         || err.is_connection_refusal()
         || err.is_unrecoverable_error()
-}
-
-/// Locks `mutex`, ignoring poisoning (no code panics while holding it).
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

@@ -279,8 +279,10 @@ impl Single {
     }
 }
 
-/// Locks `mutex`, ignoring poisoning (the data is a handle, always valid).
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+/// Locks `mutex`, ignoring poisoning: no code of this crate panics while
+/// holding one of its locks, and what they guard is valid between any two
+/// statements.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())

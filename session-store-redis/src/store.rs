@@ -546,11 +546,7 @@ impl SessionStore for RedisStore {
         }
         let mut cmd = redis::cmd("HGETALL");
         cmd.arg(&key);
-        let answers: Vec<redis::Value> = self.run(Call::Cmds(vec![cmd])).await?;
-        let fields: Vec<(Vec<u8>, Vec<u8>)> = match answers.into_iter().next() {
-            Some(fields) => redis::from_redis_value(fields).map_err(|err| classify(err.into()))?,
-            None => return Err(StoreError::failed("Redis did not answer HGETALL")),
-        };
+        let fields: Vec<(Vec<u8>, Vec<u8>)> = self.run(Call::Cmd(cmd)).await?;
         if fields.is_empty() {
             // No such key (or it expired: Redis removed it).
             return Ok(None);
