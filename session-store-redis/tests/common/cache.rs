@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use http::{Request, Response};
 use serde_json::json;
-use session_core::store::{ChangeSet, Record};
+use session_core::store::{ChangeSet, Record, SessionStore};
 use session_core::time::{self, OffsetDateTime};
 use session_core::{Id, Key, Session, SessionConfig, SessionLayer};
-use session_store_redis::{redis, RedisStore};
+use session_store_redis::{redis, CacheState, RedisStore};
 use tower::util::BoxCloneSyncService;
 use tower::Layer;
 
@@ -139,4 +139,21 @@ pub async fn kill_tracking(conn: &mut impl redis::aio::ConnectionLike) -> usize 
         killed += 1;
     }
     killed
+}
+
+/// A store whose server refused tracking (an ACL user without `CLIENT`)
+/// says so, and works uncached: no hits, no misses, no entries.
+pub async fn works_uncached(store: RedisStore) {
+    let stats = store.cache_stats();
+    eprintln!("{stats:?}");
+    assert!(
+        matches!(stats.state, CacheState::Disabled(ref why) if why.contains("NOPERM") || why.to_lowercase().contains("permission")),
+        "{stats:?}"
+    );
+    let record = record(None);
+    store.create(&record).await.unwrap();
+    assert!(store.load(&record.id).await.unwrap().is_some());
+    assert!(store.load(&record.id).await.unwrap().is_some());
+    let stats = store.cache_stats();
+    assert_eq!((stats.hits, stats.misses, stats.entries), (0, 0, 0));
 }
