@@ -15,7 +15,7 @@
 #                 SESSION_SERIALIZE=1 and, for contrast, 0; the counter is read
 #                 back and the lost updates reported
 #
-#   benches/load.sh                                   # 10 s per run, two interleaved rounds
+#   benches/load.sh                                   # 10 s per run, three interleaved rounds
 #   LOAD_SECONDS=2 LOAD_ROUNDS=1 benches/load.sh      # a quick smoke run
 #   LOAD_SCENARIOS=readonly LOAD_ONLY="noop-axum ours-memory" benches/load.sh
 #
@@ -24,8 +24,9 @@
 # and ONE session cookie (fetched first with curl), so every request uses the
 # same session. The whole list of runs (every scenario) goes once per round
 # (A B C ... A B C ...), so a slow drift of the machine hits every app alike.
-# Reported per app: mean requests/s over the rounds, throughput relative to
-# noop-axum of the same scenario and round, server CPU time (utime + stime
+# Reported per app: mean requests/s over the rounds, the median over the
+# rounds of the throughput relative to noop-axum of the same scenario and
+# round, server CPU time (utime + stime
 # from /proc/PID/stat) per request, Redis CPU time per request for the runs
 # that use Redis, wrk's non-2xx/3xx count and socket errors, and a check read
 # back after the run: the counter must have advanced, `/get/` must still
@@ -37,7 +38,7 @@
 #                     readonly twoinstances")
 #   LOAD_SECONDS      seconds per measured run (default 10)
 #   LOAD_WARMUP       seconds of unmeasured warm-up per run (default 1; 0: none)
-#   LOAD_ROUNDS       rounds (default 2)
+#   LOAD_ROUNDS       rounds (default 3; the tables give the median)
 #   LOAD_CONNECTIONS  wrk connections (default 32; two-instance runs: half
 #                     of them on each instance)
 #   LOAD_SERIALIZED   1 (default): also run ours (memory) with per-session
@@ -65,7 +66,7 @@ cd "$ROOT"
 LOAD_SCENARIOS=${LOAD_SCENARIOS:-counter readonly twoinstances}
 LOAD_SECONDS=${LOAD_SECONDS:-10}
 LOAD_WARMUP=${LOAD_WARMUP:-1}
-LOAD_ROUNDS=${LOAD_ROUNDS:-2}
+LOAD_ROUNDS=${LOAD_ROUNDS:-3}
 LOAD_CONNECTIONS=${LOAD_CONNECTIONS:-32}
 LOAD_SERIALIZED=${LOAD_SERIALIZED:-1}
 LOAD_ONLY=${LOAD_ONLY:-}
@@ -541,12 +542,17 @@ elapsed=$(($(date +%s) - started))
 # ----------------------------------------------------------------- report ---
 fmt() { awk -v x="$1" -v f="$2" 'BEGIN { printf f, x }'; }
 
+median() { # NUMBERS... -> their median, two decimals (an even count: the mean of the middle two)
+    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.2f", m }'
+}
+
 # Over the rounds of one app (ID), sets S_N (rounds with figures), S_MEAN,
-# S_PER (req/s per round), S_REL (relative to noop-axum of the same scenario
-# and round), S_RELMEM (relative to "ours memory" likewise), S_CPU and S_RCPU
+# S_PER (req/s per round), S_REL (the median over the rounds of the ratio to
+# noop-axum of the same scenario and round), S_RELMEM (the median ratio to
+# "ours memory" likewise), S_CPU and S_RCPU
 # (µs per request, server and Redis), S_NON2XX, S_SOCK and S_STATUS.
 summarize() { # ID
-    local id=$1 scenario=${1%%|*} r key sum=0 rels=0 nrel=0 relm=0 nrelm=0 ticks=0 rcpu=0 nrcpu=0 reqs=0 rreqs=0
+    local id=$1 scenario=${1%%|*} r key sum=0 rels= relm= ticks=0 rcpu=0 nrcpu=0 reqs=0 rreqs=0
     S_N=0 S_PER= S_NON2XX=0 S_SOCK=
     for ((r = 1; r <= LOAD_ROUNDS; r++)); do
         key="$id#$r"
@@ -564,12 +570,10 @@ summarize() { # ID
         S_NON2XX=$((S_NON2XX + NON2XX[$key]))
         [[ -n ${SOCKERR[$key]} ]] && S_SOCK+=" socket errors (round $r): ${SOCKERR[$key]};"
         if [[ -n ${RPS["$scenario|noop-axum#$r"]:-} ]]; then
-            rels=$(awk -v a="$rels" -v b="${RPS[$key]}" -v c="${RPS["$scenario|noop-axum#$r"]}" 'BEGIN { print a + b / c }')
-            nrel=$((nrel + 1))
+            rels+=" $(awk -v b="${RPS[$key]}" -v c="${RPS["$scenario|noop-axum#$r"]}" 'BEGIN { print b / c }')"
         fi
         if [[ -n ${RPS["$scenario|ours memory#$r"]:-} ]]; then
-            relm=$(awk -v a="$relm" -v b="${RPS[$key]}" -v c="${RPS["$scenario|ours memory#$r"]}" 'BEGIN { print a + b / c }')
-            nrelm=$((nrelm + 1))
+            relm+=" $(awk -v b="${RPS[$key]}" -v c="${RPS["$scenario|ours memory#$r"]}" 'BEGIN { print b / c }')"
         fi
     done
     S_STATUS=${STATUS[$id]:-ok}
@@ -577,8 +581,8 @@ summarize() { # ID
     S_MEAN=– S_REL=– S_RELMEM=– S_CPU=– S_RCPU=–
     ((S_N > 0)) || return 0
     S_MEAN=$(awk -v s="$sum" -v n="$S_N" 'BEGIN { printf "%.0f", s / n }')
-    ((nrel > 0)) && S_REL=$(awk -v s="$rels" -v n="$nrel" 'BEGIN { printf "%.2f", s / n }')
-    ((nrelm > 0)) && S_RELMEM=$(awk -v s="$relm" -v n="$nrelm" 'BEGIN { printf "%.2f", s / n }')
+    [[ -n $rels ]] && S_REL=$(median $rels)
+    [[ -n $relm ]] && S_RELMEM=$(median $relm)
     S_CPU=$(awk -v t="$ticks" -v hz="$CLK_TCK" -v q="$reqs" 'BEGIN { printf "%.1f", q ? t * 1e6 / hz / q : 0 }')
     ((nrcpu > 0)) && S_RCPU=$(awk -v t="$rcpu" -v q="$rreqs" 'BEGIN { printf "%.1f", q ? t / q : 0 }')
     return 0
@@ -625,7 +629,7 @@ table() {
         echo
         echo "## Counter: the tutorial counter, \`GET /\` (reads and writes the session)"
         echo
-        echo "| app | req/s (mean) | req/s per round | relative to noop-axum | server CPU µs/req | Redis CPU µs/req | non-2xx/3xx | counter after | status |"
+        echo "| app | req/s (mean) | req/s per round | relative to noop-axum (median) | server CPU µs/req | Redis CPU µs/req | non-2xx/3xx | counter after | status |"
         echo "|---|---:|---|---:|---:|---:|---:|---|---|"
         while read -r id; do
             summarize "$id"
@@ -641,7 +645,7 @@ table() {
         echo
         echo "## Read-only: the login app's \`GET /get/\` after one \`GET /login/$LOGIN_USER/\`"
         echo
-        echo "| app | req/s (mean) | req/s per round | relative to noop-axum | relative to ours memory | server CPU µs/req | Redis CPU µs/req | non-2xx/3xx | /get/ after | status |"
+        echo "| app | req/s (mean) | req/s per round | relative to noop-axum (median) | relative to ours memory (median) | server CPU µs/req | Redis CPU µs/req | non-2xx/3xx | /get/ after | status |"
         echo "|---|---:|---|---:|---:|---:|---:|---:|---|---|"
         while read -r id; do
             summarize "$id"

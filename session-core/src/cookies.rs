@@ -44,8 +44,10 @@ fn named(bytes: &[u8], name: &str) -> bool {
 /// a byte outside visible ASCII (spaces and tabs aside, which the parser
 /// trims) or nothing at all.
 fn pair(bytes: &[u8]) -> Option<&str> {
-    let printable = |byte: &u8| matches!(byte, b' ' | b'\t' | 0x21..=0x7e);
-    if !bytes.iter().all(printable) {
+    let printable = |byte: u8| matches!(byte, b' ' | b'\t' | 0x21..=0x7e);
+    // Every byte is checked, with no early exit: the compiler then checks
+    // many at a time (a session cookie is 66 bytes).
+    if !bytes.iter().fold(true, |ok, &byte| ok & printable(byte)) {
         return None;
     }
     let text = std::str::from_utf8(bytes).ok()?.trim_matches([' ', '\t']);
