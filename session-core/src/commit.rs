@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use crate::config::{Expiry, MAX_COOKIE_SIZE};
 use crate::layer::{SessionStorage, Shared};
-use crate::session::{client_session, Incoming, State};
+use crate::session::{client_session, Incoming, SignedValue, State};
 use crate::store::Cycled;
 use crate::{
     ChangeSet, Created, DataCodec, Error, Id, Record, Saved, Session, SessionStore, SignedId,
@@ -127,7 +127,7 @@ pub(crate) async fn commit(session: &Session) -> Result<Outcome, Error> {
                     value,
                 } => (
                     Some((*id, *needs_resign)),
-                    (!needs_resign).then_some((*id, value.as_str())),
+                    (!needs_resign).then_some((*id, value)),
                 ),
                 _ => (None, None),
             };
@@ -172,7 +172,7 @@ struct StoreCommit<'a> {
     store: &'a dyn SessionStore,
     signer: &'a SignedId,
     /// The request's cookie value, when it was signed with the current key.
-    current_value: Option<(Id, &'a str)>,
+    current_value: Option<(Id, &'a SignedValue)>,
     now: OffsetDateTime,
 }
 
@@ -314,7 +314,7 @@ impl StoreCommit<'_> {
         match self.current_value {
             // Signing is deterministic: the value that came in is the value.
             Some((current, value)) if current == *id => {
-                set_cookie(self.shared, value, state.expiry, self.now)
+                set_cookie(self.shared, value.as_str(), state.expiry, self.now)
             }
             _ => set_cookie(self.shared, &self.signer.sign(id), state.expiry, self.now),
         }
