@@ -51,13 +51,21 @@ def main():
     floor = mean("request", "no_session")
     print("| app | time | overhead over no session |")
     print("|---|---:|---:|")
-    for name in ("no_session", "ours_memory", "ours_cookie_store", "tower_sessions_memory"):
+    for name in ("no_session", "layer_floor", "ours_memory", "ours_cookie_store", "tower_sessions_memory"):
         t = mean("request", name)
         over = None if t is None or floor is None else t - floor
         print(f"| {name} | {ns(t)} | {ns(over)} |")
     ours, peer = mean("request", "ours_memory"), mean("request", "tower_sessions_memory")
     if None not in (ours, peer, floor):
         print(f"\nOur overhead (memory store) is {(ours - floor) / (peer - floor):.2f} of tower-sessions' overhead.")
+    cookie, plumbing = mean("request", "ours_cookie_store"), mean("request", "layer_floor")
+    if None not in (cookie, peer, floor):
+        print(f"Our overhead (signed-cookie store) is {(cookie - floor) / (peer - floor):.2f} of tower-sessions' overhead.")
+    if None not in (ours, cookie, peer, plumbing):
+        print(
+            f"Above `layer_floor` (the session work alone): memory {(ours - plumbing) / (peer - plumbing):.2f}, "
+            f"signed cookie {(cookie - plumbing) / (peer - plumbing):.2f} of tower-sessions'."
+        )
 
     print("\n### Store work per counter request (load + save), real servers\n")
     print("| store | ours | raw client floor | ours / floor |")

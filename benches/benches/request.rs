@@ -1,6 +1,8 @@
 //! A whole request in-process (tower `oneshot`, no sockets): the tutorial's
 //! counter through our layer, beside tower-sessions, beside the same
-//! handler with no session (the floor).
+//! handler with no session (the floor), and with a layer that does no
+//! session work (`layer_floor`: what axum's and tower's plumbing costs any
+//! layer).
 
 use criterion::{criterion_group, criterion_main, Criterion};
 
@@ -13,6 +15,7 @@ fn whole_request(c: &mut Criterion) {
     let ours_memory = case("ours_memory");
     let ours_client_side = case("ours_cookie_store");
     let peer = case("tower_sessions_memory");
+    let layer_floor = case("layer_floor");
     let ours_cookie = rt.block_on(benches::request(&ours_memory, None)).unwrap();
     let client_side_cookie = rt
         .block_on(benches::request(&ours_client_side, None))
@@ -34,6 +37,10 @@ fn whole_request(c: &mut Criterion) {
     group.bench_function("tower_sessions_memory", |b| {
         b.to_async(&rt)
             .iter(|| benches::request(&peer, Some(&peer_cookie)))
+    });
+    group.bench_function("layer_floor", |b| {
+        b.to_async(&rt)
+            .iter(|| benches::request(&layer_floor, None))
     });
     group.finish();
 }

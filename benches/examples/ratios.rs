@@ -8,20 +8,23 @@
 //! ```
 //!
 //! Each round times a burst of every case in turn (`no_session`,
-//! `ours_memory`, `ours_cookie_store`, `tower_sessions_memory`, the names of
-//! `benches/request.rs`) and computes the overhead ratio of ours over
-//! tower-sessions' (time above `no_session`, divided); the median and the
-//! spread over the rounds are printed last.
+//! `ours_memory`, `ours_cookie_store`, `tower_sessions_memory`,
+//! `layer_floor`, the names of `benches/request.rs`) and computes the
+//! overhead ratio of ours over tower-sessions' (time above `no_session`,
+//! divided), and the same ratio above `layer_floor` (the session work
+//! alone, without the plumbing every layer pays); the median and the spread
+//! over the rounds are printed last.
 
 use std::time::{Duration, Instant};
 
 use axum::Router;
 
-const CASES: [&str; 4] = [
+const CASES: [&str; 5] = [
     "no_session",
     "ours_memory",
     "ours_cookie_store",
     "tower_sessions_memory",
+    "layer_floor",
 ];
 
 fn median(values: &mut [f64]) -> f64 {
@@ -58,8 +61,10 @@ fn main() {
     }
     let mut memory_ratios = Vec::new();
     let mut cookie_ratios = Vec::new();
+    let mut memory_work = Vec::new();
+    let mut cookie_work = Vec::new();
     let mut per_case: Vec<Vec<f64>> = vec![Vec::new(); CASES.len()];
-    println!("round  no_session  ours_memory  ours_cookie  tower  | memory/tower  cookie/tower (overhead)");
+    println!("round  no_session  ours_memory  ours_cookie  tower  layer_floor | memory/tower  cookie/tower (overhead) | memory/tower  cookie/tower (above layer_floor)");
     for round in 1..=rounds {
         let us: Vec<f64> = apps
             .iter()
@@ -68,12 +73,17 @@ fn main() {
         let tower = us[3] - us[0];
         let memory = (us[1] - us[0]) / tower;
         let cookie = (us[2] - us[0]) / tower;
+        let tower_work = us[3] - us[4];
+        let memory_alone = (us[1] - us[4]) / tower_work;
+        let cookie_alone = (us[2] - us[4]) / tower_work;
         println!(
-            "{round:5}  {:7.3} µs  {:8.3} µs  {:8.3} µs  {:.3} µs  | {memory:12.2}  {cookie:12.2}",
-            us[0], us[1], us[2], us[3]
+            "{round:5}  {:7.3} µs  {:8.3} µs  {:8.3} µs  {:.3} µs  {:.3} µs | {memory:12.2}  {cookie:12.2} | {memory_alone:12.2}  {cookie_alone:12.2}",
+            us[0], us[1], us[2], us[3], us[4]
         );
         memory_ratios.push(memory);
         cookie_ratios.push(cookie);
+        memory_work.push(memory_alone);
+        cookie_work.push(cookie_alone);
         for (all, one) in per_case.iter_mut().zip(&us) {
             all.push(*one);
         }
@@ -95,5 +105,15 @@ fn main() {
     println!(
         "overhead ours_cookie_store / tower_sessions_memory: median {:.2} (min {lo:.2}, max {hi:.2})",
         median(&mut cookie_ratios)
+    );
+    let (lo, hi) = spread(&memory_work);
+    println!(
+        "above layer_floor, ours_memory / tower_sessions_memory: median {:.2} (min {lo:.2}, max {hi:.2})",
+        median(&mut memory_work)
+    );
+    let (lo, hi) = spread(&cookie_work);
+    println!(
+        "above layer_floor, ours_cookie_store / tower_sessions_memory: median {:.2} (min {lo:.2}, max {hi:.2})",
+        median(&mut cookie_work)
     );
 }

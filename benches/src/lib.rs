@@ -70,10 +70,62 @@ pub fn tower_sessions_counter() -> Router {
     Router::new().route("/", get(counter)).layer(layer)
 }
 
+/// The no-session counter behind the least any session layer does: a tower
+/// layer that puts a shared value in the request extensions and boxes the
+/// response future. What it costs above [`no_session_counter`] is the part
+/// of every session layer's overhead that is axum's and tower's plumbing,
+/// not session work.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let set = benches::request(&benches::layer_floor_counter(), None).await;
+/// assert!(set.is_none());
+/// # }
+/// ```
+pub fn layer_floor_counter() -> Router {
+    no_session_counter().layer(tower::layer::layer_fn(|inner| Floor {
+        inner,
+        shared: std::sync::Arc::new(()),
+    }))
+}
+
+/// The service of [`layer_floor_counter`]'s layer.
+#[derive(Clone)]
+struct Floor<S> {
+    inner: S,
+    shared: std::sync::Arc<()>,
+}
+
+impl<S, B> tower::Service<Request<B>> for Floor<S>
+where
+    S: tower::Service<Request<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        request.extensions_mut().insert(self.shared.clone());
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move { inner.call(request).await })
+    }
+}
+
 /// The cases of `benches/request.rs` by name, for the examples that run
 /// one of them (`instructions`) or all of them (`ratios`): `no_session`,
-/// `ours_memory`, `ours_cookie_store`, `tower_sessions_memory`; `None` for
-/// another name.
+/// `ours_memory`, `ours_cookie_store`, `tower_sessions_memory`, and
+/// `layer_floor` ([`layer_floor_counter`]); `None` for another name.
 ///
 /// ```
 /// assert!(benches::request_case("ours_memory").is_some());
@@ -93,6 +145,7 @@ pub fn request_case(name: &str) -> Option<Router> {
         "ours_cookie_store" => session_counter()
             .layer(SessionLayer::client_side(SignedCookie::new(&key().into())).with_config(config)),
         "tower_sessions_memory" => tower_sessions_counter(),
+        "layer_floor" => layer_floor_counter(),
         _ => return None,
     })
 }
