@@ -31,6 +31,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
+use compact_str::CompactString;
 use parking_lot::{Mutex, RwLock};
 use serde_json::Value;
 use session_core::store::{
@@ -56,7 +57,8 @@ const SWEEP_EVERY: u32 = 64;
 /// with its share of the table (the data as a boxed slice of pairs, times
 /// as Unix milliseconds, the rare parts boxed).
 struct Entry {
-    /// The data, in the session's key order: a slice of pairs instead of a
+    /// The data, in the session's key order: a slice of pairs (keys of up
+    /// to 24 bytes inline, without an allocation of their own) instead of a
     /// map (whose index table and spare capacity cost more than small
     /// sessions hold).
     data: Pairs,
@@ -79,18 +81,18 @@ struct Extra {
 }
 
 /// Session data as an [`Entry`] keeps it.
-type Pairs = Box<[(Box<str>, Value)]>;
+type Pairs = Box<[(CompactString, Value)]>;
 
 fn pairs(data: &Data) -> Pairs {
     data.iter()
-        .map(|(key, value)| (Box::from(key.as_str()), value.clone()))
+        .map(|(key, value)| (CompactString::from(key.as_str()), value.clone()))
         .collect()
 }
 
 fn data(pairs: &Pairs) -> Data {
     pairs
         .iter()
-        .map(|(key, value)| (key.to_string(), value.clone()))
+        .map(|(key, value)| (String::from(key.as_str()), value.clone()))
         .collect()
 }
 
@@ -103,21 +105,21 @@ fn apply(pairs: &mut Pairs, changes: &ChangeSet) {
         || changes
             .set
             .keys()
-            .any(|key| !pairs.iter().any(|(k, _)| **k == **key));
+            .any(|key| !pairs.iter().any(|(k, _)| k == key));
     if reshapes {
         let mut list = std::mem::take(pairs).into_vec();
-        list.retain(|(key, _)| !changes.removed.iter().any(|r| **r == **key));
+        list.retain(|(key, _)| !changes.removed.iter().any(|r| key == r));
         for (key, value) in &changes.set {
-            match list.iter_mut().find(|(k, _)| **k == **key) {
+            match list.iter_mut().find(|(k, _)| k == key) {
                 Some((_, slot)) => *slot = value.clone(),
-                None => list.push((Box::from(key.as_str()), value.clone())),
+                None => list.push((CompactString::from(key.as_str()), value.clone())),
             }
         }
         *pairs = list.into_boxed_slice();
         return;
     }
     for (key, value) in &changes.set {
-        if let Some((_, slot)) = pairs.iter_mut().find(|(k, _)| **k == **key) {
+        if let Some((_, slot)) = pairs.iter_mut().find(|(k, _)| k == key) {
             *slot = value.clone();
         }
     }
@@ -645,16 +647,19 @@ mod tests {
             set in proptest::collection::btree_map(0u8..8, 0i64..3, 0..4),
             removed in proptest::collection::vec(0u8..8, 0..3),
         ) {
+            // Names from 2 to 37 bytes: keys kept inline (up to 24) and on
+            // the heap.
+            let name = |key: &u8| format!("k{key}{}", "x".repeat(usize::from(*key) * 5));
             let mut map = Data::new();
             for (n, key) in keys.iter().enumerate() {
-                map.insert(format!("k{key}"), Value::from(n));
+                map.insert(name(key), Value::from(n));
             }
             let mut changes = ChangeSet::new(OffsetDateTime::UNIX_EPOCH);
             for (key, value) in &set {
-                changes.set.insert(format!("k{key}"), Value::from(*value));
+                changes.set.insert(name(key), Value::from(*value));
             }
             // A key may be in both lists: removals apply first.
-            changes.removed = removed.iter().map(|key| format!("k{key}")).collect();
+            changes.removed = removed.iter().map(name).collect();
             let mut compact = pairs(&map);
             apply(&mut compact, &changes);
             changes.apply_to(&mut map);
