@@ -88,32 +88,20 @@ fn main() {
             all.push(*one);
         }
     }
-    let spread = |values: &[f64]| {
-        let min = values.iter().copied().fold(f64::INFINITY, f64::min);
-        let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        (min, max)
-    };
     for (case, values) in CASES.iter().zip(&mut per_case) {
         println!("median {case}: {:.3} µs", median(values));
     }
-    let (lo, hi) = spread(&memory_ratios);
-    println!(
-        "overhead ours_memory / tower_sessions_memory: median {:.2} (min {lo:.2}, max {hi:.2})",
-        median(&mut memory_ratios)
-    );
-    let (lo, hi) = spread(&cookie_ratios);
-    println!(
-        "overhead ours_cookie_store / tower_sessions_memory: median {:.2} (min {lo:.2}, max {hi:.2})",
-        median(&mut cookie_ratios)
-    );
-    let (lo, hi) = spread(&memory_work);
-    println!(
-        "above layer_floor, ours_memory / tower_sessions_memory: median {:.2} (min {lo:.2}, max {hi:.2})",
-        median(&mut memory_work)
-    );
-    let (lo, hi) = spread(&cookie_work);
-    println!(
-        "above layer_floor, ours_cookie_store / tower_sessions_memory: median {:.2} (min {lo:.2}, max {hi:.2})",
-        median(&mut cookie_work)
-    );
+    for (what, values) in [
+        ("overhead ours_memory", &mut memory_ratios),
+        ("overhead ours_cookie_store", &mut cookie_ratios),
+        ("above layer_floor, ours_memory", &mut memory_work),
+        ("above layer_floor, ours_cookie_store", &mut cookie_work),
+    ] {
+        let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        println!(
+            "{what} / tower_sessions_memory: median {:.2} (min {min:.2}, max {max:.2})",
+            median(values)
+        );
+    }
 }
