@@ -75,12 +75,14 @@ def main():
         print(f"| {store} | {ns(o)} | {ns(r)} ({raw}) | {ratio(o, r)} |")
 
     print("\n### Memory store: load + save of a random live session\n")
-    print("| live sessions | time | vs 1 k |")
-    print("|---:|---:|---:|")
+    print("| live sessions | time | vs 1 k | bare HashMap (`hashmap_floor`) | vs 1 k |")
+    print("|---:|---:|---:|---:|---:|")
     small = mean("memory_store", "load_save/1000")
+    small_floor = mean("memory_store", "hashmap_floor/1000")
     for size in (1000, 100000, 1000000):
         t = mean("memory_store", f"load_save/{size}")
-        print(f"| {size:,} | {ns(t)} | {ratio(t, small)} |")
+        f = mean("memory_store", f"hashmap_floor/{size}")
+        print(f"| {size:,} | {ns(t)} | {ratio(t, small)} | {ns(f)} | {ratio(f, small_floor)} |")
 
 
 if __name__ == "__main__":
