@@ -6,7 +6,7 @@ mod common;
 
 use http::header;
 use serde_json::json;
-use session_core::store::{Record, Saved, SessionStore};
+use session_core::store::{Saved, SessionStore};
 use session_core::time::{self, OffsetDateTime};
 use session_core::{Id, Key, SessionConfig};
 use session_store_redis::{redis, CacheMode, CacheState, RedisStore};
@@ -27,10 +27,10 @@ async fn cached(prefix: &str, mode: CacheMode) -> RedisStore {
 }
 
 use common::cache::{
-    acl_user, add_user_without_client, delete_user, invalidated, login_app as app, record, set,
-    works_uncached,
+    acl_user, add_user_without_client, delete_user, ends_elsewhere_are_seen, invalidated, record,
+    set, stays_within_the_bound, works_uncached,
 };
-use common::n;
+use common::{n, send};
 
 #[tokio::test]
 async fn a_miss_then_hits_counted() {
@@ -122,46 +122,13 @@ async fn delete_user_and_cycle_elsewhere_are_seen() {
     let prefix = prefix();
     let a = cached(&prefix, CacheMode::Fenced).await;
     let b = common::standalone().await.with_prefix(&prefix);
-    let user = format!("u{}", Id::random().encode());
-    let first = record(Some(&user));
-    let second = record(Some(&user));
-    a.create(&first).await.unwrap();
-    a.create(&second).await.unwrap();
-    for _ in 0..2 {
-        assert!(a.load(&first.id).await.unwrap().is_some());
-        assert!(a.load(&second.id).await.unwrap().is_some());
-    }
-    assert_eq!(b.delete_user(&user, None).await.unwrap(), 2);
-    assert!(a.load(&first.id).await.unwrap().is_none());
-    assert!(a.load(&second.id).await.unwrap().is_none());
-
-    let old = record(None);
-    a.create(&old).await.unwrap();
-    assert!(a.load(&old.id).await.unwrap().is_some());
-    assert!(a.load(&old.id).await.unwrap().is_some());
-    let new = Record::new(Id::random(), old.created_at, old.expires_at);
-    b.cycle(&old.id, &new).await.unwrap();
-    assert!(a.load(&old.id).await.unwrap().is_none());
-    assert!(a.load(&new.id).await.unwrap().is_some());
+    ends_elsewhere_are_seen(&a, &b, 2).await;
 }
 
 /// Eviction keeps the cache within its bound.
 #[tokio::test]
 async fn entries_stay_within_the_bound() {
-    let prefix = prefix();
-    let a = common::standalone()
-        .await
-        .with_prefix(&prefix)
-        .with_local_cache(3)
-        .await
-        .unwrap();
-    for _ in 0..20 {
-        let record = record(None);
-        a.create(&record).await.unwrap();
-        assert!(a.load(&record.id).await.unwrap().is_some());
-        assert!(a.cache_stats().entries <= 3);
-    }
-    assert_eq!(a.cache_stats().entries, 3);
+    stays_within_the_bound(common::standalone().await.with_prefix(prefix())).await;
 }
 
 /// A server that refuses `CLIENT TRACKING` (here an ACL user without the
@@ -194,36 +161,10 @@ async fn refused_tracking_leaves_the_store_uncached() {
     outcome.unwrap();
 }
 
-use common::send;
-
 async fn logout_elsewhere(mode: CacheMode) {
-    let key = Key::generate();
     let prefix = prefix();
-    let a_store = cached(&prefix, mode).await;
-    let b_store = cached(&prefix, mode).await;
-    let (a, b) = (app(a_store.clone(), &key), app(b_store, &key));
-    let res = send(&a, "/login", None).await;
-    let cookie = res.headers()[header::SET_COOKIE].to_str().unwrap();
-    let cookie = cookie.split(';').next().unwrap().to_owned();
-    for _ in 0..3 {
-        assert_eq!(send(&a, "/get", Some(&cookie)).await.into_body(), "ann");
-    }
-    assert!(
-        a_store.cache_stats().hits >= 2,
-        "{:?}",
-        a_store.cache_stats()
-    );
-    assert_eq!(send(&b, "/get", Some(&cookie)).await.into_body(), "ann");
-    let seen = a_store.cache_stats().invalidations;
-    assert_eq!(send(&b, "/logout", Some(&cookie)).await.into_body(), "out");
-    if mode == CacheMode::Pushed {
-        invalidated(&a_store, seen, 1).await;
-    }
-    assert_eq!(
-        send(&a, "/get", Some(&cookie)).await.into_body(),
-        "anonymous"
-    );
-    eprintln!("{mode:?}: {:?}", a_store.cache_stats());
+    let (a, b) = (cached(&prefix, mode).await, cached(&prefix, mode).await);
+    common::cache::logout_elsewhere(a, b, mode, 1).await;
 }
 
 /// Under an idle timeout, reads within the expiry precision write nothing

@@ -7,17 +7,16 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use http::header;
 use serde_json::json;
 use session_core::store::{Record, Saved, SessionStore};
-use session_core::{Id, Key};
+use session_core::Id;
 use session_store_redis::{redis, CacheMode, CacheState, RedisStore};
 
 use common::cache::{
-    acl_user, add_user_without_client, delete_user, invalidated, login_app as app, record, set,
-    works_uncached,
+    acl_user, add_user_without_client, delete_user, ends_elsewhere_are_seen, invalidated, record,
+    set, stays_within_the_bound, works_uncached,
 };
-use common::{n, send};
+use common::n;
 
 /// Sessions per test: enough that every master serves some (asserted).
 const SESSIONS: usize = 48;
@@ -167,47 +166,13 @@ async fn delete_user_and_cycle_elsewhere_are_seen() {
     let prefix = prefix();
     let a = cached(&prefix, CacheMode::Fenced).await;
     let b = common::cluster().await.with_prefix(&prefix);
-    let user = format!("u{}", Id::random().encode());
-    let sessions: Vec<Record> = (0..6).map(|_| record(Some(&user))).collect();
-    for session in &sessions {
-        a.create(session).await.unwrap();
-    }
-    for _ in 0..2 {
-        for session in &sessions {
-            assert!(a.load(&session.id).await.unwrap().is_some());
-        }
-    }
-    assert_eq!(b.delete_user(&user, None).await.unwrap(), 6);
-    for session in &sessions {
-        assert!(a.load(&session.id).await.unwrap().is_none());
-    }
-
-    let old = record(None);
-    a.create(&old).await.unwrap();
-    assert!(a.load(&old.id).await.unwrap().is_some());
-    assert!(a.load(&old.id).await.unwrap().is_some());
-    let new = Record::new(Id::random(), old.created_at, old.expires_at);
-    b.cycle(&old.id, &new).await.unwrap();
-    assert!(a.load(&old.id).await.unwrap().is_none());
-    assert!(a.load(&new.id).await.unwrap().is_some());
+    ends_elsewhere_are_seen(&a, &b, 6).await;
 }
 
 /// Eviction keeps the cache within its bound on a cluster too.
 #[tokio::test]
 async fn entries_stay_within_the_bound() {
-    let a = common::cluster()
-        .await
-        .with_prefix(prefix())
-        .with_local_cache(3)
-        .await
-        .unwrap();
-    for _ in 0..20 {
-        let record = record(None);
-        a.create(&record).await.unwrap();
-        assert!(a.load(&record.id).await.unwrap().is_some());
-        assert!(a.cache_stats().entries <= 3);
-    }
-    assert_eq!(a.cache_stats().entries, 3);
+    stays_within_the_bound(common::cluster().await.with_prefix(prefix())).await;
 }
 
 /// A store on a cluster connection built elsewhere has no node list to
@@ -250,41 +215,10 @@ async fn refused_tracking_leaves_the_store_uncached() {
     outcome.unwrap();
 }
 
-/// Logs in `logins` visitors on A, reads each on A until cached, logs each
-/// out on B, and checks that A's next request is anonymous (after the
-/// invalidation arrived, in pushed mode).
 async fn logout_elsewhere(mode: CacheMode, logins: usize) {
-    let key = Key::generate();
     let prefix = prefix();
-    let a_store = cached(&prefix, mode).await;
-    let b_store = cached(&prefix, mode).await;
-    let (a, b) = (app(a_store.clone(), &key), app(b_store, &key));
-    let mut cookies = Vec::with_capacity(logins);
-    for _ in 0..logins {
-        let res = send(&a, "/login", None).await;
-        let cookie = res.headers()[header::SET_COOKIE].to_str().unwrap();
-        cookies.push(cookie.split(';').next().unwrap().to_owned());
-    }
-    for cookie in &cookies {
-        for _ in 0..3 {
-            assert_eq!(send(&a, "/get", Some(cookie)).await.into_body(), "ann");
-        }
-    }
-    let hits = a_store.cache_stats().hits;
-    assert!(hits >= 2 * logins as u64, "{:?}", a_store.cache_stats());
-    for cookie in &cookies {
-        assert_eq!(send(&b, "/get", Some(cookie)).await.into_body(), "ann");
-        let seen = a_store.cache_stats().invalidations;
-        assert_eq!(send(&b, "/logout", Some(cookie)).await.into_body(), "out");
-        if mode == CacheMode::Pushed {
-            invalidated(&a_store, seen, 1).await;
-        }
-        assert_eq!(
-            send(&a, "/get", Some(cookie)).await.into_body(),
-            "anonymous"
-        );
-    }
-    eprintln!("{mode:?}: {:?}", a_store.cache_stats());
+    let (a, b) = (cached(&prefix, mode).await, cached(&prefix, mode).await);
+    common::cache::logout_elsewhere(a, b, mode, logins).await;
 }
 
 /// A logout on B is seen by A on the very next request (fenced), or as

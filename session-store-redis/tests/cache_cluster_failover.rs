@@ -15,12 +15,11 @@ mod common;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use session_core::store::{Record, Saved, SessionStore};
-use session_core::time::{self, OffsetDateTime};
+use session_core::store::{Saved, SessionStore};
 use session_core::Id;
 use session_store_redis::{redis, CacheMode, CacheState, RedisStore};
 
-use common::cache::set;
+use common::cache::{record, set};
 use common::nodes::start_cluster;
 use common::{master_of_in, n, raw_node, until_hit};
 
@@ -113,9 +112,7 @@ async fn a_manual_failover_under_a_cached_session() {
         );
     }
     let b = RedisStore::connect_cluster(&urls).await.unwrap();
-    let now = OffsetDateTime::now_utc();
-    let mut record = Record::new(Id::random(), now, now + time::Duration::hours(1));
-    record.data.insert("n".into(), json!(1));
+    let record = record(None);
     b.create(&record).await.unwrap();
     let id = record.id;
     let key = a.key(&id);

@@ -11,24 +11,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::json;
-use session_core::store::{Record, SessionStore};
-use session_core::time::{self, OffsetDateTime};
+use session_core::store::SessionStore;
 use session_core::Id;
-use session_store_redis::{CacheMode, CacheState, RedisStore};
+use session_store_redis::{CacheMode, CacheState};
 
-use common::cache::{kill_tracking, set};
+use common::cache::{kill_tracking, record, set, until};
 use common::n;
-
-/// Waits (at most 10 s, then fails) until `done` holds for `store`'s state.
-async fn until(store: &RedisStore, what: &str, done: impl Fn(&CacheState) -> bool) {
-    for _ in 0..1000 {
-        if done(&store.cache_stats().state) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("{what}: not within 10 s ({:?})", store.cache_stats());
-}
 
 #[tokio::test]
 async fn a_lost_tracking_connection_on_one_master_flushes_and_bypasses_until_back() {
@@ -52,9 +40,7 @@ async fn lost_and_back(mode: CacheMode) {
     // Sessions on every master, all cached.
     let mut by_master: BTreeMap<String, Vec<Id>> = BTreeMap::new();
     for _ in 0..48 {
-        let now = OffsetDateTime::now_utc();
-        let mut record = Record::new(Id::random(), now, now + time::Duration::hours(1));
-        record.data.insert("n".into(), json!(1));
+        let record = record(None);
         a.create(&record).await.unwrap();
         assert_eq!(n(&a, &record.id).await, Some(json!(1)));
         assert_eq!(n(&a, &record.id).await, Some(json!(1)));

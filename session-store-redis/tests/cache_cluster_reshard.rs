@@ -10,12 +10,11 @@ mod common;
 use std::time::Duration;
 
 use serde_json::json;
-use session_core::store::{Record, Saved, SessionStore};
-use session_core::time::{self, OffsetDateTime};
+use session_core::store::{Saved, SessionStore};
 use session_core::Id;
 use session_store_redis::{redis, CacheMode, CacheState, RedisStore};
 
-use common::cache::set;
+use common::cache::{record, set};
 use common::{n, raw_node, until_hit};
 
 /// `redis://host:port` as `(host, port)`.
@@ -132,9 +131,7 @@ async fn a_slot_moved_away_and_back_under_a_cached_session() {
     let a = cached(CacheMode::Fenced).await;
     let p = cached(CacheMode::Pushed).await;
     let b = common::cluster().await.with_prefix(&prefix);
-    let now = OffsetDateTime::now_utc();
-    let mut record = Record::new(Id::random(), now, now + time::Duration::hours(1));
-    record.data.insert("n".into(), json!(1));
+    let record = record(None);
     b.create(&record).await.unwrap();
     let id = record.id;
     let key = a.key(&id);

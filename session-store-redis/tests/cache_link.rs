@@ -9,24 +9,12 @@ mod common;
 use std::time::Duration;
 
 use serde_json::json;
-use session_core::store::{ChangeSet, Record, SessionStore};
-use session_core::time::{self, OffsetDateTime};
+use session_core::store::{ChangeSet, SessionStore};
 use session_core::Id;
-use session_store_redis::{CacheState, RedisStore};
+use session_store_redis::CacheState;
 
-use common::cache::kill_tracking;
+use common::cache::{kill_tracking, record, until};
 use common::n;
-
-/// Waits (at most 10 s, then fails) until `done` holds for `store`'s stats.
-async fn until(store: &RedisStore, what: &str, done: impl Fn(&CacheState) -> bool) {
-    for _ in 0..1000 {
-        if done(&store.cache_stats().state) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("{what}: not within 10 s ({:?})", store.cache_stats());
-}
 
 #[tokio::test]
 async fn a_lost_tracking_connection_flushes_and_bypasses_until_back() {
@@ -38,9 +26,7 @@ async fn a_lost_tracking_connection_flushes_and_bypasses_until_back() {
         .await
         .unwrap();
     let b = common::standalone().await.with_prefix(&prefix);
-    let now = OffsetDateTime::now_utc();
-    let mut record = Record::new(Id::random(), now, now + time::Duration::hours(1));
-    record.data.insert("n".into(), json!(1));
+    let record = record(None);
     a.create(&record).await.unwrap();
     assert_eq!(n(&a, &record.id).await, Some(json!(1)));
     assert_eq!(n(&a, &record.id).await, Some(json!(1)));

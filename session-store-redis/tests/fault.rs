@@ -4,7 +4,9 @@
 //!
 //! Needs the `redis-server` binary (or `REDIS_SERVER=/path/to/redis-server`).
 
-use std::net::{TcpListener, TcpStream};
+mod common;
+
+use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -13,6 +15,8 @@ use session_core::store::{ChangeSet, Created, Record, Saved, SessionStore, Store
 use session_core::time::{self, OffsetDateTime};
 use session_core::Id;
 use session_store_redis::RedisStore;
+
+use common::nodes::until_listening;
 
 const TIMEOUT: Duration = Duration::from_millis(800);
 /// Scheduling slack on a busy two-core machine.
@@ -44,15 +48,7 @@ impl Server {
             port,
             child: Some(child),
         };
-        // Bounded wait until it accepts connections.
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "redis-server on port {port} did not start within 10 s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        until_listening(port);
         server
     }
 

@@ -11,6 +11,8 @@ use session_core::{Expiry, Id};
 use session_store_redis::redis;
 use session_store_redis::RedisStore;
 
+use common::exists;
+
 fn record() -> Record {
     let now = OffsetDateTime::now_utc();
     let mut record = Record::new(Id::random(), now, now + Duration::hours(1));
@@ -47,14 +49,9 @@ async fn layout_is_one_hash_with_native_expiry(
     assert_eq!(fields["d:created"], "\"a user key named like metadata\"");
     assert_eq!(fields.len(), 4, "{fields:?}");
 
-    let expire_time: String = redis::cmd("PEXPIRETIME")
-        .arg(&key)
-        .query_async::<i64>(conn)
-        .await
-        .unwrap()
-        .to_string();
     assert_eq!(
-        expire_time, expires_ms,
+        expire_time(conn, &key).await.to_string(),
+        expires_ms,
         "the key must expire natively at expires_at"
     );
 
@@ -62,21 +59,11 @@ async fn layout_is_one_hash_with_native_expiry(
     let later = record.expires_at + Duration::hours(1);
     store.touch(&record.id, later).await.unwrap();
     let later_ms = (later.unix_timestamp_nanos() / 1_000_000) as i64;
-    let expire_time: i64 = redis::cmd("PEXPIRETIME")
-        .arg(&key)
-        .query_async(conn)
-        .await
-        .unwrap();
-    assert_eq!(expire_time, later_ms);
+    assert_eq!(expire_time(conn, &key).await, later_ms);
     let loaded = store.load(&record.id).await.unwrap().unwrap();
     assert_eq!(loaded.data, record.data);
     store.delete(&record.id).await.unwrap();
-    let exists: bool = redis::cmd("EXISTS")
-        .arg(&key)
-        .query_async(conn)
-        .await
-        .unwrap();
-    assert!(!exists);
+    assert!(!exists(conn, &key).await);
 }
 
 /// A field that is not JSON is reported as corrupt, naming the key.
@@ -261,12 +248,10 @@ async fn standalone_cycle_is_one_script() {
     moved.expiry = Some(Expiry::OnSessionEnd);
     moved.data.insert("role".into(), json!("admin"));
     assert_eq!(store.cycle(&old.id, &moved).await.unwrap(), Cycled::Moved);
-    let old_exists: bool = redis::cmd("EXISTS")
-        .arg(store.key(&old.id))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    assert!(!old_exists, "the old key must be gone");
+    assert!(
+        !exists(&mut conn, &store.key(&old.id)).await,
+        "the old key must be gone"
+    );
     let key = store.key(&moved.id);
     let fields = hgetall(&mut conn, &key).await;
     assert_eq!(fields["created"], unix_millis(old.created_at).to_string());
@@ -274,12 +259,10 @@ async fn standalone_cycle_is_one_script() {
     assert_eq!(fields["policy"], "end");
     assert_eq!(fields["d:role"], "\"admin\"");
     assert_eq!(fields.len(), 6, "{fields:?}");
-    let expire_time: i64 = redis::cmd("PEXPIRETIME")
-        .arg(&key)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    assert_eq!(expire_time, unix_millis(moved.expires_at));
+    assert_eq!(
+        expire_time(&mut conn, &key).await,
+        unix_millis(moved.expires_at)
+    );
 
     assert_eq!(
         store.cycle(&old.id, &moved).await.unwrap(),
@@ -518,12 +501,10 @@ async fn stubs_are_no_sessions(store: RedisStore, conn: &mut impl redis::aio::Co
     changes.set.insert("x".into(), json!(3));
     assert_eq!(store.save(&live.id, &changes).await.unwrap(), Saved::Gone);
     assert_eq!(store.touch(&live.id, expires).await.unwrap(), Saved::Gone);
-    let exists: i64 = redis::cmd("EXISTS")
-        .arg(store.key(&live.id))
-        .query_async(conn)
-        .await
-        .unwrap();
-    assert_eq!(exists, 0, "the stub was not removed");
+    assert!(
+        !exists(conn, &store.key(&live.id)).await,
+        "the stub was not removed"
+    );
     assert_eq!(store.load(&live.id).await.unwrap(), None);
     let _: () = redis::cmd("DEL").arg(&key).query_async(conn).await.unwrap();
 }
@@ -538,15 +519,6 @@ async fn standalone_stubs() {
 async fn cluster_stubs() {
     let mut conn = common::raw_cluster().await;
     stubs_are_no_sessions(common::cluster().await, &mut conn).await;
-}
-
-async fn exists(conn: &mut impl redis::aio::ConnectionLike, key: &str) -> bool {
-    redis::cmd("EXISTS")
-        .arg(key)
-        .query_async::<i64>(conn)
-        .await
-        .unwrap()
-        == 1
 }
 
 /// A save or touch pipeline cut short after its `HSET` (a broken
@@ -670,12 +642,7 @@ async fn a_kept_expiry_is_not_rewritten(
     changes.expiry_kept = true;
     changes.set.insert("user_count".into(), json!(5));
     assert_eq!(store.save(&record.id, &changes).await.unwrap(), Saved::Gone);
-    let exists: i64 = redis::cmd("EXISTS")
-        .arg(&key)
-        .query_async(conn)
-        .await
-        .unwrap();
-    assert_eq!(exists, 0, "the stub is deleted at once");
+    assert!(!exists(conn, &key).await, "the stub is deleted at once");
     assert!(store.load(&record.id).await.unwrap().is_none());
 }
 

@@ -18,6 +18,8 @@ use session_core::Id;
 use session_store_redis::redis;
 use session_store_redis::RedisStore;
 
+use common::exists;
+
 /// Sessions raced, one after another.
 const ROUNDS: usize = 150;
 /// Concurrent writers per session, each on a key of its own.
@@ -44,15 +46,6 @@ async fn write(store: &RedisStore, id: &Id, w: usize, i: usize) -> Saved {
         changes.removed.push("n".into());
     }
     store.save(id, &changes).await.unwrap()
-}
-
-async fn exists(conn: &mut impl redis::aio::ConnectionLike, key: &str) -> bool {
-    redis::cmd("EXISTS")
-        .arg(key)
-        .query_async::<i64>(conn)
-        .await
-        .unwrap()
-        == 1
 }
 
 async fn saves_race_a_delete(store: RedisStore, conn: &mut impl redis::aio::ConnectionLike) {

@@ -112,12 +112,10 @@ async fn expired_entries_are_pruned(store: RedisStore, conn: &mut impl redis::ai
     store.delete(&live.id).await.unwrap();
     tokio::time::sleep(GRACE).await;
     assert!(store.delete_expired().await.unwrap() >= 1);
-    let exists: bool = redis::cmd("EXISTS")
-        .arg(&index)
-        .query_async(conn)
-        .await
-        .unwrap();
-    assert!(!exists, "an index without sessions is left behind");
+    assert!(
+        !common::exists(conn, &index).await,
+        "an index without sessions is left behind"
+    );
 }
 
 /// Whether the index at `key` becomes empty within a second (the store

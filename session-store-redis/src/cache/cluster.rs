@@ -324,49 +324,50 @@ mod tests {
         Value::Array(vec![Value::Int(first), Value::Int(last), master])
     }
 
+    /// The map `ranges` describe, read as from a node at `seed`.
+    fn topology(ranges: Vec<Value>, seed: &str) -> Topology {
+        Topology::parse(Value::Array(ranges), seed).unwrap()
+    }
+
     #[test]
     fn a_slot_map_is_read_and_compared_whatever_its_order() {
-        let one = Topology::parse(
-            Value::Array(vec![
+        let one = topology(
+            vec![
                 range(0, 5460, node("10.0.0.1", 7000, "a")),
                 range(10923, 16383, node("", 7002, "c")),
                 range(5461, 10922, node("10.0.0.2", 7001, "b")),
-            ]),
+            ],
             "10.0.0.3",
-        )
-        .unwrap();
+        );
         assert_eq!(one.masters().len(), 3);
         assert_eq!(one.masters()[2].host, "10.0.0.3");
         assert_eq!(one.master_of(0), Some(0));
         assert_eq!(one.master_of(5460), Some(0));
         assert_eq!(one.master_of(5461), Some(1));
         assert_eq!(one.master_of(16383), Some(2));
-        let other = Topology::parse(
-            Value::Array(vec![
+        let other = topology(
+            vec![
                 range(5461, 10922, node("10.0.0.2", 7001, "b")),
                 range(0, 5460, node("10.0.0.1", 7000, "a")),
                 range(10923, 16383, node("10.0.0.3", 7002, "c")),
-            ]),
+            ],
             "10.0.0.1",
-        )
-        .unwrap();
+        );
         assert_eq!(one, other);
         // A slot moved, or a gap: another map.
-        let moved = Topology::parse(
-            Value::Array(vec![
+        let moved = topology(
+            vec![
                 range(0, 5459, node("10.0.0.1", 7000, "a")),
                 range(5460, 10922, node("10.0.0.2", 7001, "b")),
                 range(10923, 16383, node("10.0.0.3", 7002, "c")),
-            ]),
+            ],
             "10.0.0.1",
-        )
-        .unwrap();
+        );
         assert_ne!(one, moved);
-        let gap = Topology::parse(
-            Value::Array(vec![range(0, 5460, node("10.0.0.1", 7000, "a"))]),
+        let gap = topology(
+            vec![range(0, 5460, node("10.0.0.1", 7000, "a"))],
             "10.0.0.1",
-        )
-        .unwrap();
+        );
         assert_eq!(gap.master_of(5461), None);
         assert!(Topology::parse(Value::Int(3), "x").is_err());
         assert!(Topology::parse(Value::Array(vec![Value::Int(3)]), "x").is_err());

@@ -1,20 +1,22 @@
 //! What the local cache tests share: a record and a change of its `n`, a
 //! login app, a wait for invalidations, the ACL user that may not run
-//! `CLIENT`, and the kill of tracking connections.
+//! `CLIENT`, the kill of tracking connections, and the checks that run on
+//! one node and on a cluster alike.
 
 use std::convert::Infallible;
 use std::time::Duration;
 
+use http::header;
 use http::{Request, Response};
 use serde_json::json;
 use session_core::store::{ChangeSet, Record, SessionStore};
 use session_core::time::{self, OffsetDateTime};
 use session_core::{Id, Key, Session, SessionConfig, SessionLayer};
-use session_store_redis::{redis, CacheState, RedisStore};
+use session_store_redis::{redis, CacheMode, CacheState, RedisStore};
 use tower::util::BoxCloneSyncService;
 use tower::Layer;
 
-use super::App;
+use super::{send, App};
 
 /// A session of an hour holding `n` = 1, bound to `user` if given.
 pub fn record(user: Option<&str>) -> Record {
@@ -156,4 +158,95 @@ pub async fn works_uncached(store: RedisStore) {
     assert!(store.load(&record.id).await.unwrap().is_some());
     let stats = store.cache_stats();
     assert_eq!((stats.hits, stats.misses, stats.entries), (0, 0, 0));
+}
+
+/// `delete_user` on `b` ends the `sessions` sessions of one user that `a`
+/// holds in its cache; a cycle on `b` ends the old id in `a`'s cache.
+pub async fn ends_elsewhere_are_seen(a: &RedisStore, b: &RedisStore, sessions: usize) {
+    let user = format!("u{}", Id::random().encode());
+    let records: Vec<Record> = (0..sessions).map(|_| record(Some(&user))).collect();
+    for session in &records {
+        a.create(session).await.unwrap();
+    }
+    for _ in 0..2 {
+        for session in &records {
+            assert!(a.load(&session.id).await.unwrap().is_some());
+        }
+    }
+    assert_eq!(b.delete_user(&user, None).await.unwrap(), sessions as u64);
+    for session in &records {
+        assert!(a.load(&session.id).await.unwrap().is_none());
+    }
+
+    let old = record(None);
+    a.create(&old).await.unwrap();
+    assert!(a.load(&old.id).await.unwrap().is_some());
+    assert!(a.load(&old.id).await.unwrap().is_some());
+    let new = Record::new(Id::random(), old.created_at, old.expires_at);
+    b.cycle(&old.id, &new).await.unwrap();
+    assert!(a.load(&old.id).await.unwrap().is_none());
+    assert!(a.load(&new.id).await.unwrap().is_some());
+}
+
+/// A cache bounded to 3 entries (`store`'s) never holds more, and is full
+/// after 20 sessions were created and read.
+pub async fn stays_within_the_bound(store: RedisStore) {
+    let a = store.with_local_cache(3).await.unwrap();
+    for _ in 0..20 {
+        let record = record(None);
+        a.create(&record).await.unwrap();
+        assert!(a.load(&record.id).await.unwrap().is_some());
+        assert!(a.cache_stats().entries <= 3);
+    }
+    assert_eq!(a.cache_stats().entries, 3);
+}
+
+/// Logs in `logins` visitors on instance A (`a_store`), reads each on A
+/// until cached, logs each out on B (`b_store`), and checks that A's next
+/// request is anonymous (after the invalidation arrived, in pushed mode).
+pub async fn logout_elsewhere(
+    a_store: RedisStore,
+    b_store: RedisStore,
+    mode: CacheMode,
+    logins: usize,
+) {
+    let key = Key::generate();
+    let (a, b) = (login_app(a_store.clone(), &key), login_app(b_store, &key));
+    let mut cookies = Vec::with_capacity(logins);
+    for _ in 0..logins {
+        let res = send(&a, "/login", None).await;
+        let cookie = res.headers()[header::SET_COOKIE].to_str().unwrap();
+        cookies.push(cookie.split(';').next().unwrap().to_owned());
+    }
+    for cookie in &cookies {
+        for _ in 0..3 {
+            assert_eq!(send(&a, "/get", Some(cookie)).await.into_body(), "ann");
+        }
+    }
+    let hits = a_store.cache_stats().hits;
+    assert!(hits >= 2 * logins as u64, "{:?}", a_store.cache_stats());
+    for cookie in &cookies {
+        assert_eq!(send(&b, "/get", Some(cookie)).await.into_body(), "ann");
+        let seen = a_store.cache_stats().invalidations;
+        assert_eq!(send(&b, "/logout", Some(cookie)).await.into_body(), "out");
+        if mode == CacheMode::Pushed {
+            invalidated(&a_store, seen, 1).await;
+        }
+        assert_eq!(
+            send(&a, "/get", Some(cookie)).await.into_body(),
+            "anonymous"
+        );
+    }
+    eprintln!("{mode:?}: {:?}", a_store.cache_stats());
+}
+
+/// Waits (at most 10 s, then fails) until `done` holds for `store`'s state.
+pub async fn until(store: &RedisStore, what: &str, done: impl Fn(&CacheState) -> bool) {
+    for _ in 0..1000 {
+        if done(&store.cache_stats().state) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{what}: not within 10 s ({:?})", store.cache_stats());
 }

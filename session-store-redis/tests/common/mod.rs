@@ -180,3 +180,13 @@ pub async fn until_hit(store: &RedisStore, id: &session_core::Id) {
     }
     panic!("no cache hit within 10 s: {:?}", store.cache_stats());
 }
+
+/// Whether `key` exists on the server `conn` talks to.
+pub async fn exists(conn: &mut impl redis::aio::ConnectionLike, key: &str) -> bool {
+    redis::cmd("EXISTS")
+        .arg(key)
+        .query_async::<i64>(conn)
+        .await
+        .unwrap()
+        == 1
+}

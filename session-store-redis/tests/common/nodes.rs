@@ -38,14 +38,7 @@ impl Node {
             .unwrap_or_else(|err| {
                 panic!("cannot start `{binary}` ({err}): install Redis or set REDIS_SERVER")
             });
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "redis-server on port {port} did not start within 10 s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        until_listening(port);
         Self {
             port,
             dir,
@@ -69,6 +62,19 @@ impl Node {
 impl Drop for Node {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// Waits (at most 10 s, then fails) until a server accepts connections on
+/// loopback `port`.
+pub fn until_listening(port: u16) {
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "redis-server on port {port} did not start within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
