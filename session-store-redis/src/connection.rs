@@ -399,27 +399,25 @@ impl Batcher {
             redis::aio::ConnectionLike::req_packed_commands(&mut manager, &pipe, 0, total),
         )
         .await;
-        let mut answers = match answers {
-            Ok(Ok(answers)) if answers.len() == total => answers.into_iter(),
-            Ok(Ok(answers)) => {
-                let err = RedisError::from((
-                    ErrorKind::Client,
-                    "Redis answered a batch with the wrong number of answers",
-                    format!("{} for {total}", answers.len()),
-                ));
-                for (_, tx) in waiting {
-                    let _ = tx.send(Err(err.clone()));
-                }
-                return;
-            }
-            Ok(Err(err)) => {
-                for (_, tx) in waiting {
-                    let _ = tx.send(Err(err.clone()));
-                }
-                return;
-            }
+        let answers = match answers {
+            Ok(Ok(answers)) if answers.len() == total => Ok(answers),
+            Ok(Ok(answers)) => Err(RedisError::from((
+                ErrorKind::Client,
+                "Redis answered a batch with the wrong number of answers",
+                format!("{} for {total}", answers.len()),
+            ))),
+            Ok(Err(err)) => Err(err),
             // The callers time out on their own.
             Err(_) => return,
+        };
+        let mut answers = match answers {
+            Ok(answers) => answers.into_iter(),
+            Err(err) => {
+                for (_, tx) in waiting {
+                    let _ = tx.send(Err(err.clone()));
+                }
+                return;
+            }
         };
         for (n, tx) in waiting {
             let mine: Vec<redis::Value> = answers.by_ref().take(n).collect();

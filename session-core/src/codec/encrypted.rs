@@ -87,7 +87,6 @@ impl EncryptedCookie {
 
 /// The associated data of a value for the cookie `name`: this codec's
 /// purpose (a constant, so the concatenation is unambiguous), then the name.
-#[cfg(test)]
 fn associated_data(name: &str) -> Vec<u8> {
     [PURPOSE, name.as_bytes()].concat()
 }
@@ -102,7 +101,7 @@ fn with_associated_data<R>(name: &str, f: impl FnOnce(&[u8]) -> R) -> R {
         stack[PURPOSE.len()..len].copy_from_slice(name.as_bytes());
         f(&stack[..len])
     } else {
-        f(&[PURPOSE, name.as_bytes()].concat())
+        f(&associated_data(name))
     }
 }
 

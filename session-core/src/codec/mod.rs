@@ -303,7 +303,7 @@ fn parse_fixed(bytes: &[u8]) -> Option<ClientSession> {
         if seconds == ABSENT {
             return Some(None);
         }
-        OffsetDateTime::from_unix_timestamp(seconds).ok().map(Some)
+        time_at(seconds).map(Some)
     };
     let expiry = match header[POLICY_AT] {
         0 => None,
