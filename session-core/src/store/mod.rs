@@ -492,6 +492,20 @@ pub trait SessionStore: fmt::Debug + Send + Sync + 'static {
         Err(StoreError::Unsupported("delete_user"))
     }
 
+    /// Ends the live session `id` if it is bound to `user`, and says
+    /// whether it did: `false` when `id` is gone, expired, bound to
+    /// someone else, or was moved to a new id by a
+    /// [`cycle`](SessionStore::cycle) that ran first (the moved session
+    /// goes on under its new id). Like [`delete`](SessionStore::delete),
+    /// what it ends is gone for good ("logout wins").
+    ///
+    /// The default body answers [`StoreError::Unsupported`]; every store of
+    /// this project implements it.
+    async fn end_user_session(&self, user: &str, id: &Id) -> Result<bool, StoreError> {
+        let _ = (user, id);
+        Err(StoreError::Unsupported("end_user_session"))
+    }
+
     /// Takes the lease on session `id` that serializes its requests across
     /// every instance of the application sharing this store, waiting (for
     /// a bound the store sets) while another request holds it.
@@ -731,6 +745,9 @@ impl<S: SessionStore + ?Sized> SessionStore for std::sync::Arc<S> {
     }
     async fn delete_user(&self, user: &str, keep: Option<&Id>) -> Result<u64, StoreError> {
         (**self).delete_user(user, keep).await
+    }
+    async fn end_user_session(&self, user: &str, id: &Id) -> Result<bool, StoreError> {
+        (**self).end_user_session(user, id).await
     }
     async fn lock(&self, id: &Id) -> Result<Option<Box<dyn SessionLease>>, StoreError> {
         (**self).lock(id).await
