@@ -294,6 +294,173 @@ pub async fn delete_user_racing_saves_leaves_nothing(store: DynStore) {
     }
 }
 
+/// "Log out everywhere" racing cycles of the user's sessions (a login or
+/// a privilege change giving a session a fresh id at that moment): once
+/// both are done, nothing of the user is live or listed, under the old id
+/// or the new one. Twenty rounds; [`race_cycles_against_delete_user`]
+/// runs as many as asked.
+pub async fn cycle_racing_delete_user_leaves_nothing(store: DynStore) {
+    race_cycles_against_delete_user(store, 20).await;
+}
+
+/// `rounds` rounds of [`cycle_racing_delete_user_leaves_nothing`]: in
+/// each, three sessions of a fresh user are cycled by their own tasks
+/// (each after a different number of yields, so the cycles land before,
+/// during and after the index is read) while `delete_user` runs. Panics
+/// on the first round that leaves a session of the user live or listed,
+/// naming the round.
+pub async fn race_cycles_against_delete_user(store: DynStore, rounds: usize) {
+    for round in 0..rounds {
+        let user = fresh_user("cycler");
+        let sessions: Vec<Record> = (0..3).map(|_| bound(&user)).collect();
+        for record in &sessions {
+            create(&store, record).await;
+        }
+        let mut cycles = Vec::new();
+        for (n, old) in sessions.iter().enumerate() {
+            let store = store.clone();
+            let old = old.id;
+            let mut moved = bound(&user);
+            moved.created_at = sessions[n].created_at;
+            let new = moved.id;
+            let yields = (round + n) % 4;
+            cycles.push((
+                old,
+                new,
+                tokio::spawn(async move {
+                    for _ in 0..yields {
+                        tokio::task::yield_now().await;
+                    }
+                    store.cycle(&old, &moved).await.expect("cycle failed")
+                }),
+            ));
+        }
+        store
+            .delete_user(&user, None)
+            .await
+            .expect("delete_user failed");
+        for (old, new, task) in cycles {
+            let outcome = task.await.expect("a cycle task panicked");
+            assert!(
+                outcome == Cycled::Moved || outcome == Cycled::Gone,
+                "round {round}: a cycle onto a fresh id answered {outcome:?}"
+            );
+            assert!(
+                load(&store, &old).await.is_none(),
+                "round {round}: a session ended by delete_user is live under its old id"
+            );
+            assert!(
+                load(&store, &new).await.is_none(),
+                "round {round}: a session cycled while delete_user ran survived under its new id \
+                 (cycle answered {outcome:?})"
+            );
+        }
+        assert!(
+            listed(&store, &user).await.is_empty(),
+            "round {round}: the user still lists sessions after delete_user"
+        );
+    }
+}
+
+/// `end_user_session` ends exactly the session it names, and only when
+/// that session is live and bound to the user; its answer says whether
+/// it did.
+pub async fn end_user_session_ends_one_session(store: DynStore) {
+    let hong = fresh_user("hong");
+    let kim = fresh_user("kim");
+    let target = bound(&hong);
+    let other = bound(&hong);
+    let kims = bound(&kim);
+    let unbound = record_with(json!({"a": 1}));
+    for record in [&target, &other, &kims, &unbound] {
+        create(&store, record).await;
+    }
+    let end = |user: &str, id: Id| {
+        let store = store.clone();
+        let user = user.to_owned();
+        async move {
+            store
+                .end_user_session(&user, &id)
+                .await
+                .expect("end_user_session failed")
+        }
+    };
+    assert!(end(&hong, target.id).await, "a live bound session is ended");
+    assert!(load(&store, &target.id).await.is_none());
+    assert!(
+        !end(&hong, target.id).await,
+        "ending it again answers false"
+    );
+    assert_eq!(listed(&store, &hong).await, [other.id]);
+    assert!(
+        !end(&hong, kims.id).await,
+        "another user's session is not ended"
+    );
+    assert!(
+        !end(&hong, unbound.id).await,
+        "an unbound session is not ended"
+    );
+    assert!(
+        !end(&hong, Id::random()).await,
+        "an unknown id answers false"
+    );
+    assert!(load(&store, &kims.id).await.is_some());
+    assert!(load(&store, &unbound.id).await.is_some());
+    assert_eq!(
+        store
+            .save(&target.id, &changes(json!({"b": 2}), &[]))
+            .await
+            .unwrap(),
+        Saved::Gone,
+        "an ended session cannot be saved back"
+    );
+}
+
+/// `end_user_session` racing a cycle of the session it names tells the
+/// truth: when it answers `true`, the session is live under neither id;
+/// when it answers `false`, the old id is gone (the session went on under
+/// the new one, which the cycle answered `Moved` for).
+pub async fn end_user_session_racing_a_cycle_tells_the_truth(store: DynStore) {
+    for round in 0..20 {
+        let user = fresh_user("ender");
+        let old = bound(&user);
+        create(&store, &old).await;
+        let mut moved = bound(&user);
+        moved.created_at = old.created_at;
+        let new = moved.id;
+        let cycling = {
+            let store = store.clone();
+            let old = old.id;
+            tokio::spawn(async move {
+                for _ in 0..round % 4 {
+                    tokio::task::yield_now().await;
+                }
+                store.cycle(&old, &moved).await.expect("cycle failed")
+            })
+        };
+        let ended = store
+            .end_user_session(&user, &old.id)
+            .await
+            .expect("end_user_session failed");
+        let cycled = cycling.await.expect("the cycle task panicked");
+        assert!(load(&store, &old.id).await.is_none(), "round {round}");
+        let new_lives = load(&store, &new).await.is_some();
+        if ended {
+            assert!(
+                !new_lives,
+                "round {round}: end_user_session answered true but the session lives on under \
+                 its new id (cycle answered {cycled:?})"
+            );
+        } else {
+            assert_eq!(
+                (cycled, new_lives),
+                (Cycled::Moved, true),
+                "round {round}: end_user_session answered false although it was not moved away"
+            );
+        }
+    }
+}
+
 /// User names are opaque text: characters that key or pattern syntaxes
 /// treat specially do not make two users share an index.
 pub async fn awkward_user_names_are_distinct(store: DynStore) {
