@@ -41,6 +41,7 @@ use std::fmt;
 use serde_json::Value;
 use time::OffsetDateTime;
 
+pub use crate::at_rest::{Encrypted, RESERVED_KEY_PREFIX};
 pub use crate::id::{Id, ParseIdError};
 use crate::Expiry;
 pub use async_trait::async_trait;
