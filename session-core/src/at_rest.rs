@@ -3,11 +3,13 @@
 
 use std::fmt;
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
+use aes_gcm::aead::{AeadInPlace, KeyInit};
+use aes_gcm::{Aes256Gcm, Nonce, Tag};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use serde::Serialize;
 use serde_json::Value;
+use smallvec::SmallVec;
 use time::OffsetDateTime;
 
 use crate::store::{
@@ -20,7 +22,12 @@ const PURPOSE: &[u8] = b"session-core/v1/data-at-rest";
 const KEY_ID_PURPOSE: &[u8] = b"session-core/v1/data-at-rest/key-id";
 const PREFIX: &str = "enc1:";
 const NONCE_LEN: usize = 12;
+const TAG_LEN: usize = 16;
 const KEY_ID_HEX: usize = 8;
+
+/// Bytes kept on the stack while sealing or opening one value (nonce,
+/// JSON, tag): what most session values fit in. Larger ones use the heap.
+type Bytes = SmallVec<[u8; 256]>;
 
 /// Data keys starting with this are reserved: [`Encrypted`] keeps the
 /// sealed copies of a record's user binding, creation time and expiry
@@ -225,22 +232,54 @@ impl fmt::Display for Refusal {
     }
 }
 
-/// What a sealed value is bound to: the session's stored id and its key.
-fn associated_data(id: &Id, key: &str) -> Vec<u8> {
-    [PURPOSE, &[0], id.as_bytes(), key.as_bytes()].concat()
+/// Runs `f` on what a sealed value is bound to: the purpose, the
+/// session's stored id and the value's key name (assembled on the stack
+/// for key names up to 83 bytes).
+fn with_associated_data<R>(id: &Id, key: &str, f: impl FnOnce(&[u8]) -> R) -> R {
+    const ID_AT: usize = PURPOSE.len() + 1;
+    const KEY_AT: usize = ID_AT + Id::LEN;
+    let mut stack = [0u8; 128];
+    let end = KEY_AT + key.len();
+    match stack.get_mut(..end) {
+        Some(aad) => {
+            aad[..PURPOSE.len()].copy_from_slice(PURPOSE);
+            aad[ID_AT..KEY_AT].copy_from_slice(id.as_bytes());
+            aad[KEY_AT..].copy_from_slice(key.as_bytes());
+            f(aad)
+        }
+        None => f(&[PURPOSE, &[0], id.as_bytes(), key.as_bytes()].concat()),
+    }
 }
 
-/// The readable fields of a record, as their sealed copies hold them.
-fn user_value(user: Option<&str>) -> Value {
-    user.map_or(Value::Null, |user| Value::String(user.to_owned()))
+/// The sealed copies hold these, as JSON: the user (or `null`), the
+/// creation time in Unix milliseconds, the policy's
+/// [`Expiry::to_stored`] text (or `null`).
+fn created_millis(created_at: OffsetDateTime) -> i64 {
+    unix_millis(created_at)
 }
 
-fn created_value(created_at: OffsetDateTime) -> Value {
-    Value::from(unix_millis(created_at))
+fn policy_text(expiry: Option<Expiry>) -> Option<String> {
+    expiry.map(|expiry| expiry.to_stored())
 }
 
-fn policy_value(expiry: Option<Expiry>) -> Value {
-    expiry.map_or(Value::Null, |expiry| Value::String(expiry.to_stored()))
+/// Whether the JSON `plaintext` is `readable`: compared as the bytes
+/// sealing writes, and as JSON values when those differ (a copy sealed
+/// by another serializer).
+fn holds(plaintext: &[u8], readable: &impl Serialize) -> bool {
+    let mut expected = Bytes::new();
+    if serde_json::to_writer(&mut expected, readable).is_err() {
+        return false;
+    }
+    if expected[..] == *plaintext {
+        return true;
+    }
+    match (
+        serde_json::from_slice::<Value>(plaintext),
+        serde_json::to_value(readable),
+    ) {
+        (Ok(sealed), Ok(readable)) => sealed == readable,
+        _ => false,
+    }
 }
 
 fn reserved_error(key: &str) -> StoreError {
@@ -319,38 +358,43 @@ impl<S> Encrypted<S> {
 
     /// `value`, stored under `key` of the session stored as `id`, sealed
     /// with the first key.
-    fn seal(&self, id: &Id, key: &str, value: &Value) -> Result<Value, StoreError> {
+    fn seal(&self, id: &Id, key: &str, value: &impl Serialize) -> Result<Value, StoreError> {
         let current = &self.keys[0];
-        let plaintext = serde_json::to_vec(value).map_err(StoreError::failed)?;
-        let mut nonce = [0u8; NONCE_LEN];
-        crate::id::fill_random(&mut nonce);
-        let aad = associated_data(id, key);
-        let sealed = current
-            .cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: &plaintext,
-                    aad: &aad,
-                },
-            )
-            .map_err(|_| {
-                StoreError::failed(std::io::Error::other(
-                    "AES-GCM refused to seal a session value",
-                ))
-            })?;
-        let mut text = String::with_capacity(
-            PREFIX.len() + KEY_ID_HEX + 1 + (NONCE_LEN + sealed.len()).div_ceil(3) * 4,
-        );
+        // nonce ‖ JSON, the JSON encrypted in place, then the tag.
+        let mut bytes = Bytes::new();
+        bytes.resize(NONCE_LEN, 0);
+        crate::id::fill_random(&mut bytes);
+        serde_json::to_writer(&mut bytes, value).map_err(StoreError::failed)?;
+        let (nonce, plaintext) = bytes.split_at_mut(NONCE_LEN);
+        let tag = with_associated_data(id, key, |aad| {
+            current
+                .cipher
+                .encrypt_in_place_detached(Nonce::from_slice(nonce), aad, plaintext)
+        })
+        .map_err(|_| {
+            StoreError::failed(std::io::Error::other(
+                "AES-GCM refused to seal a session value",
+            ))
+        })?;
+        bytes.extend_from_slice(&tag);
+        let mut text =
+            String::with_capacity(PREFIX.len() + KEY_ID_HEX + 1 + bytes.len().div_ceil(3) * 4);
         text.push_str(PREFIX);
         text.push_str(&current.name);
         text.push(':');
-        URL_SAFE_NO_PAD.encode_string([&nonce[..], &sealed].concat(), &mut text);
+        URL_SAFE_NO_PAD.encode_string(&bytes, &mut text);
         Ok(Value::String(text))
     }
 
-    /// The value sealed under `key` of the session stored as `id`, opened.
-    fn open(&self, id: &Id, key: &str, value: &Value) -> Result<Value, Refusal> {
+    /// Opens the value sealed under `key` of the session stored as `id`
+    /// into `bytes` and returns its JSON.
+    fn open_into<'b>(
+        &self,
+        id: &Id,
+        key: &str,
+        value: &Value,
+        bytes: &'b mut Bytes,
+    ) -> Result<&'b [u8], Refusal> {
         let rest = match value {
             Value::String(text) => text.strip_prefix(PREFIX),
             _ => None,
@@ -369,20 +413,34 @@ impl<S> Encrypted<S> {
                     key: key.to_owned(),
                     name: name.to_owned(),
                 })?;
-        let raw = URL_SAFE_NO_PAD.decode(body).map_err(|_| does_not_open())?;
-        let (nonce, sealed) = raw.split_at_checked(NONCE_LEN).ok_or_else(does_not_open)?;
-        let aad = associated_data(id, key);
-        let plaintext = data_key
-            .cipher
-            .decrypt(
-                Nonce::from_slice(nonce),
-                Payload {
-                    msg: sealed,
-                    aad: &aad,
-                },
-            )
+        bytes.resize(base64::decoded_len_estimate(body.len()), 0);
+        let len = URL_SAFE_NO_PAD
+            .decode_slice(body, bytes)
             .map_err(|_| does_not_open())?;
-        serde_json::from_slice(&plaintext).map_err(|_| does_not_open())
+        bytes.truncate(len);
+        if len < NONCE_LEN + TAG_LEN {
+            return Err(does_not_open());
+        }
+        let (nonce, rest) = bytes.split_at_mut(NONCE_LEN);
+        let (sealed, tag) = rest.split_at_mut(len - NONCE_LEN - TAG_LEN);
+        with_associated_data(id, key, |aad| {
+            data_key.cipher.decrypt_in_place_detached(
+                Nonce::from_slice(nonce),
+                aad,
+                sealed,
+                Tag::from_slice(tag),
+            )
+        })
+        .map_err(|_| does_not_open())?;
+        Ok(&bytes[NONCE_LEN..len - TAG_LEN])
+    }
+
+    /// The value sealed under `key` of the session stored as `id`, opened.
+    #[cfg(test)]
+    fn open(&self, id: &Id, key: &str, value: &Value) -> Result<Value, Refusal> {
+        let mut bytes = Bytes::new();
+        let plaintext = self.open_into(id, key, value, &mut bytes)?;
+        serde_json::from_slice(plaintext).map_err(|_| Refusal::DoesNotOpen(key.to_owned()))
     }
 
     /// `record` as the wrapped store keeps it: every value sealed, and the
@@ -396,11 +454,11 @@ impl<S> Encrypted<S> {
             }
             data.insert(key.clone(), self.seal(id, key, value)?);
         }
-        let user = user_value(record.user.as_deref());
+        let user = record.user.as_deref();
         data.insert(USER.to_owned(), self.seal(id, USER, &user)?);
-        let created = created_value(record.created_at);
+        let created = created_millis(record.created_at);
         data.insert(CREATED.to_owned(), self.seal(id, CREATED, &created)?);
-        let policy = policy_value(record.expiry);
+        let policy = policy_text(record.expiry);
         data.insert(POLICY.to_owned(), self.seal(id, POLICY, &policy)?);
         // Every field named, so that a field added to `Record` is a
         // compile error here rather than silently dropped.
@@ -428,13 +486,12 @@ impl<S> Encrypted<S> {
             set.insert(key.clone(), self.seal(id, key, value)?);
         }
         if let Some(user) = &changes.user {
-            let user = user_value(user.as_deref());
-            set.insert(USER.to_owned(), self.seal(id, USER, &user)?);
+            set.insert(USER.to_owned(), self.seal(id, USER, &user.as_deref())?);
         }
         if let Some(expiry) = changes.expiry {
             set.insert(
                 POLICY.to_owned(),
-                self.seal(id, POLICY, &policy_value(expiry))?,
+                self.seal(id, POLICY, &policy_text(expiry))?,
             );
         }
         Ok(ChangeSet {
@@ -451,40 +508,54 @@ impl<S> Encrypted<S> {
     /// copies of its fields and takes them out of the data.
     fn open_record(&self, record: &mut Record) -> Result<(), Refusal> {
         let id = record.id;
-        let (mut user, mut created, mut policy) = (None, None, None);
+        let (mut user, mut created, mut policy) = (false, false, false);
+        let mut bytes = Bytes::new();
         for (key, value) in record.data.iter_mut() {
             if is_reserved(key) {
-                let slot = match key.as_str() {
-                    USER => &mut user,
-                    CREATED => &mut created,
-                    POLICY => &mut policy,
+                let plaintext = self.open_into(&id, key, value, &mut bytes)?;
+                let (seen, field, matches) = match key.as_str() {
+                    USER => (&mut user, "user binding", holds(plaintext, &record.user)),
+                    CREATED => (
+                        &mut created,
+                        "creation time",
+                        holds(plaintext, &created_millis(record.created_at)),
+                    ),
+                    POLICY => (
+                        &mut policy,
+                        "expiry policy",
+                        holds(plaintext, &policy_text(record.expiry)),
+                    ),
                     _ => return Err(Refusal::UnknownReserved(key.clone())),
                 };
-                *slot = Some(self.open(&id, key, value)?);
+                if !matches {
+                    return Err(Refusal::Differs(field));
+                }
+                *seen = true;
                 continue;
             }
-            match self.open(&id, key, value) {
-                Ok(opened) => *value = opened,
+            match self.open_into(&id, key, value, &mut bytes) {
+                Ok(plaintext) => {
+                    *value = serde_json::from_slice(plaintext)
+                        .map_err(|_| Refusal::DoesNotOpen(key.clone()))?;
+                }
                 // Written before the data keys were set (accepted only
                 // when asked for).
                 Err(Refusal::NotSealed(_)) if !self.strict => {}
                 Err(refusal) => return Err(refusal),
             }
         }
-        let fields = [
-            ("user binding", user, user_value(record.user.as_deref())),
-            ("creation time", created, created_value(record.created_at)),
-            ("expiry policy", policy, policy_value(record.expiry)),
-        ];
-        for (field, sealed, readable) in fields {
-            match sealed {
-                Some(sealed) if sealed == readable => {}
-                Some(_) => return Err(Refusal::Differs(field)),
-                None if self.strict => return Err(Refusal::Missing(field)),
-                None => {}
+        if self.strict {
+            for (seen, field) in [
+                (user, "user binding"),
+                (created, "creation time"),
+                (policy, "expiry policy"),
+            ] {
+                if !seen {
+                    return Err(Refusal::Missing(field));
+                }
             }
         }
-        if record.data.keys().any(|key| is_reserved(key)) {
+        if user || created || policy {
             record.data.retain(|key, _| !is_reserved(key));
         }
         Ok(())
@@ -591,6 +662,66 @@ mod tests {
         assert!(!sealed.to_string().contains("aaa@aaa.com"));
         assert!(sealed.as_str().unwrap().starts_with("enc1:"));
         assert_eq!(at_rest.open(&id, "profile", &sealed).unwrap(), value);
+    }
+
+    #[test]
+    fn large_values_and_long_key_names_round_trip() {
+        let at_rest = encrypted(&[1]);
+        let id = Id::random();
+        let key = "k".repeat(300);
+        let value = json!({"blob": "x".repeat(10_000), "list": vec![7u32; 500]});
+        let sealed = at_rest.seal(&id, &key, &value).unwrap();
+        assert_eq!(at_rest.open(&id, &key, &sealed).unwrap(), value);
+        assert!(matches!(
+            at_rest.open(&id, &key[1..], &sealed),
+            Err(Refusal::DoesNotOpen(_))
+        ));
+    }
+
+    /// The format is the one earlier versions wrote (`Aead::encrypt` of
+    /// the JSON, nonce ‖ ciphertext ‖ tag, the associated data one
+    /// concatenation): their values still open, for key names whose
+    /// associated data is built on the stack and on the heap.
+    #[test]
+    fn values_sealed_by_earlier_versions_open() {
+        use aes_gcm::aead::{Aead, Payload};
+        let at_rest = encrypted(&[1]);
+        let id = Id::random();
+        let key = Key::from_bytes(&[1; 32]).unwrap();
+        let cipher = Aes256Gcm::new(&key.derive(PURPOSE).into());
+        for len in [0, 4, 82, 83, 84, 300] {
+            let name = "c".repeat(len);
+            let nonce = [9u8; NONCE_LEN];
+            let aad = [PURPOSE, &[0], id.as_bytes(), name.as_bytes()].concat();
+            let sealed = cipher
+                .encrypt(
+                    Nonce::from_slice(&nonce),
+                    Payload {
+                        msg: br#"["apple","pear"]"#,
+                        aad: &aad,
+                    },
+                )
+                .unwrap();
+            let text = format!(
+                "enc1:{}:{}",
+                at_rest.keys[0].name,
+                URL_SAFE_NO_PAD.encode([&nonce[..], &sealed].concat())
+            );
+            let opened = at_rest.open(&id, &name, &json!(text)).unwrap();
+            assert_eq!(opened, json!(["apple", "pear"]), "key name of {len} bytes");
+        }
+    }
+
+    #[test]
+    fn copies_compare_as_json_whatever_their_bytes() {
+        assert!(holds(br#""alice""#, &Some("alice")));
+        assert!(holds(br#""\u0061lice""#, &Some("alice")));
+        assert!(holds(b" null ", &None::<&str>));
+        assert!(holds(b"1700000000000", &1_700_000_000_000i64));
+        assert!(!holds(br#""alice""#, &Some("mallory")));
+        assert!(!holds(b"null", &Some("alice")));
+        assert!(!holds(b"1700000000001", &1_700_000_000_000i64));
+        assert!(!holds(b"not json", &None::<&str>));
     }
 
     #[test]
