@@ -387,8 +387,8 @@ async fn rotation_opens_what_older_keys_sealed() {
     let read = browser.get(&rotated, "/get").await.json();
     assert_eq!(read["user"], "hong");
     assert_eq!(read["profile"]["email"], "hong@example.com");
-    // A write under the new key leaves the session readable by it alone
-    // for that value, and by both for the rest.
+    // Values written now are sealed under the new key; the rest stay
+    // under the old one, and the session reads whole.
     browser.get(&rotated, "/count").await;
     assert_eq!(browser.get(&rotated, "/count").await.body, "1");
 }
