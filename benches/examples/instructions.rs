@@ -11,7 +11,7 @@
 //!
 //! The instructions of one request are the difference of the two totals
 //! divided by 2000. Variants: `no_session`, `ours_memory`,
-//! `ours_cookie_store`, `tower_sessions_memory`, `layer_floor` (the names of
+//! `ours_memory_data_keys`, `ours_cookie_store`, `tower_sessions_memory`, `layer_floor` (the names of
 //! `benches/request.rs`).
 
 fn main() {

@@ -124,7 +124,8 @@ where
 
 /// The cases of `benches/request.rs` by name, for the examples that run
 /// one of them (`instructions`) or all of them (`ratios`): `no_session`,
-/// `ours_memory`, `ours_cookie_store`, `tower_sessions_memory`, and
+/// `ours_memory`, `ours_memory_data_keys` (the memory store with data
+/// encrypted at rest), `ours_cookie_store`, `tower_sessions_memory`, and
 /// `layer_floor` ([`layer_floor_counter`]); `None` for another name.
 ///
 /// ```
@@ -142,6 +143,11 @@ pub fn request_case(name: &str) -> Option<Router> {
         "no_session" => no_session_counter(),
         "ours_memory" => session_counter()
             .layer(SessionLayer::new(MemoryStore::new(), key()).with_config(config)),
+        "ours_memory_data_keys" => session_counter().layer(
+            SessionLayer::new(MemoryStore::new(), key())
+                .with_config(config)
+                .with_data_keys(Key::from_bytes(&[8; 32]).expect("a 32-byte key")),
+        ),
         "ours_cookie_store" => session_counter()
             .layer(SessionLayer::client_side(SignedCookie::new(&key().into())).with_config(config)),
         "tower_sessions_memory" => tower_sessions_counter(),

@@ -119,7 +119,7 @@ pub(crate) async fn commit(session: &Session) -> Result<Outcome, Error> {
     }
     let now = session.now();
     outcome.set_cookie = match &shared.storage {
-        SessionStorage::Server { store, signer } => {
+        SessionStorage::Server { store, signer, .. } => {
             let (incoming, current_value) = match &inner.incoming {
                 Incoming::Id {
                     id,
@@ -264,10 +264,6 @@ impl StoreCommit<'_> {
             for key in std::mem::take(&mut state.dirty) {
                 match state.data.remove(&key) {
                     Some(value) => {
-                        let value = match &self.shared.cipher {
-                            Some(cipher) => cipher.seal(&stored, &key, &value)?,
-                            None => value,
-                        };
                         changes.set.insert(key, value);
                     }
                     None => changes.removed.push(key),
@@ -321,23 +317,18 @@ impl StoreCommit<'_> {
     }
 
     /// The state as a record under a fresh cookie id: the id, and the
-    /// record stores keep (under its digest, values sealed when data keys
-    /// are set).
-    fn record(&self, state: &State, created_at: OffsetDateTime) -> Result<(Id, Record), Error> {
+    /// record stores keep (under its digest).
+    fn record(&self, state: &State, created_at: OffsetDateTime) -> (Id, Record) {
         let expires_at = self
             .shared
             .config
             .expires_at(self.now, created_at, state.expiry);
         let id = Id::random();
-        let stored = id.at_rest();
-        let mut record = Record::new(stored, created_at, expires_at);
-        record.data = match &self.shared.cipher {
-            Some(cipher) => cipher.seal_all(&stored, &state.data)?.into_iter().collect(),
-            None => state.data.clone(),
-        };
+        let mut record = Record::new(id.at_rest(), created_at, expires_at);
+        record.data = state.data.clone();
         record.expiry = state.expiry;
         record.user = state.user.clone();
-        Ok((id, record))
+        (id, record)
     }
 
     /// Stores the state as a new session and returns its cookie.
@@ -347,7 +338,7 @@ impl StoreCommit<'_> {
         created_at: OffsetDateTime,
     ) -> Result<HeaderValue, Error> {
         for _ in 0..CREATE_ATTEMPTS {
-            let (id, record) = self.record(state, created_at)?;
+            let (id, record) = self.record(state, created_at);
             match self.store.create(&record).await? {
                 Created::Inserted => {
                     tracing::debug!(session = %id, "session created");
@@ -371,7 +362,7 @@ impl StoreCommit<'_> {
         created_at: OffsetDateTime,
     ) -> Result<Option<Id>, Error> {
         for _ in 0..CREATE_ATTEMPTS {
-            let (id, record) = self.record(state, created_at)?;
+            let (id, record) = self.record(state, created_at);
             match self.store.cycle(old, &record).await? {
                 Cycled::Moved => return Ok(Some(id)),
                 Cycled::Gone => return Ok(None),

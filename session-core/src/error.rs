@@ -74,6 +74,25 @@ pub enum Error {
         /// The length given, in bytes.
         len: usize,
     },
+    /// [`Session::insert`](crate::Session::insert) got a key name that
+    /// starts with [`RESERVED_KEY_PREFIX`](crate::store::RESERVED_KEY_PREFIX)
+    /// (`@session/`): encrypted stores keep a session's sealed metadata
+    /// under those names. Refused whether or not data keys are set.
+    ///
+    /// ```
+    /// use session_core::Error;
+    ///
+    /// let err = Error::ReservedKey { key: "@session/user".into() };
+    /// assert!(err.to_string().contains("@session/user"));
+    /// ```
+    #[error(
+        "the session key {key:?} is reserved: names starting with \"@session/\" hold the \
+         sealed metadata of encrypted sessions; choose another name"
+    )]
+    ReservedKey {
+        /// The refused key name.
+        key: String,
+    },
     /// The store could not create a session under a fresh id after several tries.
     #[error("the store reported every freshly drawn session id as taken; is the store broken?")]
     IdExhausted,
@@ -136,6 +155,7 @@ impl Error {
             Error::TooLarge { .. }
             | Error::MissingLayer
             | Error::InvalidUser { .. }
+            | Error::ReservedKey { .. }
             | Error::Store(StoreError::Unsupported(_)) => self.to_string(),
             Error::Store(StoreError::Unavailable(_)) => "session store unavailable".to_owned(),
             _ => "session error".to_owned(),

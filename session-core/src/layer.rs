@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use tower_layer::Layer;
 
-use crate::at_rest::DataCipher;
 use crate::check::{Check, SessionCheck};
 use crate::cookies::CookieWriter;
 use crate::lock::SessionLocks;
+use crate::store::Encrypted;
 use crate::{ConfigError, DataCodec, Keys, SessionConfig, SessionService, SessionStore, SignedId};
 
 /// Where sessions live: in a store (the cookie holds a signed id) or in
@@ -19,6 +19,10 @@ pub(crate) enum SessionStorage {
     Server {
         store: Arc<dyn SessionStore>,
         signer: SignedId,
+        /// The store as given to [`SessionLayer::new`], before
+        /// [`SessionLayer::with_data_keys`] wrapped it: what a later call
+        /// wraps instead (the last keys given win; nothing is sealed twice).
+        given: Arc<dyn SessionStore>,
     },
     /// Client-side: the cookie holds the data.
     Client { codec: Arc<dyn DataCodec> },
@@ -41,8 +45,6 @@ pub(crate) struct Shared {
     pub(crate) writer: CookieWriter,
     pub(crate) storage: SessionStorage,
     pub(crate) locks: Option<Arc<SessionLocks>>,
-    /// Seals values for server-side stores ([`SessionLayer::with_data_keys`]).
-    pub(crate) cipher: Option<DataCipher>,
     /// The application's check of loaded sessions ([`SessionLayer::with_check`]).
     pub(crate) check: Option<Arc<Check>>,
 }
@@ -57,7 +59,6 @@ impl Shared {
             config,
             storage,
             locks,
-            cipher: None,
             check: None,
         })
     }
@@ -65,7 +66,6 @@ impl Shared {
     /// The same layer with another configuration.
     fn reconfigured(&self, config: SessionConfig) -> Result<Self, ConfigError> {
         Ok(Self {
-            cipher: self.cipher.clone(),
             check: self.check.clone(),
             ..Self::new(self.storage.clone(), config)?
         })
@@ -115,9 +115,11 @@ impl SessionLayer {
     /// # Ok::<(), session_core::KeyError>(())
     /// ```
     pub fn new(store: impl SessionStore, keys: impl Into<Keys>) -> Self {
+        let store: Arc<dyn SessionStore> = Arc::new(store);
         Self::from_storage(SessionStorage::Server {
-            store: Arc::new(store),
+            store: store.clone(),
             signer: SignedId::new(&keys.into()),
+            given: store,
         })
     }
 
@@ -201,21 +203,34 @@ impl SessionLayer {
         }
     }
 
-    /// Encrypts session data at rest: every value a server-side store
+    /// Encrypts session data at rest: wraps the layer's store in
+    /// [`Encrypted`](crate::store::Encrypted), so every value the store
     /// holds is sealed with AES-256-GCM under a key derived from the first
     /// of `keys` (a fresh random nonce per value; the session's stored id
     /// and the value's key name are bound in, so a value moved to another
-    /// session or key does not decrypt). Every key of the list decrypts,
-    /// so keys rotate without logging anyone out. Use keys of their own,
-    /// not the cookie-signing keys.
+    /// session or key does not open), and the session's user binding,
+    /// creation time and expiry policy are authenticated with it. Every key
+    /// of the list opens what it sealed, so keys rotate without logging
+    /// anyone out. Use keys of their own, not the cookie-signing keys. One
+    /// key seals at most 2<sup>32</sup> values: put a new key first before
+    /// (see [`Encrypted`](crate::store::Encrypted#keys-rotation-and-the-nonce-bound)).
     ///
     /// Values are sealed one by one, so saves still write only the keys a
     /// request changed. Key names, times and the user binding stay
-    /// readable in the store. A value that does not decrypt (a removed
-    /// key, a tampered or moved value) makes the load fail with
-    /// [`StoreError::Corrupt`](crate::store::StoreError::Corrupt) naming
-    /// the session's short hash. Values written before keys were configured
-    /// are read as they are and sealed when next written.
+    /// readable in the store. A stored session that does not verify (a
+    /// value sealed under a removed key, a tampered or moved value, a plain
+    /// value, a user, creation time or policy that differs from its sealed
+    /// copy) is no session: the handler sees an empty session, the
+    /// browser's cookie is removed, and a `WARN` event names the session's
+    /// stored short hash. The store is strict: values that are not sealed
+    /// are refused. To turn encryption on over a store that already holds
+    /// plain sessions, wrap the store yourself with the opt-out instead:
+    /// `SessionLayer::new(Encrypted::new(store, keys).allow_unsealed(), signing_keys)`
+    /// ([`Encrypted::allow_unsealed`](crate::store::Encrypted::allow_unsealed)).
+    /// Nothing gives freshness: someone who can write to the store can put
+    /// back an older sealed value or record of the same session.
+    ///
+    /// Calling it again replaces the keys (the store is wrapped once).
     ///
     /// # Panics
     ///
@@ -233,13 +248,18 @@ impl SessionLayer {
     /// ```
     #[track_caller]
     pub fn with_data_keys(self, keys: impl Into<Keys>) -> Self {
-        assert!(
-            matches!(self.shared.storage, SessionStorage::Server { .. }),
-            "SessionLayer::with_data_keys: a client-side layer keeps data in the cookie; \
-             use EncryptedCookie to encrypt it"
-        );
-        let cipher = DataCipher::new(&keys.into());
-        self.with_shared(|shared| shared.cipher = Some(cipher))
+        let SessionStorage::Server { signer, given, .. } = &self.shared.storage else {
+            panic!(
+                "SessionLayer::with_data_keys: a client-side layer keeps data in the cookie; \
+                 use EncryptedCookie to encrypt it"
+            );
+        };
+        let storage = SessionStorage::Server {
+            store: Arc::new(Encrypted::new(given.clone(), keys)),
+            signer: signer.clone(),
+            given: given.clone(),
+        };
+        self.with_shared(|shared| shared.storage = storage)
     }
 
     /// Runs `check` on every session the layer loads; a session it answers

@@ -51,7 +51,9 @@
 //!
 //! A store implements [`store::SessionStore`]; the `conformance` feature
 //! brings the suite every store runs against itself
-//! ([`store::conformance`]).
+//! ([`store::conformance`]). Any store can be wrapped in
+//! [`store::Encrypted`] to keep session data encrypted at rest
+//! ([`SessionLayer::with_data_keys`] does it for the layer's store).
 //!
 //! # What is where
 //!

@@ -310,8 +310,8 @@ impl Session {
         Ok(())
     }
 
-    /// Reads what the request's cookie names: the store's record (opened
-    /// with the data keys) or the data cookie.
+    /// Reads what the request's cookie names: the store's record or the
+    /// data cookie.
     async fn find(&self) -> Result<Found, StoreError> {
         let shared = &self.0.shared;
         let now = self.now();
@@ -325,15 +325,10 @@ impl Session {
                     tracing::error!(session = %id, error = %err, "loading the session failed");
                 })?;
                 match record {
-                    Some(mut record)
+                    Some(record)
                         if !record.is_expired(now)
                             && !shared.config.past_absolute(now, record.created_at) =>
                     {
-                        if let Some(cipher) = &shared.cipher {
-                            cipher.open_all(&stored, &mut record.data).inspect_err(|err| {
-                                tracing::error!(session = %id, error = %err, "opening the session failed");
-                            })?;
-                        }
                         Ok(Found::Live {
                             data: record.data,
                             created_at: record.created_at,
@@ -476,12 +471,25 @@ impl Session {
 
     /// Stores a raw JSON value under `key`.
     ///
+    /// Key names starting with
+    /// [`RESERVED_KEY_PREFIX`](crate::store::RESERVED_KEY_PREFIX)
+    /// (`@session/`) are refused with [`Error::ReservedKey`] (encrypted
+    /// stores keep a session's sealed metadata under them); so is the same
+    /// name given to [`insert`](Session::insert).
+    ///
     /// ```
     /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
     /// session.insert_value("flags", serde_json::json!({"beta": true})).await?;
+    /// let refused = session.insert_value("@session/user", "alice".into()).await;
+    /// assert!(matches!(refused, Err(session_core::Error::ReservedKey { .. })));
     /// # Ok(()) }
     /// ```
     pub async fn insert_value(&self, key: &str, value: Value) -> Result<(), Error> {
+        if crate::at_rest::is_reserved(key) {
+            return Err(Error::ReservedKey {
+                key: key.to_owned(),
+            });
+        }
         self.with_state(|state| {
             if state.data.get(key) != Some(&value) {
                 state.data.insert(key.to_owned(), value);

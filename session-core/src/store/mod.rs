@@ -41,6 +41,7 @@ use std::fmt;
 use serde_json::Value;
 use time::OffsetDateTime;
 
+pub use crate::at_rest::{Encrypted, RESERVED_KEY_PREFIX};
 pub use crate::id::{Id, ParseIdError};
 use crate::Expiry;
 pub use async_trait::async_trait;
@@ -717,40 +718,114 @@ pub async fn cycle_in_steps<S: SessionStore + ?Sized>(
     Ok(Cycled::Moved)
 }
 
-#[async_trait]
+/// The future every [`SessionStore`] method returns once
+/// [`async_trait`](macro@async_trait) has rewritten it.
+type StoreFuture<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// A shared store is a store. Each method hands back the inner store's own
+/// boxed future instead of boxing one that awaits it: no allocation of its
+/// own per call (the layer holds its store as an `Arc<dyn SessionStore>`,
+/// and [`Encrypted`] may wrap one).
 impl<S: SessionStore + ?Sized> SessionStore for std::sync::Arc<S> {
-    async fn load(&self, id: &Id) -> Result<Option<Record>, StoreError> {
-        (**self).load(id).await
+    fn load<'s, 'i, 'f>(&'s self, id: &'i Id) -> StoreFuture<'f, Option<Record>>
+    where
+        's: 'f,
+        'i: 'f,
+        Self: 'f,
+    {
+        (**self).load(id)
     }
-    async fn create(&self, record: &Record) -> Result<Created, StoreError> {
-        (**self).create(record).await
+    fn create<'s, 'r, 'f>(&'s self, record: &'r Record) -> StoreFuture<'f, Created>
+    where
+        's: 'f,
+        'r: 'f,
+        Self: 'f,
+    {
+        (**self).create(record)
     }
-    async fn save(&self, id: &Id, changes: &ChangeSet) -> Result<Saved, StoreError> {
-        (**self).save(id, changes).await
+    fn save<'s, 'i, 'c, 'f>(&'s self, id: &'i Id, changes: &'c ChangeSet) -> StoreFuture<'f, Saved>
+    where
+        's: 'f,
+        'i: 'f,
+        'c: 'f,
+        Self: 'f,
+    {
+        (**self).save(id, changes)
     }
-    async fn touch(&self, id: &Id, expires_at: OffsetDateTime) -> Result<Saved, StoreError> {
-        (**self).touch(id, expires_at).await
+    fn touch<'s, 'i, 'f>(&'s self, id: &'i Id, expires_at: OffsetDateTime) -> StoreFuture<'f, Saved>
+    where
+        's: 'f,
+        'i: 'f,
+        Self: 'f,
+    {
+        (**self).touch(id, expires_at)
     }
-    async fn delete(&self, id: &Id) -> Result<(), StoreError> {
-        (**self).delete(id).await
+    fn delete<'s, 'i, 'f>(&'s self, id: &'i Id) -> StoreFuture<'f, ()>
+    where
+        's: 'f,
+        'i: 'f,
+        Self: 'f,
+    {
+        (**self).delete(id)
     }
-    async fn cycle(&self, old: &Id, record: &Record) -> Result<Cycled, StoreError> {
-        (**self).cycle(old, record).await
+    fn cycle<'s, 'o, 'r, 'f>(&'s self, old: &'o Id, record: &'r Record) -> StoreFuture<'f, Cycled>
+    where
+        's: 'f,
+        'o: 'f,
+        'r: 'f,
+        Self: 'f,
+    {
+        (**self).cycle(old, record)
     }
-    async fn delete_expired(&self) -> Result<u64, StoreError> {
-        (**self).delete_expired().await
+    fn delete_expired<'s, 'f>(&'s self) -> StoreFuture<'f, u64>
+    where
+        's: 'f,
+        Self: 'f,
+    {
+        (**self).delete_expired()
     }
-    async fn list_user(&self, user: &str) -> Result<Vec<UserSession>, StoreError> {
-        (**self).list_user(user).await
+    fn list_user<'s, 'u, 'f>(&'s self, user: &'u str) -> StoreFuture<'f, Vec<UserSession>>
+    where
+        's: 'f,
+        'u: 'f,
+        Self: 'f,
+    {
+        (**self).list_user(user)
     }
-    async fn delete_user(&self, user: &str, keep: Option<&Id>) -> Result<u64, StoreError> {
-        (**self).delete_user(user, keep).await
+    fn delete_user<'s, 'u, 'k, 'f>(
+        &'s self,
+        user: &'u str,
+        keep: Option<&'k Id>,
+    ) -> StoreFuture<'f, u64>
+    where
+        's: 'f,
+        'u: 'f,
+        'k: 'f,
+        Self: 'f,
+    {
+        (**self).delete_user(user, keep)
     }
-    async fn end_user_session(&self, user: &str, id: &Id) -> Result<bool, StoreError> {
-        (**self).end_user_session(user, id).await
+    fn end_user_session<'s, 'u, 'i, 'f>(
+        &'s self,
+        user: &'u str,
+        id: &'i Id,
+    ) -> StoreFuture<'f, bool>
+    where
+        's: 'f,
+        'u: 'f,
+        'i: 'f,
+        Self: 'f,
+    {
+        (**self).end_user_session(user, id)
     }
-    async fn lock(&self, id: &Id) -> Result<Option<Box<dyn SessionLease>>, StoreError> {
-        (**self).lock(id).await
+    fn lock<'s, 'i, 'f>(&'s self, id: &'i Id) -> StoreFuture<'f, Option<Box<dyn SessionLease>>>
+    where
+        's: 'f,
+        'i: 'f,
+        Self: 'f,
+    {
+        (**self).lock(id)
     }
 }
 

@@ -119,6 +119,11 @@ impl Browser {
         Answer { status, body }
     }
 
+    /// The id the store keeps the session under.
+    fn stored(&self) -> Id {
+        self.cookie_id().at_rest()
+    }
+
     /// The id the session cookie carries.
     fn cookie_id(&self) -> Id {
         let value = self
@@ -180,8 +185,13 @@ pub async fn layer_stores_only_digests_of_cookie_ids(store: DynStore) {
 }
 
 /// With data keys, every value the store holds is sealed (no plaintext
-/// of the profile), reads back through the layer, survives a key
-/// rotation, and does not open once moved to another session.
+/// of the profile), reads back through the layer with the user binding,
+/// creation time and policy it was stored with (their sealed copies are
+/// kept by the store and match), survives a key rotation, and a record
+/// that does not verify is no session (`200`, empty, the cookie removed):
+/// sealed under a key no longer configured, a value moved in from another
+/// session, a plain value written into the store, a user rebound in the
+/// store (which is then not listed for that user either).
 pub async fn layer_encrypts_values_at_rest(store: DynStore) {
     let sealing = layer(&store).with_data_keys(data_key(1));
     let hong = fresh_user("hong");
@@ -200,6 +210,7 @@ pub async fn layer_encrypts_values_at_rest(store: DynStore) {
     );
     let read = browser.get(&sealing, "/get/").await;
     assert_eq!(read.body["profile"]["email"], "aaa@aaa.com");
+    assert_eq!(read.body["user"], hong.as_str());
 
     // Rotation: a new key first, the old one still opens.
     let rotated = layer(&store).with_data_keys(Keys::new(vec![data_key(2), data_key(1)]).unwrap());
@@ -207,10 +218,10 @@ pub async fn layer_encrypts_values_at_rest(store: DynStore) {
         browser.get(&rotated, "/get/").await.body["profile"]["email"],
         "aaa@aaa.com"
     );
-    // Without the key that sealed it, the session does not load: an error, not garbage.
+    // Without the key that sealed it, the session does not load: no
+    // session (and no garbage), the cookie removed.
     let other_key = layer(&store).with_data_keys(data_key(3));
-    let refused = browser.get(&other_key, "/get/").await;
-    assert_eq!(refused.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_no_session(browser.get(&other_key, "/get/").await, &browser);
 
     // A sealed value moved into another session does not open there.
     let mut thief = Browser::new();
@@ -221,10 +232,45 @@ pub async fn layer_encrypts_values_at_rest(store: DynStore) {
     moved
         .set
         .insert("profile".into(), record.data["profile"].clone());
-    let thief_stored = thief.cookie_id().at_rest();
-    store.save(&thief_stored, &moved).await.unwrap();
-    let refused = thief.get(&sealing, "/get/").await;
-    assert_eq!(refused.status, StatusCode::INTERNAL_SERVER_ERROR);
+    store.save(&thief.stored(), &moved).await.unwrap();
+    assert_no_session(thief.get(&sealing, "/get/").await, &thief);
+
+    // A plain value written into the store is refused.
+    let mut victim = Browser::new();
+    victim
+        .get(&sealing, &format!("/login/{}/", fresh_user("lee")))
+        .await;
+    let mut plain = ChangeSet::new(record.expires_at);
+    plain.set.insert("role".into(), json!("superadmin"));
+    store.save(&victim.stored(), &plain).await.unwrap();
+    assert_no_session(victim.get(&sealing, "/get/").await, &victim);
+
+    // A session rebound to hong in the store is neither hong's nor listed.
+    let mut forged = Browser::new();
+    forged
+        .get(&sealing, &format!("/login/{}/", fresh_user("mallory")))
+        .await;
+    let mut rebind = ChangeSet::new(record.expires_at);
+    rebind.user = Some(Some(hong.clone()));
+    store.save(&forged.stored(), &rebind).await.unwrap();
+    let mut second = Browser::new();
+    second.get(&sealing, &format!("/login/{hong}/")).await;
+    let listed = second.get(&sealing, "/sessions/").await.body;
+    assert_eq!(
+        listed.as_array().map(Vec::len),
+        Some(2),
+        "hong's two sessions and not the forged one: {listed}"
+    );
+    assert_no_session(forged.get(&sealing, "/get/").await, &forged);
+}
+
+/// A refused session as the browser sees it: `200`, no user, no data,
+/// and its cookie removed.
+#[track_caller]
+fn assert_no_session(answer: Answer, browser: &Browser) {
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(answer.body, json!({"user": null, "profile": null}));
+    assert!(browser.cookie.is_none(), "the cookie is removed");
 }
 
 /// Two browsers of one user and one of another: listing, "log out my
