@@ -80,6 +80,29 @@ pub enum Error {
         /// The length given, in bytes.
         len: usize,
     },
+    /// A handler wrote a data key the session's cookie format keeps for
+    /// itself: [`StarletteCookie`](crate::StarletteCookie) carries the user
+    /// binding as the key
+    /// [`_session_user`](crate::codec::STARLETTE_USER_KEY), so writing it
+    /// would bind the session to a user without
+    /// [`Session::set_user`](crate::Session::set_user) (see
+    /// [`DataCodec::reserves_key`](crate::codec::DataCodec::reserves_key)).
+    /// Nothing is written.
+    ///
+    /// ```
+    /// use session_core::Error;
+    ///
+    /// let err = Error::ReservedKey { key: "_session_user".into() };
+    /// assert!(err.to_string().contains("set_user"));
+    /// ```
+    #[error(
+        "the session key `{key}` is reserved by the session cookie's format (Starlette's \
+         carries the user binding under `_session_user`); bind a user with `Session::set_user`"
+    )]
+    ReservedKey {
+        /// The key the handler tried to write.
+        key: String,
+    },
     /// The store could not create a session under a fresh id after several tries.
     #[error("the store reported every freshly drawn session id as taken; is the store broken?")]
     IdExhausted,
@@ -134,6 +157,7 @@ impl fmt::Debug for Error {
             Error::InvalidCookieValue => f.write_str("InvalidCookieValue"),
             Error::InvalidUser { len } => f.debug_struct("InvalidUser").field("len", len).finish(),
             Error::IdExhausted => f.write_str("IdExhausted"),
+            Error::ReservedKey { key } => f.debug_struct("ReservedKey").field("key", key).finish(),
         }
     }
 }
@@ -178,6 +202,7 @@ impl Error {
             Error::TooLarge { .. }
             | Error::MissingLayer
             | Error::InvalidUser { .. }
+            | Error::ReservedKey { .. }
             | Error::Store(StoreError::Unsupported(_)) => self.to_string(),
             Error::Store(StoreError::Unavailable(_)) => "session store unavailable".to_owned(),
             _ => "session error".to_owned(),
@@ -262,6 +287,12 @@ mod tests {
             (Error::InvalidCookieValue, "InvalidCookieValue"),
             (Error::InvalidUser { len: 300 }, "InvalidUser { len: 300 }"),
             (Error::IdExhausted, "IdExhausted"),
+            (
+                Error::ReservedKey {
+                    key: "_session_user".into(),
+                },
+                "ReservedKey { key: \"_session_user\" }",
+            ),
         ] {
             assert_eq!(format!("{err:?}"), shown);
         }

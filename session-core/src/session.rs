@@ -19,6 +19,12 @@ use crate::{Data, Error, Id, SignedId};
 /// The longest user name [`Session::set_user`] takes, in bytes.
 pub const MAX_USER_LEN: usize = 255;
 
+/// Whether `user` is a name [`Session::set_user`] takes: 1 to
+/// [`MAX_USER_LEN`] bytes.
+pub(crate) fn is_valid_user(user: &str) -> bool {
+    (1..=MAX_USER_LEN).contains(&user.len())
+}
+
 /// A verified signed-id cookie value, kept inline (it has a fixed length).
 #[derive(Clone, Copy)]
 pub(crate) struct SignedValue([u8; SignedId::ENCODED_LEN]);
@@ -462,7 +468,8 @@ impl Session {
     }
 
     /// Stores `value` under `key`. Setting a key to the value it already
-    /// has is not a change (nothing is written for it).
+    /// has is not a change (nothing is written for it). A key the cookie's
+    /// format reserves is refused (see [`insert_value`](Session::insert_value)).
     ///
     /// ```
     /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
@@ -476,12 +483,26 @@ impl Session {
 
     /// Stores a raw JSON value under `key`.
     ///
+    /// A key the session cookie's format keeps for itself is refused with
+    /// [`Error::ReservedKey`] and nothing is written: with
+    /// [`StarletteCookie`](crate::StarletteCookie), `_session_user`
+    /// ([`STARLETTE_USER_KEY`](crate::codec::STARLETTE_USER_KEY)), which
+    /// carries the user binding; use [`set_user`](Session::set_user).
+    /// Every other layer takes any key.
+    ///
     /// ```
     /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
     /// session.insert_value("flags", serde_json::json!({"beta": true})).await?;
     /// # Ok(()) }
     /// ```
     pub async fn insert_value(&self, key: &str, value: Value) -> Result<(), Error> {
+        if let SessionStorage::Client { codec } = &self.0.shared.storage {
+            if codec.reserves_key(key) {
+                return Err(Error::ReservedKey {
+                    key: key.to_owned(),
+                });
+            }
+        }
         self.with_state(|state| {
             if state.data.get(key) != Some(&value) {
                 state.data.insert(key.to_owned(), value);
@@ -677,7 +698,7 @@ impl Session {
     /// ```
     pub async fn set_user(&self, user: impl Into<String>) -> Result<(), Error> {
         let user = user.into();
-        if user.is_empty() || user.len() > MAX_USER_LEN {
+        if !is_valid_user(&user) {
             return Err(Error::InvalidUser { len: user.len() });
         }
         self.bind(Some(user)).await
