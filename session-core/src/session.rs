@@ -740,12 +740,24 @@ impl Session {
 
     /// The store and the stored id of this request's session, and the user
     /// it is bound to; `Unsupported` for sessions kept in the cookie.
+    ///
+    /// The stored id is the one the session lives under in the store now:
+    /// the incoming one as long as a live session was loaded and not
+    /// destroyed, also after [`cycle_id`](Session::cycle_id) (the move to
+    /// the new id happens after the handler), so the account methods keep
+    /// treating it as "this one".
     async fn account(
         &self,
         operation: &'static str,
     ) -> Result<Option<(Arc<dyn crate::SessionStore>, Option<Id>, String)>, Error> {
         let (user, current) = self
-            .with_state(|state| (state.user.clone(), self.id_in(state)))
+            .with_state(|state| {
+                let current = match self.0.incoming {
+                    Incoming::Id { id, .. } if state.exists && !state.destroyed => Some(id),
+                    _ => None,
+                };
+                (state.user.clone(), current)
+            })
             .await?;
         let SessionStorage::Server { store, .. } = &self.0.shared.storage else {
             return Err(StoreError::Unsupported(operation).into());
@@ -754,8 +766,10 @@ impl Session {
     }
 
     /// The live sessions of the user this session is bound to, oldest
-    /// first, this one marked [`current`](SessionInfo::current); empty when
-    /// the session is bound to no user. For a "your devices" page.
+    /// first, this one marked [`current`](SessionInfo::current) (under the
+    /// id it is stored under until the request ends, also after
+    /// [`cycle_id`](Session::cycle_id)); empty when the session is bound to
+    /// no user. For a "your devices" page.
     ///
     /// Sessions kept in the cookie cannot be listed: the error is
     /// [`StoreError::Unsupported`] (use a [`SessionCheck`](crate::SessionCheck)
@@ -786,9 +800,10 @@ impl Session {
 
     /// Ends every other session of this session's user ("log out my other
     /// devices", e.g. after a password change) and returns how many it
-    /// ended; this one goes on. `0` when the session is bound to no user.
-    /// A request of an ended session that is saving at the same moment
-    /// writes nothing ("logout wins").
+    /// ended; this one goes on, also when the handler gave it a new id
+    /// with [`cycle_id`](Session::cycle_id) in the same request. `0` when
+    /// the session is bound to no user. A request of an ended session that
+    /// is saving at the same moment writes nothing ("logout wins").
     ///
     /// ```
     /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
@@ -824,9 +839,18 @@ impl Session {
 
     /// Ends the session of this session's user whose
     /// [`handle`](SessionInfo::handle) is `handle` (a "sign out this
-    /// device" button); `false` when no live session of the user has it.
-    /// Ending the current session this way also
-    /// [`destroy`](Session::destroy)s it.
+    /// device" button) and says whether it did: `true` only when that
+    /// session was live, bound to the user, and is now ended for good;
+    /// `false` when no live session of the user has the handle. Ending the
+    /// current session this way also [`destroy`](Session::destroy)s it.
+    ///
+    /// It lists the user's sessions, then ends the one with the handle in
+    /// one store step that checks it is still live and still the user's
+    /// ([`SessionStore::end_user_session`](crate::store::SessionStore::end_user_session)).
+    /// A session given a new id at the same moment (its browser logged in
+    /// again, [`cycle_id`](Session::cycle_id)) is not ended: it goes on
+    /// under a new handle and the answer is `false`; list again
+    /// ([`user_sessions`](Session::user_sessions)) to end it.
     ///
     /// ```
     /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
@@ -841,7 +865,9 @@ impl Session {
         let Some(target) = sessions.into_iter().find(|s| s.handle() == handle) else {
             return Ok(false);
         };
-        store.delete(&target.id).await?;
+        if !store.end_user_session(&user, &target.id).await? {
+            return Ok(false);
+        }
         if Some(target.id) == current {
             self.destroy();
         }
