@@ -271,6 +271,10 @@ impl Session {
             return Ok(());
         }
         let found = match self.find().await {
+            Ok(found) => self.checked(found).await,
+            Err(err) => Err(err),
+        };
+        let found = match found {
             Ok(found) => found,
             Err(err) => {
                 let mut state = self.0.state.lock();
@@ -280,7 +284,6 @@ impl Session {
                 return Err(err.into());
             }
         };
-        let found = self.checked(found).await;
         let mut state = self.0.state.lock();
         if state.loaded {
             // `destroy` ran meanwhile: what was stored is over.
@@ -383,8 +386,10 @@ impl Session {
     }
 
     /// Runs the application's check, if any, on a live session:
-    /// [`Found::Revoked`] when it ends it, `found` as it is otherwise.
-    async fn checked(&self, found: Found) -> Found {
+    /// [`Found::Revoked`] when it ends it, `found` as it is when it lets it
+    /// go on, and [`StoreError::Unavailable`] when it fails (the load then
+    /// fails as if the store were down: neither a pass nor a logout).
+    async fn checked(&self, found: Found) -> Result<Found, StoreError> {
         let (
             Some(check),
             Found::Live {
@@ -395,17 +400,20 @@ impl Session {
             },
         ) = (&self.0.shared.check, &found)
         else {
-            return found;
+            return Ok(found);
         };
         let session = LoadedSession {
             user: user.clone(),
             data: data.clone(),
             created_at: *created_at,
         };
-        if check.0.check(session).await {
-            found
-        } else {
-            Found::Revoked
+        match check.0.check(session).await {
+            Ok(true) => Ok(found),
+            Ok(false) => Ok(Found::Revoked),
+            Err(err) => {
+                tracing::error!(error = %err, "the application's session check failed");
+                Err(StoreError::Unavailable(err))
+            }
         }
     }
 
@@ -614,6 +622,14 @@ impl Session {
     /// Ends the session: after the handler it is deleted from the store and
     /// the browser is told to drop the cookie. This is the one way to end a
     /// session (logout); it needs no store read, so it is not `async`.
+    ///
+    /// With sessions kept in the cookie
+    /// ([`SessionLayer::client_side`](crate::SessionLayer::client_side))
+    /// there is nothing to delete: only the browser's cookie is removed,
+    /// and a copy of it taken before the logout stays a valid session until
+    /// it expires, unless the application's check
+    /// ([`SessionLayer::with_check`](crate::SessionLayer::with_check)) ends
+    /// it.
     ///
     /// It is final for the request: the session reads as empty afterwards,
     /// and nothing of the ended session comes back. What the handler
