@@ -33,6 +33,21 @@ pub struct LoadedSession {
 /// The future a [`SessionCheck`] answers with: `Ok(true)` the session goes
 /// on, `Ok(false)` it is ended, `Err` the check could not decide (see
 /// [`SessionCheck`]).
+///
+/// ```
+/// use session_core::{CheckFuture, LoadedSession, SessionCheck};
+///
+/// /// Ends every session that began before a cutoff.
+/// struct IssuedAfter(session_core::time::OffsetDateTime);
+///
+/// impl SessionCheck for IssuedAfter {
+///     fn check(&self, session: LoadedSession) -> CheckFuture {
+///         let fresh = session.created_at >= self.0;
+///         Box::pin(async move { Ok(fresh) })
+///     }
+/// }
+/// # let _ = IssuedAfter(session_core::time::OffsetDateTime::now_utc());
+/// ```
 pub type CheckFuture = Pin<Box<dyn Future<Output = Result<bool, BoxError>> + Send + 'static>>;
 
 /// An application's test of every session the layer loads, set with
