@@ -2,9 +2,9 @@
 //! `oneshot` on a tiny service) with the memory store and with each
 //! data-cookie codec: never a panic, never an error status, and a valid
 //! session cookie appended after the fuzzed bytes (in the same header, or
-//! in a second one) is still found — unless the fuzzed bytes themselves
-//! carry a session cookie that verifies, which then wins, as the first
-//! that verifies always does.
+//! in a second one, bare or in double quotes as RFC 6265 allows) is still
+//! found — unless the fuzzed bytes themselves carry a session cookie that
+//! verifies, which then wins, as the first that verifies always does.
 #![no_main]
 
 use std::convert::Infallible;
@@ -149,7 +149,13 @@ fuzz_target!(|data: &[u8]| {
             joined.extend_from_slice(setup.valid.as_bytes());
             let joined = HeaderValue::from_bytes(&joined).unwrap();
             let valid = HeaderValue::from_str(&setup.valid).unwrap();
-            for cookies in [vec![joined], vec![fuzzed.clone(), valid]] {
+            let (name, value) = setup.valid.split_once('=').unwrap();
+            let quoted = HeaderValue::from_str(&format!("{name}=\"{value}\"")).unwrap();
+            for cookies in [
+                vec![joined],
+                vec![fuzzed.clone(), valid],
+                vec![fuzzed.clone(), quoted],
+            ] {
                 let response = call(&setup.layer, path, &cookies).await;
                 assert_eq!(response.status(), StatusCode::OK);
                 assert_eq!(response.into_body(), expected, "{:?}", setup.layer);

@@ -100,4 +100,25 @@ pub trait DataCodec: Debug + Send + Sync + 'static {
     /// The session the value of the cookie named `name` carries, or `None`
     /// if it does not verify (for that name, where the codec binds it).
     fn decode(&self, name: &str, value: &str) -> Option<ClientSession>;
+
+    /// Whether the format keeps the data key `key` for itself, so that a
+    /// handler may not write it ([`Session::insert`](crate::Session::insert)
+    /// answers [`Error::ReservedKey`](crate::Error::ReservedKey)). A format
+    /// that carries something of its own among the data (as
+    /// [`StarletteCookie`] carries the user binding as `_session_user`)
+    /// says so here; the default reserves nothing.
+    ///
+    /// [`StarletteCookie`]: crate::StarletteCookie
+    ///
+    /// ```
+    /// use session_core::codec::{DataCodec, StarletteCookie};
+    /// use session_core::{Key, SignedCookie};
+    ///
+    /// assert!(StarletteCookie::new("secret").reserves_key("_session_user"));
+    /// assert!(!SignedCookie::new(&Key::generate().into()).reserves_key("_session_user"));
+    /// ```
+    fn reserves_key(&self, key: &str) -> bool {
+        let _ = key;
+        false
+    }
 }

@@ -14,7 +14,8 @@ use crate::Error;
 /// cookie) is skipped alone, and the other pairs of the header still count.
 /// Each remaining pair is parsed by the `cookie` crate. Values are taken as
 /// sent (no percent-decoding): our values, and Starlette's, use only
-/// cookie-safe characters such as `=`, `+`, `/`.
+/// cookie-safe characters such as `=`, `+`, `/`. A value inside one pair
+/// of double quotes is read without them ([`unquoted`]).
 pub(crate) fn values<'h>(headers: &'h HeaderMap, name: &'h str) -> impl Iterator<Item = &'h str> {
     headers
         .get_all(COOKIE)
@@ -23,9 +24,22 @@ pub(crate) fn values<'h>(headers: &'h HeaderMap, name: &'h str) -> impl Iterator
         .filter(move |bytes| named(bytes, name))
         .filter_map(pair)
         .filter_map(move |pair| match Cookie::parse(pair) {
-            Ok(cookie) if cookie.name() == name => cookie.value_raw(),
+            Ok(cookie) if cookie.name() == name => cookie.value_raw().map(unquoted),
             _ => None,
         })
+}
+
+/// `value` without one pair of surrounding double quotes, if it has them.
+/// RFC 6265 §4.1.1 allows `cookie-value = DQUOTE *cookie-octet DQUOTE`,
+/// and Starlette, Python's `http.cookies` and proxies may send a value so;
+/// the quotes are not part of it. Only a pair goes, only one, as the
+/// `cookie` crate's `value_trimmed` does (which borrows from the parsed
+/// cookie, not from the header, so it cannot be used here).
+fn unquoted(value: &str) -> &str {
+    value
+        .strip_prefix('"')
+        .and_then(|inner| inner.strip_suffix('"'))
+        .unwrap_or(value)
 }
 
 /// Whether the raw pair `bytes` may be a cookie named `name` (its name,
@@ -188,10 +202,11 @@ mod tests {
         assert_eq!(found, ["x=y+/z", "second"]);
     }
 
-    /// The name filter before the parse changes nothing: every header of up
-    /// to five bytes from an alphabet of name letters, blanks, `=`, `;`, a
-    /// stray byte and another letter gives the same values as parsing every
-    /// pair.
+    /// The reader finds what parsing every pair with the `cookie` crate
+    /// and taking its `value_trimmed` finds (the name filter before the
+    /// parse changes nothing; one pair of surrounding quotes goes): every
+    /// header of up to six bytes from an alphabet of name letters, blanks,
+    /// `=`, `"`, `;`, a stray byte and another letter.
     #[test]
     fn skipping_other_names_finds_the_same_values() {
         let reference = |headers: &HeaderMap, name: &str| -> Vec<String> {
@@ -201,15 +216,14 @@ mod tests {
                 .flat_map(|header| header.as_bytes().split(|&byte| byte == b';'))
                 .filter_map(pair)
                 .filter_map(|pair| match Cookie::parse(pair) {
-                    Ok(cookie) if cookie.name() == name => cookie.value_raw(),
+                    Ok(cookie) if cookie.name() == name => Some(cookie.value_trimmed().to_owned()),
                     _ => None,
                 })
-                .map(str::to_owned)
                 .collect()
         };
-        let alphabet = [b'a', b'b', b' ', b'\t', b'=', b'x', b';', 0xff];
+        let alphabet = [b'a', b'b', b' ', b'\t', b'=', b'"', b'x', b';', 0xff];
         let mut compared = 0;
-        for len in 0..=5u32 {
+        for len in 0..=6u32 {
             for mut n in 0..alphabet.len().pow(len) {
                 let mut bytes = Vec::new();
                 for _ in 0..len {
@@ -226,7 +240,33 @@ mod tests {
                 compared += 1;
             }
         }
-        assert!(compared > 30_000, "{compared}");
+        assert!(compared > 500_000, "{compared}");
+    }
+
+    /// RFC 6265 §4.1.1: a cookie value may be sent inside one pair of
+    /// double quotes, which are not part of it (Starlette, Python's
+    /// `http.cookies` and the `cookie` crate read it so). One pair goes,
+    /// and only a pair.
+    #[test]
+    fn a_quoted_value_is_read_without_its_quotes() {
+        for (header, expected) in [
+            ("session=\"abc\"", vec!["abc"]),
+            ("a=1; session=\"x=y+/z\" ;b=\"2\"", vec!["x=y+/z"]),
+            (" session = \"abc\" ", vec!["abc"]),
+            ("session=\"\"", vec![""]),
+            ("session=\"\"abc\"\"", vec!["\"abc\""]),
+            ("session=\"a\"b\"", vec!["a\"b"]),
+            ("session=\"abc", vec!["\"abc"]),
+            ("session=abc\"", vec!["abc\""]),
+            ("session=\"", vec!["\""]),
+            ("session=a\"b\"c", vec!["a\"b\"c"]),
+            ("session=\"one\"; session=two", vec!["one", "two"]),
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.append(COOKIE, HeaderValue::from_static(header));
+            let found: Vec<_> = values(&headers, "session").collect();
+            assert_eq!(found, expected, "{header}");
+        }
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! The one error type of this crate.
 
+use std::fmt;
+
 use http::StatusCode;
 
 use crate::StoreError;
@@ -17,7 +19,7 @@ use crate::StoreError;
 /// assert_eq!(err.status(), StatusCode::INTERNAL_SERVER_ERROR);
 /// assert!(err.to_string().contains("server-side store"));
 /// ```
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The store failed (or could not be reached).
@@ -25,11 +27,13 @@ pub enum Error {
     Store(#[from] StoreError),
     /// A value could not be converted to or from JSON.
     ///
-    /// Its message says what kind of mismatch it was and where, never the
-    /// value: serde_json's own text quotes it (`invalid type: string
-    /// "…"`), and session values can be secrets that must not reach an
-    /// error log. The serde_json error stays the
-    /// [`source`](std::error::Error::source), for debugging.
+    /// Its message (`Display`) and its `Debug` say what kind of mismatch it
+    /// was and where, never the value: serde_json's own text quotes it
+    /// (`invalid type: string "…"`), and session values can be secrets
+    /// that must not reach an error log. For the same reason the serde_json
+    /// error is not its [`source`](std::error::Error::source) (reports such
+    /// as anyhow's print the whole chain); match the variant to read it on
+    /// purpose.
     ///
     /// ```
     /// use session_core::Error;
@@ -37,9 +41,11 @@ pub enum Error {
     /// let json = serde_json::from_value::<u64>(serde_json::json!("hunter2")).unwrap_err();
     /// let err = Error::from(json);
     /// assert!(!err.to_string().contains("hunter2"));
+    /// assert!(!format!("{err:?}").contains("hunter2"));
+    /// assert!(std::error::Error::source(&err).is_none());
     /// ```
     #[error("session value is not valid for this type ({})", json_summary(.0))]
-    Json(#[from] serde_json::Error),
+    Json(serde_json::Error),
     /// The session would make a cookie larger than browsers keep.
     #[error(
         "the session cookie would be {size} bytes (name + value), over the {limit}-byte limit \
@@ -74,21 +80,26 @@ pub enum Error {
         /// The length given, in bytes.
         len: usize,
     },
-    /// [`Session::insert`](crate::Session::insert) got a key name that
-    /// starts with [`RESERVED_KEY_PREFIX`](crate::store::RESERVED_KEY_PREFIX)
-    /// (`@session/`): encrypted stores keep a session's sealed metadata
-    /// under those names. Refused whether or not data keys are set.
+    /// A handler wrote a data key the session keeps for itself:
+    /// names starting with [`RESERVED_KEY_PREFIX`](crate::store::RESERVED_KEY_PREFIX)
+    /// (`@session/`), under which encrypted stores keep a session's sealed
+    /// metadata (refused whether or not data keys are set), and the keys
+    /// the session's cookie format reserves
+    /// ([`DataCodec::reserves_key`](crate::codec::DataCodec::reserves_key):
+    /// [`StarletteCookie`](crate::StarletteCookie) carries the user binding
+    /// as [`_session_user`](crate::codec::STARLETTE_USER_KEY), so writing it
+    /// would bind the session to a user without
+    /// [`Session::set_user`](crate::Session::set_user)). Nothing is written.
     ///
     /// ```
     /// use session_core::Error;
     ///
     /// let err = Error::ReservedKey { key: "@session/user".into() };
     /// assert!(err.to_string().contains("@session/user"));
+    /// let err = Error::ReservedKey { key: "_session_user".into() };
+    /// assert!(err.to_string().contains("set_user"));
     /// ```
-    #[error(
-        "the session key {key:?} is reserved: names starting with \"@session/\" hold the \
-         sealed metadata of encrypted sessions; choose another name"
-    )]
+    #[error("the session key {key:?} is reserved: {}", reserved_because(key))]
     ReservedKey {
         /// The refused key name.
         key: String,
@@ -98,20 +109,68 @@ pub enum Error {
     IdExhausted,
 }
 
-/// What went wrong in a JSON conversion, without any of the data.
-fn json_summary(err: &serde_json::Error) -> String {
+impl From<serde_json::Error> for Error {
+    fn from(err: serde_json::Error) -> Self {
+        Error::Json(err)
+    }
+}
+
+/// What kind of JSON failure `err` is, in words that hold none of the data.
+fn json_kind(err: &serde_json::Error) -> &'static str {
     use serde_json::error::Category;
-    let kind = match err.classify() {
+    match err.classify() {
         Category::Data => "the stored value has another type or shape",
         Category::Syntax => "malformed JSON",
         Category::Eof => "truncated JSON",
         Category::Io => "an I/O error",
-    };
+    }
+}
+
+/// What went wrong in a JSON conversion, without any of the data.
+/// Why a key is reserved ([`Error::ReservedKey`]).
+fn reserved_because(key: &str) -> &'static str {
+    if key.starts_with(crate::store::RESERVED_KEY_PREFIX) {
+        "names starting with \"@session/\" hold the sealed metadata of encrypted sessions; \
+         choose another name"
+    } else {
+        "the session cookie's format keeps it for itself (Starlette's carries the user binding \
+         under `_session_user`); bind a user with `Session::set_user`"
+    }
+}
+
+fn json_summary(err: &serde_json::Error) -> String {
+    let kind = json_kind(err);
     // Conversions from an in-memory value have no position (line 0).
     if err.line() == 0 {
         kind.to_owned()
     } else {
         format!("{kind} at line {}, column {}", err.line(), err.column())
+    }
+}
+
+/// Written by hand so that no variant prints a session value: `Json`
+/// shows the kind of failure and its position, not serde_json's text.
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Store(err) => f.debug_tuple("Store").field(err).finish(),
+            Error::Json(err) => f
+                .debug_struct("Json")
+                .field("kind", &json_kind(err))
+                .field("line", &err.line())
+                .field("column", &err.column())
+                .finish(),
+            Error::TooLarge { size, limit } => f
+                .debug_struct("TooLarge")
+                .field("size", size)
+                .field("limit", limit)
+                .finish(),
+            Error::MissingLayer => f.write_str("MissingLayer"),
+            Error::InvalidCookieValue => f.write_str("InvalidCookieValue"),
+            Error::InvalidUser { len } => f.debug_struct("InvalidUser").field("len", len).finish(),
+            Error::IdExhausted => f.write_str("IdExhausted"),
+            Error::ReservedKey { key } => f.debug_struct("ReservedKey").field("key", key).finish(),
+        }
     }
 }
 
@@ -191,11 +250,63 @@ mod tests {
             assert!(!shown.contains("hunter2"), "{shown}");
             assert!(!err.public_message().contains("hunter2"));
             assert!(shown.contains("not valid for this type"), "{shown}");
-            // The details stay reachable for debugging.
-            let source = std::error::Error::source(&err).expect("source kept");
-            assert!(source.to_string().contains("hunter2"));
+            // Nor does its `Debug` (what `{:?}`, `unwrap` and `expect`
+            // print), nor any error of its source chain (what anyhow's and
+            // eyre's reports and some tracing layers print after it).
+            for debug in [format!("{err:?}"), format!("{err:#?}")] {
+                assert!(!debug.contains("hunter2"), "{debug}");
+                assert!(debug.starts_with("Json"), "{debug}");
+            }
+            let mut source = std::error::Error::source(&err);
+            while let Some(cause) = source {
+                assert!(!cause.to_string().contains("hunter2"), "{cause}");
+                assert!(!format!("{cause:?}").contains("hunter2"), "{cause:?}");
+                source = cause.source();
+            }
+            // Still there for whoever asks for it on purpose.
+            let Error::Json(json) = &err else {
+                panic!("{err:?}")
+            };
+            assert!(json.to_string().contains("hunter2"));
         }
         let err = Error::from(serde_json::from_str::<u64>("\n  \"hunter2\"").unwrap_err());
         assert!(err.to_string().contains("line 2"), "{err}");
+        assert!(format!("{err:?}").contains("line: 2"), "{err:?}");
+    }
+
+    /// The hand-written `Debug` still says which variant and what it holds
+    /// (but a session value).
+    #[test]
+    fn debug_names_every_variant() {
+        let json = serde_json::from_value::<u64>(serde_json::json!("hunter2")).unwrap_err();
+        for (err, shown) in [
+            (
+                Error::Store(StoreError::Corrupt("session 1a2b3c4d".into())),
+                "Store(Corrupt(\"session 1a2b3c4d\"))",
+            ),
+            (
+                Error::Json(json),
+                "Json { kind: \"the stored value has another type or shape\", line: 0, column: 0 }",
+            ),
+            (
+                Error::TooLarge {
+                    size: 5000,
+                    limit: 4096,
+                },
+                "TooLarge { size: 5000, limit: 4096 }",
+            ),
+            (Error::MissingLayer, "MissingLayer"),
+            (Error::InvalidCookieValue, "InvalidCookieValue"),
+            (Error::InvalidUser { len: 300 }, "InvalidUser { len: 300 }"),
+            (Error::IdExhausted, "IdExhausted"),
+            (
+                Error::ReservedKey {
+                    key: "_session_user".into(),
+                },
+                "ReservedKey { key: \"_session_user\" }",
+            ),
+        ] {
+            assert_eq!(format!("{err:?}"), shown);
+        }
     }
 }

@@ -125,6 +125,16 @@ impl SessionLayer {
 
     /// Client-side sessions: the data lives in the cookie, encoded by `codec`.
     ///
+    /// The server keeps nothing, so it cannot end a session by itself:
+    /// [`Session::destroy`](crate::Session::destroy) tells the browser to
+    /// drop its cookie, but a copy of the cookie taken before (by another
+    /// device, a proxy's log or a thief) stays a valid session until it
+    /// expires. Revoking sessions, "log out everywhere" included, takes an
+    /// application check ([`with_check`](Self::with_check)), e.g. a per-user
+    /// version number kept on the server. Sessions cannot be listed
+    /// ([`Session::user_sessions`](crate::Session::user_sessions) answers
+    /// `Unsupported`).
+    ///
     /// ```
     /// use session_core::{Key, SessionLayer, SignedCookie};
     ///
@@ -263,9 +273,15 @@ impl SessionLayer {
     }
 
     /// Runs `check` on every session the layer loads; a session it answers
-    /// `false` for is ended (see [`SessionCheck`]). It runs once per
-    /// request, when the handler first uses the session, for every kind of
-    /// storage; with sessions in the cookie it is the way to revoke them.
+    /// `Ok(false)` for is ended, and an `Err` fails the request's session
+    /// loads as a store outage does (`503`, nothing written; see
+    /// [`SessionCheck`]). It runs once per request, when the handler first
+    /// uses the session, for every kind of storage; with sessions in the
+    /// cookie it is the only way to revoke them. It is only as strong as
+    /// what it compares: a copy of a data cookie taken before a logout goes
+    /// on working unless the check ends it, and a check that lets every
+    /// session without a user through cannot end one that carries a login
+    /// without a user (see [`SessionCheck`]).
     ///
     /// ```
     /// use session_core::{Key, LoadedSession, SessionLayer, SignedCookie};
@@ -273,7 +289,7 @@ impl SessionLayer {
     /// // Sessions issued before a (persisted) instant are over.
     /// let cutoff = session_core::time::OffsetDateTime::now_utc();
     /// let layer = SessionLayer::client_side(SignedCookie::new(&Key::generate().into()))
-    ///     .with_check(move |session: LoadedSession| async move { session.created_at >= cutoff });
+    ///     .with_check(move |session: LoadedSession| async move { Ok(session.created_at >= cutoff) });
     /// # let _ = layer;
     /// ```
     pub fn with_check(self, check: impl SessionCheck) -> Self {

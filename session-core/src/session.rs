@@ -19,6 +19,12 @@ use crate::{Data, Error, Id, SignedId};
 /// The longest user name [`Session::set_user`] takes, in bytes.
 pub const MAX_USER_LEN: usize = 255;
 
+/// Whether `user` is a name [`Session::set_user`] takes: 1 to
+/// [`MAX_USER_LEN`] bytes.
+pub(crate) fn is_valid_user(user: &str) -> bool {
+    (1..=MAX_USER_LEN).contains(&user.len())
+}
+
 /// A verified signed-id cookie value, kept inline (it has a fixed length).
 #[derive(Clone, Copy)]
 pub(crate) struct SignedValue([u8; SignedId::ENCODED_LEN]);
@@ -265,6 +271,10 @@ impl Session {
             return Ok(());
         }
         let found = match self.find().await {
+            Ok(found) => self.checked(found).await,
+            Err(err) => Err(err),
+        };
+        let found = match found {
             Ok(found) => found,
             Err(err) => {
                 let mut state = self.0.state.lock();
@@ -274,7 +284,6 @@ impl Session {
                 return Err(err.into());
             }
         };
-        let found = self.checked(found).await;
         let mut state = self.0.state.lock();
         if state.loaded {
             // `destroy` ran meanwhile: what was stored is over.
@@ -372,8 +381,10 @@ impl Session {
     }
 
     /// Runs the application's check, if any, on a live session:
-    /// [`Found::Revoked`] when it ends it, `found` as it is otherwise.
-    async fn checked(&self, found: Found) -> Found {
+    /// [`Found::Revoked`] when it ends it, `found` as it is when it lets it
+    /// go on, and [`StoreError::Unavailable`] when it fails (the load then
+    /// fails as if the store were down: neither a pass nor a logout).
+    async fn checked(&self, found: Found) -> Result<Found, StoreError> {
         let (
             Some(check),
             Found::Live {
@@ -384,17 +395,20 @@ impl Session {
             },
         ) = (&self.0.shared.check, &found)
         else {
-            return found;
+            return Ok(found);
         };
         let session = LoadedSession {
             user: user.clone(),
             data: data.clone(),
             created_at: *created_at,
         };
-        if check.0.check(session).await {
-            found
-        } else {
-            Found::Revoked
+        match check.0.check(session).await {
+            Ok(true) => Ok(found),
+            Ok(false) => Ok(Found::Revoked),
+            Err(err) => {
+                tracing::error!(error = %err, "the application's session check failed");
+                Err(StoreError::Unavailable(err))
+            }
         }
     }
 
@@ -457,7 +471,8 @@ impl Session {
     }
 
     /// Stores `value` under `key`. Setting a key to the value it already
-    /// has is not a change (nothing is written for it).
+    /// has is not a change (nothing is written for it). A key the cookie's
+    /// format reserves is refused (see [`insert_value`](Session::insert_value)).
     ///
     /// ```
     /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
@@ -474,8 +489,13 @@ impl Session {
     /// Key names starting with
     /// [`RESERVED_KEY_PREFIX`](crate::store::RESERVED_KEY_PREFIX)
     /// (`@session/`) are refused with [`Error::ReservedKey`] (encrypted
-    /// stores keep a session's sealed metadata under them); so is the same
-    /// name given to [`insert`](Session::insert).
+    /// stores keep a session's sealed metadata under them), and so is a key
+    /// the session cookie's format keeps for itself: with
+    /// [`StarletteCookie`](crate::StarletteCookie), `_session_user`
+    /// ([`STARLETTE_USER_KEY`](crate::codec::STARLETTE_USER_KEY)), which
+    /// carries the user binding (use [`set_user`](Session::set_user)).
+    /// [`insert`](Session::insert) refuses the same names. Nothing is
+    /// written then.
     ///
     /// ```
     /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
@@ -485,7 +505,11 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn insert_value(&self, key: &str, value: Value) -> Result<(), Error> {
-        if crate::at_rest::is_reserved(key) {
+        let reserved_by_codec = match &self.0.shared.storage {
+            SessionStorage::Client { codec } => codec.reserves_key(key),
+            SessionStorage::Server { .. } => false,
+        };
+        if crate::at_rest::is_reserved(key) || reserved_by_codec {
             return Err(Error::ReservedKey {
                 key: key.to_owned(),
             });
@@ -602,6 +626,14 @@ impl Session {
     /// the browser is told to drop the cookie. This is the one way to end a
     /// session (logout); it needs no store read, so it is not `async`.
     ///
+    /// With sessions kept in the cookie
+    /// ([`SessionLayer::client_side`](crate::SessionLayer::client_side))
+    /// there is nothing to delete: only the browser's cookie is removed,
+    /// and a copy of it taken before the logout stays a valid session until
+    /// it expires, unless the application's check
+    /// ([`SessionLayer::with_check`](crate::SessionLayer::with_check)) ends
+    /// it.
+    ///
     /// It is final for the request: the session reads as empty afterwards,
     /// and nothing of the ended session comes back. What the handler
     /// writes after `destroy` starts a brand-new session (a fresh id, a
@@ -685,7 +717,7 @@ impl Session {
     /// ```
     pub async fn set_user(&self, user: impl Into<String>) -> Result<(), Error> {
         let user = user.into();
-        if user.is_empty() || user.len() > MAX_USER_LEN {
+        if !is_valid_user(&user) {
             return Err(Error::InvalidUser { len: user.len() });
         }
         self.bind(Some(user)).await
@@ -727,12 +759,24 @@ impl Session {
 
     /// The store and the stored id of this request's session, and the user
     /// it is bound to; `Unsupported` for sessions kept in the cookie.
+    ///
+    /// The stored id is the one the session lives under in the store now:
+    /// the incoming one as long as a live session was loaded and not
+    /// destroyed, also after [`cycle_id`](Session::cycle_id) (the move to
+    /// the new id happens after the handler), so the account methods keep
+    /// treating it as "this one".
     async fn account(
         &self,
         operation: &'static str,
     ) -> Result<Option<(Arc<dyn crate::SessionStore>, Option<Id>, String)>, Error> {
         let (user, current) = self
-            .with_state(|state| (state.user.clone(), self.id_in(state)))
+            .with_state(|state| {
+                let current = match self.0.incoming {
+                    Incoming::Id { id, .. } if state.exists && !state.destroyed => Some(id),
+                    _ => None,
+                };
+                (state.user.clone(), current)
+            })
             .await?;
         let SessionStorage::Server { store, .. } = &self.0.shared.storage else {
             return Err(StoreError::Unsupported(operation).into());
@@ -741,8 +785,10 @@ impl Session {
     }
 
     /// The live sessions of the user this session is bound to, oldest
-    /// first, this one marked [`current`](SessionInfo::current); empty when
-    /// the session is bound to no user. For a "your devices" page.
+    /// first, this one marked [`current`](SessionInfo::current) (under the
+    /// id it is stored under until the request ends, also after
+    /// [`cycle_id`](Session::cycle_id)); empty when the session is bound to
+    /// no user. For a "your devices" page.
     ///
     /// Sessions kept in the cookie cannot be listed: the error is
     /// [`StoreError::Unsupported`] (use a [`SessionCheck`](crate::SessionCheck)
@@ -773,9 +819,10 @@ impl Session {
 
     /// Ends every other session of this session's user ("log out my other
     /// devices", e.g. after a password change) and returns how many it
-    /// ended; this one goes on. `0` when the session is bound to no user.
-    /// A request of an ended session that is saving at the same moment
-    /// writes nothing ("logout wins").
+    /// ended; this one goes on, also when the handler gave it a new id
+    /// with [`cycle_id`](Session::cycle_id) in the same request. `0` when
+    /// the session is bound to no user. A request of an ended session that
+    /// is saving at the same moment writes nothing ("logout wins").
     ///
     /// ```
     /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
@@ -811,9 +858,18 @@ impl Session {
 
     /// Ends the session of this session's user whose
     /// [`handle`](SessionInfo::handle) is `handle` (a "sign out this
-    /// device" button); `false` when no live session of the user has it.
-    /// Ending the current session this way also
-    /// [`destroy`](Session::destroy)s it.
+    /// device" button) and says whether it did: `true` only when that
+    /// session was live, bound to the user, and is now ended for good;
+    /// `false` when no live session of the user has the handle. Ending the
+    /// current session this way also [`destroy`](Session::destroy)s it.
+    ///
+    /// It lists the user's sessions, then ends the one with the handle in
+    /// one store step that checks it is still live and still the user's
+    /// ([`SessionStore::end_user_session`](crate::store::SessionStore::end_user_session)).
+    /// A session given a new id at the same moment (its browser logged in
+    /// again, [`cycle_id`](Session::cycle_id)) is not ended: it goes on
+    /// under a new handle and the answer is `false`; list again
+    /// ([`user_sessions`](Session::user_sessions)) to end it.
     ///
     /// ```
     /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
@@ -828,7 +884,9 @@ impl Session {
         let Some(target) = sessions.into_iter().find(|s| s.handle() == handle) else {
             return Ok(false);
         };
-        store.delete(&target.id).await?;
+        if !store.end_user_session(&user, &target.id).await? {
+            return Ok(false);
+        }
         if Some(target.id) == current {
             self.destroy();
         }

@@ -113,6 +113,13 @@ fn app(codec: Shared, config: SessionConfig) -> Router {
             }),
         )
         .route(
+            "/cycle",
+            get(|s: Session| async move {
+                s.cycle_id().await?;
+                Ok::<_, Error>("cycled")
+            }),
+        )
+        .route(
             "/blob/{n}",
             get(|s: Session, Path(n): Path<usize>| async move {
                 s.insert("blob", "x".repeat(n)).await?;
@@ -398,6 +405,31 @@ async fn absolute_timeout_is_enforced_whatever_the_activity() {
         assert_eq!(
             send(&app, "/count", Some(&cookie)).await.body,
             "0",
+            "{kind:?}"
+        );
+    }
+}
+
+/// `cycle_id` re-issues a data cookie but keeps when the session began:
+/// cycling does not restart the absolute timeout.
+#[tokio::test]
+async fn cycling_a_data_cookie_keeps_its_creation_time() {
+    for kind in [Kind::Signed, Kind::Encrypted] {
+        let clock = clock();
+        let config = config(&clock).with_absolute_timeout(Some(StdDuration::from_secs(100)));
+        let app = app(kind.codec(&key(1).into()), config);
+        let cookie = send(&app, "/count", None).await.cookie().unwrap();
+        clock.advance(Duration::seconds(60));
+        let reply = send(&app, "/cycle", Some(&cookie)).await;
+        assert_eq!(reply.body, "cycled", "{kind:?}");
+        let cycled = reply.cookie().expect("a cycled cookie is re-issued");
+        assert_ne!(cycled, cookie, "{kind:?}");
+        clock.advance(Duration::seconds(39)); // 99 s after creation
+        assert_eq!(send(&app, "/read", Some(&cycled)).await.body, "Some(1)");
+        clock.advance(Duration::seconds(1)); // 100 s: over, cycled or not
+        assert_eq!(
+            send(&app, "/read", Some(&cycled)).await.body,
+            "None",
             "{kind:?}"
         );
     }

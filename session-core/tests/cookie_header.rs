@@ -182,3 +182,87 @@ async fn a_data_cookie_is_bound_to_its_cookie_name() {
     shares_nothing_across_names("signed", || SignedCookie::new(&Keys::from(key(1)))).await;
     shares_nothing_across_names("encrypted", || EncryptedCookie::new(&Keys::from(key(1)))).await;
 }
+
+/// Every kind of cookie the layer reads: a signed id (memory store) and the
+/// signed, encrypted and Starlette data cookies.
+fn every_kind() -> Vec<(&'static str, SessionLayer)> {
+    use session_core::codec::{EncryptedCookie, StarletteCookie};
+    let config = SessionConfig::new().with_secure(false);
+    vec![
+        (
+            "memory",
+            SessionLayer::new(MemoryStore::new(), key(1)).with_config(config.clone()),
+        ),
+        (
+            "signed",
+            SessionLayer::client_side(SignedCookie::new(&Keys::from(key(1))))
+                .with_config(config.clone()),
+        ),
+        (
+            "encrypted",
+            SessionLayer::client_side(EncryptedCookie::new(&Keys::from(key(1))))
+                .with_config(config.clone()),
+        ),
+        (
+            "starlette",
+            SessionLayer::client_side(StarletteCookie::new("dev-secret-key")).with_config(config),
+        ),
+    ]
+}
+
+/// RFC 6265 §4.1.1 lets a cookie value travel inside double quotes
+/// (Starlette, Python's `http.cookies` and proxies send it so): the
+/// session is the same, quoted or not. One pair of quotes goes, and only
+/// that.
+#[tokio::test]
+async fn a_quoted_session_cookie_is_the_same_session() {
+    for (kind, layer) in every_kind() {
+        let (_, _, cookie) = send(&layer, "/count", &[]).await;
+        let cookie = cookie.expect("a new session sends its cookie");
+        let (name, value) = cookie.split_once('=').unwrap();
+        let quoted = format!("{name}=\"{value}\"");
+        let (status, body, _) = send(&layer, "/", &[cookie.as_bytes()]).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (StatusCode::OK, "Some(1)"),
+            "{kind}: bare"
+        );
+        let (status, body, _) = send(&layer, "/", &[quoted.as_bytes()]).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (StatusCode::OK, "Some(1)"),
+            "{kind}: quoted"
+        );
+        let among = format!("a=1; {quoted}; b=\"2\"");
+        let (_, body, _) = send(&layer, "/", &[among.as_bytes()]).await;
+        assert_eq!(body, "Some(1)", "{kind}: quoted among others");
+
+        // Writing through the quoted cookie goes on with the same session.
+        let (status, body, sent) = send(&layer, "/count", &[quoted.as_bytes()]).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (StatusCode::OK, "Some(1)"),
+            "{kind}"
+        );
+        // (A server-side session keeps its cookie when the expiry does not
+        // move; a data cookie is re-issued.)
+        let next = sent.unwrap_or_else(|| cookie.clone());
+        let (_, body, _) = send(&layer, "/", &[next.as_bytes()]).await;
+        assert_eq!(body, "Some(2)", "{kind}");
+
+        // Only one surrounding pair is taken away.
+        for not_ours in [
+            format!("{name}=\"\"{value}\"\""),
+            format!("{name}=\"{value}"),
+            format!("{name}={value}\""),
+            format!("{name}='{value}'"),
+        ] {
+            let (status, body, _) = send(&layer, "/", &[not_ours.as_bytes()]).await;
+            assert_eq!(
+                (status, body.as_str()),
+                (StatusCode::OK, "None"),
+                "{kind}: {not_ours}"
+            );
+        }
+    }
+}

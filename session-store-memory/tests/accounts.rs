@@ -91,13 +91,15 @@ fn version_of(versions: &Versions, user: &str) -> u64 {
     versions.lock().unwrap().get(user).copied().unwrap_or(0)
 }
 
-fn version_check(versions: Versions) -> impl Fn(LoadedSession) -> std::future::Ready<bool> {
+fn version_check(
+    versions: Versions,
+) -> impl Fn(LoadedSession) -> std::future::Ready<Result<bool, session_core::store::BoxError>> {
     move |session: LoadedSession| {
         let Some(user) = session.user else {
-            return std::future::ready(true);
+            return std::future::ready(Ok(true));
         };
         let stored = session.data.get("user_version").and_then(Value::as_u64);
-        std::future::ready(stored == Some(version_of(&versions, &user)))
+        std::future::ready(Ok(stored == Some(version_of(&versions, &user))))
     }
 }
 

@@ -45,6 +45,8 @@
 //! there `/sessions/` lists nothing, and the two `/logout/…/` pages revoke
 //! sessions with a per-user version number that every request checks (see
 //! `Versions`); they answer `"ended": null` (the number is unknown).
+//! `/logout/` only removes this browser's cookie: a copy of it taken
+//! before stays logged in until it expires or `/logout/everywhere/`.
 //!
 //! The other settings:
 //!
@@ -484,20 +486,29 @@ fn server_side(store: impl SessionStore, data_keys: Option<Keys>) -> Result<Sess
 }
 
 /// `layer` (sessions kept in cookies) with a check of every session it
-/// loads: a session bound to a user must carry the user's current version,
+/// loads. A session bound to a user must carry the user's current version,
 /// or it is over (the handler sees a new visitor, the browser is told to
-/// drop the cookie).
+/// drop the cookie). A session bound to no user goes on only while it
+/// holds no profile: only a login writes one, and a profile without a user
+/// (a cookie written elsewhere) could never be revoked.
 fn revocable(layer: SessionLayer, versions: Versions) -> SessionLayer {
     layer.with_check(move |session: LoadedSession| {
         let versions = versions.clone();
         async move {
             let Some(user) = session.user else {
-                return true; // not logged in: nothing to revoke
+                // Not logged in: nothing to revoke, unless it claims to be.
+                return Ok(!session.data.contains_key("username"));
             };
-            // No version (a cookie a Starlette app wrote) counts as the
-            // first one: still revoked by the first bump.
-            let version = session.data.get(USER_VERSION).and_then(Value::as_u64);
-            version.unwrap_or(0) == versions.current(&user)
+            // A real app reads the version from its database here, with
+            // `?`: an error fails the check and the request answers 503,
+            // never letting the session through.
+            let current = versions.current(&user);
+            Ok(match session.data.get(USER_VERSION) {
+                // No version (a cookie a Starlette app wrote) counts as the
+                // first one: still revoked by the first bump.
+                None => current == 0,
+                Some(version) => version.as_u64() == Some(current),
+            })
         }
     })
 }

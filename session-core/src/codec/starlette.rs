@@ -23,6 +23,7 @@ use sha1::{Digest, Sha1};
 use time::OffsetDateTime;
 
 use super::{encode_error, MAX_VALUE_LEN};
+use crate::session::is_valid_user;
 use crate::{ClientSession, Data, DataCodec};
 
 type HmacSha1 = Hmac<Sha1>;
@@ -159,6 +160,36 @@ impl StarletteCookie {
 /// ([`Session::set_user`](crate::Session::set_user)): Starlette's format
 /// holds only the data, so the binding travels as this key, which Python
 /// code sees as `request.session["_session_user"]`.
+///
+/// The key is the binding, never data: through the layer a handler cannot
+/// write it ([`Session::insert`](crate::Session::insert) answers
+/// [`Error::ReservedKey`](crate::Error::ReservedKey);
+/// [`DataCodec::reserves_key`] says so), and
+/// [`decode`](DataCodec::decode) takes it out of the data. A cookie whose
+/// `_session_user` is not a user name `set_user` would take (a string of 1
+/// to [`MAX_USER_LEN`](crate::MAX_USER_LEN) bytes) is no session at all:
+/// it was signed with the secret, so a Python app wrote it, but its
+/// binding cannot be honoured, and a session that holds a login without
+/// its user could not be listed or revoked by user.
+/// [`encode`](DataCodec::encode) writes the data as given (a
+/// `_session_user` in it is what Python code wrote) and `user`, when set,
+/// under the key; it refuses a `user` that `decode` would refuse
+/// ([`Error::InvalidUser`](crate::Error::InvalidUser)).
+///
+/// ```
+/// use session_core::codec::{ClientSession, DataCodec, StarletteCookie, STARLETTE_USER_KEY};
+/// use session_core::store::Data;
+/// use time::OffsetDateTime;
+///
+/// let codec = StarletteCookie::new("dev-secret-key");
+/// let mut data = Data::new();
+/// data.insert(STARLETTE_USER_KEY.into(), 42.into()); // not a user name
+/// let at = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+/// let session = ClientSession { data, created_at: None, issued_at: at, rekey: false, expires_at: None, expiry: None, user: None };
+/// let value = codec.encode("session", &session)?;
+/// assert_eq!(codec.decode("session", &value), None);
+/// # Ok::<(), session_core::Error>(())
+/// ```
 pub const STARLETTE_USER_KEY: &str = "_session_user";
 
 impl DataCodec for StarletteCookie {
@@ -167,6 +198,9 @@ impl DataCodec for StarletteCookie {
             .map_err(|_| encode_error("a Starlette cookie cannot be dated before 1970"))?;
         let json = match &session.user {
             None => python_json(&session.data)?,
+            Some(user) if !is_valid_user(user) => {
+                return Err(crate::Error::InvalidUser { len: user.len() })
+            }
             Some(user) => {
                 let mut data = session.data.clone();
                 data.insert(STARLETTE_USER_KEY.to_owned(), user.clone().into());
@@ -187,6 +221,11 @@ impl DataCodec for StarletteCookie {
         Ok(out)
     }
 
+    /// `_session_user` ([`STARLETTE_USER_KEY`]): the user binding.
+    fn reserves_key(&self, key: &str) -> bool {
+        key == STARLETTE_USER_KEY
+    }
+
     fn decode(&self, _name: &str, value: &str) -> Option<ClientSession> {
         if value.len() > MAX_VALUE_LEN {
             return None;
@@ -204,12 +243,12 @@ impl DataCodec for StarletteCookie {
         // Starlette: `json.loads(b64decode(payload))`, then used as a dict.
         let json = python_b64decode(payload.as_bytes(), Flavour::Standard)?;
         let mut data: Data = serde_json::from_slice(&json).ok()?;
-        let user = match data.get(STARLETTE_USER_KEY) {
-            Some(serde_json::Value::String(_)) => match data.shift_remove(STARLETTE_USER_KEY) {
-                Some(serde_json::Value::String(user)) => Some(user),
-                _ => None,
-            },
-            _ => None,
+        // The binding, out of the data; a value that is not a user name
+        // makes the cookie no session (see `STARLETTE_USER_KEY`).
+        let user = match data.shift_remove(STARLETTE_USER_KEY) {
+            None => None,
+            Some(serde_json::Value::String(user)) if is_valid_user(&user) => Some(user),
+            Some(_) => return None,
         };
         Some(ClientSession {
             data,
