@@ -83,9 +83,10 @@
 //! | delete | `DEL` (the index entry is pruned later) | 1 |
 //! | lock (serialized requests only) | `SET NX PX` (again while the lease is held elsewhere); its release is an `EVALSHA` of a compare-and-delete script | 2 |
 //! | cycle, one node | `EVALSHA` of a script: if the old key `EXISTS` and the new one does not, `HSET` + `PEXPIREAT` the new key, `DEL` the old one | 1 (2 with a user) |
-//! | cycle, cluster | create, touch of the old key, delete (see [Redis Cluster](#redis-cluster)) | 3 (4 with a user) |
+//! | cycle, cluster | create, then a script that ends the old session if it is live (and a `DEL` of the new one if it was not; see [Redis Cluster](#redis-cluster)) | 2 (3 with a user) |
 //! | list_user | `ZRANGE` of the index, an `HMGET` per entry (sent together), then a prune script if some entries are stale | 2 or 3 |
-//! | delete_user | `ZRANGE` of the index, a delete script per entry (sent together), then a prune script | 3 |
+//! | delete_user | `ZRANGE` of the index and an end script per entry (sent together), again until a `ZRANGE` brings no new entry, then a prune script | 4 (2 more per pass when sessions were bound meanwhile) |
+//! | end_user_session | the end script | 1 |
 //! | delete_expired | `SCAN` for the indexes on every master, then each is pruned as by list_user | many |
 //!
 //! The scripts are sent by hash (`EVALSHA`); the first call on a server
@@ -181,11 +182,45 @@
 //!   timeout: a bind in flight (entry added, hash not yet written) renews
 //!   the score or is younger than that, so its entry stays.
 //!
+//! Ending sessions ([`delete_user`](session_core::store::SessionStore::delete_user),
+//! [`end_user_session`](session_core::store::SessionStore::end_user_session))
+//! runs an *end script* on each id, which makes sure that the id never
+//! holds a live session afterwards: a live session bound to the user is
+//! deleted and replaced by a **tombstone**, a stub (`created` `0`) that
+//! expires after the grace period; so is a key that does not exist (an id
+//! in the index whose create or cycle has not written it yet, or a create
+//! about to be resent after a lost answer). Create and cycle write only
+//! into a key that does not exist, so they answer that the id is taken
+//! (a create: [`Created::IdTaken`], the layer draws another id) or that
+//! the move lost (a cycle onto a tombstone: [`Cycled::Gone`]). A session
+//! of someone else, an unbound one, or a stub is left as it is. The end
+//! script answers whether it ended a live session of the user, which is
+//! `end_user_session`'s answer.
+//!
+//! `delete_user` repeats: it reads the index, runs the end script on every
+//! member (but `keep`) it has not handled yet, and reads again, until a
+//! read brings no member it has not handled. That ends a session cycled
+//! to a new id at the same moment (a login, or
+//! [`Session::cycle_id`](session_core::Session::cycle_id)): if the new id
+//! was in the index at the last read, it was handled in an earlier pass
+//! (ended, or blocked by a tombstone); if it was added later, its cycle
+//! wrote it later still, which needs the old session live after the last
+//! read, but the old one was handled before (the argument in full is at
+//! `delete_user_sessions` in `src/users.rs`). What can survive is a session
+//! bound by a request that overlaps the call and was no session of the
+//! user before it (a fresh login), as if it came just after. A pass after
+//! the first runs only when sessions of the user were bound during the
+//! previous one; after 32 passes (logins arriving faster than they are
+//! ended) the call fails with [`StoreError::Unavailable`], and what it
+//! ended stays ended.
+//!
 //! What remains: a bind whose hash write reaches Redis more than the grace
 //! period after its index entry (only possible when the operation already
 //! failed with a timeout, e.g. against a frozen node) may leave a bound
-//! session unindexed, which `delete_user` then misses; and on a cluster
-//! the race of [cycle](#redis-cluster) applies to `delete_user` too.
+//! session unindexed, which `delete_user` then misses, or find its
+//! tombstone expired; and a cycle on a cluster whose last `DEL` fails (a
+//! broken connection) leaves a new session that nobody was given the id
+//! of until it expires.
 //!
 //! # Redis Cluster
 //!
@@ -201,11 +236,17 @@
 //! The one operation that touches two sessions,
 //! [cycle](session_core::store::SessionStore::cycle), cannot be one script
 //! there: the old and the new key are in different slots, and no script or
-//! transaction spans slots. So in a cluster it runs in steps, as the trait's default body does: create the new key,
-//! touch the old one to check that it is still live (if it is not, delete
-//! the new key and report [`Cycled::Gone`]), then delete the old one. A
-//! logout that lands between the check and the final delete is the only
-//! race left, and it leaves the new session live until it expires.
+//! transaction spans slots. So in a cluster it runs in two steps: create
+//! the new session, then end the old one *if it is still live*, in one
+//! script that answers whether it was. If it was not (a logout,
+//! `delete_user` or `end_user_session` came first), the new session is
+//! deleted and the cycle reports [`Cycled::Gone`]; otherwise the old one is
+//! ended in the same step, and an end of the old session that comes later
+//! finds it ended (and `end_user_session` answers `false`). The script
+//! leaves a stub under the old id naming the new one (it expires after the
+//! grace period), so that the step resent after a lost answer recognises
+//! its own move. Between the two steps both sessions are live; both are in
+//! the user's index, so `delete_user` ends both.
 //!
 //! # Serialized requests
 //!

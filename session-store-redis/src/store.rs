@@ -8,8 +8,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::FromRedisValue;
 use session_core::store::{
-    async_trait, cycle_in_steps, unix_millis, ChangeSet, Created, Cycled, Record, Saved,
-    SessionLease, SessionStore, StoreError, UserSession,
+    async_trait, unix_millis, ChangeSet, Created, Cycled, Record, Saved, SessionLease,
+    SessionStore, StoreError, UserSession,
 };
 use session_core::time::OffsetDateTime;
 use session_core::Id;
@@ -564,15 +564,10 @@ impl SessionStore for RedisStore {
     /// trip), then created.
     async fn create(&self, record: &Record) -> Result<Created, StoreError> {
         let _forget = self.forgetting(&[&record.id]);
-        let indexed = self.index_record(record).await?;
-        let mut invocation = self.scripts.create.key(self.key(&record.id));
-        record_args(&mut invocation, record);
-        let inserted: i64 = self.run(Call::Script(invocation)).await?;
-        if inserted != 1 {
-            return Ok(Created::IdTaken);
-        }
-        self.after_bind(record.user.as_deref(), indexed);
-        Ok(Created::Inserted)
+        Ok(match self.insert(record).await? {
+            Inserted::Yes => Created::Inserted,
+            Inserted::Taken | Inserted::Tombstone => Created::IdTaken,
+        })
     }
 
     /// A save that binds the session adds it to the user's index first
@@ -642,14 +637,14 @@ impl SessionStore for RedisStore {
 
     /// On one node, one script moves the session atomically. In a cluster
     /// the old and the new key are in different slots, which no script
-    /// or transaction can span, so it runs in steps, as the trait's
-    /// default does: create the new key, touch the old one to check it is
-    /// still live (if not, delete the new one: [`Cycled::Gone`]), delete
-    /// the old one.
+    /// or transaction can span, so it runs in two steps: create the new
+    /// session, then end the old one if it is still live, in one script
+    /// that says whether it was (if not, the new one is deleted:
+    /// [`Cycled::Gone`]).
     async fn cycle(&self, old: &Id, record: &Record) -> Result<Cycled, StoreError> {
         let _forget = self.forgetting(&[old, &record.id]);
         if self.is_cluster() {
-            return cycle_in_steps(self, old, record).await;
+            return self.cycle_in_two_steps(old, record).await;
         }
         let indexed = self.index_record(record).await?;
         let mut invocation = self.scripts.cycle.key(self.key(old));
@@ -683,6 +678,18 @@ impl SessionStore for RedisStore {
             .as_ref()
             .map(|cache| Forget::user(cache.clone(), user));
         self.delete_user_sessions(user, keep).await
+    }
+
+    /// The end script of `delete_user` on this one id: a live session
+    /// bound to `user` is replaced by a tombstone (see
+    /// [User index](crate#user-index)).
+    async fn end_user_session(&self, user: &str, id: &Id) -> Result<bool, StoreError> {
+        let _forget = self.forgetting(&[id]);
+        let ended = self.end_bound(user, id).await?;
+        if ended {
+            self.forget_later(user.as_bytes().to_vec(), id);
+        }
+        Ok(ended)
     }
 
     /// A lease key per session (see [Serialized
@@ -830,12 +837,67 @@ impl RedisStore {
 
     /// Deletes a stub, or a hash without `created`, at `key`: no session
     /// (nothing writes a live session's `created` but into a key that does
-    /// not exist, so it cannot become one). Best effort: what a write
-    /// leaves carries its expiry.
+    /// not exist, so it cannot become one); but not the stub a cycle on a
+    /// cluster leaves under the old id (its `moved` field), which a resent
+    /// step of that cycle reads. Best effort: what a write leaves carries
+    /// its expiry.
     async fn delete_leftover(&self, key: &str) {
-        let mut del = redis::cmd("DEL");
-        del.arg(key);
-        let _ = self.run::<i64>(Call::Cmd(del)).await;
+        let invocation = self.scripts.drop_leftover.key(key);
+        let _ = self.run::<i64>(Call::Script(invocation)).await;
+    }
+
+    /// The cycle of a cluster, where the two keys are in different slots:
+    ///
+    /// 1. create the new session (index entry first, as any bound create);
+    /// 2. end the old one if it is still live, in one script that answers
+    ///    whether it was (`scripts/cycle_out.lua`); if it was not (a
+    ///    logout, `delete_user` or `end_user_session` came first), delete
+    ///    the new one and answer [`Cycled::Gone`].
+    ///
+    /// Step 2 is one atomic step: an end of the old session lands either
+    /// before it (the cycle answers `Gone`, the new session is deleted) or
+    /// after it (it finds the old one already ended and answers so; the
+    /// new session goes on). Between the steps both sessions are live; a
+    /// `delete_user` sees the new one in the index (written in step 1) and
+    /// ends it too. If the final delete fails (a broken connection), the
+    /// error is returned and the new session, whose id nobody was given,
+    /// is left to expire.
+    ///
+    /// A tombstone under the new id (an end of the user's sessions found
+    /// it in the index, written in step 1, before the session was) makes
+    /// step 1 write nothing, and the cycle answers `Gone`: it lost to that
+    /// end, as the one-node script answers.
+    async fn cycle_in_two_steps(&self, old: &Id, record: &Record) -> Result<Cycled, StoreError> {
+        match self.insert(record).await? {
+            Inserted::Yes => {}
+            Inserted::Taken => return Ok(Cycled::IdTaken),
+            Inserted::Tombstone => return Ok(Cycled::Gone),
+        }
+        let mut invocation = self.scripts.cycle_out.key(self.key(old));
+        invocation.arg(record.id.encode()).arg(self.grace_ms());
+        let moved: i64 = self.run(Call::Script(invocation)).await?;
+        if moved == 1 {
+            return Ok(Cycled::Moved);
+        }
+        self.delete(&record.id).await?;
+        Ok(Cycled::Gone)
+    }
+
+    /// The create script on `record` (after its index entry, for a bound
+    /// record).
+    async fn insert(&self, record: &Record) -> Result<Inserted, StoreError> {
+        let indexed = self.index_record(record).await?;
+        let mut invocation = self.scripts.create.key(self.key(&record.id));
+        record_args(&mut invocation, record);
+        let inserted: i64 = self.run(Call::Script(invocation)).await?;
+        Ok(match inserted {
+            1 => {
+                self.after_bind(record.user.as_deref(), indexed);
+                Inserted::Yes
+            }
+            2 => Inserted::Tombstone,
+            _ => Inserted::Taken,
+        })
     }
 
     /// Adds a bound `record` to its user's index (before it is written);
@@ -873,4 +935,14 @@ fn record_args(invocation: &mut redis::ScriptInvocation<'_>, record: &Record) {
 struct Written {
     /// The `user` field before the write, when asked for.
     user_before: Option<Vec<u8>>,
+}
+
+/// What the create script did.
+enum Inserted {
+    Yes,
+    /// The key holds something else: nothing written.
+    Taken,
+    /// The key holds a stub (a tombstone of an end of the user's
+    /// sessions): nothing written.
+    Tombstone,
 }

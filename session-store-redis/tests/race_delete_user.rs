@@ -153,7 +153,10 @@ async fn end_user_session_racing_a_cycle(store: RedisStore) -> usize {
         "end_user_session racing a cycle: {lies} of {ROUNDS} answers untrue \
          ({ended} answered true, {moved} cycles moved)"
     );
-    assert!(ended > 0 && moved > 0, "one side always won: no race was run");
+    assert!(
+        ended > 0 && moved > 0,
+        "one side always won: no race was run"
+    );
     lies
 }
 

@@ -3,7 +3,14 @@
 -- ARGV[1]: created (Unix ms), ARGV[2]: expires (Unix ms), ARGV[3]: the
 -- expiry policy ('' for none), ARGV[4]: the user ('' for none, else '=' and
 -- the user), ARGV[5..]: data field, value, field, value, ...
--- Returns 1 if inserted, 0 if the key exists (nothing written).
+-- Returns 1 if inserted; 0 if the key exists (nothing written), 2 if it
+-- holds a stub ('created' is '0': no session, e.g. the tombstone an end
+-- of the user's sessions leaves under an id it found in the index before
+-- the session was written; nothing written).
+local created = redis.call('HGET', KEYS[1], 'created')
+if created == '0' then
+  return 2
+end
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return 0
 end
