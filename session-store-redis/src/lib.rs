@@ -27,6 +27,10 @@
 //! database (Redis keeps data in memory; whether it survives a Redis restart
 //! depends on its persistence settings).
 //!
+//! It needs **Redis 7.0 or later** (or a server that speaks its commands:
+//! the store sends `PEXPIREAT … NX` and, for leases, `SET … NX GET`, both
+//! new in 7.0).
+//!
 //! # Key layout
 //!
 //! A session is one Redis **hash** at `prefix + id` (the prefix is
@@ -76,7 +80,7 @@
 //! | load, with the [local cache](#local-cache), a hit | nothing ([`CacheMode::Fenced`]: a `PING`; on a cluster `EXISTS` of the key) | 0 (1) |
 //! | create | `EVALSHA` of a script: `EXISTS`, else `HSET` + `PEXPIREAT` | 1 |
 //! | create, bound to a user (login) | the index script (`ZADD` to the user's index), then create | 2 |
-//! | save | a pipeline of plain commands (no transaction): `HGET user` if the change set names the user, `HSET` of `expires` and the set fields (and `policy`, `user` when named), `HDEL` of the removed ones, `HINCRBY created 0` (was it live?), `PEXPIREAT` | 1 (2 when it finds the session gone: see below) |
+//! | save | a pipeline of plain commands (no transaction): `HGET user` if the change set names the user, `HSET` of `expires` and the set fields (and `policy`, `user` when named), `HDEL` of the removed ones, `HINCRBY created 0` (was it live?), `PEXPIREAT` (`PEXPIREAT … NX` when the layer kept the expiry: `expires` is then not written either) | 1 (2 when it finds the session gone: see below) |
 //! | save that binds the session to a user | the index script, then save | 2 |
 //! | save that unbinds or rebinds it | as above; the former user's index entry is removed afterwards, in the background | 1 or 2 |
 //! | touch | a pipeline: `HSET expires`, `HINCRBY created 0`, `PEXPIREAT` | 1 (2 when gone) |
@@ -106,7 +110,9 @@
 //! (deleted or expired) it answers `0` and creates the field as `0`. What
 //! the pipeline wrote then sits in a **stub**: a hash whose `created` is
 //! `0` is no session for load, save, touch, cycle or the user index, and
-//! it carries the expiry the write asked for. The store reports
+//! it carries the expiry the write asked for (a save that keeps the stored
+//! expiry gives it one with `PEXPIREAT … NX`, which leaves a live
+//! session's expiry alone). The store reports
 //! [`Saved::Gone`] and deletes the stub at once (if that `DEL` is lost,
 //! Redis expires the stub). Only the create and cycle scripts write a
 //! non-zero `created`, and only into a key that does not exist, so a

@@ -596,9 +596,13 @@ impl SessionStore for RedisStore {
             set.push((data_field(key), json_text(value)));
         }
         // An expiry the layer kept is already stored: not written again.
-        let expires_at = (!changes.expiry_kept).then_some(changes.expires_at);
+        let expiry = if changes.expiry_kept {
+            Expires::Kept(changes.expires_at)
+        } else {
+            Expires::New(changes.expires_at)
+        };
         let Some(written) = self
-            .write_live(id, expires_at, set, removed, user.is_some())
+            .write_live(id, expiry, set, removed, user.is_some())
             .await?
         else {
             return Ok(Saved::Gone);
@@ -618,7 +622,7 @@ impl SessionStore for RedisStore {
     async fn touch(&self, id: &Id, expires_at: OffsetDateTime) -> Result<Saved, StoreError> {
         let _forget = self.forgetting(&[id]);
         let written = self
-            .write_live(id, Some(expires_at), Vec::new(), Vec::new(), false)
+            .write_live(id, Expires::New(expires_at), Vec::new(), Vec::new(), false)
             .await?;
         Ok(if written.is_some() {
             Saved::Applied
@@ -714,17 +718,17 @@ impl RedisStore {
     ///    as it is; `0` when there is none (the key is gone, or is a stub),
     ///    and then the field is created as `0`, which marks the hash as a
     ///    *stub*;
-    /// 4. `PEXPIREAT` to `expires_at`.
+    /// 4. `PEXPIREAT` to the new expiry.
     ///
-    /// When `expires_at` is `None` (a save whose expiry the layer kept,
-    /// [`ChangeSet::expiry_kept`]) neither the `expires` field nor step 4 is
-    /// sent (and step 2's `HSET` only when there are fields to set): the
-    /// stored expiry stands. The one difference below is that a stub such
-    /// a write leaves has no expiry of its own; the `DEL` that follows at
-    /// once removes it, and should that `DEL` be lost with its connection,
-    /// the stub stays until a load of its id deletes it (it holds no data
-    /// that was not written to a session already logged out, and reads as
-    /// absent everywhere).
+    /// When the expiry is [`Expires::Kept`] (a save whose expiry the layer
+    /// kept, [`ChangeSet::expiry_kept`]) the `expires` field is not written
+    /// (and step 2's `HSET` is sent only when there are fields to set), and
+    /// step 4 is `PEXPIREAT … NX`, which sets an expiry only on a key that
+    /// has none (Redis 7.0 or later): a live session always has one, so
+    /// the stored expiry stands; a stub this write made of a key that was
+    /// gone gets the expiry the layer computed. So even when the `DEL`
+    /// that removes such a stub is lost with its connection, the stub
+    /// expires, as every key this store writes does.
     ///
     /// Each command is atomic, the pipeline is not: another client's
     /// command (a `DEL` of a logout, Redis expiring the key) can land
@@ -757,9 +761,10 @@ impl RedisStore {
     /// again answers `0`, so a retry of this pipeline after a broken
     /// connection (the connection resends it once) reports
     /// [`Saved::Gone`] too. A
-    /// pipeline cut short by a broken connection and not resent can leave
-    /// a hash without `created`, or a stub, without an expiry: readers
-    /// treat a hash without `created` as no session, and
+    /// pipeline cut short between steps 2 and 4 by a broken connection (a
+    /// network failure inside the one write that carries it) and not
+    /// resent can leave a hash without `created`, or a stub, without an
+    /// expiry: readers treat a hash without `created` as no session, and
     /// [`load`](SessionStore::load) deletes both kinds when it finds them.
     ///
     /// Two concurrent saves of one session may interleave too: each
@@ -779,13 +784,16 @@ impl RedisStore {
     async fn write_live(
         &self,
         id: &Id,
-        expires_at: Option<OffsetDateTime>,
+        expiry: Expires,
         set: Vec<(Vec<u8>, String)>,
         removed: Vec<Vec<u8>>,
         read_user: bool,
     ) -> Result<Option<Written>, StoreError> {
         let key = self.key(id);
-        let expires = expires_at.map(unix_millis);
+        let (expires, kept) = match expiry {
+            Expires::New(at) => (Some(unix_millis(at)), None),
+            Expires::Kept(at) => (None, Some(unix_millis(at))),
+        };
         let mut cmds = Vec::with_capacity(5);
         if read_user {
             let mut hget = redis::cmd("HGET");
@@ -812,11 +820,15 @@ impl RedisStore {
         let mut hincrby = redis::cmd("HINCRBY");
         hincrby.arg(&key).arg(CREATED).arg(0);
         cmds.push(hincrby);
-        if let Some(expires) = expires {
-            let mut pexpireat = redis::cmd("PEXPIREAT");
-            pexpireat.arg(&key).arg(expires);
-            cmds.push(pexpireat);
-        }
+        let mut pexpireat = redis::cmd("PEXPIREAT");
+        match (expires, kept) {
+            (Some(expires), _) => pexpireat.arg(&key).arg(expires),
+            // Only on a key without an expiry: never a live session (each
+            // carries one), so the stored expiry stands; but a stub this
+            // write made of a key that was gone gets one.
+            (None, kept) => pexpireat.arg(&key).arg(kept).arg("NX"),
+        };
+        cmds.push(pexpireat);
         let mut answers: Vec<redis::Value> = self.run(Call::Cmds(cmds)).await?;
         let user_before = match (read_user, answers.first_mut()) {
             (true, Some(redis::Value::BulkString(user))) => Some(std::mem::take(user)),
@@ -929,6 +941,17 @@ fn record_args(invocation: &mut redis::ScriptInvocation<'_>, record: &Record) {
     for (key, value) in &record.data {
         invocation.arg(data_field(key)).arg(json_text(value));
     }
+}
+
+/// The expiry a save or touch writes.
+#[derive(Clone, Copy)]
+enum Expires {
+    /// A new expiry: the `expires` field and the key's expiry.
+    New(OffsetDateTime),
+    /// The stored expiry stands (the layer kept it, within its precision):
+    /// neither is written, but a key without an expiry (a stub the write
+    /// made) is given this one.
+    Kept(OffsetDateTime),
 }
 
 /// What a save or touch that found its session live learnt.

@@ -5,6 +5,7 @@
 
 pub mod cache;
 pub mod nodes;
+pub mod proxy;
 
 use std::convert::Infallible;
 
