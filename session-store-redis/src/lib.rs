@@ -85,7 +85,7 @@
 //! | save that unbinds or rebinds it | as above; the former user's index entry is removed afterwards, in the background | 1 or 2 |
 //! | touch | a pipeline: `HSET expires`, `HINCRBY created 0`, `PEXPIREAT` | 1 (2 when gone) |
 //! | delete | `DEL` (the index entry is pruned later) | 1 |
-//! | lock (serialized requests only) | `SET NX PX` (again while the lease is held elsewhere); its release is an `EVALSHA` of a compare-and-delete script | 2 |
+//! | lock (serialized requests only) | `SET NX GET PX` (again while the lease is held elsewhere); its release is an `EVALSHA` of a compare-and-delete script | 2 |
 //! | cycle, one node | `EVALSHA` of a script: if the old key `EXISTS` and the new one does not, `HSET` + `PEXPIREAT` the new key, `DEL` the old one | 1 (2 with a user) |
 //! | cycle, cluster | create, then a script that ends the old session if it is live (and a `DEL` of the new one if it was not; see [Redis Cluster](#redis-cluster)) | 2 (3 with a user) |
 //! | list_user | `ZRANGE` of the index, an `HMGET` per entry (sent together), then a prune script if some entries are stale | 2 or 3 |
@@ -263,7 +263,9 @@
 //! serialized across every instance sharing this Redis (or Cluster):
 //!
 //! - the lease is a key, `prefix + "lock:" + id`, set with
-//!   `SET key token NX PX lease` to a fresh random token; while another
+//!   `SET key token NX GET PX lease` to a fresh random token (`GET`: a
+//!   `SET` resent after a broken connection that finds its own token has
+//!   the lease); while another
 //!   request holds it the store tries again, pausing 1 ms doubling to
 //!   20 ms, for at most the lock wait ([`DEFAULT_LOCK_WAIT`], 5 s, or
 //!   [`RedisStore::with_lease`]); past it the load fails with
@@ -277,8 +279,8 @@
 //!   holding one blocks its session that long, no longer.
 //!
 //! What it costs: a request that never touches its session nothing; one
-//! that loads it two more round trips (`SET NX PX`, and the release's
-//! `EVALSHA`), more while it waits (one `SET NX PX` per attempt). Within
+//! that loads it two more round trips (`SET NX GET PX`, and the release's
+//! `EVALSHA`), more while it waits (one `SET` per attempt). Within
 //! one instance, requests of a session queue on the in-process lock first,
 //! so only one per instance at a time asks Redis.
 //!
@@ -479,12 +481,17 @@
 //! an operation whose connection turned out to be broken is sent once more
 //! on a fresh connection, within the same timeout. So the first request
 //! after Redis comes back already succeeds; the store never needs to be
-//! rebuilt. Every operation is safe to send twice except, in a corner case,
-//! create: if its first attempt was applied but the answer was lost, the
-//! second reports [`Created::IdTaken`], the layer draws a fresh id, and the
-//! first record simply expires unused. (The cycle script recognises its
-//! own earlier move, a new key holding exactly its times with the old key
-//! gone, and reports [`Cycled::Moved`] again.)
+//! rebuilt. Every operation is safe to send twice: Redis may have run the
+//! first attempt, and the second answers as if it were the only one. A
+//! create that finds exactly what it writes (its times and user, the key
+//! not written to since) answers [`Created::Inserted`] again, but not
+//! after an end of the user's sessions ended it meanwhile (it finds the
+//! tombstone: [`Created::IdTaken`], and the layer draws a fresh id); a
+//! cycle recognises its own earlier move (on one node the new key holding
+//! exactly its times with the old key gone; on a cluster the stub under
+//! the old id that names the new one) and reports [`Cycled::Moved`]
+//! again; a lease's `SET` that finds its own token has the lease; a save or
+//! touch finds the session live, or reports [`Saved::Gone`] as before.
 //!
 //! A connection can also stall without any error: a frozen Redis, or a
 //! half-open TCP connection (a host that vanished, a firewall or NAT that
@@ -517,6 +524,7 @@
 //! [`Record::user`]: session_core::store::Record::user
 //! [`Id::encode`]: session_core::Id::encode
 //! [`Created::IdTaken`]: session_core::store::Created::IdTaken
+//! [`Created::Inserted`]: session_core::store::Created::Inserted
 //! [`Saved::Gone`]: session_core::store::Saved::Gone
 //! [`StoreError::Unavailable`]: session_core::store::StoreError::Unavailable
 //! [`StoreError::Failed`]: session_core::store::StoreError::Failed

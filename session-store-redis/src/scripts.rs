@@ -16,9 +16,10 @@
 
 use redis::Script;
 
-/// Inserts a session unless its key exists. Returns 1 (inserted), 0 (the
-/// key exists; nothing written) or 2 (the key holds a stub, such as the
-/// tombstone of an end of the user's sessions; nothing written).
+/// Inserts a session unless its key exists. Returns 1 (inserted, or found
+/// exactly what it writes: resent), 0 (the key exists; nothing written) or
+/// 2 (the key holds a stub, such as the tombstone of an end of the user's
+/// sessions; nothing written).
 const CREATE: &str = include_str!("scripts/create.lua");
 
 /// Moves a session to a new key if the old one exists and the new one

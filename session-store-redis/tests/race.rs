@@ -199,7 +199,11 @@ async fn every_split_of_a_save_is_safe(
             "kept {kept}, split {split}: HINCRBY answered {created:?}"
         );
         if exists(conn, &key).await {
-            let ttl: i64 = redis::cmd("PTTL").arg(&key).query_async(conn).await.unwrap();
+            let ttl: i64 = redis::cmd("PTTL")
+                .arg(&key)
+                .query_async(conn)
+                .await
+                .unwrap();
             assert!(ttl > 0, "kept {kept}, split {split}: a key without expiry");
         }
         if gone {

@@ -59,7 +59,10 @@ async fn a_stub_whose_clean_up_is_lost_expires() {
         };
         assert_eq!(outcome, Saved::Gone, "{what}");
         assert_eq!(proxy.cuts(), cuts + 2, "{what}: the clean-up was not cut");
-        assert!(common::exists(&mut conn, &key).await, "{what}: no stub left");
+        assert!(
+            common::exists(&mut conn, &key).await,
+            "{what}: no stub left"
+        );
         let ttl = pttl(&mut conn, &key).await;
         assert!(ttl > 0, "{what}: the stub has no expiry (PTTL {ttl})");
         assert!(store.load(&record.id).await.unwrap().is_none(), "{what}");
