@@ -6,6 +6,7 @@
 pub mod cache;
 pub mod nodes;
 pub mod proxy;
+pub mod server;
 
 use std::convert::Infallible;
 
