@@ -36,6 +36,10 @@ pub(crate) const INDEX: &str = "user:";
 /// prune script takes, and how many sessions are read at once.
 const BATCH: usize = 100;
 
+/// How many entries of a user's index the prune after a bind inspects at
+/// most.
+const SAMPLE: usize = 8;
+
 /// A member of an index, as read: the member (a session id, unless someone
 /// else wrote it) and its score (text, as Redis sent it).
 type Member = (Vec<u8>, String);
@@ -96,9 +100,9 @@ impl RedisStore {
     }
 
     /// After a bind that left `size` entries in `user`'s index: when there
-    /// are others than the new one, prunes the index in the background
-    /// (the request does not wait; an error only leaves the work to the
-    /// next prune).
+    /// are others than the new one, prunes a part of the index in the
+    /// background ([`prune_sample`](Self::prune_sample); the request does
+    /// not wait; an error only leaves the work to the next prune).
     pub(crate) fn prune_later(&self, user: &str, size: i64) {
         if size <= 1 {
             return;
@@ -106,8 +110,37 @@ impl RedisStore {
         let store = self.clone();
         let user = user.as_bytes().to_vec();
         spawn(async move {
-            let _ = store.prune_user(&user).await;
+            let _ = store.prune_sample(&user).await;
         });
+    }
+
+    /// The prune after a bind: inspects at most [`SAMPLE`] entries of
+    /// `user`'s index, the oldest half (the scores are the times of the
+    /// binds, so ended sessions gather there, and a few binds in a row
+    /// walk through them) and a random half (which reaches the entries
+    /// behind long-lived sessions at the front). So a bind costs a bounded
+    /// amount of Redis work however many sessions the user has; pruning
+    /// the whole index was one `HMGET` per entry on every bind, O(n²) for
+    /// n logins. The rest is left to `list_user`, `delete_user` and the
+    /// periodic sweep (see [`delete_expired`](session_core::store::SessionStore::delete_expired)).
+    /// Returns how many entries it removed.
+    pub(crate) async fn prune_sample(&self, user: &[u8]) -> Result<u64, StoreError> {
+        let key = self.index_key(user);
+        let half = SAMPLE / 2;
+        let mut oldest = redis::cmd("ZRANGE");
+        oldest.arg(&key).arg(0).arg(half - 1).arg("WITHSCORES");
+        let mut random = redis::cmd("ZRANDMEMBER");
+        random.arg(&key).arg(SAMPLE - half).arg("WITHSCORES");
+        let (oldest, random): (Vec<Member>, Vec<Member>) =
+            self.run(Call::Cmds(vec![oldest, random])).await?;
+        let mut members = oldest;
+        for member in random {
+            if !members.iter().any(|(seen, _)| *seen == member.0) {
+                members.push(member);
+            }
+        }
+        let (_, stale) = self.inspect(user, members).await?;
+        self.prune(&key, &stale).await
     }
 
     /// After a save moved session `id` away from `user` (unbound or bound

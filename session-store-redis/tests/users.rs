@@ -362,3 +362,64 @@ async fn spawn_cleanup_prunes_expired_entries() {
     assert_eq!(store.list_user(&hong).await.unwrap().len(), 1);
     store.delete(&live.id).await.unwrap();
 }
+
+/// The prune after a bind inspects a bounded part of the index, but still
+/// does its work: entries of sessions that ended long ago (past the grace
+/// period) are the oldest of the index, and each bind inspects the oldest
+/// few (four), so five logins remove twenty of them, and never a live
+/// session's entry.
+async fn binds_prune_the_oldest_ended_entries(
+    store: RedisStore,
+    conn: &mut impl redis::aio::ConnectionLike,
+) {
+    let store = store.with_timeout(SHORT);
+    let hong = user("churn");
+    let index = store.user_key(&hong);
+    let mut ended = Vec::new();
+    for _ in 0..20 {
+        let record = bound(&hong, Duration::hours(1));
+        store.create(&record).await.unwrap();
+        store.delete(&record.id).await.unwrap();
+        ended.push(record.id.encode());
+    }
+    let live = bound(&hong, Duration::hours(1));
+    store.create(&live).await.unwrap();
+    tokio::time::sleep(GRACE + StdDuration::from_millis(100)).await;
+    let mut fresh = vec![live.id.encode()];
+    for login in 1..=5 {
+        let record = bound(&hong, Duration::hours(1));
+        store.create(&record).await.unwrap();
+        fresh.push(record.id.encode());
+        // The prune runs in the background: wait for it (at most 5 s).
+        let mut left = usize::MAX;
+        for _ in 0..250 {
+            let members = members(conn, &index).await;
+            left = ended.iter().filter(|id| members.contains(id)).count();
+            if left <= 20 - 4 * login {
+                break;
+            }
+            tokio::time::sleep(StdDuration::from_millis(20)).await;
+        }
+        assert!(
+            left <= 20 - 4 * login,
+            "login {login}: {left} ended entries left"
+        );
+    }
+    let mut members = members(conn, &index).await;
+    members.sort();
+    fresh.sort();
+    assert_eq!(members, fresh, "ended entries stayed, or live ones went");
+    store.delete_user(&hong, None).await.unwrap();
+}
+
+#[tokio::test]
+async fn standalone_binds_prune_the_oldest_ended_entries() {
+    let mut conn = common::raw_standalone().await;
+    binds_prune_the_oldest_ended_entries(common::standalone().await, &mut conn).await;
+}
+
+#[tokio::test]
+async fn cluster_binds_prune_the_oldest_ended_entries() {
+    let mut conn = common::raw_cluster().await;
+    binds_prune_the_oldest_ended_entries(common::cluster().await, &mut conn).await;
+}
