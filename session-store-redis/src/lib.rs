@@ -154,9 +154,27 @@
 //! never a session key, and two users never share an index. (So no prefix
 //! should be another store's prefix followed by `user:`.) The score of a
 //! member is the Redis server's time, in milliseconds, when the session was
-//! last bound to the user. An index has no expiry: it must outlive every
-//! session it names, and it disappears by itself when its last member is
-//! removed.
+//! last bound to the user.
+//!
+//! **An index has no expiry**, and this is deliberate: it must outlive
+//! every session it names, or "log out everywhere" would miss one. A
+//! session's expiry moves on with every save and touch (an idle timeout,
+//! a rolling cookie, a `remember me`), and those are plain commands on the
+//! session's key that do not know the user (the layer does not pass it,
+//! and reading it first would cost the hot path a round trip), so no TTL
+//! set on the index could be sure to follow its longest member. Instead,
+//! an index disappears when its last member is pruned, and every store
+//! that binds sessions **sweeps** the indexes of its prefix by itself:
+//! once per [`DEFAULT_INDEX_SWEEP`] (an hour; see
+//! [`RedisStore::with_index_sweep`]), the instances sharing the prefix
+//! take turns (a key, `prefix + "sweep"`, held for one period), and the one
+//! whose turn it is prunes every index as
+//! [`delete_expired`](session_core::store::SessionStore::delete_expired)
+//! does (a `SCAN` of every master). So the index of a user who never comes
+//! back is gone at most a period and the grace period after the last of
+//! its sessions ended, without an application task; and an index whose
+//! session is kept alive by touches is never removed (its entry is pruned
+//! only once the session is read gone).
 //!
 //! The index and the sessions it names live in different slots of a
 //! cluster, so no script can change both at once; the store keeps them
@@ -182,9 +200,8 @@
 //!   600 logins 4,702 instead of 181,474), after an unbind or rebind (the
 //!   former user's entry), and by
 //!   [`SessionStore::delete_expired`], which finds every index of the
-//!   prefix with `SCAN` (on every master of a cluster, 100 keys a step).
-//!   Call `delete_expired` now and then (from a periodic task) so that
-//!   the indexes of users who never log in again shrink too. So an index
+//!   prefix with `SCAN` (on every master of a cluster, 100 keys a step),
+//!   and which the store's sweep runs once an hour (above). So an index
 //!   holds the user's live sessions and at most the sessions that ended
 //!   since its last prune.
 //! - A prune removes an entry only after it read the session gone or bound
@@ -546,6 +563,7 @@ mod fields;
 mod lease;
 mod scripts;
 mod store;
+mod sweep;
 mod users;
 
 pub use redis;
@@ -555,3 +573,4 @@ pub use cluster::{parse_cluster_spec, ParseSpecError};
 pub use connection::DEFAULT_TIMEOUT;
 pub use lease::{DEFAULT_LEASE, DEFAULT_LOCK_WAIT};
 pub use store::{RedisStore, DEFAULT_PREFIX};
+pub use sweep::DEFAULT_INDEX_SWEEP;

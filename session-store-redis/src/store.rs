@@ -22,6 +22,7 @@ use crate::fields::{
 };
 use crate::lease::{DEFAULT_LEASE, DEFAULT_LOCK_WAIT};
 use crate::scripts::Scripts;
+use crate::sweep::{Sweep, DEFAULT_INDEX_SWEEP};
 
 /// The prefix of every session key unless [`RedisStore::with_prefix`] sets
 /// another: a session lives at `"session:" + id`.
@@ -59,6 +60,7 @@ pub struct RedisStore {
     lock_wait: Duration,
     pub(crate) scripts: Arc<Scripts>,
     cache: Option<Arc<LocalCache>>,
+    pub(crate) sweep: Arc<Sweep>,
 }
 
 impl fmt::Debug for RedisStore {
@@ -77,6 +79,7 @@ impl fmt::Debug for RedisStore {
             .field("lease", &self.lease)
             .field("lock_wait", &self.lock_wait)
             .field("cache", &self.cache)
+            .field("index_sweep", &self.sweep.period())
             .finish()
     }
 }
@@ -228,6 +231,7 @@ impl RedisStore {
             lock_wait: DEFAULT_LOCK_WAIT,
             scripts: Arc::new(Scripts::new()),
             cache: None,
+            sweep: Sweep::new(Some(DEFAULT_INDEX_SWEEP)),
         }
     }
 
@@ -319,6 +323,57 @@ impl RedisStore {
         self.lease = lease;
         self.lock_wait = wait;
         self
+    }
+
+    /// Sweeps the user indexes of this prefix every `period` (`None`: never)
+    /// instead of every [`DEFAULT_INDEX_SWEEP`]. The sweep starts with the
+    /// first session this store binds to a user (the first one a period
+    /// later), runs on a Tokio task until the store and all its clones are
+    /// dropped, and prunes every index as
+    /// [`delete_expired`](SessionStore::delete_expired) does; the
+    /// instances sharing a prefix take turns (a key, `prefix + "sweep"`,
+    /// set for one period), so it runs once per period in all. It is what
+    /// makes the index of a user who never comes back disappear: indexes
+    /// have no expiry of their own (see [User index](crate#user-index)).
+    /// With `None`, call `delete_expired` yourself now and then
+    /// ([`spawn_cleanup`](Self::spawn_cleanup)).
+    ///
+    /// # Panics
+    ///
+    /// If `period` is zero.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use session_store_redis::RedisStore;
+    ///
+    /// # async fn demo() -> Result<(), session_core::store::StoreError> {
+    /// let store = RedisStore::connect("redis://127.0.0.1")
+    ///     .await?
+    ///     .with_index_sweep(Some(Duration::from_secs(15 * 60)));
+    /// assert_eq!(store.index_sweep(), Some(Duration::from_secs(15 * 60)));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_index_sweep(mut self, period: Option<Duration>) -> Self {
+        assert!(
+            period != Some(Duration::ZERO),
+            "RedisStore::with_index_sweep: the period must not be zero (None turns the sweep off)"
+        );
+        self.sweep = Sweep::new(period);
+        self
+    }
+
+    /// How often the store sweeps the user indexes (`None`: never).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), session_core::store::StoreError> {
+    /// let store = session_store_redis::RedisStore::connect("redis://127.0.0.1").await?;
+    /// assert_eq!(store.index_sweep(), Some(session_store_redis::DEFAULT_INDEX_SWEEP));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn index_sweep(&self) -> Option<Duration> {
+        self.sweep.period()
     }
 
     /// How long a lease on a session lasts.
@@ -475,7 +530,10 @@ impl RedisStore {
     /// every `period` on a Tokio task, until the handle is aborted
     /// ([`session_core::store::spawn_cleanup`]). Redis expires sessions by
     /// itself; this prunes what they leave in the user index, so the index
-    /// of a user who never comes back does not keep dead entries.
+    /// of a user who never comes back does not keep dead entries. The
+    /// store's own sweep ([`with_index_sweep`](Self::with_index_sweep))
+    /// already does this once an hour across all instances; this task runs
+    /// on this instance, whatever the others do.
     ///
     /// # Panics
     ///

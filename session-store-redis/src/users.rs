@@ -96,7 +96,9 @@ impl RedisStore {
     pub(crate) async fn index_add(&self, user: &str, id: &Id) -> Result<i64, StoreError> {
         let mut invocation = self.scripts.index_add.key(self.index_key(user.as_bytes()));
         invocation.arg(id.encode());
-        self.run(Call::Script(invocation)).await
+        let size = self.run(Call::Script(invocation)).await?;
+        self.sweep.start(self);
+        Ok(size)
     }
 
     /// After a bind that left `size` entries in `user`'s index: when there
