@@ -68,3 +68,117 @@ async fn a_stub_whose_clean_up_is_lost_expires() {
         assert!(store.load(&record.id).await.unwrap().is_none(), "{what}");
     }
 }
+
+/// Every key under `prefix` on the server `conn` talks to, with its type.
+async fn keys(conn: &mut impl redis::aio::ConnectionLike, prefix: &str) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut cursor = 0u64;
+    // Bounded: a test prefix holds a few dozen keys.
+    for _ in 0..10_000 {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(conn)
+            .await
+            .unwrap();
+        for key in batch {
+            let kind: String = redis::cmd("TYPE")
+                .arg(&key)
+                .query_async(conn)
+                .await
+                .unwrap();
+            found.push((key, kind));
+        }
+        if next == 0 {
+            return found;
+        }
+        cursor = next;
+    }
+    panic!("SCAN did not end");
+}
+
+/// Every operation of the store, under a prefix of its own, including the
+/// paths that leave stubs, tombstones and leases; then every key under
+/// the prefix has an expiry, but the user indexes (which have none by
+/// design, see the crate docs: the store's sweep removes them).
+async fn every_key_written_expires(store: RedisStore, nodes: Vec<String>) {
+    let prefix = format!("test:ttl-{}:", Id::random().short_hash());
+    let store = store.with_prefix(&prefix);
+    let user = "ttl-user";
+    let expires = OffsetDateTime::now_utc() + Duration::hours(1);
+    let bound = || {
+        let mut record = record();
+        record.user = Some(user.to_owned());
+        record
+    };
+    let change = |kept: bool| {
+        let mut changes = ChangeSet::new(expires);
+        changes.expiry_kept = kept;
+        changes.set.insert("n".into(), json!(2));
+        changes
+    };
+    let (a, b, c, d) = (bound(), bound(), bound(), record());
+    for record in [&a, &b, &c, &d] {
+        store.create(record).await.unwrap();
+    }
+    store.save(&a.id, &change(false)).await.unwrap();
+    store.save(&a.id, &change(true)).await.unwrap();
+    store.touch(&b.id, expires).await.unwrap();
+    let moved = bound();
+    store.cycle(&a.id, &moved).await.unwrap();
+    store.delete(&d.id).await.unwrap();
+    // Writes to a session that is gone leave stubs (deleted at once).
+    store.save(&d.id, &change(true)).await.unwrap();
+    store.touch(&d.id, expires).await.unwrap();
+    assert!(store.end_user_session(user, &b.id).await.unwrap());
+    let lease = store.lock(&c.id).await.unwrap().unwrap();
+    let held = store.lock(&moved.id).await.unwrap().unwrap();
+    lease.release().await;
+    // An index entry whose session is not written yet: a tombstone.
+    let mut zadd = redis::cmd("ZADD");
+    zadd.arg(store.user_key(user))
+        .arg(1)
+        .arg(Id::random().encode());
+    if store.is_cluster() {
+        let _: () = zadd
+            .query_async(&mut common::raw_cluster().await)
+            .await
+            .unwrap();
+    } else {
+        let _: () = zadd
+            .query_async(&mut common::raw_standalone().await)
+            .await
+            .unwrap();
+    }
+    store.delete_user(user, None).await.unwrap();
+    let mut seen = 0;
+    for node in &nodes {
+        let mut conn = common::raw_node(node).await;
+        for (key, kind) in keys(&mut conn, &prefix).await {
+            seen += 1;
+            let ttl = pttl(&mut conn, &key).await;
+            if kind == "zset" {
+                assert!(key.starts_with(&format!("{prefix}user:")), "{key}");
+                continue;
+            }
+            assert!(ttl > 0, "{key} ({kind}) has no expiry: PTTL {ttl}");
+        }
+    }
+    // Sessions, tombstones, the cycle's stub (cluster), the held lease,
+    // the index.
+    assert!(seen >= 5, "only {seen} keys written");
+    held.release().await;
+}
+
+#[tokio::test]
+async fn standalone_every_key_written_expires() {
+    every_key_written_expires(common::standalone().await, vec![common::redis_url()]).await;
+}
+
+#[tokio::test]
+async fn cluster_every_key_written_expires() {
+    every_key_written_expires(common::cluster().await, common::cluster_urls()).await;
+}
