@@ -3,8 +3,11 @@
 //! ([`Cut::Request`]), or after Redis ran it but before its answer reaches
 //! the store ([`Cut::Answer`], the case of a resent command). A request is
 //! chosen by bytes it contains (a key); each rule breaks a given number of
-//! connections, then the proxy only forwards.
+//! connections, then the proxy only forwards. It can also stall every
+//! connection open so far ([`Proxy::stall`]): they stay open and carry
+//! nothing more, as a half-open TCP connection does, while new ones work.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -33,6 +36,20 @@ pub struct Proxy {
     pub port: u16,
     rules: Arc<Mutex<Vec<Rule>>>,
     cuts: Arc<Mutex<usize>>,
+    generation: Arc<AtomicU64>,
+}
+
+/// Whether the connection of `generation` still carries data.
+#[derive(Clone)]
+struct Live {
+    generation: u64,
+    current: Arc<AtomicU64>,
+}
+
+impl Live {
+    fn carries(&self) -> bool {
+        self.current.load(Ordering::SeqCst) == self.generation
+    }
 }
 
 impl Proxy {
@@ -50,11 +67,17 @@ impl Proxy {
         let port = listener.local_addr().unwrap().port();
         let rules: Arc<Mutex<Vec<Rule>>> = Arc::default();
         let cuts: Arc<Mutex<usize>> = Arc::default();
+        let generation: Arc<AtomicU64> = Arc::default();
         let (shared_rules, shared_cuts) = (rules.clone(), cuts.clone());
+        let current = generation.clone();
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let Ok(server) = TcpStream::connect(&upstream).await else {
                     continue;
+                };
+                let live = Live {
+                    generation: current.load(Ordering::SeqCst),
+                    current: current.clone(),
                 };
                 let (client_read, client_write) = client.into_split();
                 let (server_read, server_write) = server.into_split();
@@ -66,11 +89,23 @@ impl Proxy {
                     shared_rules.clone(),
                     shared_cuts.clone(),
                     cut_tx,
+                    live.clone(),
                 ));
-                tokio::spawn(answers(server_read, client_write, cut_rx));
+                tokio::spawn(answers(server_read, client_write, cut_rx, live));
             }
         });
-        Self { port, rules, cuts }
+        Self {
+            port,
+            rules,
+            cuts,
+            generation,
+        }
+    }
+
+    /// Stalls every connection open so far: what either side sends is
+    /// read and dropped, and both stay open. Connections made later work.
+    pub fn stall(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
     /// The URL to connect a store to.
@@ -105,6 +140,7 @@ async fn requests(
     rules: Arc<Mutex<Vec<Rule>>>,
     cuts: Arc<Mutex<usize>>,
     cut_answer: watch::Sender<bool>,
+    live: Live,
 ) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -112,6 +148,9 @@ async fn requests(
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
+        if !live.carries() {
+            continue;
+        }
         let chunk = &buf[..n];
         let cut = {
             let mut rules = rules.lock().unwrap();
@@ -152,6 +191,7 @@ async fn answers(
     mut from: OwnedReadHalf,
     mut to: OwnedWriteHalf,
     cut_answer: watch::Receiver<bool>,
+    live: Live,
 ) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -162,6 +202,9 @@ async fn answers(
             }
             Ok(n) => n,
         };
+        if !live.carries() {
+            continue;
+        }
         if *cut_answer.borrow() {
             let _ = to.shutdown().await;
             return;
