@@ -465,7 +465,12 @@ impl RedisStore {
     /// Redis's client-side caching support (`CLIENT TRACKING`, Redis 6 or
     /// later), in [`CacheMode::Pushed`]: a read-only request whose session
     /// is cached costs no round trip. See [Local cache](crate#local-cache)
-    /// for what it guarantees.
+    /// for what it guarantees. In this mode a session logged out on another
+    /// instance can still be served here for a moment (about a third of
+    /// the reads made right after the logout, measured; seconds if the
+    /// tracking connection stalls): for sessions that authenticate anyone,
+    /// use [`with_local_cache_mode`](Self::with_local_cache_mode) with
+    /// [`CacheMode::Fenced`] (see [Which mode](crate#which-mode)).
     ///
     /// It opens one more connection (RESP3), on which cached reads are
     /// made. A server that refuses tracking leaves the store uncached: a
