@@ -427,6 +427,12 @@ async fn cluster_binds_prune_the_oldest_ended_entries() {
 /// How often the stores of the sweep tests sweep.
 const SWEEP: StdDuration = StdDuration::from_millis(300);
 
+/// A prefix no other test uses: only the store's own sweep prunes there
+/// (the other tests of this file prune `common::PREFIX` by hand).
+fn own_prefix() -> String {
+    format!("test:sweep-{}:", Id::random().short_hash())
+}
+
 /// A user whose sessions all ended and who never comes back: nothing
 /// lists, ends or binds their sessions again, and no application task
 /// runs `delete_expired`. The store's own sweep removes the index
@@ -435,7 +441,10 @@ async fn an_abandoned_index_disappears(
     store: RedisStore,
     conn: &mut impl redis::aio::ConnectionLike,
 ) {
-    let store = store.with_timeout(SHORT).with_index_sweep(Some(SWEEP));
+    let store = store
+        .with_prefix(own_prefix())
+        .with_timeout(SHORT)
+        .with_index_sweep(Some(SWEEP));
     let gone = user("gone");
     let index = store.user_key(&gone);
     for _ in 0..3 {
@@ -481,7 +490,10 @@ async fn a_session_kept_alive_stays_findable(
     store: RedisStore,
     conn: &mut impl redis::aio::ConnectionLike,
 ) {
-    let store = store.with_timeout(SHORT).with_index_sweep(Some(SWEEP));
+    let store = store
+        .with_prefix(own_prefix())
+        .with_timeout(SHORT)
+        .with_index_sweep(Some(SWEEP));
     let hong = user("active");
     let index = store.user_key(&hong);
     let record = bound(&hong, Duration::milliseconds(1500));
@@ -542,7 +554,7 @@ async fn turn_taken(conn: &mut impl redis::aio::ConnectionLike, turn: &str) -> b
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweep_stops_with_the_store() {
     let mut conn = common::raw_standalone().await;
-    let prefix = format!("test:sweep-{}:", Id::random().short_hash());
+    let prefix = own_prefix();
     let turn = format!("{prefix}sweep");
     let idle = common::standalone()
         .await
