@@ -49,13 +49,19 @@ pub enum CacheMode {
     /// instance whose invalidation is still on its way (Redis queues it to
     /// this connection before it answers the writer, so it is in flight for
     /// about one network delivery) may be missed by a read made meanwhile.
+    /// That includes a logout: measured on one machine, about a third of
+    /// the reads made right after another instance's logout still served
+    /// the session, and over a tracking connection that stalls silently
+    /// about 3 s of reads did (see [Which mode](crate#which-mode)). Use
+    /// [`Fenced`](Self::Fenced) for sessions that authenticate anyone.
     #[default]
     Pushed,
     /// A hit first sends a `PING` on the tracking connection and serves
     /// the entry only if it survived until the answer: every write that
     /// completed on any instance before the read began is seen. A hit costs
     /// one round trip of the cheapest command Redis has, instead of an
-    /// `HGETALL`.
+    /// `HGETALL`. A logout on any instance is seen by the very next
+    /// request on every other: the mode for authenticated sessions.
     Fenced,
 }
 

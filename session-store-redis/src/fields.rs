@@ -25,6 +25,10 @@ pub(crate) const POLICY: &str = "policy";
 /// The hash field holding the user the session is bound to; absent when
 /// it is bound to none.
 pub(crate) const USER: &str = "user";
+/// The field of the stub a cycle on a cluster leaves under the old id: the
+/// new id (see `scripts/cycle_out.lua`; only the scripts read it).
+#[cfg(test)]
+pub(crate) const MOVED: &str = "moved";
 /// The prefix of every data field: data key `k` is field `d:k`.
 const DATA: &str = "d:";
 

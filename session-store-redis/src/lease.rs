@@ -1,7 +1,7 @@
 //! Leases that serialize the requests of one session across instances
 //! ([`SessionStore::lock`](session_core::store::SessionStore::lock)): a key
-//! per session, `prefix + "lock:" + id`, set with `SET NX PX` to a random
-//! token, deleted by a compare-and-delete script.
+//! per session, `prefix + "lock:" + id`, set with `SET NX GET PX` to a
+//! random token, deleted by a compare-and-delete script.
 
 use std::fmt;
 use std::time::Duration;
@@ -62,9 +62,14 @@ impl RedisStore {
         format!("{}{LOCK}{}", self.prefix(), id.encode())
     }
 
-    /// Takes the lease on session `id`: `SET NX PX` with a fresh random
-    /// token, tried again with pauses (1 ms doubling to 20 ms) while
-    /// another request holds it, for at most the store's lock wait.
+    /// Takes the lease on session `id`: `SET NX GET PX` with a fresh
+    /// random token, tried again with pauses (1 ms doubling to 20 ms)
+    /// while another request holds it, for at most the store's lock wait.
+    ///
+    /// `GET` makes Redis answer the token the key held when it was not
+    /// set (`nil` when it was): a `SET` resent after a broken connection,
+    /// whose first attempt took the lease, finds its own token and has
+    /// the lease, instead of waiting for itself.
     pub(crate) async fn take_lease(&self, id: &Id) -> Result<RedisLease, StoreError> {
         let key = self.lock_key(id);
         let token = Id::random().encode();
@@ -73,9 +78,14 @@ impl RedisStore {
         let mut pause = FIRST_PAUSE;
         loop {
             let mut set = redis::cmd("SET");
-            set.arg(&key).arg(&token).arg("NX").arg("PX").arg(lease_ms);
-            let taken: Option<String> = self.run(Call::Cmd(set)).await?;
-            if taken.is_some() {
+            set.arg(&key)
+                .arg(&token)
+                .arg("NX")
+                .arg("GET")
+                .arg("PX")
+                .arg(lease_ms);
+            let held: Option<Vec<u8>> = self.run(Call::Cmd(set)).await?;
+            if held.is_none_or(|held| held == token.as_bytes()) {
                 return Ok(RedisLease {
                     store: self.clone(),
                     key,

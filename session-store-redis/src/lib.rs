@@ -27,6 +27,10 @@
 //! database (Redis keeps data in memory; whether it survives a Redis restart
 //! depends on its persistence settings).
 //!
+//! It needs **Redis 7.0 or later** (or a server that speaks its commands:
+//! the store sends `PEXPIREAT … NX` and, for leases, `SET … NX GET`, both
+//! new in 7.0).
+//!
 //! # Key layout
 //!
 //! A session is one Redis **hash** at `prefix + id` (the prefix is
@@ -74,18 +78,19 @@
 //! |---|---|---|
 //! | load | `HGETALL` | 1 |
 //! | load, with the [local cache](#local-cache), a hit | nothing ([`CacheMode::Fenced`]: a `PING`; on a cluster `EXISTS` of the key) | 0 (1) |
-//! | create | `EVALSHA` of a script: `EXISTS`, else `HSET` + `PEXPIREAT` | 1 |
+//! | create | `EVALSHA` of a script: `HGET created` (a key that holds something: compared with what it writes, to recognise a resend), else `HSET` + `PEXPIREAT` | 1 |
 //! | create, bound to a user (login) | the index script (`ZADD` to the user's index), then create | 2 |
-//! | save | a pipeline of plain commands (no transaction): `HGET user` if the change set names the user, `HSET` of `expires` and the set fields (and `policy`, `user` when named), `HDEL` of the removed ones, `HINCRBY created 0` (was it live?), `PEXPIREAT` | 1 (2 when it finds the session gone: see below) |
+//! | save | a pipeline of plain commands (no transaction): `HGET user` if the change set names the user, `HSET` of `expires` and the set fields (and `policy`, `user` when named), `HDEL` of the removed ones, `HINCRBY created 0` (was it live?), `PEXPIREAT` (`PEXPIREAT … NX` when the layer kept the expiry: `expires` is then not written either) | 1 (2 when it finds the session gone: see below) |
 //! | save that binds the session to a user | the index script, then save | 2 |
 //! | save that unbinds or rebinds it | as above; the former user's index entry is removed afterwards, in the background | 1 or 2 |
 //! | touch | a pipeline: `HSET expires`, `HINCRBY created 0`, `PEXPIREAT` | 1 (2 when gone) |
 //! | delete | `DEL` (the index entry is pruned later) | 1 |
-//! | lock (serialized requests only) | `SET NX PX` (again while the lease is held elsewhere); its release is an `EVALSHA` of a compare-and-delete script | 2 |
+//! | lock (serialized requests only) | `SET NX GET PX` (again while the lease is held elsewhere); its release is an `EVALSHA` of a compare-and-delete script | 2 |
 //! | cycle, one node | `EVALSHA` of a script: if the old key `EXISTS` and the new one does not, `HSET` + `PEXPIREAT` the new key, `DEL` the old one | 1 (2 with a user) |
-//! | cycle, cluster | create, touch of the old key, delete (see [Redis Cluster](#redis-cluster)) | 3 (4 with a user) |
+//! | cycle, cluster | create, then a script that ends the old session if it is live (and a `DEL` of the new one if it was not; see [Redis Cluster](#redis-cluster)) | 2 (3 with a user) |
 //! | list_user | `ZRANGE` of the index, an `HMGET` per entry (sent together), then a prune script if some entries are stale | 2 or 3 |
-//! | delete_user | `ZRANGE` of the index, a delete script per entry (sent together), then a prune script | 3 |
+//! | delete_user | `ZRANGE` of the index and an end script per entry (sent together), again until a `ZRANGE` brings no new entry, then a prune script | 4 (2 more per pass when sessions were bound meanwhile) |
+//! | end_user_session | the end script | 1 |
 //! | delete_expired | `SCAN` for the indexes on every master, then each is pruned as by list_user | many |
 //!
 //! The scripts are sent by hash (`EVALSHA`); the first call on a server
@@ -105,7 +110,9 @@
 //! (deleted or expired) it answers `0` and creates the field as `0`. What
 //! the pipeline wrote then sits in a **stub**: a hash whose `created` is
 //! `0` is no session for load, save, touch, cycle or the user index, and
-//! it carries the expiry the write asked for. The store reports
+//! it carries the expiry the write asked for (a save that keeps the stored
+//! expiry gives it one with `PEXPIREAT … NX`, which leaves a live
+//! session's expiry alone). The store reports
 //! [`Saved::Gone`] and deletes the stub at once (if that `DEL` is lost,
 //! Redis expires the stub). Only the create and cycle scripts write a
 //! non-zero `created`, and only into a key that does not exist, so a
@@ -147,9 +154,27 @@
 //! never a session key, and two users never share an index. (So no prefix
 //! should be another store's prefix followed by `user:`.) The score of a
 //! member is the Redis server's time, in milliseconds, when the session was
-//! last bound to the user. An index has no expiry: it must outlive every
-//! session it names, and it disappears by itself when its last member is
-//! removed.
+//! last bound to the user.
+//!
+//! **An index has no expiry**, and this is deliberate: it must outlive
+//! every session it names, or "log out everywhere" would miss one. A
+//! session's expiry moves on with every save and touch (an idle timeout,
+//! a rolling cookie, a `remember me`), and those are plain commands on the
+//! session's key that do not know the user (the layer does not pass it,
+//! and reading it first would cost the hot path a round trip), so no TTL
+//! set on the index could be sure to follow its longest member. Instead,
+//! an index disappears when its last member is pruned, and every store
+//! that binds sessions **sweeps** the indexes of its prefix by itself:
+//! once per [`DEFAULT_INDEX_SWEEP`] (an hour; see
+//! [`RedisStore::with_index_sweep`]), the instances sharing the prefix
+//! take turns (a key, `prefix + "sweep"`, held for one period), and the one
+//! whose turn it is prunes every index as
+//! [`delete_expired`](session_core::store::SessionStore::delete_expired)
+//! does (a `SCAN` of every master). So the index of a user who never comes
+//! back is gone at most a period and the grace period after the last of
+//! its sessions ended, without an application task; and an index whose
+//! session is kept alive by touches is never removed (its entry is pruned
+//! only once the session is read gone).
 //!
 //! The index and the sessions it names live in different slots of a
 //! cluster, so no script can change both at once; the store keeps them
@@ -168,11 +193,15 @@
 //!   cycle) or that were bound to someone else are *pruned*: by every
 //!   [`list_user`](session_core::store::SessionStore::list_user) and `delete_user` of that
 //!   user, in the background after every bind to a user that has other
-//!   entries, after an unbind or rebind (the former user's entry), and by
+//!   entries (a bounded part of the index: its four oldest entries and
+//!   four at random, so that a bind costs at most eight `HMGET`s however
+//!   many sessions the user has; 300 logins of one user cost 2,319 of
+//!   them where pruning the whole index on every bind cost 45,803, and
+//!   600 logins 4,702 instead of 181,474), after an unbind or rebind (the
+//!   former user's entry), and by
 //!   [`SessionStore::delete_expired`], which finds every index of the
-//!   prefix with `SCAN` (on every master of a cluster, 100 keys a step).
-//!   Call `delete_expired` now and then (from a periodic task) so that
-//!   the indexes of users who never log in again shrink too. So an index
+//!   prefix with `SCAN` (on every master of a cluster, 100 keys a step),
+//!   and which the store's sweep runs once an hour (above). So an index
 //!   holds the user's live sessions and at most the sessions that ended
 //!   since its last prune.
 //! - A prune removes an entry only after it read the session gone or bound
@@ -181,11 +210,45 @@
 //!   timeout: a bind in flight (entry added, hash not yet written) renews
 //!   the score or is younger than that, so its entry stays.
 //!
+//! Ending sessions ([`delete_user`](session_core::store::SessionStore::delete_user),
+//! [`end_user_session`](session_core::store::SessionStore::end_user_session))
+//! runs an *end script* on each id, which makes sure that the id never
+//! holds a live session afterwards: a live session bound to the user is
+//! deleted and replaced by a **tombstone**, a stub (`created` `0`) that
+//! expires after the grace period; so is a key that does not exist (an id
+//! in the index whose create or cycle has not written it yet, or a create
+//! about to be resent after a lost answer). Create and cycle write only
+//! into a key that does not exist, so they answer that the id is taken
+//! (a create: [`Created::IdTaken`], the layer draws another id) or that
+//! the move lost (a cycle onto a tombstone: [`Cycled::Gone`]). A session
+//! of someone else, an unbound one, or a stub is left as it is. The end
+//! script answers whether it ended a live session of the user, which is
+//! `end_user_session`'s answer.
+//!
+//! `delete_user` repeats: it reads the index, runs the end script on every
+//! member (but `keep`) it has not handled yet, and reads again, until a
+//! read brings no member it has not handled. That ends a session cycled
+//! to a new id at the same moment (a login, or
+//! [`Session::cycle_id`](session_core::Session::cycle_id)): if the new id
+//! was in the index at the last read, it was handled in an earlier pass
+//! (ended, or blocked by a tombstone); if it was added later, its cycle
+//! wrote it later still, which needs the old session live after the last
+//! read, but the old one was handled before (the argument in full is at
+//! `delete_user_sessions` in `src/users.rs`). What can survive is a session
+//! bound by a request that overlaps the call and was no session of the
+//! user before it (a fresh login), as if it came just after. A pass after
+//! the first runs only when sessions of the user were bound during the
+//! previous one; after 32 passes (logins arriving faster than they are
+//! ended) the call fails with [`StoreError::Unavailable`], and what it
+//! ended stays ended.
+//!
 //! What remains: a bind whose hash write reaches Redis more than the grace
 //! period after its index entry (only possible when the operation already
 //! failed with a timeout, e.g. against a frozen node) may leave a bound
-//! session unindexed, which `delete_user` then misses; and on a cluster
-//! the race of [cycle](#redis-cluster) applies to `delete_user` too.
+//! session unindexed, which `delete_user` then misses, or find its
+//! tombstone expired; and a cycle on a cluster whose last `DEL` fails (a
+//! broken connection) leaves a new session that nobody was given the id
+//! of until it expires.
 //!
 //! # Redis Cluster
 //!
@@ -201,11 +264,17 @@
 //! The one operation that touches two sessions,
 //! [cycle](session_core::store::SessionStore::cycle), cannot be one script
 //! there: the old and the new key are in different slots, and no script or
-//! transaction spans slots. So in a cluster it runs in steps, as the trait's default body does: create the new key,
-//! touch the old one to check that it is still live (if it is not, delete
-//! the new key and report [`Cycled::Gone`]), then delete the old one. A
-//! logout that lands between the check and the final delete is the only
-//! race left, and it leaves the new session live until it expires.
+//! transaction spans slots. So in a cluster it runs in two steps: create
+//! the new session, then end the old one *if it is still live*, in one
+//! script that answers whether it was. If it was not (a logout,
+//! `delete_user` or `end_user_session` came first), the new session is
+//! deleted and the cycle reports [`Cycled::Gone`]; otherwise the old one is
+//! ended in the same step, and an end of the old session that comes later
+//! finds it ended (and `end_user_session` answers `false`). The script
+//! leaves a stub under the old id naming the new one (it expires after the
+//! grace period), so that the step resent after a lost answer recognises
+//! its own move. Between the two steps both sessions are live; both are in
+//! the user's index, so `delete_user` ends both.
 //!
 //! # Serialized requests
 //!
@@ -216,7 +285,9 @@
 //! serialized across every instance sharing this Redis (or Cluster):
 //!
 //! - the lease is a key, `prefix + "lock:" + id`, set with
-//!   `SET key token NX PX lease` to a fresh random token; while another
+//!   `SET key token NX GET PX lease` to a fresh random token (`GET`: a
+//!   `SET` resent after a broken connection that finds its own token has
+//!   the lease); while another
 //!   request holds it the store tries again, pausing 1 ms doubling to
 //!   20 ms, for at most the lock wait ([`DEFAULT_LOCK_WAIT`], 5 s, or
 //!   [`RedisStore::with_lease`]); past it the load fails with
@@ -230,8 +301,8 @@
 //!   holding one blocks its session that long, no longer.
 //!
 //! What it costs: a request that never touches its session nothing; one
-//! that loads it two more round trips (`SET NX PX`, and the release's
-//! `EVALSHA`), more while it waits (one `SET NX PX` per attempt). Within
+//! that loads it two more round trips (`SET NX GET PX`, and the release's
+//! `EVALSHA`), more while it waits (one `SET` per attempt). Within
 //! one instance, requests of a session queue on the in-process lock first,
 //! so only one per instance at a time asks Redis.
 //!
@@ -250,7 +321,10 @@
 //! in-process cache of at most a given number of sessions, so that a
 //! read-only request whose session is cached costs no round trip. Redis
 //! keeps it coherent across every instance through its server-assisted
-//! client-side caching (Redis 6 or later):
+//! client-side caching (Redis 6 or later). For authenticated sessions use
+//! [`RedisStore::with_local_cache_mode`] with [`CacheMode::Fenced`] (see
+//! [Which mode](#which-mode): the default, `Pushed`, can serve a session
+//! logged out on another instance for a moment):
 //!
 //! - the cache has its own RESP3 connection with `CLIENT TRACKING on` (one
 //!   per master on a cluster: see [Local cache in a
@@ -303,6 +377,28 @@
 //! Redis, so "logout wins" and [`Saved::Gone`] hold in both modes; what
 //! `Pushed` can do is let one more read-only request through on another
 //! instance within that window.
+//!
+//! ## Which mode
+//!
+//! **Use [`CacheMode::Fenced`] for anything authenticated** (a session
+//! that says who is logged in, or what they may do); keep
+//! [`CacheMode::Pushed`] for sessions whose staleness costs nothing (a
+//! cart, preferences). In `Pushed` mode a logout (or `delete_user`, or a
+//! rebind) on one instance does not reach the others' caches at once,
+//! measured by `tests/cache_window.rs` on one two-core machine, Redis on
+//! loopback:
+//!
+//! - a read on instance A made right after instance B's logout was
+//!   answered served the ended session in 104 to 112 of 300 rounds (about
+//!   a third); the invalidation reached A a median 0.3 ms after B's `DEL`
+//!   was answered, at most 8 to 61 ms under load (longer on a real network
+//!   or a busy process);
+//! - when A's tracking connection stalls silently (a half-open TCP
+//!   connection), A serves its cached sessions, logged out or not, until
+//!   the heartbeat gives the connection up: 2.98 s with the default 2 s
+//!   timeout (one heartbeat period, 1 s, plus the store's timeout);
+//! - in `Fenced` mode, 0 of 300, and nothing over the stalled connection
+//!   (the fence times out and the read goes to Redis).
 //!
 //! What it costs: one more connection per store; in Redis, a tracking
 //! table entry per cached key (bounded by its `tracking-table-max-keys`:
@@ -432,12 +528,17 @@
 //! an operation whose connection turned out to be broken is sent once more
 //! on a fresh connection, within the same timeout. So the first request
 //! after Redis comes back already succeeds; the store never needs to be
-//! rebuilt. Every operation is safe to send twice except, in a corner case,
-//! create: if its first attempt was applied but the answer was lost, the
-//! second reports [`Created::IdTaken`], the layer draws a fresh id, and the
-//! first record simply expires unused. (The cycle script recognises its
-//! own earlier move, a new key holding exactly its times with the old key
-//! gone, and reports [`Cycled::Moved`] again.)
+//! rebuilt. Every operation is safe to send twice: Redis may have run the
+//! first attempt, and the second answers as if it were the only one. A
+//! create that finds exactly what it writes (its times and user, the key
+//! not written to since) answers [`Created::Inserted`] again, but not
+//! after an end of the user's sessions ended it meanwhile (it finds the
+//! tombstone: [`Created::IdTaken`], and the layer draws a fresh id); a
+//! cycle recognises its own earlier move (on one node the new key holding
+//! exactly its times with the old key gone; on a cluster the stub under
+//! the old id that names the new one) and reports [`Cycled::Moved`]
+//! again; a lease's `SET` that finds its own token has the lease; a save or
+//! touch finds the session live, or reports [`Saved::Gone`] as before.
 //!
 //! A connection can also stall without any error: a frozen Redis, or a
 //! half-open TCP connection (a host that vanished, a firewall or NAT that
@@ -470,6 +571,7 @@
 //! [`Record::user`]: session_core::store::Record::user
 //! [`Id::encode`]: session_core::Id::encode
 //! [`Created::IdTaken`]: session_core::store::Created::IdTaken
+//! [`Created::Inserted`]: session_core::store::Created::Inserted
 //! [`Saved::Gone`]: session_core::store::Saved::Gone
 //! [`StoreError::Unavailable`]: session_core::store::StoreError::Unavailable
 //! [`StoreError::Failed`]: session_core::store::StoreError::Failed
@@ -486,6 +588,7 @@ mod fields;
 mod lease;
 mod scripts;
 mod store;
+mod sweep;
 mod users;
 
 pub use redis;
@@ -495,3 +598,4 @@ pub use cluster::{parse_cluster_spec, ParseSpecError};
 pub use connection::DEFAULT_TIMEOUT;
 pub use lease::{DEFAULT_LEASE, DEFAULT_LOCK_WAIT};
 pub use store::{RedisStore, DEFAULT_PREFIX};
+pub use sweep::DEFAULT_INDEX_SWEEP;

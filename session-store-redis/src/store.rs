@@ -8,8 +8,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::FromRedisValue;
 use session_core::store::{
-    async_trait, cycle_in_steps, unix_millis, ChangeSet, Created, Cycled, Record, Saved,
-    SessionLease, SessionStore, StoreError, UserSession,
+    async_trait, unix_millis, ChangeSet, Created, Cycled, Record, Saved, SessionLease,
+    SessionStore, StoreError, UserSession,
 };
 use session_core::time::OffsetDateTime;
 use session_core::Id;
@@ -22,6 +22,7 @@ use crate::fields::{
 };
 use crate::lease::{DEFAULT_LEASE, DEFAULT_LOCK_WAIT};
 use crate::scripts::Scripts;
+use crate::sweep::{Sweep, DEFAULT_INDEX_SWEEP};
 
 /// The prefix of every session key unless [`RedisStore::with_prefix`] sets
 /// another: a session lives at `"session:" + id`.
@@ -59,6 +60,7 @@ pub struct RedisStore {
     lock_wait: Duration,
     pub(crate) scripts: Arc<Scripts>,
     cache: Option<Arc<LocalCache>>,
+    pub(crate) sweep: Arc<Sweep>,
 }
 
 impl fmt::Debug for RedisStore {
@@ -77,6 +79,7 @@ impl fmt::Debug for RedisStore {
             .field("lease", &self.lease)
             .field("lock_wait", &self.lock_wait)
             .field("cache", &self.cache)
+            .field("index_sweep", &self.sweep.period())
             .finish()
     }
 }
@@ -228,6 +231,7 @@ impl RedisStore {
             lock_wait: DEFAULT_LOCK_WAIT,
             scripts: Arc::new(Scripts::new()),
             cache: None,
+            sweep: Sweep::new(Some(DEFAULT_INDEX_SWEEP)),
         }
     }
 
@@ -321,6 +325,57 @@ impl RedisStore {
         self
     }
 
+    /// Sweeps the user indexes of this prefix every `period` (`None`: never)
+    /// instead of every [`DEFAULT_INDEX_SWEEP`]. The sweep starts with the
+    /// first session this store binds to a user (the first one a period
+    /// later), runs on a Tokio task until the store and all its clones are
+    /// dropped, and prunes every index as
+    /// [`delete_expired`](SessionStore::delete_expired) does; the
+    /// instances sharing a prefix take turns (a key, `prefix + "sweep"`,
+    /// set for one period), so it runs once per period in all. It is what
+    /// makes the index of a user who never comes back disappear: indexes
+    /// have no expiry of their own (see [User index](crate#user-index)).
+    /// With `None`, call `delete_expired` yourself now and then
+    /// ([`spawn_cleanup`](Self::spawn_cleanup)).
+    ///
+    /// # Panics
+    ///
+    /// If `period` is zero.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use session_store_redis::RedisStore;
+    ///
+    /// # async fn demo() -> Result<(), session_core::store::StoreError> {
+    /// let store = RedisStore::connect("redis://127.0.0.1")
+    ///     .await?
+    ///     .with_index_sweep(Some(Duration::from_secs(15 * 60)));
+    /// assert_eq!(store.index_sweep(), Some(Duration::from_secs(15 * 60)));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_index_sweep(mut self, period: Option<Duration>) -> Self {
+        assert!(
+            period != Some(Duration::ZERO),
+            "RedisStore::with_index_sweep: the period must not be zero (None turns the sweep off)"
+        );
+        self.sweep = Sweep::new(period);
+        self
+    }
+
+    /// How often the store sweeps the user indexes (`None`: never).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), session_core::store::StoreError> {
+    /// let store = session_store_redis::RedisStore::connect("redis://127.0.0.1").await?;
+    /// assert_eq!(store.index_sweep(), Some(session_store_redis::DEFAULT_INDEX_SWEEP));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn index_sweep(&self) -> Option<Duration> {
+        self.sweep.period()
+    }
+
     /// How long a lease on a session lasts.
     ///
     /// ```no_run
@@ -410,7 +465,12 @@ impl RedisStore {
     /// Redis's client-side caching support (`CLIENT TRACKING`, Redis 6 or
     /// later), in [`CacheMode::Pushed`]: a read-only request whose session
     /// is cached costs no round trip. See [Local cache](crate#local-cache)
-    /// for what it guarantees.
+    /// for what it guarantees. In this mode a session logged out on another
+    /// instance can still be served here for a moment (about a third of
+    /// the reads made right after the logout, measured; seconds if the
+    /// tracking connection stalls): for sessions that authenticate anyone,
+    /// use [`with_local_cache_mode`](Self::with_local_cache_mode) with
+    /// [`CacheMode::Fenced`] (see [Which mode](crate#which-mode)).
     ///
     /// It opens one more connection (RESP3), on which cached reads are
     /// made. A server that refuses tracking leaves the store uncached: a
@@ -475,7 +535,10 @@ impl RedisStore {
     /// every `period` on a Tokio task, until the handle is aborted
     /// ([`session_core::store::spawn_cleanup`]). Redis expires sessions by
     /// itself; this prunes what they leave in the user index, so the index
-    /// of a user who never comes back does not keep dead entries.
+    /// of a user who never comes back does not keep dead entries. The
+    /// store's own sweep ([`with_index_sweep`](Self::with_index_sweep))
+    /// already does this once an hour across all instances; this task runs
+    /// on this instance, whatever the others do.
     ///
     /// # Panics
     ///
@@ -564,15 +627,10 @@ impl SessionStore for RedisStore {
     /// trip), then created.
     async fn create(&self, record: &Record) -> Result<Created, StoreError> {
         let _forget = self.forgetting(&[&record.id]);
-        let indexed = self.index_record(record).await?;
-        let mut invocation = self.scripts.create.key(self.key(&record.id));
-        record_args(&mut invocation, record);
-        let inserted: i64 = self.run(Call::Script(invocation)).await?;
-        if inserted != 1 {
-            return Ok(Created::IdTaken);
-        }
-        self.after_bind(record.user.as_deref(), indexed);
-        Ok(Created::Inserted)
+        Ok(match self.insert(record).await? {
+            Inserted::Yes => Created::Inserted,
+            Inserted::Taken | Inserted::Tombstone => Created::IdTaken,
+        })
     }
 
     /// A save that binds the session adds it to the user's index first
@@ -601,9 +659,13 @@ impl SessionStore for RedisStore {
             set.push((data_field(key), json_text(value)));
         }
         // An expiry the layer kept is already stored: not written again.
-        let expires_at = (!changes.expiry_kept).then_some(changes.expires_at);
+        let expiry = if changes.expiry_kept {
+            Expires::Kept(changes.expires_at)
+        } else {
+            Expires::New(changes.expires_at)
+        };
         let Some(written) = self
-            .write_live(id, expires_at, set, removed, user.is_some())
+            .write_live(id, expiry, set, removed, user.is_some())
             .await?
         else {
             return Ok(Saved::Gone);
@@ -623,7 +685,7 @@ impl SessionStore for RedisStore {
     async fn touch(&self, id: &Id, expires_at: OffsetDateTime) -> Result<Saved, StoreError> {
         let _forget = self.forgetting(&[id]);
         let written = self
-            .write_live(id, Some(expires_at), Vec::new(), Vec::new(), false)
+            .write_live(id, Expires::New(expires_at), Vec::new(), Vec::new(), false)
             .await?;
         Ok(if written.is_some() {
             Saved::Applied
@@ -642,14 +704,14 @@ impl SessionStore for RedisStore {
 
     /// On one node, one script moves the session atomically. In a cluster
     /// the old and the new key are in different slots, which no script
-    /// or transaction can span, so it runs in steps, as the trait's
-    /// default does: create the new key, touch the old one to check it is
-    /// still live (if not, delete the new one: [`Cycled::Gone`]), delete
-    /// the old one.
+    /// or transaction can span, so it runs in two steps: create the new
+    /// session, then end the old one if it is still live, in one script
+    /// that says whether it was (if not, the new one is deleted:
+    /// [`Cycled::Gone`]).
     async fn cycle(&self, old: &Id, record: &Record) -> Result<Cycled, StoreError> {
         let _forget = self.forgetting(&[old, &record.id]);
         if self.is_cluster() {
-            return cycle_in_steps(self, old, record).await;
+            return self.cycle_in_two_steps(old, record).await;
         }
         let indexed = self.index_record(record).await?;
         let mut invocation = self.scripts.cycle.key(self.key(old));
@@ -685,6 +747,18 @@ impl SessionStore for RedisStore {
         self.delete_user_sessions(user, keep).await
     }
 
+    /// The end script of `delete_user` on this one id: a live session
+    /// bound to `user` is replaced by a tombstone (see
+    /// [User index](crate#user-index)).
+    async fn end_user_session(&self, user: &str, id: &Id) -> Result<bool, StoreError> {
+        let _forget = self.forgetting(&[id]);
+        let ended = self.end_bound(user, id).await?;
+        if ended {
+            self.forget_later(user.as_bytes().to_vec(), id);
+        }
+        Ok(ended)
+    }
+
     /// A lease key per session (see [Serialized
     /// requests](crate#serialized-requests)).
     async fn lock(&self, id: &Id) -> Result<Option<Box<dyn SessionLease>>, StoreError> {
@@ -707,17 +781,17 @@ impl RedisStore {
     ///    as it is; `0` when there is none (the key is gone, or is a stub),
     ///    and then the field is created as `0`, which marks the hash as a
     ///    *stub*;
-    /// 4. `PEXPIREAT` to `expires_at`.
+    /// 4. `PEXPIREAT` to the new expiry.
     ///
-    /// When `expires_at` is `None` (a save whose expiry the layer kept,
-    /// [`ChangeSet::expiry_kept`]) neither the `expires` field nor step 4 is
-    /// sent (and step 2's `HSET` only when there are fields to set): the
-    /// stored expiry stands. The one difference below is that a stub such
-    /// a write leaves has no expiry of its own; the `DEL` that follows at
-    /// once removes it, and should that `DEL` be lost with its connection,
-    /// the stub stays until a load of its id deletes it (it holds no data
-    /// that was not written to a session already logged out, and reads as
-    /// absent everywhere).
+    /// When the expiry is [`Expires::Kept`] (a save whose expiry the layer
+    /// kept, [`ChangeSet::expiry_kept`]) the `expires` field is not written
+    /// (and step 2's `HSET` is sent only when there are fields to set), and
+    /// step 4 is `PEXPIREAT … NX`, which sets an expiry only on a key that
+    /// has none (Redis 7.0 or later): a live session always has one, so
+    /// the stored expiry stands; a stub this write made of a key that was
+    /// gone gets the expiry the layer computed. So even when the `DEL`
+    /// that removes such a stub is lost with its connection, the stub
+    /// expires, as every key this store writes does.
     ///
     /// Each command is atomic, the pipeline is not: another client's
     /// command (a `DEL` of a logout, Redis expiring the key) can land
@@ -750,9 +824,10 @@ impl RedisStore {
     /// again answers `0`, so a retry of this pipeline after a broken
     /// connection (the connection resends it once) reports
     /// [`Saved::Gone`] too. A
-    /// pipeline cut short by a broken connection and not resent can leave
-    /// a hash without `created`, or a stub, without an expiry: readers
-    /// treat a hash without `created` as no session, and
+    /// pipeline cut short between steps 2 and 4 by a broken connection (a
+    /// network failure inside the one write that carries it) and not
+    /// resent can leave a hash without `created`, or a stub, without an
+    /// expiry: readers treat a hash without `created` as no session, and
     /// [`load`](SessionStore::load) deletes both kinds when it finds them.
     ///
     /// Two concurrent saves of one session may interleave too: each
@@ -772,13 +847,16 @@ impl RedisStore {
     async fn write_live(
         &self,
         id: &Id,
-        expires_at: Option<OffsetDateTime>,
+        expiry: Expires,
         set: Vec<(Vec<u8>, String)>,
         removed: Vec<Vec<u8>>,
         read_user: bool,
     ) -> Result<Option<Written>, StoreError> {
         let key = self.key(id);
-        let expires = expires_at.map(unix_millis);
+        let (expires, kept) = match expiry {
+            Expires::New(at) => (Some(unix_millis(at)), None),
+            Expires::Kept(at) => (None, Some(unix_millis(at))),
+        };
         let mut cmds = Vec::with_capacity(5);
         if read_user {
             let mut hget = redis::cmd("HGET");
@@ -805,11 +883,15 @@ impl RedisStore {
         let mut hincrby = redis::cmd("HINCRBY");
         hincrby.arg(&key).arg(CREATED).arg(0);
         cmds.push(hincrby);
-        if let Some(expires) = expires {
-            let mut pexpireat = redis::cmd("PEXPIREAT");
-            pexpireat.arg(&key).arg(expires);
-            cmds.push(pexpireat);
-        }
+        let mut pexpireat = redis::cmd("PEXPIREAT");
+        match (expires, kept) {
+            (Some(expires), _) => pexpireat.arg(&key).arg(expires),
+            // Only on a key without an expiry: never a live session (each
+            // carries one), so the stored expiry stands; but a stub this
+            // write made of a key that was gone gets one.
+            (None, kept) => pexpireat.arg(&key).arg(kept).arg("NX"),
+        };
+        cmds.push(pexpireat);
         let mut answers: Vec<redis::Value> = self.run(Call::Cmds(cmds)).await?;
         let user_before = match (read_user, answers.first_mut()) {
             (true, Some(redis::Value::BulkString(user))) => Some(std::mem::take(user)),
@@ -830,12 +912,67 @@ impl RedisStore {
 
     /// Deletes a stub, or a hash without `created`, at `key`: no session
     /// (nothing writes a live session's `created` but into a key that does
-    /// not exist, so it cannot become one). Best effort: what a write
-    /// leaves carries its expiry.
+    /// not exist, so it cannot become one); but not the stub a cycle on a
+    /// cluster leaves under the old id (its `moved` field), which a resent
+    /// step of that cycle reads. Best effort: what a write leaves carries
+    /// its expiry.
     async fn delete_leftover(&self, key: &str) {
-        let mut del = redis::cmd("DEL");
-        del.arg(key);
-        let _ = self.run::<i64>(Call::Cmd(del)).await;
+        let invocation = self.scripts.drop_leftover.key(key);
+        let _ = self.run::<i64>(Call::Script(invocation)).await;
+    }
+
+    /// The cycle of a cluster, where the two keys are in different slots:
+    ///
+    /// 1. create the new session (index entry first, as any bound create);
+    /// 2. end the old one if it is still live, in one script that answers
+    ///    whether it was (`scripts/cycle_out.lua`); if it was not (a
+    ///    logout, `delete_user` or `end_user_session` came first), delete
+    ///    the new one and answer [`Cycled::Gone`].
+    ///
+    /// Step 2 is one atomic step: an end of the old session lands either
+    /// before it (the cycle answers `Gone`, the new session is deleted) or
+    /// after it (it finds the old one already ended and answers so; the
+    /// new session goes on). Between the steps both sessions are live; a
+    /// `delete_user` sees the new one in the index (written in step 1) and
+    /// ends it too. If the final delete fails (a broken connection), the
+    /// error is returned and the new session, whose id nobody was given,
+    /// is left to expire.
+    ///
+    /// A tombstone under the new id (an end of the user's sessions found
+    /// it in the index, written in step 1, before the session was) makes
+    /// step 1 write nothing, and the cycle answers `Gone`: it lost to that
+    /// end, as the one-node script answers.
+    async fn cycle_in_two_steps(&self, old: &Id, record: &Record) -> Result<Cycled, StoreError> {
+        match self.insert(record).await? {
+            Inserted::Yes => {}
+            Inserted::Taken => return Ok(Cycled::IdTaken),
+            Inserted::Tombstone => return Ok(Cycled::Gone),
+        }
+        let mut invocation = self.scripts.cycle_out.key(self.key(old));
+        invocation.arg(record.id.encode()).arg(self.grace_ms());
+        let moved: i64 = self.run(Call::Script(invocation)).await?;
+        if moved == 1 {
+            return Ok(Cycled::Moved);
+        }
+        self.delete(&record.id).await?;
+        Ok(Cycled::Gone)
+    }
+
+    /// The create script on `record` (after its index entry, for a bound
+    /// record).
+    async fn insert(&self, record: &Record) -> Result<Inserted, StoreError> {
+        let indexed = self.index_record(record).await?;
+        let mut invocation = self.scripts.create.key(self.key(&record.id));
+        record_args(&mut invocation, record);
+        let inserted: i64 = self.run(Call::Script(invocation)).await?;
+        Ok(match inserted {
+            1 => {
+                self.after_bind(record.user.as_deref(), indexed);
+                Inserted::Yes
+            }
+            2 => Inserted::Tombstone,
+            _ => Inserted::Taken,
+        })
     }
 
     /// Adds a bound `record` to its user's index (before it is written);
@@ -869,8 +1006,29 @@ fn record_args(invocation: &mut redis::ScriptInvocation<'_>, record: &Record) {
     }
 }
 
+/// The expiry a save or touch writes.
+#[derive(Clone, Copy)]
+enum Expires {
+    /// A new expiry: the `expires` field and the key's expiry.
+    New(OffsetDateTime),
+    /// The stored expiry stands (the layer kept it, within its precision):
+    /// neither is written, but a key without an expiry (a stub the write
+    /// made) is given this one.
+    Kept(OffsetDateTime),
+}
+
 /// What a save or touch that found its session live learnt.
 struct Written {
     /// The `user` field before the write, when asked for.
     user_before: Option<Vec<u8>>,
+}
+
+/// What the create script did.
+enum Inserted {
+    Yes,
+    /// The key holds something else: nothing written.
+    Taken,
+    /// The key holds a stub (a tombstone of an end of the user's
+    /// sessions): nothing written.
+    Tombstone,
 }

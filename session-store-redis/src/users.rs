@@ -17,6 +17,7 @@
 //! [`index_add`]: crate::scripts::Scripts::index_add
 //! [`delete_user`]: session_core::store::SessionStore::delete_user
 
+use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -34,6 +35,10 @@ pub(crate) const INDEX: &str = "user:";
 /// How many index keys one `SCAN` step asks for, how many members one
 /// prune script takes, and how many sessions are read at once.
 const BATCH: usize = 100;
+
+/// How many entries of a user's index the prune after a bind inspects at
+/// most.
+const SAMPLE: usize = 8;
 
 /// A member of an index, as read: the member (a session id, unless someone
 /// else wrote it) and its score (text, as Redis sent it).
@@ -71,18 +76,35 @@ impl RedisStore {
         self.timeout() * 4
     }
 
+    /// [`grace`](Self::grace) in milliseconds, as the scripts take it (at
+    /// least 1: a zero expiry would delete at once what a script leaves).
+    pub(crate) fn grace_ms(&self) -> i64 {
+        self.grace().as_millis().clamp(1, i64::MAX as u128) as i64
+    }
+
+    /// Ends session `id` if it is a live session bound to `user`, and
+    /// leaves a tombstone under its id whenever it finds no session there
+    /// (`scripts/end_bound.lua`). Returns whether it ended one.
+    pub(crate) async fn end_bound(&self, user: &str, id: &Id) -> Result<bool, StoreError> {
+        let mut invocation = self.scripts.end_bound.key(self.key(id));
+        invocation.arg(user).arg(self.grace_ms());
+        Ok(self.run::<i64>(Call::Script(invocation)).await? == 1)
+    }
+
     /// Adds `id` to `user`'s index with a fresh score. Returns the size of
     /// the index.
     pub(crate) async fn index_add(&self, user: &str, id: &Id) -> Result<i64, StoreError> {
         let mut invocation = self.scripts.index_add.key(self.index_key(user.as_bytes()));
         invocation.arg(id.encode());
-        self.run(Call::Script(invocation)).await
+        let size = self.run(Call::Script(invocation)).await?;
+        self.sweep.start(self);
+        Ok(size)
     }
 
     /// After a bind that left `size` entries in `user`'s index: when there
-    /// are others than the new one, prunes the index in the background
-    /// (the request does not wait; an error only leaves the work to the
-    /// next prune).
+    /// are others than the new one, prunes a part of the index in the
+    /// background ([`prune_sample`](Self::prune_sample); the request does
+    /// not wait; an error only leaves the work to the next prune).
     pub(crate) fn prune_later(&self, user: &str, size: i64) {
         if size <= 1 {
             return;
@@ -90,8 +112,37 @@ impl RedisStore {
         let store = self.clone();
         let user = user.as_bytes().to_vec();
         spawn(async move {
-            let _ = store.prune_user(&user).await;
+            let _ = store.prune_sample(&user).await;
         });
+    }
+
+    /// The prune after a bind: inspects at most [`SAMPLE`] entries of
+    /// `user`'s index, the oldest half (the scores are the times of the
+    /// binds, so ended sessions gather there, and a few binds in a row
+    /// walk through them) and a random half (which reaches the entries
+    /// behind long-lived sessions at the front). So a bind costs a bounded
+    /// amount of Redis work however many sessions the user has; pruning
+    /// the whole index was one `HMGET` per entry on every bind, O(n²) for
+    /// n logins. The rest is left to `list_user`, `delete_user` and the
+    /// periodic sweep (see [`delete_expired`](session_core::store::SessionStore::delete_expired)).
+    /// Returns how many entries it removed.
+    pub(crate) async fn prune_sample(&self, user: &[u8]) -> Result<u64, StoreError> {
+        let key = self.index_key(user);
+        let half = SAMPLE / 2;
+        let mut oldest = redis::cmd("ZRANGE");
+        oldest.arg(&key).arg(0).arg(half - 1).arg("WITHSCORES");
+        let mut random = redis::cmd("ZRANDMEMBER");
+        random.arg(&key).arg(SAMPLE - half).arg("WITHSCORES");
+        let (oldest, random): (Vec<Member>, Vec<Member>) =
+            self.run(Call::Cmds(vec![oldest, random])).await?;
+        let mut members = oldest;
+        for member in random {
+            if !members.iter().any(|(seen, _)| *seen == member.0) {
+                members.push(member);
+            }
+        }
+        let (_, stale) = self.inspect(user, members).await?;
+        self.prune(&key, &stale).await
     }
 
     /// After a save moved session `id` away from `user` (unbound or bound
@@ -201,24 +252,74 @@ impl RedisStore {
         Ok(live)
     }
 
-    /// [`SessionStore::delete_user`](session_core::store::SessionStore::delete_user):
-    /// each member but `keep` is deleted by a script that checks, in the
-    /// same step, that it is still bound to `user`.
+    /// [`SessionStore::delete_user`](session_core::store::SessionStore::delete_user),
+    /// in passes: read the index, run the end script
+    /// ([`end_bound`](Self::end_bound)) on every member but `keep` not yet
+    /// handled, and again, until a read of the index brings no member not
+    /// yet handled.
+    ///
+    /// Why that ends every session of the user, including one cycled to a
+    /// new id at the same moment: take a session bound to `user` that is
+    /// live once this returns. If its id was in the index at the last
+    /// read, it was in an earlier read too (the last one brought nothing
+    /// new), so the end script ran on it: it ended the session, or left a
+    /// tombstone that no create or cycle can write into, or found it bound
+    /// to someone else or to no one (a bind that came later and overlaps
+    /// this call). So its id was added to the index after the last read;
+    /// a bind adds the id before it writes the session, so the session was
+    /// written after the last read. A cycle writes a new session only
+    /// while the old one is live (one script on one node; on a cluster,
+    /// the old one is ended in one step after the new one is written, and
+    /// the new one deleted if the old one was gone): so the old one was
+    /// live after the last read. But the old one was bound to the user and
+    /// in the index before this call began, so it was handled in an
+    /// earlier pass: it was gone before the last read. What can survive is
+    /// only a session bound by a request that overlaps this call and was
+    /// not a session of the user before it (a fresh login): the same as
+    /// if that login came just after.
+    ///
+    /// Each pass after the first needs a bind that ran during the pass
+    /// before; after [`MAX_PASSES`] the call gives up with
+    /// [`StoreError::Unavailable`] (what it ended stays ended): logins of
+    /// the user keep coming faster than it can end them.
     pub(crate) async fn delete_user_sessions(
         &self,
         user: &str,
         keep: Option<&Id>,
     ) -> Result<u64, StoreError> {
         let key = self.index_key(user.as_bytes());
-        let keep = keep.map(Id::encode);
-        let members: Vec<Member> = self
-            .members(&key)
-            .await?
-            .into_iter()
-            .filter(|(member, _)| keep.as_ref().map(String::as_bytes) != Some(&member[..]))
-            .collect();
+        let keep = keep.map(|id| id.encode().into_bytes());
+        let mut handled = HashSet::new();
+        let mut seen: Vec<Member> = Vec::new();
         let mut deleted = 0;
-        for batch in chunks(members.iter().collect()) {
+        for pass in 0..=MAX_PASSES {
+            let fresh: Vec<Member> = self
+                .members(&key)
+                .await?
+                .into_iter()
+                .filter(|(member, _)| keep.as_ref() != Some(member) && !handled.contains(member))
+                .collect();
+            if fresh.is_empty() {
+                // Every member but `keep` is now gone, bound to someone
+                // else, or a tombstone.
+                self.prune(&key, &seen).await?;
+                return Ok(deleted);
+            }
+            if pass == MAX_PASSES {
+                break;
+            }
+            deleted += self.end_members(user, &fresh).await?;
+            handled.extend(fresh.iter().map(|(member, _)| member.clone()));
+            seen.extend(fresh);
+        }
+        Err(StoreError::unavailable(KeptChanging(MAX_PASSES)))
+    }
+
+    /// Runs the end script on every member that is a session id, in
+    /// concurrent batches; returns how many live sessions it ended.
+    async fn end_members(&self, user: &str, members: &[Member]) -> Result<u64, StoreError> {
+        let mut deleted = 0;
+        for batch in members.chunks(BATCH) {
             let mut ends = JoinSet::new();
             for (member, _) in batch {
                 let Some(id) = std::str::from_utf8(member)
@@ -229,18 +330,12 @@ impl RedisStore {
                 };
                 let store = self.clone();
                 let user = user.to_owned();
-                ends.spawn(async move {
-                    let mut invocation = store.scripts.end_bound.key(store.key(&id));
-                    invocation.arg(user);
-                    store.run::<u64>(Call::Script(invocation)).await
-                });
+                ends.spawn(async move { store.end_bound(&user, &id).await });
             }
             while let Some(ended) = ends.join_next().await {
-                deleted += ended.map_err(StoreError::failed)??;
+                deleted += u64::from(ended.map_err(StoreError::failed)??);
             }
         }
-        // Every member but `keep` is now gone or bound to someone else.
-        self.prune(&key, &members).await?;
         Ok(deleted)
     }
 
@@ -282,6 +377,29 @@ impl RedisStore {
         Ok(removed)
     }
 }
+
+/// How many times `delete_user` reads the index at most, each time ending
+/// the members it had not seen: a pass after the first needs a bind that
+/// ran during the previous one.
+const MAX_PASSES: usize = 32;
+
+/// `delete_user` found new members in the index on every one of its
+/// passes.
+#[derive(Debug)]
+struct KeptChanging(usize);
+
+impl std::fmt::Display for KeptChanging {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the user's sessions kept changing: new sessions were bound during each of {} \
+             passes of delete_user (the sessions it ended stay ended)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for KeptChanging {}
 
 /// Runs `work` in the background on the current Tokio runtime; without one
 /// (the store is used from another executor) it is left to the next prune.

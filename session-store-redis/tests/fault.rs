@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -16,82 +14,11 @@ use session_core::time::{self, OffsetDateTime};
 use session_core::Id;
 use session_store_redis::RedisStore;
 
-use common::nodes::until_listening;
+use common::server::{free_port, Server};
 
 const TIMEOUT: Duration = Duration::from_millis(800);
 /// Scheduling slack on a busy two-core machine.
 const SLACK: Duration = Duration::from_millis(700);
-
-/// A `redis-server` child process, killed when dropped.
-struct Server {
-    port: u16,
-    child: Option<Child>,
-}
-
-impl Server {
-    fn start(port: u16) -> Self {
-        let binary = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
-        let child = Command::new(&binary)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
-            .args(["--dir", &std::env::temp_dir().to_string_lossy()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|err| {
-                panic!(
-                    "cannot start `{binary}` ({err}): install Redis (the `redis-server` binary) \
-                     or set REDIS_SERVER to its path; `scripts/test` needs it too"
-                )
-            });
-        let server = Self {
-            port,
-            child: Some(child),
-        };
-        until_listening(port);
-        server
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.as_ref().expect("server is running").id()
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.pid().to_string()])
-            .status()
-            .expect("cannot run kill");
-        assert!(status.success(), "kill {signal} failed");
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            // A frozen process must be woken to die promptly on some systems.
-            let _ = Command::new("kill")
-                .args(["-CONT", &child.id().to_string()])
-                .status();
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("no free loopback port")
-        .port()
-}
 
 fn record() -> Record {
     let now = OffsetDateTime::now_utc();

@@ -148,14 +148,16 @@ async fn concurrent_saves_keep_every_key(store: RedisStore) {
 /// Redis runs a pipeline that arrives in one read without serving another
 /// client in between, so the race above rarely splits one. This replays
 /// the commands of a save as `write_live` sends them (`HSET`, `HDEL`,
-/// `HINCRBY created 0`, `PEXPIREAT`), one by one, with a logout's `DEL` at
-/// every point between them, and then what the store does with the
-/// answer (a `DEL` of the stub when `HINCRBY` answered `0`): the answer
-/// says `Gone` exactly when the `DEL` came before `HINCRBY`, and nothing is
-/// ever left under the key.
+/// `HINCRBY created 0`, `PEXPIREAT`; with the expiry kept, no `expires`
+/// field and `PEXPIREAT … NX`), one by one, with a logout's `DEL` at every
+/// point between them: the answer says `Gone` exactly when the `DEL` came
+/// before `HINCRBY`; whatever is left under the key has an expiry (should
+/// the store's clean-up of it be lost); and once the store deleted the
+/// stub (what it does when `HINCRBY` answered `0`), nothing is left.
 async fn every_split_of_a_save_is_safe(
     store: RedisStore,
     conn: &mut impl redis::aio::ConnectionLike,
+    kept: bool,
 ) {
     let expires = session_core::store::unix_millis(OffsetDateTime::now_utc() + Duration::hours(1));
     for split in 0..=4 {
@@ -163,17 +165,20 @@ async fn every_split_of_a_save_is_safe(
         store.create(&record).await.unwrap();
         let key = store.key(&record.id);
         let mut hset = redis::cmd("HSET");
-        hset.arg(&key)
-            .arg("expires")
-            .arg(expires)
-            .arg("d:x")
-            .arg("1");
+        hset.arg(&key);
+        if !kept {
+            hset.arg("expires").arg(expires);
+        }
+        hset.arg("d:x").arg("1");
         let mut hdel = redis::cmd("HDEL");
         hdel.arg(&key).arg("d:n");
         let mut hincrby = redis::cmd("HINCRBY");
         hincrby.arg(&key).arg("created").arg(0);
         let mut pexpireat = redis::cmd("PEXPIREAT");
         pexpireat.arg(&key).arg(expires);
+        if kept {
+            pexpireat.arg("NX");
+        }
         let mut created = None;
         for (step, cmd) in [hset, hdel, hincrby, pexpireat].iter().enumerate() {
             if step == split {
@@ -191,12 +196,23 @@ async fn every_split_of_a_save_is_safe(
         assert_eq!(
             gone,
             split <= 2,
-            "split {split}: HINCRBY answered {created:?}"
+            "kept {kept}, split {split}: HINCRBY answered {created:?}"
         );
+        if exists(conn, &key).await {
+            let ttl: i64 = redis::cmd("PTTL")
+                .arg(&key)
+                .query_async(conn)
+                .await
+                .unwrap();
+            assert!(ttl > 0, "kept {kept}, split {split}: a key without expiry");
+        }
         if gone {
             let _: () = redis::cmd("DEL").arg(&key).query_async(conn).await.unwrap();
         }
-        assert!(!exists(conn, &key).await, "split {split}: a leftover");
+        assert!(
+            !exists(conn, &key).await,
+            "kept {kept}, split {split}: a leftover"
+        );
         assert_eq!(store.load(&record.id).await.unwrap(), None);
     }
 }
@@ -204,7 +220,9 @@ async fn every_split_of_a_save_is_safe(
 #[tokio::test]
 async fn standalone_every_split_of_a_save_is_safe() {
     let mut conn = common::raw_standalone().await;
-    every_split_of_a_save_is_safe(common::standalone().await, &mut conn).await;
+    for kept in [false, true] {
+        every_split_of_a_save_is_safe(common::standalone().await, &mut conn, kept).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

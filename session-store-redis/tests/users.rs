@@ -362,3 +362,243 @@ async fn spawn_cleanup_prunes_expired_entries() {
     assert_eq!(store.list_user(&hong).await.unwrap().len(), 1);
     store.delete(&live.id).await.unwrap();
 }
+
+/// The prune after a bind inspects a bounded part of the index, but still
+/// does its work: entries of sessions that ended long ago (past the grace
+/// period) are the oldest of the index, and each bind inspects the oldest
+/// few (four), so five logins remove twenty of them, and never a live
+/// session's entry.
+async fn binds_prune_the_oldest_ended_entries(
+    store: RedisStore,
+    conn: &mut impl redis::aio::ConnectionLike,
+) {
+    let store = store.with_timeout(SHORT);
+    let hong = user("churn");
+    let index = store.user_key(&hong);
+    let mut ended = Vec::new();
+    for _ in 0..20 {
+        let record = bound(&hong, Duration::hours(1));
+        store.create(&record).await.unwrap();
+        store.delete(&record.id).await.unwrap();
+        ended.push(record.id.encode());
+    }
+    let live = bound(&hong, Duration::hours(1));
+    store.create(&live).await.unwrap();
+    tokio::time::sleep(GRACE + StdDuration::from_millis(100)).await;
+    let mut fresh = vec![live.id.encode()];
+    for login in 1..=5 {
+        let record = bound(&hong, Duration::hours(1));
+        store.create(&record).await.unwrap();
+        fresh.push(record.id.encode());
+        // The prune runs in the background: wait for it (at most 5 s).
+        let mut left = usize::MAX;
+        for _ in 0..250 {
+            let members = members(conn, &index).await;
+            left = ended.iter().filter(|id| members.contains(id)).count();
+            if left <= 20 - 4 * login {
+                break;
+            }
+            tokio::time::sleep(StdDuration::from_millis(20)).await;
+        }
+        assert!(
+            left <= 20 - 4 * login,
+            "login {login}: {left} ended entries left"
+        );
+    }
+    let mut members = members(conn, &index).await;
+    members.sort();
+    fresh.sort();
+    assert_eq!(members, fresh, "ended entries stayed, or live ones went");
+    store.delete_user(&hong, None).await.unwrap();
+}
+
+#[tokio::test]
+async fn standalone_binds_prune_the_oldest_ended_entries() {
+    let mut conn = common::raw_standalone().await;
+    binds_prune_the_oldest_ended_entries(common::standalone().await, &mut conn).await;
+}
+
+#[tokio::test]
+async fn cluster_binds_prune_the_oldest_ended_entries() {
+    let mut conn = common::raw_cluster().await;
+    binds_prune_the_oldest_ended_entries(common::cluster().await, &mut conn).await;
+}
+
+/// How often the stores of the sweep tests sweep.
+const SWEEP: StdDuration = StdDuration::from_millis(300);
+
+/// A prefix no other test uses: only the store's own sweep prunes there
+/// (the other tests of this file prune `common::PREFIX` by hand).
+fn own_prefix() -> String {
+    format!("test:sweep-{}:", Id::random().short_hash())
+}
+
+/// A user whose sessions all ended and who never comes back: nothing
+/// lists, ends or binds their sessions again, and no application task
+/// runs `delete_expired`. The store's own sweep removes the index
+/// entries once past the grace period, and with the last one the index.
+async fn an_abandoned_index_disappears(
+    store: RedisStore,
+    conn: &mut impl redis::aio::ConnectionLike,
+) {
+    let store = store
+        .with_prefix(own_prefix())
+        .with_timeout(SHORT)
+        .with_index_sweep(Some(SWEEP));
+    let gone = user("gone");
+    let index = store.user_key(&gone);
+    for _ in 0..3 {
+        store
+            .create(&bound(&gone, Duration::milliseconds(400)))
+            .await
+            .unwrap();
+    }
+    assert!(common::exists(conn, &index).await);
+    let started = std::time::Instant::now();
+    let mut left = true;
+    for _ in 0..100 {
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+        left = common::exists(conn, &index).await;
+        if !left {
+            break;
+        }
+    }
+    assert!(!left, "the abandoned index is still there after 10 s");
+    eprintln!(
+        "the abandoned index went {:?} after its sessions were created",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standalone_an_abandoned_index_disappears() {
+    let mut conn = common::raw_standalone().await;
+    an_abandoned_index_disappears(common::standalone().await, &mut conn).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_an_abandoned_index_disappears() {
+    let mut conn = common::raw_cluster().await;
+    an_abandoned_index_disappears(common::cluster().await, &mut conn).await;
+}
+
+/// A session whose expiry moves on with every touch lives far past the
+/// expiry it was created with (and past the grace period), while the
+/// store sweeps every index again and again: its index entry stays, the
+/// index never carries an expiry, and `delete_user` finds and ends it.
+async fn a_session_kept_alive_stays_findable(
+    store: RedisStore,
+    conn: &mut impl redis::aio::ConnectionLike,
+) {
+    let store = store
+        .with_prefix(own_prefix())
+        .with_timeout(SHORT)
+        .with_index_sweep(Some(SWEEP));
+    let hong = user("active");
+    let index = store.user_key(&hong);
+    let record = bound(&hong, Duration::milliseconds(1500));
+    store.create(&record).await.unwrap();
+    // Twenty touches, 250 ms apart: five seconds, over three times the
+    // session's first lifetime, and about sixteen sweeps.
+    for n in 0..20 {
+        tokio::time::sleep(StdDuration::from_millis(250)).await;
+        let expires = OffsetDateTime::now_utc() + Duration::milliseconds(1500);
+        assert_eq!(
+            store.touch(&record.id, expires).await.unwrap(),
+            session_core::store::Saved::Applied,
+            "touch {n}"
+        );
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(&index)
+            .query_async(conn)
+            .await
+            .unwrap();
+        assert_eq!(ttl, -1, "touch {n}: the index has an expiry");
+        assert_eq!(
+            members(conn, &index).await,
+            [record.id.encode()],
+            "touch {n}"
+        );
+    }
+    assert_eq!(store.delete_user(&hong, None).await.unwrap(), 1);
+    assert!(store.load(&record.id).await.unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standalone_a_session_kept_alive_stays_findable() {
+    let mut conn = common::raw_standalone().await;
+    a_session_kept_alive_stays_findable(common::standalone().await, &mut conn).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_a_session_kept_alive_stays_findable() {
+    let mut conn = common::raw_cluster().await;
+    a_session_kept_alive_stays_findable(common::cluster().await, &mut conn).await;
+}
+
+/// Whether the key of the sweep's turn is taken within 3 s.
+async fn turn_taken(conn: &mut impl redis::aio::ConnectionLike, turn: &str) -> bool {
+    for _ in 0..30 {
+        if common::exists(conn, turn).await {
+            return true;
+        }
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    false
+}
+
+/// The sweep runs while the store lives, and stops when the store and its
+/// clones are dropped: the key of its turn, taken for one period at each
+/// sweep, is taken no more. A store that never binds a session does not
+/// sweep.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_stops_with_the_store() {
+    let mut conn = common::raw_standalone().await;
+    let prefix = own_prefix();
+    let turn = format!("{prefix}sweep");
+    let idle = common::standalone()
+        .await
+        .with_prefix(&prefix)
+        .with_index_sweep(Some(SWEEP));
+    idle.create(&Record::new(
+        Id::random(),
+        OffsetDateTime::now_utc(),
+        OffsetDateTime::now_utc() + Duration::minutes(1),
+    ))
+    .await
+    .unwrap();
+    tokio::time::sleep(SWEEP * 3).await;
+    assert!(
+        !common::exists(&mut conn, &turn).await,
+        "a store that bound nothing swept"
+    );
+    drop(idle);
+
+    let store = common::standalone()
+        .await
+        .with_prefix(&prefix)
+        .with_index_sweep(Some(SWEEP));
+    let hong = user("sweeper");
+    store
+        .create(&bound(&hong, Duration::minutes(1)))
+        .await
+        .unwrap();
+    let clone = store.clone();
+    assert!(turn_taken(&mut conn, &turn).await, "the store never swept");
+    drop(store);
+    tokio::time::sleep(SWEEP * 3).await;
+    assert!(
+        turn_taken(&mut conn, &turn).await,
+        "a clone of the store stopped sweeping"
+    );
+    clone.delete_user(&hong, None).await.unwrap();
+    drop(clone);
+    tokio::time::sleep(SWEEP * 2).await;
+    for _ in 0..3 {
+        assert!(
+            !common::exists(&mut conn, &turn).await,
+            "the sweep went on after every clone of the store was dropped"
+        );
+        tokio::time::sleep(SWEEP).await;
+    }
+}

@@ -6,7 +6,10 @@
 -- data field, value, field, value, ...
 -- Returns 1 if moved, 0 if the old session is gone (nothing written), 2 if
 -- the new key exists (nothing written). A stub ('created' is '0': what a
--- save that lost to a logout leaves) is no session: it is gone.
+-- save that lost to a logout leaves) is no session: it is gone. A stub
+-- under the new id is the tombstone an end of the user's sessions left
+-- there (it found the new id in the index, written before this script
+-- runs): the move lost to that end, 0 too.
 local created = redis.call('HGET', KEYS[1], 'created')
 if not created or created == '0' then
   -- Sent again after its answer was lost? Then the new key holds exactly
@@ -15,6 +18,10 @@ if not created or created == '0' then
   if new[1] == ARGV[1] and new[2] == ARGV[2] then
     return 1
   end
+  return 0
+end
+local taken = redis.call('HGET', KEYS[2], 'created')
+if taken == '0' then
   return 0
 end
 if redis.call('EXISTS', KEYS[2]) == 1 then

@@ -5,6 +5,8 @@
 
 pub mod cache;
 pub mod nodes;
+pub mod proxy;
+pub mod server;
 
 use std::convert::Infallible;
 
