@@ -179,6 +179,10 @@ impl Entry {
         self.extra.as_ref().and_then(|extra| extra.user.as_ref())
     }
 
+    fn is_bound_to(&self, user: &str) -> bool {
+        self.user().is_some_and(|bound| &**bound == user)
+    }
+
     fn mark_returned(&self) {
         self.returned.store(true, Ordering::Relaxed);
     }
@@ -196,10 +200,11 @@ impl Entry {
     }
 }
 
-/// The user index: which sessions each user has. Every entry removed from
-/// a shard (deleted, expired, evicted, moved) leaves it under the same
-/// shard lock, so it never holds an id the shards do not. Lock order: a
-/// shard, then the index.
+/// The user index: which sessions each user has. It changes only under the
+/// shard lock of the session it names, in the same critical section as the
+/// entry, so it never holds an id the shards do not (every entry removed
+/// from a shard — deleted, expired, evicted, moved — leaves it there), and
+/// it lists every bound entry. Lock order: a shard, then the index.
 #[derive(Default)]
 struct Users(Mutex<HashMap<Arc<str>, HashSet<Id>>>);
 
@@ -208,13 +213,20 @@ impl Users {
         self.0.lock().entry(user.clone()).or_default().insert(id);
     }
 
-    fn remove(&self, user: &str, id: &Id) {
+    /// Replaces `from` (a user and one of its ids) with `to` in one step,
+    /// so that no reader sees the session under neither (a cycle, a rebind).
+    fn replace(&self, from: Option<(&str, &Id)>, to: Option<(&Arc<str>, Id)>) {
         let mut users = self.0.lock();
-        if let Some(ids) = users.get_mut(user) {
-            ids.remove(id);
-            if ids.is_empty() {
-                users.remove(user);
+        if let Some((user, id)) = from {
+            if let Some(ids) = users.get_mut(user) {
+                ids.remove(id);
+                if ids.is_empty() {
+                    users.remove(user);
+                }
             }
+        }
+        if let Some((user, id)) = to {
+            users.entry(user.clone()).or_default().insert(id);
         }
     }
 
@@ -229,7 +241,7 @@ impl Users {
     /// Takes `entry` (removed from a shard under `id`) out of the index.
     fn forget(&self, id: &Id, entry: &Entry) {
         if let Some(user) = entry.user() {
-            self.remove(user, id);
+            self.replace(Some((user, id)), None);
         }
     }
 }
@@ -282,21 +294,28 @@ impl Shard {
         }
     }
 
-    /// Inserts `record`, first making room when the shard is full; returns
-    /// how many live sessions were evicted for it.
-    fn insert(&mut self, record: &Record, limit: usize, now: i64, users: &Users) -> u64 {
+    /// Makes room for a new entry `id` when the shard is full; returns how
+    /// many live sessions were evicted for it.
+    fn make_room(&mut self, id: &Id, limit: usize, now: i64, users: &Users) -> u64 {
         self.creates = self.creates.wrapping_add(1);
         if self.creates.is_multiple_of(SWEEP_EVERY) {
             self.sweep(now, users);
         }
         let mut evicted = 0;
-        if self.map.len() >= limit && !self.map.contains_key(&record.id) {
+        if self.map.len() >= limit && !self.map.contains_key(id) {
             self.sweep(now, users);
             while self.map.len() >= limit {
                 self.evict_one(users);
                 evicted += 1;
             }
         }
+        evicted
+    }
+
+    /// Inserts `record`, first making room when the shard is full; returns
+    /// how many live sessions were evicted for it.
+    fn insert(&mut self, record: &Record, limit: usize, now: i64, users: &Users) -> u64 {
+        let evicted = self.make_room(&record.id, limit, now, users);
         // An expired entry under the same id leaves the index first.
         self.remove(&record.id, users);
         let entry = Entry::new(record);
@@ -360,10 +379,20 @@ fn move_entry(
     if taken {
         return (Cycled::IdTaken, 0);
     }
-    old_shard.remove(old, users);
-    let evicted = new_shard
-        .unwrap_or(old_shard)
-        .insert(record, limit, now, users);
+    let Some(moved) = old_shard.map.remove(old) else {
+        return (Cycled::Gone, 0);
+    };
+    let target = new_shard.unwrap_or(old_shard);
+    let evicted = target.make_room(&record.id, limit, now, users);
+    // An expired entry under the new id leaves first.
+    target.remove(&record.id, users);
+    let entry = Entry::new(record);
+    // The index swaps the old id for the new one in one step.
+    users.replace(
+        moved.user().map(|user| (&**user, old)),
+        entry.user().map(|user| (user, record.id)),
+    );
+    target.map.insert(record.id, entry);
     (Cycled::Moved, evicted)
 }
 
@@ -519,14 +548,11 @@ impl SessionStore for MemoryStore {
                 }
                 if let Some(user) = &changes.user {
                     if entry.user().map(|u| &**u) != user.as_deref() {
-                        let users = &self.inner.users;
-                        if let Some(old) = entry.user() {
-                            users.remove(old, id);
-                        }
                         let new = user.as_deref().map(Arc::<str>::from);
-                        if let Some(new) = &new {
-                            users.add(new, *id);
-                        }
+                        self.inner.users.replace(
+                            entry.user().map(|old| (&**old, id)),
+                            new.as_ref().map(|new| (new, *id)),
+                        );
                         entry.set_extra(|extra| extra.user = new);
                     }
                 }
@@ -556,7 +582,8 @@ impl SessionStore for MemoryStore {
     }
 
     /// Atomic: both shards are locked (in index order) for the check, the
-    /// insert and the removal.
+    /// insert, the removal and the index, which swaps the old id for the
+    /// new one in one step.
     async fn cycle(&self, old: &Id, record: &Record) -> Result<Cycled, StoreError> {
         let now = self.now();
         let (a, b) = (shard_index(old), shard_index(&record.id));
@@ -609,27 +636,86 @@ impl SessionStore for MemoryStore {
         Ok(sessions)
     }
 
-    /// Each session is removed under its shard's lock, so a save racing
-    /// this call either lands before (and is removed with the session) or
-    /// finds the session gone.
+    /// Ends every session of `user` but `keep`, a session moved to a new id
+    /// by a [`cycle`](SessionStore::cycle) racing this call included. Each
+    /// is removed under its shard's lock, so a save racing this call
+    /// either lands before (and is removed with the session) or finds the
+    /// session gone. `keep` names an id: should the kept session itself be
+    /// moved to a new id while this runs, the new id is ended too.
     async fn delete_user(&self, user: &str, keep: Option<&Id>) -> Result<u64, StoreError> {
+        // Read the index, end each member not handled yet, and read again
+        // until a read brings no new member. Why that ends them all:
+        //
+        // - The index changes only under the shard lock of the session it
+        //   names, in the same critical section as the entry: once this
+        //   call holds that lock, the entry and the index agree on it.
+        // - A cycle holds both shards' locks and swaps the old id for the
+        //   new one in one step of the index's lock (`Users::replace`):
+        //   every read lists a session of the user under its old id or its
+        //   new one, never under neither. (Reading once misses the new id
+        //   of a session cycled after the read: that was the bug.)
+        // - An id that left its shard never comes back (a fresh id is 128
+        //   random bits), and one this call removed cannot be saved,
+        //   touched or cycled back ("logout wins").
+        //
+        // Let R be the last read: whatever it lists is `keep` or was
+        // handled before it. A handled id was removed by this call or found
+        // gone, for good, so it is not in the index at R: R lists nothing
+        // but `keep`. As the index
+        // hides no session, no session of `user` but `keep` lives at R,
+        // under any id: the call takes effect at R. One bound to `user`
+        // after R (a login after the logout) is not ended. An id found
+        // bound to another user (a rebinding save) is not marked handled:
+        // should it be bound to `user` again, a later read lists it. Each
+        // read after the second is caused by a session bound or moved to
+        // `user` during the previous round; without a race there are two.
         let now = self.now();
+        let users = &self.inner.users;
+        let mut handled: HashSet<Id> = keep.copied().into_iter().collect();
         let mut ended = 0;
-        for id in self.inner.users.of(user) {
-            if Some(&id) == keep {
-                continue;
+        loop {
+            let fresh: Vec<Id> = users
+                .of(user)
+                .into_iter()
+                .filter(|id| !handled.contains(id))
+                .collect();
+            if fresh.is_empty() {
+                return Ok(ended);
             }
-            let mut shard = self.shard(&id).write();
-            if shard.map.get(&id).and_then(|e| e.user()).map(|u| &**u) != Some(user) {
-                continue;
-            }
-            if let Some(entry) = shard.remove(&id, &self.inner.users) {
-                if entry.is_live(now) {
-                    ended += 1;
+            for id in fresh {
+                let mut shard = self.shard(&id).write();
+                match shard.map.get(&id) {
+                    Some(entry) if !entry.is_bound_to(user) => continue,
+                    Some(_) => {
+                        if let Some(entry) = shard.remove(&id, users) {
+                            ended += u64::from(entry.is_live(now));
+                        }
+                    }
+                    None => {}
                 }
+                handled.insert(id);
             }
         }
-        Ok(ended)
+    }
+
+    /// Atomic under the session's shard lock: the session is removed only
+    /// if it is there, live and bound to `user`, and the answer says so.
+    /// A [`cycle`](SessionStore::cycle) of it either ran first (the old id
+    /// is gone: `false`, the session goes on under its new id) or finds it
+    /// gone afterwards (`Gone`: nothing moves).
+    async fn end_user_session(&self, user: &str, id: &Id) -> Result<bool, StoreError> {
+        let now = self.now();
+        let mut shard = self.shard(id).write();
+        if !shard
+            .map
+            .get(id)
+            .is_some_and(|entry| entry.is_bound_to(user))
+        {
+            return Ok(false);
+        }
+        Ok(shard
+            .remove(id, &self.inner.users)
+            .is_some_and(|entry| entry.is_live(now)))
     }
 }
 
