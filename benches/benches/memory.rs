@@ -1,7 +1,10 @@
 //! The memory store at 1 k, 100 k and 1 M live sessions: time per
 //! load + save (one counter request's store work) and bytes per session,
 //! beside a bare `HashMap` read and written the same way (`hashmap_floor`:
-//! what the machine's caches alone take from 1 k to 1 M).
+//! what the machine's caches alone take from 1 k to 1 M). Then the cost of
+//! a new session: `create_delete/N` (a session created and deleted beside
+//! N live ones, below the capacity) and `create_full/N` (a new anonymous
+//! session in a store full at its capacity of N, evicting one).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use serde_json::json;
@@ -84,9 +87,71 @@ fn memory_store(c: &mut Criterion) {
     group.finish();
 }
 
+/// The `n`th of a sequence of distinct ids spread over every shard, drawn
+/// without asking the OS for randomness (which would dominate a create).
+fn nth_id(n: u64) -> Id {
+    // Multiplying by an odd constant is a bijection modulo 2^128.
+    let spread = u128::from(n).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835);
+    Id::from_bytes(spread.to_be_bytes())
+}
+
+fn counter_record(id: Id, now: OffsetDateTime) -> Record {
+    let mut record = Record::new(id, now, now + Duration::hours(1));
+    record.data.insert("user_count".into(), json!(1));
+    record
+}
+
+fn memory_store_create(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("memory_store");
+    let now = OffsetDateTime::now_utc();
+    for size in [1_000usize, 100_000] {
+        let fill = |store: &MemoryStore| {
+            rt.block_on(async {
+                for n in 0..size as u64 {
+                    store.create(&counter_record(nth_id(n), now)).await.unwrap();
+                }
+            })
+        };
+        let store = MemoryStore::new().with_capacity_limit(usize::MAX);
+        fill(&store);
+        let mut next = size as u64;
+        group.bench_with_input(BenchmarkId::new("create_delete", size), &size, |b, _| {
+            b.to_async(&rt).iter(|| {
+                next += 1;
+                let record = counter_record(nth_id(next), now);
+                let store = &store;
+                async move {
+                    store.create(&record).await.unwrap();
+                    store.delete(&record.id).await.unwrap();
+                }
+            })
+        });
+        drop(store);
+
+        let store = MemoryStore::new().with_capacity_limit(size);
+        fill(&store);
+        let mut next = size as u64;
+        group.bench_with_input(BenchmarkId::new("create_full", size), &size, |b, _| {
+            b.to_async(&rt).iter(|| {
+                next += 1;
+                let record = counter_record(nth_id(next), now);
+                let store = &store;
+                async move {
+                    store.create(&record).await.unwrap();
+                }
+            })
+        });
+        assert!(store.evicted() > 0, "the store was not full");
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = benches::criterion();
-    targets = memory_store
+    targets = memory_store, memory_store_create
 }
 criterion_main!(benches);

@@ -10,11 +10,10 @@
 //!   entries are swept shard by shard as new sessions arrive, so memory does
 //!   not grow without bound.
 //! - **Bounded**: at most [`DEFAULT_CAPACITY`] sessions unless told
-//!   otherwise ([`MemoryStore::with_capacity_limit`]). When full, sessions
-//!   that never came back after they were created go first (a flood of
-//!   cookieless requests makes only such sessions), the one closest to
-//!   expiry first; only when there is none does a returning visitor's
-//!   session go.
+//!   otherwise ([`MemoryStore::with_capacity_limit`]), the whole store
+//!   counted as one; when it is full, a new session takes the place of an
+//!   expired or *anonymous* one (see [eviction](#eviction)), never of a
+//!   logged-in user's while anonymous sessions are held.
 //!
 //! ```
 //! use session_core::{Key, SessionLayer};
@@ -23,12 +22,60 @@
 //! let layer = SessionLayer::new(MemoryStore::new(), Key::generate());
 //! # let _ = layer;
 //! ```
+//!
+//! # Eviction
+//!
+//! A session is *bound* when it belongs to a user
+//! ([`Session::set_user`](session_core::Session::set_user), normally at
+//! login) and *anonymous* otherwise. When the store is full, a new session
+//! takes the place of:
+//!
+//! 1. an expired session of its own shard, if there is one; else
+//! 2. an anonymous session: one that never came back after it was created
+//!    before one that did, the one closest to expiry first, looked for in
+//!    the new session's shard and then round the other shards; else, when
+//!    the store holds no anonymous session at all,
+//! 3. for a new *bound* session (a login without a session to move), a
+//!    session of the user who holds the most sessions (the one closest to
+//!    expiry of up to 16 of them), after a sweep of every expired session
+//!    of the store (at most one such sweep a second). A new *anonymous*
+//!    session is refused instead: `create` fails with
+//!    [`StoreError::Unavailable`] (the layer answers `503`) and nobody is
+//!    logged out.
+//!
+//! A login that gives an existing session a new id
+//! ([`cycle`](SessionStore::cycle), what `set_user` + `cycle_id` does for
+//! a visitor who has a session) takes no new place and evicts nothing.
+//!
+//! **What this protects.** A bound session is never evicted to make room
+//! for an anonymous one. However many sessions a client creates without
+//! logging in, and whatever it does with them (coming back, writing
+//! again: an anonymous session stays anonymous), it displaces only
+//! anonymous sessions, so every logged-in user keeps their session as
+//! long as the bound sessions alone fit in the capacity.
+//!
+//! **What it does not protect.**
+//! - *Anonymous visitors.* A flood of new sessions displaces theirs (a
+//!   cart, a counter). "Came back" only orders anonymous sessions against
+//!   a naive flood; a client that comes back once with each of its
+//!   sessions is a returning visitor too. A per-client budget (rate
+//!   limiting, by address or otherwise, the routes that create sessions)
+//!   is the application's business; the store cannot tell clients apart.
+//! - *Logins beyond the capacity.* When bound sessions alone fill the
+//!   store, every new login ends a session of the user with the most
+//!   sessions, and anonymous writes get `503` until sessions end or expire.
+//!   An attacker who can log in to one account (or a few) mostly ends its
+//!   own sessions that way; one who can log in to as many accounts as the
+//!   capacity holds, each with no more sessions than a real user has, can
+//!   log real users out. Size the capacity well above the logged-in
+//!   sessions you expect (a counter-sized session takes about 200 bytes)
+//!   and rate limit logins.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use compact_str::CompactString;
@@ -44,7 +91,8 @@ use session_core::{Clock, Expiry, Id, SystemClock};
 const SHARDS: usize = 64;
 
 /// How many sessions [`MemoryStore::new`] keeps at most: 100,000, about
-/// 80 MB for small sessions (a counter session takes about 0.6–0.8 KB).
+/// 20 MB for counter-sized sessions (about 200 bytes each; larger data
+/// takes more).
 ///
 /// ```
 /// assert_eq!(session_store_memory::DEFAULT_CAPACITY, 100_000);
@@ -52,6 +100,12 @@ const SHARDS: usize = 64;
 pub const DEFAULT_CAPACITY: usize = 100_000;
 /// A shard is swept for expired entries after this many creates in it.
 const SWEEP_EVERY: u32 = 64;
+/// How many sessions of the user with the most are compared (by expiry)
+/// when a bound session must be evicted.
+const BOUND_CANDIDATES: usize = 16;
+/// The least time between two sweeps of the whole store made to spare a
+/// bound session, in milliseconds.
+const FULL_SWEEP_EVERY_MS: i64 = 1_000;
 
 /// One session, kept compact: a counter session takes about 200 bytes
 /// with its share of the table (the data as a boxed slice of pairs, times
@@ -67,8 +121,9 @@ struct Entry {
     /// What few sessions have (an expiry policy, a user), boxed so the
     /// others pay one pointer for it.
     extra: Option<Box<Extra>>,
-    /// The session was loaded, saved or touched after it was created: a
-    /// visitor that came back. Eviction spares these while it can.
+    /// The session was loaded, saved, touched or cycled after it was
+    /// created: a visitor that came back. Of anonymous sessions, eviction
+    /// takes the others first.
     returned: AtomicBool,
 }
 
@@ -179,12 +234,32 @@ impl Entry {
         self.extra.as_ref().and_then(|extra| extra.user.as_ref())
     }
 
+    fn is_bound_to(&self, user: &str) -> bool {
+        self.user().is_some_and(|bound| &**bound == user)
+    }
+
     fn mark_returned(&self) {
         self.returned.store(true, Ordering::Relaxed);
     }
 
     fn is_live(&self, now: i64) -> bool {
         self.expires_at > now
+    }
+
+    /// Where the entry stands in the line for eviction when it may make
+    /// room for an anonymous session (lowest first): expired, then
+    /// anonymous and never came back, then anonymous and came back, each
+    /// the soonest to expire first; `None` for a live bound session, which
+    /// an anonymous session never displaces.
+    fn eviction_rank(&self, now: i64) -> Option<(u8, i64)> {
+        if !self.is_live(now) {
+            return Some((0, self.expires_at));
+        }
+        if self.user().is_some() {
+            return None;
+        }
+        let came_back = self.returned.load(Ordering::Relaxed);
+        Some((1 + u8::from(came_back), self.expires_at))
     }
 
     fn record(&self, id: &Id) -> Result<Record, StoreError> {
@@ -196,10 +271,11 @@ impl Entry {
     }
 }
 
-/// The user index: which sessions each user has. Every entry removed from
-/// a shard (deleted, expired, evicted, moved) leaves it under the same
-/// shard lock, so it never holds an id the shards do not. Lock order: a
-/// shard, then the index.
+/// The user index: which sessions each user has. It changes only under the
+/// shard lock of the session it names, in the same critical section as the
+/// entry, so it never holds an id the shards do not (every entry removed
+/// from a shard — deleted, expired, evicted, moved — leaves it there), and
+/// it lists every bound entry. Lock order: a shard, then the index.
 #[derive(Default)]
 struct Users(Mutex<HashMap<Arc<str>, HashSet<Id>>>);
 
@@ -208,13 +284,20 @@ impl Users {
         self.0.lock().entry(user.clone()).or_default().insert(id);
     }
 
-    fn remove(&self, user: &str, id: &Id) {
+    /// Replaces `from` (a user and one of its ids) with `to` in one step,
+    /// so that no reader sees the session under neither (a cycle, a rebind).
+    fn replace(&self, from: Option<(&str, &Id)>, to: Option<(&Arc<str>, Id)>) {
         let mut users = self.0.lock();
-        if let Some(ids) = users.get_mut(user) {
-            ids.remove(id);
-            if ids.is_empty() {
-                users.remove(user);
+        if let Some((user, id)) = from {
+            if let Some(ids) = users.get_mut(user) {
+                ids.remove(id);
+                if ids.is_empty() {
+                    users.remove(user);
+                }
             }
+        }
+        if let Some((user, id)) = to {
+            users.entry(user.clone()).or_default().insert(id);
         }
     }
 
@@ -226,11 +309,36 @@ impl Users {
             .unwrap_or_default()
     }
 
-    /// Takes `entry` (removed from a shard under `id`) out of the index.
+    /// Up to `limit` ids of the users who hold the most sessions.
+    fn of_the_busiest(&self, limit: usize) -> Vec<Id> {
+        let users = self.0.lock();
+        let most = users.values().map(HashSet::len).max().unwrap_or(0);
+        users
+            .values()
+            .filter(|ids| ids.len() == most)
+            .flat_map(|ids| ids.iter().copied())
+            .take(limit)
+            .collect()
+    }
+}
+
+/// What the whole store keeps count of besides its shards: the user index
+/// and how many places are held.
+#[derive(Default)]
+struct Books {
+    users: Users,
+    /// Entries in every shard (expired ones not yet swept included), plus
+    /// the places reserved by creates on their way in.
+    held: AtomicUsize,
+}
+
+impl Books {
+    /// Accounts for `entry`, just removed from its shard under `id`.
     fn forget(&self, id: &Id, entry: &Entry) {
         if let Some(user) = entry.user() {
-            self.remove(user, id);
+            self.users.replace(Some((user, id)), None);
         }
+        self.held.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -238,6 +346,8 @@ impl Users {
 struct Shard {
     map: HashMap<Id, Entry>,
     creates: u32,
+    /// How many entries of `map` are bound to a user.
+    bound: usize,
 }
 
 impl Shard {
@@ -249,62 +359,60 @@ impl Shard {
         self.map.get_mut(id).filter(|entry| entry.is_live(now))
     }
 
-    fn sweep(&mut self, now: i64, users: &Users) -> u64 {
+    fn anonymous(&self) -> usize {
+        self.map.len() - self.bound
+    }
+
+    /// Puts `entry` under `id` (which holds none). The index and the count
+    /// of places held are the caller's.
+    fn attach(&mut self, id: Id, entry: Entry) {
+        if entry.user().is_some() {
+            self.bound += 1;
+        }
+        self.map.insert(id, entry);
+    }
+
+    /// Takes `id` out, leaving the index and the count of places held to
+    /// the caller.
+    fn detach(&mut self, id: &Id) -> Option<Entry> {
+        let entry = self.map.remove(id)?;
+        if entry.user().is_some() {
+            self.bound -= 1;
+        }
+        Some(entry)
+    }
+
+    /// Removes `id` (live or not), its index entry and its place.
+    fn remove(&mut self, id: &Id, books: &Books) -> Option<Entry> {
+        let entry = self.detach(id)?;
+        books.forget(id, &entry);
+        Some(entry)
+    }
+
+    fn sweep(&mut self, now: i64, books: &Books) -> u64 {
         let before = self.map.len();
+        let bound = &mut self.bound;
         self.map.retain(|id, entry| {
             let live = entry.is_live(now);
             if !live {
-                users.forget(id, entry);
+                if entry.user().is_some() {
+                    *bound -= 1;
+                }
+                books.forget(id, entry);
             }
             live
         });
         (before - self.map.len()) as u64
     }
 
-    /// Removes `id` (live or not) and its index entry.
-    fn remove(&mut self, id: &Id, users: &Users) -> Option<Entry> {
-        let entry = self.map.remove(id)?;
-        users.forget(id, &entry);
-        Some(entry)
-    }
-
-    /// Removes one entry: of the sessions that never came back, the one
-    /// that expires first; if every session came back, the one that expires
-    /// first.
-    fn evict_one(&mut self, users: &Users) {
-        let victim = self
-            .map
+    /// The entry to evict for an anonymous session
+    /// ([`Entry::eviction_rank`]), if any may go.
+    fn victim(&self, now: i64) -> Option<Id> {
+        self.map
             .iter()
-            .min_by_key(|(_, entry)| (entry.returned.load(Ordering::Relaxed), entry.expires_at))
-            .map(|(id, _)| *id);
-        if let Some(id) = victim {
-            self.remove(&id, users);
-        }
-    }
-
-    /// Inserts `record`, first making room when the shard is full; returns
-    /// how many live sessions were evicted for it.
-    fn insert(&mut self, record: &Record, limit: usize, now: i64, users: &Users) -> u64 {
-        self.creates = self.creates.wrapping_add(1);
-        if self.creates.is_multiple_of(SWEEP_EVERY) {
-            self.sweep(now, users);
-        }
-        let mut evicted = 0;
-        if self.map.len() >= limit && !self.map.contains_key(&record.id) {
-            self.sweep(now, users);
-            while self.map.len() >= limit {
-                self.evict_one(users);
-                evicted += 1;
-            }
-        }
-        // An expired entry under the same id leaves the index first.
-        self.remove(&record.id, users);
-        let entry = Entry::new(record);
-        if let Some(user) = entry.user() {
-            users.add(user, record.id);
-        }
-        self.map.insert(record.id, entry);
-        evicted
+            .filter_map(|(id, entry)| Some((entry.eviction_rank(now)?, *id)))
+            .min()
+            .map(|(_, id)| id)
     }
 }
 
@@ -323,57 +431,69 @@ pub struct MemoryStore {
 
 struct Inner {
     shards: Box<[RwLock<Shard>]>,
-    per_shard_limit: usize,
+    capacity: usize,
     clock: Arc<dyn Clock>,
     evicted: AtomicU64,
-    users: Users,
+    books: Books,
+    /// When the whole store was last swept to spare a bound session (Unix
+    /// ms).
+    full_sweep_at: AtomicI64,
 }
 
 impl fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MemoryStore")
             .field("sessions", &self.len())
-            .field("per_shard_limit", &self.inner.per_shard_limit)
+            .field("capacity", &self.inner.capacity)
             .finish()
     }
 }
 
 /// Moves the live session `old` (in `old_shard`) to `record` (in
-/// `new_shard`, or in `old_shard` when that is `None`); returns the outcome
-/// and how many sessions were evicted to make room.
+/// `new_shard`, or in `old_shard` when that is `None`). The entry, the
+/// index and the count of places change together, under the locks the
+/// caller holds; the count does not grow, so nothing is evicted.
 fn move_entry(
     old_shard: &mut Shard,
     new_shard: Option<&mut Shard>,
     old: &Id,
     record: &Record,
-    limit: usize,
     now: i64,
-    users: &Users,
-) -> (Cycled, u64) {
+    books: &Books,
+) -> Cycled {
     if old_shard.live(old, now).is_none() {
-        return (Cycled::Gone, 0);
+        return Cycled::Gone;
     }
     let taken = match &new_shard {
         Some(shard) => shard.live(&record.id, now).is_some(),
         None => old_shard.live(&record.id, now).is_some(),
     };
     if taken {
-        return (Cycled::IdTaken, 0);
+        return Cycled::IdTaken;
     }
-    old_shard.remove(old, users);
-    let evicted = new_shard
-        .unwrap_or(old_shard)
-        .insert(record, limit, now, users);
-    (Cycled::Moved, evicted)
+    let Some(moved) = old_shard.detach(old) else {
+        return Cycled::Gone;
+    };
+    let target = match new_shard {
+        Some(shard) => shard,
+        None => old_shard,
+    };
+    // An expired entry under the new id leaves first.
+    target.remove(&record.id, books);
+    let entry = Entry::new(record);
+    // Cycling is coming back: the visitor used the session to move it.
+    entry.mark_returned();
+    books.users.replace(
+        moved.user().map(|user| (&**user, old)),
+        entry.user().map(|user| (user, record.id)),
+    );
+    target.attach(record.id, entry);
+    Cycled::Moved
 }
 
 fn shard_index(id: &Id) -> usize {
     // Ids are uniformly random, so any byte spreads them evenly.
     id.as_bytes()[0] as usize % SHARDS
-}
-
-fn per_shard(max_sessions: usize) -> usize {
-    max_sessions.div_ceil(SHARDS).max(1)
 }
 
 impl Default for MemoryStore {
@@ -393,27 +513,30 @@ impl MemoryStore {
     /// assert!(store.is_empty());
     /// ```
     pub fn new() -> Self {
-        Self::build(per_shard(DEFAULT_CAPACITY), Arc::new(SystemClock))
+        Self::build(DEFAULT_CAPACITY, Arc::new(SystemClock))
     }
 
-    fn build(per_shard_limit: usize, clock: Arc<dyn Clock>) -> Self {
+    fn build(capacity: usize, clock: Arc<dyn Clock>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
-                per_shard_limit,
+                capacity: capacity.max(1),
                 clock,
                 evicted: AtomicU64::new(0),
-                users: Users::default(),
+                books: Books::default(),
+                full_sweep_at: AtomicI64::new(i64::MIN),
             }),
         }
     }
 
-    /// Caps the store at about `max_sessions` sessions (rounded up to a
-    /// multiple of the shard count; `usize::MAX` for no bound). When a
-    /// shard is full, its expired sessions are dropped and, if that is not
-    /// enough, one is evicted: a session that never came back after it was
-    /// created, the one closest to expiry first, and only when there is none
-    /// a returning visitor's. Call it on a new store: it starts empty.
+    /// Caps the store at `max_sessions` sessions in all (at least 1;
+    /// `usize::MAX` for no bound); creates racing each other for the last
+    /// places may leave a few more. When the store is
+    /// full, a new session takes the place of an expired one, else of an
+    /// anonymous one; only a new session bound to a user ever takes the
+    /// place of another bound session, and only when no anonymous session
+    /// is left: see [eviction](crate#eviction) for the order and what it
+    /// protects. Call it on a new store: it starts empty.
     ///
     /// ```
     /// use session_store_memory::MemoryStore;
@@ -422,7 +545,7 @@ impl MemoryStore {
     /// # let _ = store;
     /// ```
     pub fn with_capacity_limit(self, max_sessions: usize) -> Self {
-        Self::build(per_shard(max_sessions), self.inner.clock.clone())
+        Self::build(max_sessions, self.inner.clock.clone())
     }
 
     /// Uses `clock` for expiry (tests pass a `ManualClock`). Call it on a
@@ -436,7 +559,7 @@ impl MemoryStore {
     /// # let _ = store;
     /// ```
     pub fn with_clock(self, clock: impl Clock) -> Self {
-        Self::build(self.inner.per_shard_limit, Arc::new(clock))
+        Self::build(self.inner.capacity, Arc::new(clock))
     }
 
     /// How many sessions are held, counting expired ones not yet swept.
@@ -480,6 +603,88 @@ impl MemoryStore {
     fn now(&self) -> i64 {
         self.inner.clock.now_unix_millis()
     }
+
+    /// Reserves the place of a new session `id` (`bound` to a user or
+    /// not), first freeing one when the store is full (see
+    /// [eviction](crate#eviction)). Holds no two shard locks at once.
+    /// Fails, reserving nothing, when the store is full and `bound` is
+    /// false and no session but bound ones is held.
+    fn make_room(&self, id: &Id, bound: bool, now: i64) -> Result<(), StoreError> {
+        let books = &self.inner.books;
+        if books.held.fetch_add(1, Ordering::Relaxed) < self.inner.capacity {
+            return Ok(());
+        }
+        let start = shard_index(id);
+        for step in 0..SHARDS {
+            let lock = &self.inner.shards[(start + step) % SHARDS];
+            // The new session's own shard is searched for expired bound
+            // sessions too; the others only if they hold anonymous ones.
+            if step > 0 && lock.read().anonymous() == 0 {
+                continue;
+            }
+            let mut shard = lock.write();
+            if let Some(victim) = shard.victim(now) {
+                if let Some(entry) = shard.remove(&victim, books) {
+                    self.count_evicted(&entry, now);
+                }
+                return Ok(());
+            }
+        }
+        if !bound {
+            books.held.fetch_sub(1, Ordering::Relaxed);
+            return Err(StoreError::unavailable(std::io::Error::other(format!(
+                "the memory store is full (capacity {}) of sessions bound to users; \
+                 an anonymous session takes no bound session's place",
+                self.inner.capacity
+            ))));
+        }
+        self.evict_bound(now);
+        Ok(())
+    }
+
+    /// Frees a place for a new bound session in a store that holds only
+    /// bound sessions: every expired session, if the whole store was not
+    /// swept for this in the last second and that frees any; else a
+    /// session of the user who holds the most.
+    fn evict_bound(&self, now: i64) {
+        let books = &self.inner.books;
+        let last = self.inner.full_sweep_at.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= FULL_SWEEP_EVERY_MS
+            && self
+                .inner
+                .full_sweep_at
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            let swept: u64 = self
+                .inner
+                .shards
+                .iter()
+                .map(|shard| shard.write().sweep(now, books))
+                .sum();
+            if swept > 0 {
+                return;
+            }
+        }
+        let victim = books
+            .users
+            .of_the_busiest(BOUND_CANDIDATES)
+            .into_iter()
+            .filter_map(|id| Some((self.shard(&id).read().map.get(&id)?.expires_at, id)))
+            .min();
+        if let Some((_, id)) = victim {
+            if let Some(entry) = self.shard(&id).write().remove(&id, books) {
+                self.count_evicted(&entry, now);
+            }
+            // Gone meanwhile: whoever removed it freed a place.
+        }
+    }
+
+    fn count_evicted(&self, entry: &Entry, now: i64) {
+        if entry.is_live(now) {
+            self.inner.evicted.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 #[async_trait]
@@ -496,45 +701,61 @@ impl SessionStore for MemoryStore {
             .transpose()
     }
 
+    /// When the store is full, makes room first (see
+    /// [eviction](crate#eviction)); fails with
+    /// [`StoreError::Unavailable`] for an anonymous session when only
+    /// bound sessions are held.
     async fn create(&self, record: &Record) -> Result<Created, StoreError> {
         let now = self.now();
+        let books = &self.inner.books;
+        self.make_room(&record.id, record.user.is_some(), now)?;
+        // The place reserved is the new entry's.
         let mut shard = self.shard(&record.id).write();
         if shard.live(&record.id, now).is_some() {
+            books.held.fetch_sub(1, Ordering::Relaxed);
             return Ok(Created::IdTaken);
         }
-        let evicted = shard.insert(record, self.inner.per_shard_limit, now, &self.inner.users);
-        self.inner.evicted.fetch_add(evicted, Ordering::Relaxed);
+        shard.creates = shard.creates.wrapping_add(1);
+        if shard.creates.is_multiple_of(SWEEP_EVERY) {
+            shard.sweep(now, books);
+        }
+        // An expired entry under the same id leaves first.
+        shard.remove(&record.id, books);
+        let entry = Entry::new(record);
+        if let Some(user) = entry.user() {
+            books.users.add(user, record.id);
+        }
+        shard.attach(record.id, entry);
         Ok(Created::Inserted)
     }
 
     async fn save(&self, id: &Id, changes: &ChangeSet) -> Result<Saved, StoreError> {
         let now = self.now();
         let mut shard = self.shard(id).write();
-        Ok(match shard.live_mut(id, now) {
-            Some(entry) => {
-                apply(&mut entry.data, changes);
-                entry.expires_at = millis(changes.expires_at);
-                if let Some(expiry) = changes.expiry {
-                    entry.set_extra(|extra| extra.expiry = expiry);
-                }
-                if let Some(user) = &changes.user {
-                    if entry.user().map(|u| &**u) != user.as_deref() {
-                        let users = &self.inner.users;
-                        if let Some(old) = entry.user() {
-                            users.remove(old, id);
-                        }
-                        let new = user.as_deref().map(Arc::<str>::from);
-                        if let Some(new) = &new {
-                            users.add(new, *id);
-                        }
-                        entry.set_extra(|extra| extra.user = new);
-                    }
-                }
-                entry.mark_returned();
-                Saved::Applied
-            }
-            None => Saved::Gone,
-        })
+        let Some(entry) = shard.live_mut(id, now) else {
+            return Ok(Saved::Gone);
+        };
+        apply(&mut entry.data, changes);
+        entry.expires_at = millis(changes.expires_at);
+        if let Some(expiry) = changes.expiry {
+            entry.set_extra(|extra| extra.expiry = expiry);
+        }
+        entry.mark_returned();
+        let Some(user) = &changes.user else {
+            return Ok(Saved::Applied);
+        };
+        let was_bound = entry.user().is_some();
+        if entry.user().map(|u| &**u) != user.as_deref() {
+            let new = user.as_deref().map(Arc::<str>::from);
+            self.inner.books.users.replace(
+                entry.user().map(|old| (&**old, id)),
+                new.as_ref().map(|new| (new, *id)),
+            );
+            entry.set_extra(|extra| extra.user = new);
+        }
+        let is_bound = entry.user().is_some();
+        shard.bound = shard.bound + usize::from(is_bound) - usize::from(was_bound);
+        Ok(Saved::Applied)
     }
 
     async fn touch(&self, id: &Id, expires_at: OffsetDateTime) -> Result<Saved, StoreError> {
@@ -551,12 +772,14 @@ impl SessionStore for MemoryStore {
     }
 
     async fn delete(&self, id: &Id) -> Result<(), StoreError> {
-        self.shard(id).write().remove(id, &self.inner.users);
+        self.shard(id).write().remove(id, &self.inner.books);
         Ok(())
     }
 
     /// Atomic: both shards are locked (in index order) for the check, the
-    /// insert and the removal.
+    /// insert, the removal and the index, which swaps the old id for the
+    /// new one in one step. The store holds as many sessions after as
+    /// before, so a cycle evicts nothing.
     async fn cycle(&self, old: &Id, record: &Record) -> Result<Cycled, StoreError> {
         let now = self.now();
         let (a, b) = (shard_index(old), shard_index(&record.id));
@@ -568,11 +791,14 @@ impl SessionStore for MemoryStore {
             Some(other) if a < b => (&mut *first, Some(other)),
             Some(other) => (other, Some(&mut *first)),
         };
-        let limit = self.inner.per_shard_limit;
-        let users = &self.inner.users;
-        let (outcome, evicted) = move_entry(old_shard, new_shard, old, record, limit, now, users);
-        self.inner.evicted.fetch_add(evicted, Ordering::Relaxed);
-        Ok(outcome)
+        Ok(move_entry(
+            old_shard,
+            new_shard,
+            old,
+            record,
+            now,
+            &self.inner.books,
+        ))
     }
 
     async fn delete_expired(&self) -> Result<u64, StoreError> {
@@ -581,7 +807,7 @@ impl SessionStore for MemoryStore {
             .inner
             .shards
             .iter()
-            .map(|shard| shard.write().sweep(now, &self.inner.users))
+            .map(|shard| shard.write().sweep(now, &self.inner.books))
             .sum())
     }
 
@@ -589,6 +815,7 @@ impl SessionStore for MemoryStore {
         let now = self.now();
         let mut sessions: Vec<UserSession> = self
             .inner
+            .books
             .users
             .of(user)
             .into_iter()
@@ -609,27 +836,87 @@ impl SessionStore for MemoryStore {
         Ok(sessions)
     }
 
-    /// Each session is removed under its shard's lock, so a save racing
-    /// this call either lands before (and is removed with the session) or
-    /// finds the session gone.
+    /// Ends every session of `user` but `keep`, a session moved to a new id
+    /// by a [`cycle`](SessionStore::cycle) racing this call included. Each
+    /// is removed under its shard's lock, so a save racing this call
+    /// either lands before (and is removed with the session) or finds the
+    /// session gone. `keep` names an id: should the kept session itself be
+    /// moved to a new id while this runs, the new id is ended too.
     async fn delete_user(&self, user: &str, keep: Option<&Id>) -> Result<u64, StoreError> {
+        // Read the index, end each member not handled yet, and read again
+        // until a read brings no new member. Why that ends them all:
+        //
+        // - The index changes only under the shard lock of the session it
+        //   names, in the same critical section as the entry: once this
+        //   call holds that lock, the entry and the index agree on it.
+        // - A cycle holds both shards' locks and swaps the old id for the
+        //   new one in one step of the index's lock (`Users::replace`):
+        //   every read lists a session of the user under its old id or its
+        //   new one, never under neither. (Reading once misses the new id
+        //   of a session cycled after the read: that was the bug.)
+        // - An id that left its shard never comes back (a fresh id is 128
+        //   random bits), and one this call removed cannot be saved,
+        //   touched or cycled back ("logout wins").
+        //
+        // Let R be the last read: whatever it lists is `keep` or was
+        // handled before it. A handled id was removed by this call or found
+        // gone, for good, so it is not in the index at R: R lists nothing
+        // but `keep`. As the index
+        // hides no session, no session of `user` but `keep` lives at R,
+        // under any id: the call takes effect at R. One bound to `user`
+        // after R (a login after the logout) is not ended. An id found
+        // bound to another user (a rebinding save) is not marked handled:
+        // should it be bound to `user` again, a later read lists it. Each
+        // read after the second is caused by a session bound or moved to
+        // `user` during the previous round; without a race there are two.
         let now = self.now();
+        let books = &self.inner.books;
+        let mut handled: HashSet<Id> = keep.copied().into_iter().collect();
         let mut ended = 0;
-        for id in self.inner.users.of(user) {
-            if Some(&id) == keep {
-                continue;
+        loop {
+            let fresh: Vec<Id> = books
+                .users
+                .of(user)
+                .into_iter()
+                .filter(|id| !handled.contains(id))
+                .collect();
+            if fresh.is_empty() {
+                return Ok(ended);
             }
-            let mut shard = self.shard(&id).write();
-            if shard.map.get(&id).and_then(|e| e.user()).map(|u| &**u) != Some(user) {
-                continue;
-            }
-            if let Some(entry) = shard.remove(&id, &self.inner.users) {
-                if entry.is_live(now) {
-                    ended += 1;
+            for id in fresh {
+                let mut shard = self.shard(&id).write();
+                match shard.map.get(&id) {
+                    Some(entry) if !entry.is_bound_to(user) => continue,
+                    Some(_) => {
+                        if let Some(entry) = shard.remove(&id, books) {
+                            ended += u64::from(entry.is_live(now));
+                        }
+                    }
+                    None => {}
                 }
+                handled.insert(id);
             }
         }
-        Ok(ended)
+    }
+
+    /// Atomic under the session's shard lock: the session is removed only
+    /// if it is there, live and bound to `user`, and the answer says so.
+    /// A [`cycle`](SessionStore::cycle) of it either ran first (the old id
+    /// is gone: `false`, the session goes on under its new id) or finds it
+    /// gone afterwards (`Gone`: nothing moves).
+    async fn end_user_session(&self, user: &str, id: &Id) -> Result<bool, StoreError> {
+        let now = self.now();
+        let mut shard = self.shard(id).write();
+        if !shard
+            .map
+            .get(id)
+            .is_some_and(|entry| entry.is_bound_to(user))
+        {
+            return Ok(false);
+        }
+        Ok(shard
+            .remove(id, &self.inner.books)
+            .is_some_and(|entry| entry.is_live(now)))
     }
 }
 
@@ -716,6 +1003,23 @@ mod tests {
         assert!(store.load(ids.last().unwrap()).await.unwrap().is_some());
     }
 
+    /// The `n`th id of `shard` (distinct for distinct `n`).
+    fn id_in(shard: usize, n: u64) -> Id {
+        let mut bytes = [0; 16];
+        bytes[0] = shard as u8;
+        bytes[8..].copy_from_slice(&n.to_be_bytes());
+        Id::from_bytes(bytes)
+    }
+
+    fn record_in(shard: usize, n: u64, now: OffsetDateTime, ttl: Duration) -> Record {
+        let mut record = record(now, ttl);
+        record.id = id_in(shard, n);
+        record
+    }
+
+    /// Of anonymous sessions, those that came back go after those that did
+    /// not, in a shard that holds both. (Ids are chosen so that every shard
+    /// receives the flood before the store is full.)
     #[tokio::test]
     async fn a_flood_of_new_sessions_does_not_evict_returning_visitors() {
         let clock = ManualClock::starting_now();
@@ -724,8 +1028,8 @@ mod tests {
             .with_clock(clock.clone());
         // Returning visitors: created first (so closest to expiry), then used.
         let mut regulars = Vec::new();
-        for _ in 0..100 {
-            let r = record(clock.now(), Duration::days(1));
+        for n in 0..100 {
+            let r = record_in(n % SHARDS, n as u64, clock.now(), Duration::days(1));
             store.create(&r).await.unwrap();
             regulars.push(r.id);
         }
@@ -734,13 +1038,11 @@ mod tests {
         }
         // A flood of sessions nobody comes back to, all expiring later.
         clock.advance(Duration::seconds(1));
-        for _ in 0..(SHARDS * 50) {
-            store
-                .create(&record(clock.now(), Duration::days(1)))
-                .await
-                .unwrap();
+        for n in 0..(SHARDS * 50) {
+            let r = record_in(n % SHARDS, 1_000 + n as u64, clock.now(), Duration::days(1));
+            store.create(&r).await.unwrap();
         }
-        assert!(store.len() <= SHARDS * 10);
+        assert_eq!(store.len(), SHARDS * 10);
         assert!(store.evicted() > 0);
         for id in &regulars {
             assert!(
@@ -748,6 +1050,79 @@ mod tests {
                 "a returning visitor was evicted by the flood"
             );
         }
+    }
+
+    fn bound_in(shard: usize, n: u64, user: &str, now: OffsetDateTime) -> Record {
+        let mut record = record_in(shard, n, now, Duration::days(1));
+        record.user = Some(user.to_owned());
+        record
+    }
+
+    /// The capacity counts the whole store: bound sessions crowded into one
+    /// shard, beyond an even share of the capacity, stay through a flood
+    /// of anonymous sessions in every shard, theirs included.
+    #[tokio::test]
+    async fn bound_sessions_crowded_into_one_shard_stay() {
+        let store = MemoryStore::new().with_capacity_limit(SHARDS * 10);
+        let now = OffsetDateTime::now_utc();
+        let mut crowd = Vec::new();
+        for n in 0..40 {
+            let r = bound_in(7, n, &format!("user-{n}"), now);
+            store.create(&r).await.unwrap();
+            crowd.push(r.id);
+        }
+        for n in 0..(SHARDS * 40) {
+            let r = record_in(n % SHARDS, 1_000 + n as u64, now, Duration::days(1));
+            store.create(&r).await.unwrap();
+        }
+        assert_eq!(store.len(), SHARDS * 10);
+        for id in &crowd {
+            assert!(
+                store.load(id).await.unwrap().is_some(),
+                "a bound session was evicted"
+            );
+        }
+        assert_eq!(store.inner.shards[7].read().bound, 40);
+    }
+
+    /// An expired session makes room before any live one, bound or not: in
+    /// the new session's shard at once, and in the whole store (swept)
+    /// before a bound session is evicted for a login.
+    #[tokio::test]
+    async fn expired_sessions_make_room_first() {
+        let clock = ManualClock::starting_now();
+        let store = MemoryStore::new()
+            .with_capacity_limit(4)
+            .with_clock(clock.clone());
+        let short = |n: u64| {
+            let mut r = bound_in(n as usize, n, "short", clock.now());
+            r.expires_at = clock.now() + Duration::seconds(5);
+            r
+        };
+        let long = bound_in(9, 9, "long", clock.now());
+        for r in [short(1), short(2), short(3), long.clone()] {
+            store.create(&r).await.unwrap();
+        }
+        clock.advance(Duration::seconds(6));
+        // Anonymous, into the shard of an expired bound session: takes its
+        // place.
+        let anonymous = record_in(1, 100, clock.now(), Duration::days(1));
+        store.create(&anonymous).await.unwrap();
+        assert_eq!(store.len(), 4);
+        store.delete(&anonymous.id).await.unwrap();
+        // Logins, into shards with nothing expired: the first fits; for the
+        // second, with no anonymous session left, the whole store is swept
+        // rather than a live session evicted.
+        let first = bound_in(30, 102, "new", clock.now());
+        store.create(&first).await.unwrap();
+        store
+            .create(&bound_in(31, 103, "new", clock.now()))
+            .await
+            .unwrap();
+        assert_eq!(store.len(), 3, "both expired sessions swept");
+        assert_eq!(store.evicted(), 0);
+        assert!(store.load(&long.id).await.unwrap().is_some());
+        assert!(store.load(&first.id).await.unwrap().is_some());
     }
 
     #[tokio::test]

@@ -81,6 +81,10 @@ impl SessionStore for Counting {
         self.count();
         self.store.delete_user(user, keep).await
     }
+    async fn end_user_session(&self, user: &str, id: &Id) -> Result<bool, StoreError> {
+        self.count();
+        self.store.end_user_session(user, id).await
+    }
 }
 
 /// Per-user version numbers, as an application keeps them (in its

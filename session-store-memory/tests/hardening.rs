@@ -12,7 +12,7 @@ use axum::Router;
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
 use session_core::store::{
-    async_trait, ChangeSet, Created, Record, Saved, SessionStore, StoreError,
+    async_trait, ChangeSet, Created, Record, Saved, SessionStore, StoreError, UserSession,
 };
 use session_core::time::OffsetDateTime;
 use session_core::{
@@ -51,6 +51,15 @@ impl SessionStore for Counting {
     async fn delete(&self, id: &Id) -> Result<(), StoreError> {
         self.deletes.fetch_add(1, Ordering::SeqCst);
         self.store.delete(id).await
+    }
+    async fn list_user(&self, user: &str) -> Result<Vec<UserSession>, StoreError> {
+        self.store.list_user(user).await
+    }
+    async fn delete_user(&self, user: &str, keep: Option<&Id>) -> Result<u64, StoreError> {
+        self.store.delete_user(user, keep).await
+    }
+    async fn end_user_session(&self, user: &str, id: &Id) -> Result<bool, StoreError> {
+        self.store.end_user_session(user, id).await
     }
 }
 

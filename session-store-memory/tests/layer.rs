@@ -12,7 +12,7 @@ use http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
 use session_core::__private::SignedId;
 use session_core::store::{
-    async_trait, ChangeSet, Created, Record, Saved, SessionStore, StoreError,
+    async_trait, ChangeSet, Created, Record, Saved, SessionStore, StoreError, UserSession,
 };
 use session_core::time::{Duration, OffsetDateTime};
 use session_core::{Expiry, Id, Key, Keys, ManualClock, Session, SessionConfig, SessionLayer};
@@ -72,6 +72,18 @@ impl SessionStore for Probe {
     async fn delete(&self, id: &Id) -> Result<(), StoreError> {
         self.enter()?;
         self.store.delete(id).await
+    }
+    async fn list_user(&self, user: &str) -> Result<Vec<UserSession>, StoreError> {
+        self.enter()?;
+        self.store.list_user(user).await
+    }
+    async fn delete_user(&self, user: &str, keep: Option<&Id>) -> Result<u64, StoreError> {
+        self.enter()?;
+        self.store.delete_user(user, keep).await
+    }
+    async fn end_user_session(&self, user: &str, id: &Id) -> Result<bool, StoreError> {
+        self.enter()?;
+        self.store.end_user_session(user, id).await
     }
 }
 
