@@ -5,6 +5,11 @@
 
 mod common;
 
+use std::sync::Arc;
+
+use session_core::store::conformance::{
+    end_user_session_racing_a_cycle_tells_the_truth, race_cycles_against_delete_user,
+};
 use session_core::store::StoreError;
 use session_store_sql::{Database, SqlStore};
 
@@ -27,6 +32,40 @@ async fn store(table: &str) -> SqlStore {
 }
 
 session_core::conformance_tests!(mysql, async { store("conformance_sessions").await });
+/// "Log out everywhere" racing cycles of the user's sessions, 1,000
+/// rounds on the shared table (the conformance suite runs 20).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cycles_racing_delete_user_leave_nothing() {
+    let store = store("conformance_sessions").await;
+    race_cycles_against_delete_user(Arc::new(store), 1000).await;
+}
+
+/// The same races on a pool whose connections default to READ COMMITTED
+/// (a common server setting): InnoDB then takes no gap locks, and a
+/// `DELETE` that scans the user index can miss a row a cycle moves behind
+/// its scan, unless the store asks for more itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cycles_racing_delete_user_leave_nothing_under_read_committed() {
+    let pool = sqlx::mysql::MySqlPoolOptions::new()
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                let set = "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED";
+                sqlx::Executor::execute(conn, set).await.map(drop)
+            })
+        })
+        .connect(&url())
+        .await
+        .expect("connect to MYSQL_URL");
+    let store = Arc::new(
+        SqlStore::mysql(pool)
+            .with_table_name("conformance_sessions")
+            .unwrap(),
+    );
+    store.migrate().await.expect("migrate");
+    race_cycles_against_delete_user(store.clone(), 1000).await;
+    end_user_session_racing_a_cycle_tells_the_truth(store).await;
+}
+
 #[tokio::test]
 async fn corrupt_rows_are_reported() {
     let store = store("conformance_sessions").await;

@@ -5,6 +5,11 @@
 
 mod common;
 
+use std::sync::Arc;
+
+use session_core::store::conformance::{
+    end_user_session_racing_a_cycle_tells_the_truth, race_cycles_against_delete_user,
+};
 use session_core::store::StoreError;
 use session_store_sql::{Database, SqlStore};
 
@@ -36,6 +41,41 @@ session_core::conformance_tests!(postgres_schema_qualified, async {
     store.migrate().await.expect("migrate");
     store
 });
+
+/// "Log out everywhere" racing cycles of the user's sessions, 1,000
+/// rounds on the shared table (the conformance suite runs 20).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cycles_racing_delete_user_leave_nothing() {
+    let store = store("conformance_sessions").await;
+    race_cycles_against_delete_user(Arc::new(store), 1000).await;
+}
+
+/// The same races on pools whose connections default to REPEATABLE READ
+/// and SERIALIZABLE: PostgreSQL then refuses a statement that would act
+/// on a row another one changed since it started (SQLSTATE 40001), and
+/// the store runs it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cycles_racing_delete_user_leave_nothing_under_stricter_isolation() {
+    for level in ["REPEATABLE READ", "SERIALIZABLE"] {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .after_connect(move |conn, _| {
+                let set =
+                    format!("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL {level}");
+                Box::pin(async move { sqlx::Executor::execute(conn, set.as_str()).await.map(drop) })
+            })
+            .connect(&url())
+            .await
+            .expect("connect to DATABASE_URL");
+        let store = Arc::new(
+            SqlStore::postgres(pool)
+                .with_table_name("conformance_sessions")
+                .unwrap(),
+        );
+        store.migrate().await.expect("migrate");
+        race_cycles_against_delete_user(store.clone(), 1000).await;
+        end_user_session_racing_a_cycle_tells_the_truth(store).await;
+    }
+}
 
 #[tokio::test]
 async fn corrupt_rows_are_reported() {
