@@ -287,3 +287,83 @@ pub use cleanup::DEFAULT_CLEANUP_BATCH;
 pub use database::Database;
 pub use store::{SqlStore, DEFAULT_TABLE_NAME};
 pub use table::InvalidTableName;
+
+/// Not part of the API: what the project's fuzz targets reach inside the
+/// crate for. No stability promise; do not use.
+#[doc(hidden)]
+pub mod __private {
+    use session_core::store::{Record, StoreError, UserSession};
+    use session_core::Id;
+
+    use crate::row::{Columns, Listed};
+
+    /// The store's own decoder of a loaded row of session `id` in `table`:
+    /// each column as the database handed it over, or the error it gave
+    /// reading it as the type the store asks for (`data` and
+    /// `expiry_policy` as text, the times as `i64`, `user_id` as text or
+    /// `NULL`).
+    ///
+    /// ```
+    /// use session_core::Id;
+    ///
+    /// let record = session_store_sql::__private::decode_row(
+    ///     "sessions",
+    ///     &Id::random(),
+    ///     Ok(r#"{"n": 1}"#.to_owned()),
+    ///     Ok(1_700_000_000_000),
+    ///     Ok(1_700_000_060_000),
+    ///     Ok(None),
+    ///     Ok(Some("alice".to_owned())),
+    /// )
+    /// .unwrap();
+    /// assert_eq!(record.user.as_deref(), Some("alice"));
+    /// ```
+    pub fn decode_row(
+        table: &str,
+        id: &Id,
+        data: Result<String, sqlx::Error>,
+        created_at: Result<i64, sqlx::Error>,
+        expires_at: Result<i64, sqlx::Error>,
+        expiry_policy: Result<Option<String>, sqlx::Error>,
+        user_id: Result<Option<String>, sqlx::Error>,
+    ) -> Result<Record, StoreError> {
+        let columns = Columns {
+            data,
+            created_at,
+            expires_at,
+            expiry_policy,
+            user_id,
+        };
+        columns.record(table, id)
+    }
+
+    /// The store's own decoder of a row that `list_user` reads: `id` as
+    /// text (or `NULL`), the times as `i64`.
+    ///
+    /// ```
+    /// use session_core::Id;
+    ///
+    /// let id = Id::random();
+    /// let listed = session_store_sql::__private::decode_listed(
+    ///     "sessions",
+    ///     Ok(Some(id.encode())),
+    ///     Ok(1_700_000_000_000),
+    ///     Ok(1_700_000_060_000),
+    /// )
+    /// .unwrap();
+    /// assert_eq!(listed.id, id);
+    /// ```
+    pub fn decode_listed(
+        table: &str,
+        id: Result<Option<String>, sqlx::Error>,
+        created_at: Result<i64, sqlx::Error>,
+        expires_at: Result<i64, sqlx::Error>,
+    ) -> Result<UserSession, StoreError> {
+        let listed = Listed {
+            id,
+            created_at,
+            expires_at,
+        };
+        listed.session(table)
+    }
+}
