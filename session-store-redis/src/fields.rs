@@ -102,15 +102,10 @@ pub(crate) fn decode(
     let mut expires = None;
     let mut policy = None;
     let mut user = None;
-    let mut data = Data::new();
+    let mut values = Vec::new();
     for (field, value) in fields {
-        if let Some(key) = field.strip_prefix(DATA.as_bytes()) {
-            let key = String::from_utf8(key.to_vec())
-                .map_err(|_| corrupt(id, "a data field name is not UTF-8"))?;
-            let value: Value = serde_json::from_slice(&value).map_err(|err| {
-                corrupt(id, format!("the value of key {key:?} is not JSON ({err})"))
-            })?;
-            data.insert(key, value);
+        if field.starts_with(DATA.as_bytes()) {
+            values.push((field, value));
         } else if field == CREATED.as_bytes() {
             created = Some(value);
         } else if field == EXPIRES.as_bytes() {
@@ -124,7 +119,16 @@ pub(crate) fn decode(
         // add metadata without breaking older readers.
     }
     if !is_live(created.as_deref()) {
+        // No session: what its other fields hold does not matter.
         return Ok(None);
+    }
+    let mut data = Data::new();
+    for (field, value) in values {
+        let key = String::from_utf8(field[DATA.len()..].to_vec())
+            .map_err(|_| corrupt(id, "a data field name is not UTF-8"))?;
+        let value: Value = serde_json::from_slice(&value)
+            .map_err(|err| corrupt(id, format!("the value of key {key:?} is not JSON ({err})")))?;
+        data.insert(key, value);
     }
     let mut record = Record::new(
         *id,
@@ -165,6 +169,7 @@ fn parse_time(id: &Id, field: &str, raw: Option<&[u8]>) -> Result<OffsetDateTime
     let raw = raw.ok_or_else(|| corrupt(id, format!("the `{field}` field is missing")))?;
     std::str::from_utf8(raw)
         .ok()
+        .filter(|text| as_written(text))
         .and_then(|text| text.parse::<i64>().ok())
         .and_then(from_unix_millis)
         .ok_or_else(|| {
@@ -173,6 +178,14 @@ fn parse_time(id: &Id, field: &str, raw: Option<&[u8]>) -> Result<OffsetDateTime
                 format!("the `{field}` field is not a time in Unix milliseconds"),
             )
         })
+}
+
+/// Whether `text` spells a number as the store writes it (an `i64` in
+/// decimal): no `+`, no leading zero, no `-0`. So every time has one
+/// spelling, and `0` (the stub's `created`) only one.
+fn as_written(text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    !digits.starts_with('+') && !(digits.starts_with('0') && (digits.len() > 1 || digits != text))
 }
 
 fn corrupt(id: &Id, what: impl fmt::Display) -> StoreError {
@@ -238,6 +251,54 @@ mod tests {
         assert!(!is_live(None));
         assert!(!is_live(Some(b"0")));
         assert!(is_live(Some(b"1")));
+    }
+
+    /// A hash that is no session (a stub, or one without `created`) is no
+    /// session whatever its other fields hold: its data is not read, so
+    /// garbage there is no corrupt session. (Found by fuzzing; the cached
+    /// read decodes such a hash without the leftover check that the
+    /// uncached one makes first.)
+    #[test]
+    fn no_session_whatever_its_data() {
+        let id = Id::random();
+        for created in [None, Some(&b"0"[..])] {
+            let mut fields = vec![
+                (b"expires".to_vec(), b"2".to_vec()),
+                (b"d:x".to_vec(), b"{not json".to_vec()),
+                (b"d:\xff".to_vec(), b"1".to_vec()),
+            ];
+            fields.extend(created.map(|created| (b"created".to_vec(), created.to_vec())));
+            assert_eq!(decode(&id, fields).unwrap(), None, "created: {created:?}");
+        }
+    }
+
+    /// Times are read only as the store writes them (an `i64` in decimal):
+    /// another spelling of a number is corrupt, so that `0`, the stub's
+    /// `created`, has one spelling, and a record read back writes back
+    /// the fields it was read from. (Found by fuzzing: `created` = `+0`
+    /// read as a session created at the epoch, which written back is a
+    /// stub.)
+    #[test]
+    fn times_have_one_spelling() {
+        let id = Id::random();
+        let hash = |created: &str| {
+            vec![
+                (b"created".to_vec(), created.as_bytes().to_vec()),
+                (b"expires".to_vec(), b"2".to_vec()),
+            ]
+        };
+        for spelling in ["+0", "00", "-0", "+5", "05", "-05", "-00", " 5", "5 ", ""] {
+            let decoded = decode(&id, hash(spelling));
+            assert!(
+                matches!(decoded, Err(StoreError::Corrupt(_))),
+                "{spelling:?}: {decoded:?}"
+            );
+        }
+        for ms in [1, -1, 2, 1_700_000_000_000, -62_135_596_800_000] {
+            let record = decode(&id, hash(&ms.to_string())).unwrap().unwrap();
+            assert_eq!(session_core::store::unix_millis(record.created_at), ms);
+        }
+        assert_eq!(decode(&id, hash("0")).unwrap(), None);
     }
 
     #[test]

@@ -48,8 +48,10 @@
 //! Every data key, whatever characters it holds (dots, `$`, quotes, the
 //! empty string, any Unicode), becomes the field `d:` + key, so it never
 //! clashes with the metadata fields, and fields are binary safe. A
-//! `policy` field that [`Expiry::from_stored`] cannot read, or a `user`
-//! field that is not UTF-8, makes the session [`StoreError::Corrupt`]. The
+//! `policy` field that [`Expiry::from_stored`] cannot read, a `user`
+//! field that is not UTF-8, or a time spelled otherwise than the store
+//! writes it (`+5`, `05`, `-0`), makes the session [`StoreError::Corrupt`];
+//! a hash that is no session is no session whatever its other fields hold. The
 //! key carries a native expiry (`PEXPIREAT` to `expires`), so Redis itself
 //! removes expired sessions. Each user with bound sessions also has an
 //! index, a sorted set at `prefix + "user:" + user` (see [User
@@ -599,3 +601,35 @@ pub use connection::DEFAULT_TIMEOUT;
 pub use lease::{DEFAULT_LEASE, DEFAULT_LOCK_WAIT};
 pub use store::{RedisStore, DEFAULT_PREFIX};
 pub use sweep::DEFAULT_INDEX_SWEEP;
+
+/// Not part of the API: what the project's fuzz targets reach inside the
+/// crate for. No stability promise; do not use.
+#[doc(hidden)]
+pub mod __private {
+    use session_core::store::{Record, StoreError};
+    use session_core::Id;
+
+    /// The store's own decoder of a session hash, as `HGETALL` returns it
+    /// (field, value pairs): `Ok(None)` for no session, a record, or
+    /// [`StoreError::Corrupt`].
+    ///
+    /// ```
+    /// use session_core::Id;
+    ///
+    /// let fields = vec![
+    ///     (b"created".to_vec(), b"1700000000000".to_vec()),
+    ///     (b"expires".to_vec(), b"1700000060000".to_vec()),
+    ///     (b"d:n".to_vec(), b"1".to_vec()),
+    /// ];
+    /// let record = session_store_redis::__private::decode_hash(&Id::random(), fields)
+    ///     .unwrap()
+    ///     .unwrap();
+    /// assert_eq!(record.data["n"], 1);
+    /// ```
+    pub fn decode_hash(
+        id: &Id,
+        fields: Vec<(Vec<u8>, Vec<u8>)>,
+    ) -> Result<Option<Record>, StoreError> {
+        crate::fields::decode(id, fields)
+    }
+}

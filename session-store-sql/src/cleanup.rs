@@ -6,7 +6,7 @@ use std::time::Duration;
 use session_core::store::StoreError;
 use tokio::task::JoinHandle;
 
-use crate::database::{on_db, Db};
+use crate::database::{on_db, retried, Db};
 use crate::SqlStore;
 
 /// How many expired rows one cleanup statement deletes at most, unless
@@ -20,13 +20,16 @@ pub(crate) async fn delete_expired(db: &Db, now: i64, batch: u32) -> Result<u64,
     let batch = u64::from(batch);
     let mut total = 0;
     loop {
-        let deleted = on_db!(db, d => sqlx::query(&d.sql.delete_expired)
-            .bind(now)
-            .bind(batch as i64)
-            .execute(&d.pool)
-            .await
-            .map_err(|err| db.error(err))?
-            .rows_affected());
+        let deleted = retried(move || async move {
+            Ok(on_db!(db, d => sqlx::query(&d.sql.delete_expired)
+                .bind(now)
+                .bind(batch as i64)
+                .execute(&d.pool)
+                .await?
+                .rows_affected()))
+        })
+        .await
+        .map_err(|err| db.error(err))?;
         total += deleted;
         if deleted < batch {
             return Ok(total);

@@ -118,8 +118,11 @@ pub(crate) struct Statements {
     pub(crate) list_user: String,
     /// Deletes the live rows of a user but one. Binds: user, now, the id
     /// to keep (the empty string, which is never an id, keeps none). Rows
-    /// affected: how many were deleted.
+    /// affected: how many were deleted. [`Driver::delete_user`] runs it.
     pub(crate) delete_user: String,
+    /// Deletes the live row with the id if it is bound to the user. Binds:
+    /// id, user, now. Rows affected: 1, or 0 when there is no such row.
+    pub(crate) end_user_session: String,
 }
 
 /// The columns added to the table after its first version, in the order
@@ -127,6 +130,7 @@ pub(crate) struct Statements {
 pub(crate) const ADDED_COLUMNS: [&str; 2] = ["expiry_policy", "user_id"];
 
 /// A new row, as [`Driver::create`] binds it.
+#[derive(Clone, Copy)]
 pub(crate) struct NewRow<'a> {
     pub(crate) id: &'a str,
     /// The JSON object text.
@@ -158,6 +162,48 @@ pub(crate) fn added<T>(
         Ok(_) => Ok(()),
         Err(sqlx::Error::Database(err)) if is_duplicate(&*err) => Ok(()),
         Err(err) => Err(err),
+    }
+}
+
+/// How many times in all a statement is run while the database keeps
+/// answering that it lost a conflict ([`lost_conflict`]).
+pub(crate) const ATTEMPTS: u32 = 5;
+
+/// Whether `err` is the database rolling a statement back because it lost
+/// a conflict with another: SQLSTATE `40001` (PostgreSQL's serialization
+/// failure under `REPEATABLE READ` or `SERIALIZABLE`; MySQL's and
+/// MariaDB's deadlock, error 1213) or `40P01` (PostgreSQL's deadlock).
+/// Nothing of the statement was written, so running it again is safe.
+pub(crate) fn lost_conflict(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db)
+        if matches!(db.code().as_deref(), Some("40001" | "40P01")))
+}
+
+/// Runs `statement` (one statement of its own, outside any transaction,
+/// or a few that are each safe to repeat) again, up to [`ATTEMPTS`] times
+/// in all, while it fails because it [lost a conflict](lost_conflict).
+///
+/// A store's statements run in autocommit mode, so a loser was rolled back
+/// whole; the next run sees what the winner committed (a row that a cycle
+/// moved away, or that `delete_user` deleted) and answers from that.
+pub(crate) async fn retried<T, F, Fut>(mut statement: F) -> Result<T, sqlx::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+{
+    let mut attempt = 1;
+    loop {
+        match statement().await {
+            Err(err) if attempt < ATTEMPTS && lost_conflict(&err) => {
+                tracing::debug!(
+                    attempt,
+                    error = %err,
+                    "a session statement lost a conflict; running it again"
+                );
+                attempt += 1;
+            }
+            done => return done,
+        }
     }
 }
 
@@ -203,6 +249,10 @@ pub(crate) trait Driver {
     /// Inserts `row` unless a live row has its id; an expired row with the
     /// id is replaced.
     async fn create(&self, row: NewRow<'_>, now: i64) -> Result<Created, sqlx::Error>;
+
+    /// Runs [`Statements::delete_user`] (binds: user, now, the id to keep)
+    /// and returns the rows affected.
+    async fn delete_user(&self, user: &str, now: i64, keep: &str) -> Result<u64, sqlx::Error>;
 
     /// Applies `changes` to the live row `id` (the JSON patched in place),
     /// moves its expiry, and sets `expiry_policy` and `user_id` only when

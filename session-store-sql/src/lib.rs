@@ -117,7 +117,8 @@
 //! # Operations
 //!
 //! Each operation is one statement (a create on MySQL: two; a cycle onto
-//! the id of an expired row: three), with the table name spliced in and
+//! the id of an expired row: three; `delete_user` on MySQL: a
+//! `SET TRANSACTION`, then the statement), with the table name spliced in and
 //! every value bound as a parameter, "now" included: a record is live while
 //! `expires_at` is after now. The SQL of each database is written once, in
 //! its module of this crate (`src/sqlite.rs`, `src/postgres.rs`,
@@ -132,7 +133,8 @@
 //! | delete | deletes the row with the id |
 //! | cycle | one `UPDATE … SET id = new, …` (`user_id` included) of the old row if it is live: the session moves to the new id, and in the user index, in one statement, or nothing is written ([`Cycled::Gone`]); a live row with the new id fails the primary key ([`Cycled::IdTaken`]), an expired one is deleted and the update tried once more |
 //! | list_user | selects the live rows with the `user_id`, through its index, oldest first (`ORDER BY created_at, id`) |
-//! | delete_user | deletes the live rows with the `user_id` except the one to keep, and counts them; expired rows of the user are left to the cleanup |
+//! | delete_user | deletes the live rows with the `user_id` except the one to keep, and counts them; expired rows of the user are left to the cleanup; on MySQL and MariaDB at `REPEATABLE READ` (see [Users](#users)) |
+//! | end_user_session | deletes the live row with the id if its `user_id` is the user, and says whether it did |
 //! | delete_expired | deletes expired rows in bounded batches (1,000 rows unless [`SqlStore::with_cleanup_batch`] says otherwise), repeated until a batch comes back short, so that no statement holds locks for long |
 //!
 //! On PostgreSQL and SQLite a create is one conditional upsert (it only
@@ -167,7 +169,26 @@
 //! bound parameter, never part of the SQL text or a `LIKE` pattern.
 //! `delete_user` is one `DELETE`: a save, touch or cycle of one of the
 //! sessions it ends either lands before it or finds no row and answers
-//! `Gone`, so an ended session never comes back.
+//! `Gone`, so an ended session never comes back. A cycle that lands while
+//! the `DELETE` runs is caught under its new id too: PostgreSQL follows
+//! the moved row to its new version and checks it again; InnoDB (MySQL,
+//! MariaDB) relies on gap locks for that, which it takes only at
+//! `REPEATABLE READ` and above, so `delete_user` always runs at
+//! `REPEATABLE READ` there, whatever the connection's level (at
+//! `READ COMMITTED`, a session cycled during a "log out everywhere" was
+//! seen to survive under its new id). [`end_user_session`](session_core::store::SessionStore::end_user_session)
+//! ends one session of a user (one `DELETE` of the id, only if the row is
+//! bound to the user): a cycle that ran first moved the session away and
+//! it answers `false`; one that comes second finds no row.
+//!
+//! Racing statements can conflict: InnoDB picks a deadlock victim (error
+//! 1213), and PostgreSQL at `REPEATABLE READ` or `SERIALIZABLE` refuses a
+//! statement that would act on a row changed since it began (SQLSTATE
+//! `40001`). Every operation runs in autocommit mode, so the loser was
+//! rolled back whole: the store runs it again, up to five times in all,
+//! and it then sees what the winner did (a cycle after `delete_user`
+//! answers `Gone`; `delete_user` after a cycle ends the moved row). Only a
+//! statement that keeps losing fails, with [`StoreError::Failed`].
 //!
 //! ```
 //! use session_core::store::{Record, SessionStore};
@@ -189,6 +210,9 @@
 //! // Log out everywhere but here:
 //! assert_eq!(store.delete_user("alice", Some(&laptop.id)).await?, 1);
 //! assert_eq!(store.list_user("alice").await?[0].id, laptop.id);
+//! // End that one too (it is bound to alice, so it is ended):
+//! assert!(store.end_user_session("alice", &laptop.id).await?);
+//! assert!(!store.end_user_session("alice", &laptop.id).await?);
 //! # Ok(()) }
 //! ```
 //!
@@ -263,3 +287,83 @@ pub use cleanup::DEFAULT_CLEANUP_BATCH;
 pub use database::Database;
 pub use store::{SqlStore, DEFAULT_TABLE_NAME};
 pub use table::InvalidTableName;
+
+/// Not part of the API: what the project's fuzz targets reach inside the
+/// crate for. No stability promise; do not use.
+#[doc(hidden)]
+pub mod __private {
+    use session_core::store::{Record, StoreError, UserSession};
+    use session_core::Id;
+
+    use crate::row::{Columns, Listed};
+
+    /// The store's own decoder of a loaded row of session `id` in `table`:
+    /// each column as the database handed it over, or the error it gave
+    /// reading it as the type the store asks for (`data` and
+    /// `expiry_policy` as text, the times as `i64`, `user_id` as text or
+    /// `NULL`).
+    ///
+    /// ```
+    /// use session_core::Id;
+    ///
+    /// let record = session_store_sql::__private::decode_row(
+    ///     "sessions",
+    ///     &Id::random(),
+    ///     Ok(r#"{"n": 1}"#.to_owned()),
+    ///     Ok(1_700_000_000_000),
+    ///     Ok(1_700_000_060_000),
+    ///     Ok(None),
+    ///     Ok(Some("alice".to_owned())),
+    /// )
+    /// .unwrap();
+    /// assert_eq!(record.user.as_deref(), Some("alice"));
+    /// ```
+    pub fn decode_row(
+        table: &str,
+        id: &Id,
+        data: Result<String, sqlx::Error>,
+        created_at: Result<i64, sqlx::Error>,
+        expires_at: Result<i64, sqlx::Error>,
+        expiry_policy: Result<Option<String>, sqlx::Error>,
+        user_id: Result<Option<String>, sqlx::Error>,
+    ) -> Result<Record, StoreError> {
+        let columns = Columns {
+            data,
+            created_at,
+            expires_at,
+            expiry_policy,
+            user_id,
+        };
+        columns.record(table, id)
+    }
+
+    /// The store's own decoder of a row that `list_user` reads: `id` as
+    /// text (or `NULL`), the times as `i64`.
+    ///
+    /// ```
+    /// use session_core::Id;
+    ///
+    /// let id = Id::random();
+    /// let listed = session_store_sql::__private::decode_listed(
+    ///     "sessions",
+    ///     Ok(Some(id.encode())),
+    ///     Ok(1_700_000_000_000),
+    ///     Ok(1_700_000_060_000),
+    /// )
+    /// .unwrap();
+    /// assert_eq!(listed.id, id);
+    /// ```
+    pub fn decode_listed(
+        table: &str,
+        id: Result<Option<String>, sqlx::Error>,
+        created_at: Result<i64, sqlx::Error>,
+        expires_at: Result<i64, sqlx::Error>,
+    ) -> Result<UserSession, StoreError> {
+        let listed = Listed {
+            id,
+            created_at,
+            expires_at,
+        };
+        listed.session(table)
+    }
+}

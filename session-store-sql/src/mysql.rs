@@ -126,6 +126,9 @@ impl MySql {
                 delete_user: format!(
                     "DELETE FROM {t} WHERE user_id = ? AND expires_at > ? AND id <> ?"
                 ),
+                end_user_session: format!(
+                    "DELETE FROM {t} WHERE id = ? AND user_id = ? AND expires_at > ?"
+                ),
             },
             table: t,
             pool,
@@ -198,6 +201,31 @@ impl Driver for MySql {
             Err(sqlx::Error::Database(err)) if err.is_unique_violation() => Ok(Created::IdTaken),
             Err(err) => Err(err),
         }
+    }
+
+    /// At `READ COMMITTED` (or below) InnoDB takes no gap locks, and a
+    /// `DELETE` scanning for the user's rows can pass over the row that a
+    /// concurrent cycle moves behind its scan: the session logged out
+    /// everywhere would live on under its new id. So this `DELETE` always
+    /// runs at `REPEATABLE READ` (`SET TRANSACTION` without `SESSION`
+    /// applies to the next transaction only, here the `DELETE`: the
+    /// connection keeps its own level), where the gap locks make such a
+    /// cycle wait for it, or one of the two lose a deadlock and run again.
+    async fn delete_user(&self, user: &str, now: i64, keep: &str) -> Result<u64, sqlx::Error> {
+        let mut conn = self.pool.acquire().await?;
+        // No arguments: sent as text, not prepared.
+        sqlx::Executor::execute(
+            &mut *conn,
+            "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+        )
+        .await?;
+        let done = sqlx::query(&self.sql.delete_user)
+            .bind(user)
+            .bind(now)
+            .bind(keep)
+            .execute(&mut *conn)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     async fn save(

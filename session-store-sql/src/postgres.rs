@@ -128,6 +128,9 @@ impl Postgres {
                 delete_user: format!(
                     "DELETE FROM {t} WHERE user_id = $1 AND expires_at > $2 AND id <> $3"
                 ),
+                end_user_session: format!(
+                    "DELETE FROM {t} WHERE id = $1 AND user_id = $2 AND expires_at > $3"
+                ),
             },
             quoted: t,
             pool,
@@ -195,6 +198,16 @@ impl Driver for Postgres {
             .execute(&self.pool)
             .await?;
         Ok(database::created(done.rows_affected()))
+    }
+
+    async fn delete_user(&self, user: &str, now: i64, keep: &str) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query(&self.sql.delete_user)
+            .bind(user)
+            .bind(now)
+            .bind(keep)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     async fn save(

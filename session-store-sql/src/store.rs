@@ -13,7 +13,7 @@ use session_core::{Clock, Expiry, Id, SystemClock};
 use sqlx::Row as _;
 
 use crate::cleanup::{self, DEFAULT_CLEANUP_BATCH};
-use crate::database::{on_db, Database, Db, Driver as _, NewRow};
+use crate::database::{on_db, retried, Database, Db, Driver as _, NewRow};
 use crate::error::corrupt;
 #[cfg(feature = "mysql")]
 use crate::mysql::{self, MySql};
@@ -396,20 +396,24 @@ impl Inner {
 impl SessionStore for SqlStore {
     async fn load(&self, id: &Id) -> Result<Option<Record>, StoreError> {
         let inner = &*self.inner;
-        let key = id.encode();
-        let columns = on_db!(&inner.db, d => sqlx::query(&d.sql.load)
-        .bind(key.as_str())
-        .bind(inner.now())
-        .fetch_optional(&d.pool)
+        let (key, now) = (id.encode(), inner.now());
+        let key = key.as_str();
+        let columns = retried(move || async move {
+            Ok(on_db!(&inner.db, d => sqlx::query(&d.sql.load)
+            .bind(key)
+            .bind(now)
+            .fetch_optional(&d.pool)
+            .await?
+            .map(|row| Columns {
+                data: row.try_get_unchecked(0),
+                created_at: row.try_get(1),
+                expires_at: row.try_get(2),
+                expiry_policy: row.try_get(3),
+                user_id: row.text(4),
+            })))
+        })
         .await
-        .map_err(|err| inner.db.error(err))?
-        .map(|row| Columns {
-            data: row.try_get_unchecked(0),
-            created_at: row.try_get(1),
-            expires_at: row.try_get(2),
-            expiry_policy: row.try_get(3),
-            user_id: row.text(4),
-        }));
+        .map_err(|err| inner.db.error(err))?;
         columns
             .map(|columns| columns.record(inner.table.as_str(), id))
             .transpose()
@@ -429,7 +433,9 @@ impl SessionStore for SqlStore {
             user_id: record.user.as_deref(),
         };
         let now = inner.now();
-        on_db!(&inner.db, d => d.create(row, now).await).map_err(|err| inner.db.error(err))
+        retried(move || async move { on_db!(&inner.db, d => d.create(row, now).await) })
+            .await
+            .map_err(|err| inner.db.error(err))
     }
 
     async fn save(&self, id: &Id, changes: &ChangeSet) -> Result<Saved, StoreError> {
@@ -438,8 +444,12 @@ impl SessionStore for SqlStore {
         }
         let inner = &*self.inner;
         let key = id.encode();
+        let key = key.as_str();
         let (expires_at, now) = (unix_millis(changes.expires_at), inner.now());
-        let rows = on_db!(&inner.db, d => d.save(&key, changes, expires_at, now).await);
+        let rows = retried(move || async move {
+            on_db!(&inner.db, d => d.save(key, changes, expires_at, now).await)
+        })
+        .await;
         match rows {
             Ok(0) => Ok(Saved::Gone),
             Ok(_) => Ok(Saved::Applied),
@@ -455,14 +465,19 @@ impl SessionStore for SqlStore {
     async fn touch(&self, id: &Id, expires_at: OffsetDateTime) -> Result<Saved, StoreError> {
         let inner = &*self.inner;
         let key = id.encode();
-        let rows = on_db!(&inner.db, d => sqlx::query(&d.sql.touch)
-            .bind(unix_millis(expires_at))
-            .bind(key.as_str())
-            .bind(inner.now())
-            .execute(&d.pool)
-            .await
-            .map_err(|err| inner.db.error(err))?
-            .rows_affected());
+        let key = key.as_str();
+        let (expires_at, now) = (unix_millis(expires_at), inner.now());
+        let rows = retried(move || async move {
+            Ok(on_db!(&inner.db, d => sqlx::query(&d.sql.touch)
+                .bind(expires_at)
+                .bind(key)
+                .bind(now)
+                .execute(&d.pool)
+                .await?
+                .rows_affected()))
+        })
+        .await
+        .map_err(|err| inner.db.error(err))?;
         Ok(if rows == 0 {
             Saved::Gone
         } else {
@@ -473,12 +488,16 @@ impl SessionStore for SqlStore {
     async fn delete(&self, id: &Id) -> Result<(), StoreError> {
         let inner = &*self.inner;
         let key = id.encode();
-        on_db!(&inner.db, d => sqlx::query(&d.sql.delete)
-            .bind(key.as_str())
-            .execute(&d.pool)
-            .await
-            .map_err(|err| inner.db.error(err))
-            .map(drop))
+        let key = key.as_str();
+        retried(move || async move {
+            on_db!(&inner.db, d => sqlx::query(&d.sql.delete)
+                .bind(key)
+                .execute(&d.pool)
+                .await
+                .map(drop))
+        })
+        .await
+        .map_err(|err| inner.db.error(err))
     }
 
     /// One `UPDATE` moves the live row to the new id (every column
@@ -491,36 +510,50 @@ impl SessionStore for SqlStore {
     async fn cycle(&self, old: &Id, record: &Record) -> Result<Cycled, StoreError> {
         let inner = &*self.inner;
         let (old_key, new_key) = (old.encode(), record.id.encode());
+        let (old_key, new_key) = (old_key.as_str(), new_key.as_str());
         let data = serde_json::to_string(&record.data).map_err(StoreError::failed)?;
+        let data = data.as_str();
         let policy = record.expiry.as_ref().map(Expiry::to_stored);
+        let policy = policy.as_deref();
+        let user = record.user.as_deref();
+        let (created_at, expires_at) = (
+            unix_millis(record.created_at),
+            unix_millis(record.expires_at),
+        );
         let now = inner.now();
         let error = |err| inner.db.error(err);
-        let mut retried = false;
+        let mut retried_taken = false;
         loop {
-            let moved = on_db!(&inner.db, d => sqlx::query(&d.sql.cycle)
-                .bind(new_key.as_str())
-                .bind(data.as_str())
-                .bind(unix_millis(record.created_at))
-                .bind(unix_millis(record.expires_at))
-                .bind(policy.as_deref())
-                .bind(record.user.as_deref())
-                .bind(old_key.as_str())
-                .bind(now)
-                .execute(&d.pool)
-                .await
-                .map(|done| done.rows_affected()));
+            let moved = retried(move || async move {
+                Ok(on_db!(&inner.db, d => sqlx::query(&d.sql.cycle)
+                    .bind(new_key)
+                    .bind(data)
+                    .bind(created_at)
+                    .bind(expires_at)
+                    .bind(policy)
+                    .bind(user)
+                    .bind(old_key)
+                    .bind(now)
+                    .execute(&d.pool)
+                    .await?
+                    .rows_affected()))
+            })
+            .await;
             match moved {
                 Ok(0) => return Ok(Cycled::Gone),
                 Ok(_) => return Ok(Cycled::Moved),
-                Err(sqlx::Error::Database(err)) if err.is_unique_violation() && !retried => {
-                    retried = true;
-                    let cleared = on_db!(&inner.db, d => sqlx::query(&d.sql.delete_if_expired)
-                        .bind(new_key.as_str())
-                        .bind(now)
-                        .execute(&d.pool)
-                        .await
-                        .map_err(error)?
-                        .rows_affected());
+                Err(sqlx::Error::Database(err)) if err.is_unique_violation() && !retried_taken => {
+                    retried_taken = true;
+                    let cleared = retried(move || async move {
+                        Ok(on_db!(&inner.db, d => sqlx::query(&d.sql.delete_if_expired)
+                            .bind(new_key)
+                            .bind(now)
+                            .execute(&d.pool)
+                            .await?
+                            .rows_affected()))
+                    })
+                    .await
+                    .map_err(error)?;
                     if cleared == 0 {
                         return Ok(Cycled::IdTaken);
                     }
@@ -542,19 +575,23 @@ impl SessionStore for SqlStore {
     /// user, oldest first.
     async fn list_user(&self, user: &str) -> Result<Vec<UserSession>, StoreError> {
         let inner = &*self.inner;
-        let rows = on_db!(&inner.db, d => sqlx::query(&d.sql.list_user)
-            .bind(user)
-            .bind(inner.now())
-            .fetch_all(&d.pool)
-            .await
-            .map_err(|err| inner.db.error(err))?
-            .into_iter()
-            .map(|row| Listed {
-                id: row.text(0),
-                created_at: row.try_get(1),
-                expires_at: row.try_get(2),
-            })
-            .collect::<Vec<_>>());
+        let now = inner.now();
+        let rows = retried(move || async move {
+            Ok(on_db!(&inner.db, d => sqlx::query(&d.sql.list_user)
+                .bind(user)
+                .bind(now)
+                .fetch_all(&d.pool)
+                .await?
+                .into_iter()
+                .map(|row| Listed {
+                    id: row.text(0),
+                    created_at: row.try_get(1),
+                    expires_at: row.try_get(2),
+                })
+                .collect::<Vec<_>>()))
+        })
+        .await
+        .map_err(|err| inner.db.error(err))?;
         rows.into_iter()
             .map(|row| row.session(inner.table.as_str()))
             .collect()
@@ -562,20 +599,44 @@ impl SessionStore for SqlStore {
 
     /// One `DELETE` of the user's live rows (but `keep`): it counts what it
     /// deleted, and a save, touch or cycle of one of them either lands
-    /// before it or finds no row ([`Saved::Gone`]). Expired rows of the
-    /// user are left to [`delete_expired`](SessionStore::delete_expired).
+    /// before it or finds no row ([`Saved::Gone`], [`Cycled::Gone`]).
+    /// Expired rows of the user are left to
+    /// [`delete_expired`](SessionStore::delete_expired). On MySQL and
+    /// MariaDB it runs at `REPEATABLE READ` whatever the connection's
+    /// level; when it loses a deadlock to a racing cycle (MySQL, MariaDB)
+    /// or a serialization conflict (PostgreSQL at `REPEATABLE READ` or
+    /// above), it runs again (see the [crate documentation](crate#users)).
     async fn delete_user(&self, user: &str, keep: Option<&Id>) -> Result<u64, StoreError> {
         let inner = &*self.inner;
         // The empty string is never an id: it keeps nothing.
         let keep = keep.map(Id::encode).unwrap_or_default();
-        let deleted = on_db!(&inner.db, d => sqlx::query(&d.sql.delete_user)
-            .bind(user)
-            .bind(inner.now())
-            .bind(keep.as_str())
-            .execute(&d.pool)
+        let keep = keep.as_str();
+        let now = inner.now();
+        retried(move || async move { on_db!(&inner.db, d => d.delete_user(user, now, keep).await) })
             .await
-            .map_err(|err| inner.db.error(err))?
-            .rows_affected());
-        Ok(deleted)
+            .map_err(|err| inner.db.error(err))
+    }
+
+    /// One `DELETE` of the live row `id` if it is bound to `user`: a cycle
+    /// that moved the row first leaves nothing under `id` to delete
+    /// (`false`), and one that comes second finds no row
+    /// ([`Cycled::Gone`]).
+    async fn end_user_session(&self, user: &str, id: &Id) -> Result<bool, StoreError> {
+        let inner = &*self.inner;
+        let key = id.encode();
+        let key = key.as_str();
+        let now = inner.now();
+        let deleted = retried(move || async move {
+            Ok(on_db!(&inner.db, d => sqlx::query(&d.sql.end_user_session)
+                .bind(key)
+                .bind(user)
+                .bind(now)
+                .execute(&d.pool)
+                .await?
+                .rows_affected()))
+        })
+        .await
+        .map_err(|err| inner.db.error(err))?;
+        Ok(deleted > 0)
     }
 }

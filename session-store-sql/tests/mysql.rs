@@ -5,7 +5,13 @@
 
 mod common;
 
-use session_core::store::StoreError;
+use std::sync::Arc;
+
+use session_core::store::conformance::{
+    end_user_session_racing_a_cycle_tells_the_truth, race_cycles_against_delete_user,
+};
+use session_core::store::{SessionStore, StoreError};
+use session_core::Id;
 use session_store_sql::{Database, SqlStore};
 
 fn url() -> String {
@@ -27,6 +33,107 @@ async fn store(table: &str) -> SqlStore {
 }
 
 session_core::conformance_tests!(mysql, async { store("conformance_sessions").await });
+/// "Log out everywhere" racing cycles of the user's sessions, 1,000
+/// rounds on the shared table (the conformance suite runs 20).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cycles_racing_delete_user_leave_nothing() {
+    let store = store("conformance_sessions").await;
+    race_cycles_against_delete_user(Arc::new(store), 1000).await;
+}
+
+/// The same races on a pool whose connections default to READ COMMITTED
+/// (a common server setting): InnoDB then takes no gap locks, and a
+/// `DELETE` that scans the user index can miss a row a cycle moves behind
+/// its scan, unless the store asks for more itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cycles_racing_delete_user_leave_nothing_under_read_committed() {
+    let pool = sqlx::mysql::MySqlPoolOptions::new()
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                let set = "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED";
+                sqlx::Executor::execute(conn, set).await.map(drop)
+            })
+        })
+        .connect(&url())
+        .await
+        .expect("connect to MYSQL_URL");
+    let store = Arc::new(
+        SqlStore::mysql(pool)
+            .with_table_name("conformance_sessions")
+            .unwrap(),
+    );
+    store.migrate().await.expect("migrate");
+    race_cycles_against_delete_user(store.clone(), 1000).await;
+    end_user_session_racing_a_cycle_tells_the_truth(store).await;
+}
+
+/// A cycle held open in a transaction (the row moved to its new id, not
+/// committed) while `delete_user` and `end_user_session` run: each waits
+/// for the row (InnoDB moves a primary key by delete-marking the old
+/// entry and inserting the new one), and when the cycle commits,
+/// `delete_user` still finds the row under its new id, whichever way that
+/// sorts, while `end_user_session` of the old id finds it moved and says so.
+#[tokio::test]
+async fn a_cycle_committing_while_the_user_is_ended_is_followed() {
+    let store = store("conformance_sessions").await;
+    let pool = store.mysql_pool().unwrap().clone();
+    let table = store.table_name().to_owned();
+    for (old, new) in common::cycle_orders() {
+        for ending_all in [true, false] {
+            let user = common::unique_table("held");
+            store
+                .create(&common::bound_record(&user, old))
+                .await
+                .unwrap();
+            let other = common::bound_record(&user, Id::random());
+            store.create(&other).await.unwrap();
+            let mut cycle = pool.begin().await.unwrap();
+            sqlx::query(&format!("UPDATE {table} SET id = ? WHERE id = ?"))
+                .bind(new.encode())
+                .bind(old.encode())
+                .execute(&mut *cycle)
+                .await
+                .unwrap();
+            let ending = {
+                let (store, user) = (store.clone(), user.clone());
+                tokio::spawn(async move {
+                    if ending_all {
+                        store.delete_user(&user, None).await.unwrap()
+                    } else {
+                        u64::from(store.end_user_session(&user, &old).await.unwrap())
+                    }
+                })
+            };
+            common::until_waiting("the DELETE", || async {
+                let waiting: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM information_schema.INNODB_TRX \
+                     WHERE trx_state = 'LOCK WAIT' AND trx_query LIKE 'DELETE FROM%user_id = ?%'",
+                )
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+                waiting > 0
+            })
+            .await;
+            cycle.commit().await.unwrap();
+            let ended = ending.await.unwrap();
+            assert!(store.load(&old).await.unwrap().is_none());
+            if ending_all {
+                assert_eq!(ended, 2, "delete_user missed the moved session");
+                assert!(store.load(&new).await.unwrap().is_none());
+                assert!(store.list_user(&user).await.unwrap().is_empty());
+            } else {
+                assert_eq!(
+                    ended, 0,
+                    "end_user_session claims to have ended a moved session"
+                );
+                assert!(store.load(&new).await.unwrap().is_some());
+                assert_eq!(store.delete_user(&user, None).await.unwrap(), 2);
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn corrupt_rows_are_reported() {
     let store = store("conformance_sessions").await;

@@ -5,7 +5,13 @@
 
 mod common;
 
-use session_core::store::StoreError;
+use std::sync::Arc;
+
+use session_core::store::conformance::{
+    end_user_session_racing_a_cycle_tells_the_truth, race_cycles_against_delete_user,
+};
+use session_core::store::{SessionStore, StoreError};
+use session_core::Id;
 use session_store_sql::{Database, SqlStore};
 
 fn url() -> String {
@@ -36,6 +42,107 @@ session_core::conformance_tests!(postgres_schema_qualified, async {
     store.migrate().await.expect("migrate");
     store
 });
+
+/// "Log out everywhere" racing cycles of the user's sessions, 1,000
+/// rounds on the shared table (the conformance suite runs 20).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cycles_racing_delete_user_leave_nothing() {
+    let store = store("conformance_sessions").await;
+    race_cycles_against_delete_user(Arc::new(store), 1000).await;
+}
+
+/// The same races on pools whose connections default to REPEATABLE READ
+/// and SERIALIZABLE: PostgreSQL then refuses a statement that would act
+/// on a row another one changed since it started (SQLSTATE 40001), and
+/// the store runs it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cycles_racing_delete_user_leave_nothing_under_stricter_isolation() {
+    for level in ["REPEATABLE READ", "SERIALIZABLE"] {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .after_connect(move |conn, _| {
+                let set =
+                    format!("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL {level}");
+                Box::pin(async move { sqlx::Executor::execute(conn, set.as_str()).await.map(drop) })
+            })
+            .connect(&url())
+            .await
+            .expect("connect to DATABASE_URL");
+        let store = Arc::new(
+            SqlStore::postgres(pool)
+                .with_table_name("conformance_sessions")
+                .unwrap(),
+        );
+        store.migrate().await.expect("migrate");
+        race_cycles_against_delete_user(store.clone(), 1000).await;
+        end_user_session_racing_a_cycle_tells_the_truth(store).await;
+    }
+}
+
+/// A cycle held open in a transaction (the row moved to its new id, not
+/// committed) while `delete_user` and `end_user_session` run: each waits
+/// for the row, and when the cycle commits, follows it to its new id and
+/// checks it again. `delete_user` ends it there, whichever way the new id
+/// sorts; `end_user_session` of the old id finds it moved and says so.
+#[tokio::test]
+async fn a_cycle_committing_while_the_user_is_ended_is_followed() {
+    let store = store("conformance_sessions").await;
+    let pool = store.postgres_pool().unwrap().clone();
+    let table = store.table_name().to_owned();
+    for (old, new) in common::cycle_orders() {
+        for ending_all in [true, false] {
+            let user = common::unique_table("held");
+            store
+                .create(&common::bound_record(&user, old))
+                .await
+                .unwrap();
+            let other = common::bound_record(&user, Id::random());
+            store.create(&other).await.unwrap();
+            let mut cycle = pool.begin().await.unwrap();
+            sqlx::query(&format!("UPDATE {table} SET id = $1 WHERE id = $2"))
+                .bind(new.encode())
+                .bind(old.encode())
+                .execute(&mut *cycle)
+                .await
+                .unwrap();
+            let ending = {
+                let (store, user) = (store.clone(), user.clone());
+                tokio::spawn(async move {
+                    if ending_all {
+                        store.delete_user(&user, None).await.unwrap()
+                    } else {
+                        u64::from(store.end_user_session(&user, &old).await.unwrap())
+                    }
+                })
+            };
+            common::until_waiting("the DELETE", || async {
+                let waiting: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+                     AND query LIKE 'DELETE FROM%user_id = $%'",
+                )
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+                waiting > 0
+            })
+            .await;
+            cycle.commit().await.unwrap();
+            let ended = ending.await.unwrap();
+            assert!(store.load(&old).await.unwrap().is_none());
+            if ending_all {
+                assert_eq!(ended, 2, "delete_user missed the moved session");
+                assert!(store.load(&new).await.unwrap().is_none());
+                assert!(store.list_user(&user).await.unwrap().is_empty());
+            } else {
+                assert_eq!(
+                    ended, 0,
+                    "end_user_session claims to have ended a moved session"
+                );
+                assert!(store.load(&new).await.unwrap().is_some());
+                assert_eq!(store.delete_user(&user, None).await.unwrap(), 2);
+            }
+        }
+    }
+}
 
 #[tokio::test]
 async fn corrupt_rows_are_reported() {

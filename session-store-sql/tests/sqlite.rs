@@ -5,8 +5,10 @@
 mod common;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde_json::json;
+use session_core::store::conformance::race_cycles_against_delete_user;
 use session_core::store::{Record, SessionStore, StoreError};
 use session_core::time::{Duration, OffsetDateTime};
 use session_core::Id;
@@ -44,6 +46,18 @@ session_core::conformance_tests!(sqlite_qualified_table, async {
     store.migrate().await.unwrap();
     store
 });
+
+/// "Log out everywhere" racing cycles of the user's sessions, 1,000
+/// rounds on a file of its own, through a pool of several connections
+/// (the conformance suite runs 20).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cycles_racing_delete_user_leave_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("race.db").display());
+    let store = SqlStore::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    race_cycles_against_delete_user(Arc::new(store), 1000).await;
+}
 
 #[tokio::test]
 async fn corrupt_rows_are_reported() {

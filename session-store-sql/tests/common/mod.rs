@@ -741,3 +741,43 @@ pub async fn random_change_sets_match_the_model(store: SqlStore) {
         store.delete(&record.id).await.unwrap();
     }
 }
+
+/// The two orders a cycle can move a row in the user index: to a new id
+/// that sorts before the old one (behind a scan that has reached the old
+/// row) and after it. Each is `(old, new)`.
+pub fn cycle_orders() -> [(Id, Id); 2] {
+    let (a, b) = (Id::random(), Id::random());
+    let (low, high) = if a.encode() < b.encode() {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    [(high, low), (low, high)]
+}
+
+/// A live session of `user` with the id `id`.
+pub fn bound_record(user: &str, id: Id) -> Record {
+    let now = OffsetDateTime::now_utc();
+    let mut record = Record::new(id, now, now + Duration::hours(1));
+    record.data.insert("who".into(), json!(user));
+    record.user = Some(user.to_owned());
+    record
+}
+
+/// Polls `waiting` every 150 ms until it says a statement of ours waits
+/// for a row lock; panics after 15 s. (InnoDB refreshes what
+/// `information_schema.INNODB_TRX` shows only when it has not been read
+/// for 100 ms.)
+pub async fn until_waiting<F, Fut>(what: &str, mut waiting: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        if waiting().await {
+            return;
+        }
+    }
+    panic!("{what} never waited for the row the open cycle holds");
+}
