@@ -1,7 +1,7 @@
 //! Reading the session cookie from `Cookie` headers and writing `Set-Cookie`.
 
 use cookie::{Cookie, CookieBuilder};
-use http::header::{HeaderMap, HeaderValue, COOKIE};
+use http::header::{HeaderMap, HeaderValue, CACHE_CONTROL, COOKIE, SET_COOKIE, VARY};
 use time::OffsetDateTime;
 
 use crate::config::{to_time, ConfigError, Expiry, SessionConfig};
@@ -188,6 +188,82 @@ fn is_cookie_octet(byte: u8) -> bool {
     matches!(byte, 0x21 | 0x23..=0x2b | 0x2d..=0x3a | 0x3c..=0x5b | 0x5d..=0x7e)
 }
 
+/// What to add to the response.
+#[derive(Debug, Default)]
+pub(crate) struct Outcome {
+    pub(crate) set_cookie: Option<HeaderValue>,
+    pub(crate) vary: bool,
+}
+
+impl Outcome {
+    /// Adds the cookie and the caching headers that must go with it: a
+    /// response that read the session, or sets its cookie, differs from one
+    /// user to the next (`Vary: Cookie`), and one that sets the cookie must
+    /// not be kept by a shared cache (`Cache-Control`).
+    pub(crate) fn apply(self, headers: &mut HeaderMap) {
+        let sets_cookie = self.set_cookie.is_some();
+        if let Some(cookie) = self.set_cookie {
+            headers.append(SET_COOKIE, cookie);
+        }
+        if self.vary || sets_cookie {
+            vary_on_cookie(headers);
+        }
+        if sets_cookie {
+            keep_private(headers);
+        }
+    }
+}
+
+/// Adds `Vary: Cookie` unless the response already varies on it (or on
+/// everything).
+fn vary_on_cookie(headers: &mut HeaderMap) {
+    let varies = headers.get_all(VARY).iter().any(|value| {
+        value.to_str().is_ok_and(|text| {
+            text.split(',')
+                .map(str::trim)
+                .any(|field| field == "*" || field.eq_ignore_ascii_case("cookie"))
+        })
+    });
+    if !varies {
+        headers.append(VARY, HeaderValue::from_static("Cookie"));
+    }
+}
+
+/// Makes sure no shared cache stores a response that sets the session
+/// cookie: `no-store` when the handler said nothing about caching;
+/// otherwise `private` is added (and `public` dropped), unless the handler
+/// already chose `private` or `no-store`.
+fn keep_private(headers: &mut HeaderMap) {
+    let mut directives = Vec::new();
+    for value in headers.get_all(CACHE_CONTROL) {
+        let Ok(text) = value.to_str() else {
+            headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            return;
+        };
+        directives.extend(text.split(',').map(str::trim).filter(|d| !d.is_empty()));
+    }
+    let name = |directive: &str| directive.split('=').next().unwrap_or("").trim().to_owned();
+    if directives.is_empty() {
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return;
+    }
+    if directives.iter().any(|d| {
+        let n = name(d);
+        n.eq_ignore_ascii_case("private") || n.eq_ignore_ascii_case("no-store")
+    }) {
+        return;
+    }
+    let mut text = String::from("private");
+    for directive in directives {
+        if !name(directive).eq_ignore_ascii_case("public") {
+            text.push_str(", ");
+            text.push_str(directive);
+        }
+    }
+    let value = HeaderValue::try_from(text).unwrap_or(HeaderValue::from_static("no-store"));
+    headers.insert(CACHE_CONTROL, value);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,5 +402,59 @@ mod tests {
         assert!(text.contains("Secure"), "{text}");
         assert!(text.contains("Path=/") && !text.contains("/app"), "{text}");
         assert!(!text.contains("Domain"), "{text}");
+    }
+}
+
+#[cfg(test)]
+mod response_tests {
+    use super::*;
+
+    fn headers(pairs: &[(http::HeaderName, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(name.clone(), HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    fn cache_control(map: &HeaderMap) -> Vec<&str> {
+        map.get_all(CACHE_CONTROL)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_response_setting_the_cookie_is_private() {
+        let mut map = headers(&[]);
+        keep_private(&mut map);
+        assert_eq!(cache_control(&map), ["no-store"]);
+
+        let mut map = headers(&[(CACHE_CONTROL, "public, max-age=60")]);
+        keep_private(&mut map);
+        assert_eq!(cache_control(&map), ["private, max-age=60"]);
+
+        for strict in [
+            "no-store",
+            "private, max-age=5",
+            "Private",
+            "no-cache, no-store",
+        ] {
+            let mut map = headers(&[(CACHE_CONTROL, strict)]);
+            keep_private(&mut map);
+            assert_eq!(cache_control(&map), [strict]);
+        }
+    }
+
+    #[test]
+    fn vary_cookie_is_added_once() {
+        let mut map = headers(&[(VARY, "Accept-Encoding")]);
+        vary_on_cookie(&mut map);
+        vary_on_cookie(&mut map);
+        let vary: Vec<_> = map.get_all(VARY).iter().collect();
+        assert_eq!(vary, ["Accept-Encoding", "Cookie"]);
+        let mut map = headers(&[(VARY, "accept, cookie")]);
+        vary_on_cookie(&mut map);
+        assert_eq!(map.get_all(VARY).iter().count(), 1);
     }
 }

@@ -1,6 +1,5 @@
 //! [`SessionLayer`]: the tower layer that gives every request a [`Session`](crate::Session).
 
-use std::fmt;
 use std::sync::Arc;
 
 use tower_layer::Layer;
@@ -8,34 +7,9 @@ use tower_layer::Layer;
 use crate::check::{Check, SessionCheck};
 use crate::cookies::CookieWriter;
 use crate::lock::SessionLocks;
+use crate::storage::{InCookie, InStore, Storage};
 use crate::store::Encrypted;
 use crate::{ConfigError, DataCodec, Keys, SessionConfig, SessionService, SessionStore, SignedId};
-
-/// Where sessions live: in a store (the cookie holds a signed id) or in
-/// the cookie itself.
-#[derive(Clone)]
-pub(crate) enum SessionStorage {
-    /// Server-side: the cookie holds a signed id.
-    Server {
-        store: Arc<dyn SessionStore>,
-        signer: SignedId,
-        /// The store as given to [`SessionLayer::new`], before
-        /// [`SessionLayer::with_data_keys`] wrapped it: what a later call
-        /// wraps instead (the last keys given win; nothing is sealed twice).
-        given: Arc<dyn SessionStore>,
-    },
-    /// Client-side: the cookie holds the data.
-    Client { codec: Arc<dyn DataCodec> },
-}
-
-impl fmt::Debug for SessionStorage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SessionStorage::Server { store, .. } => f.debug_tuple("Server").field(store).finish(),
-            SessionStorage::Client { codec } => f.debug_tuple("Client").field(codec).finish(),
-        }
-    }
-}
 
 /// What the layer, its services and every session of a request share.
 #[derive(Debug)]
@@ -43,14 +17,14 @@ pub(crate) struct Shared {
     pub(crate) config: SessionConfig,
     pub(crate) cookie_name: String,
     pub(crate) writer: CookieWriter,
-    pub(crate) storage: SessionStorage,
+    pub(crate) storage: Storage,
     pub(crate) locks: Option<Arc<SessionLocks>>,
     /// The application's check of loaded sessions ([`SessionLayer::with_check`]).
     pub(crate) check: Option<Arc<Check>>,
 }
 
 impl Shared {
-    fn new(storage: SessionStorage, config: SessionConfig) -> Result<Self, ConfigError> {
+    fn new(storage: Storage, config: SessionConfig) -> Result<Self, ConfigError> {
         let writer = CookieWriter::new(&config)?;
         let locks = config.serialize.then(Arc::default);
         Ok(Self {
@@ -116,11 +90,11 @@ impl SessionLayer {
     /// ```
     pub fn new(store: impl SessionStore, keys: impl Into<Keys>) -> Self {
         let store: Arc<dyn SessionStore> = Arc::new(store);
-        Self::from_storage(SessionStorage::Server {
+        Self::from_storage(Storage::Store(InStore {
             store: store.clone(),
             signer: SignedId::new(&keys.into()),
             given: store,
-        })
+        }))
     }
 
     /// Client-side sessions: the data lives in the cookie, encoded by `codec`.
@@ -142,12 +116,12 @@ impl SessionLayer {
     /// # let _ = layer;
     /// ```
     pub fn client_side(codec: impl DataCodec) -> Self {
-        Self::from_storage(SessionStorage::Client {
+        Self::from_storage(Storage::Cookie(InCookie {
             codec: Arc::new(codec),
-        })
+        }))
     }
 
-    fn from_storage(storage: SessionStorage) -> Self {
+    fn from_storage(storage: Storage) -> Self {
         let shared = Shared::new(storage, SessionConfig::default())
             .expect("the default configuration is valid");
         Self {
@@ -258,17 +232,17 @@ impl SessionLayer {
     /// ```
     #[track_caller]
     pub fn with_data_keys(self, keys: impl Into<Keys>) -> Self {
-        let SessionStorage::Server { signer, given, .. } = &self.shared.storage else {
+        let Storage::Store(InStore { signer, given, .. }) = &self.shared.storage else {
             panic!(
                 "SessionLayer::with_data_keys: a client-side layer keeps data in the cookie; \
                  use EncryptedCookie to encrypt it"
             );
         };
-        let storage = SessionStorage::Server {
+        let storage = Storage::Store(InStore {
             store: Arc::new(Encrypted::new(given.clone(), keys)),
             signer: signer.clone(),
             given: given.clone(),
-        };
+        });
         self.with_shared(|shared| shared.storage = storage)
     }
 

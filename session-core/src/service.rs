@@ -1,4 +1,5 @@
-//! [`SessionService`]: the middleware a [`SessionLayer`](crate::SessionLayer) wraps around a service.
+//! [`SessionService`]: the middleware a [`SessionLayer`](crate::SessionLayer)
+//! wraps around a service, and the story of one request.
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -6,11 +7,11 @@ use std::task::{Context, Poll};
 use http::{Request, Response};
 use tower_service::Service;
 
-use crate::commit::commit;
-use crate::cookies;
-use crate::layer::{SessionStorage, Shared};
-use crate::session::{Incoming, SignedValue};
-use crate::{ResponseFuture, Session};
+use crate::cookies::Outcome;
+use crate::layer::Shared;
+use crate::life::{decide, Life, State};
+use crate::storage::Incoming;
+use crate::{Error, ResponseFuture, Session};
 
 /// The middleware made by [`SessionLayer`](crate::SessionLayer): reads the
 /// session cookie, puts a [`Session`] in the request extensions, runs the
@@ -41,39 +42,6 @@ impl<S> SessionService<S> {
     pub(crate) fn new(inner: S, shared: Arc<Shared>) -> Self {
         Self { inner, shared }
     }
-
-    /// What the request's cookies say about its session.
-    fn incoming(&self, headers: &http::HeaderMap) -> Incoming {
-        let shared = &self.shared;
-        let mut found = cookies::values(headers, &shared.cookie_name);
-        match &shared.storage {
-            SessionStorage::Server { signer, .. } => found
-                .find_map(|value| {
-                    let verified = signer.verify(value)?;
-                    Some(Incoming::Id {
-                        id: verified.id,
-                        needs_resign: verified.needs_resign,
-                        value: SignedValue::new(value)?,
-                    })
-                })
-                .unwrap_or_else(|| {
-                    tracing::trace!("no valid session cookie");
-                    Incoming::None
-                }),
-            // Decoded lazily, the first that decodes winning (as for ids):
-            // the browser sends the most specific cookie first, but a
-            // sibling subdomain can add one of the same name that does not
-            // verify, and it must not hide the real one.
-            SessionStorage::Client { .. } => {
-                let candidates: Vec<String> = found.map(str::to_owned).collect();
-                if candidates.is_empty() {
-                    Incoming::None
-                } else {
-                    Incoming::Data(candidates)
-                }
-            }
-        }
-    }
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SessionService<S>
@@ -92,14 +60,16 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        let incoming = self.incoming(req.headers());
-        let lock = match (&self.shared.locks, &incoming) {
+        // 1. Read the cookie: which session, if any, the request names.
+        let shared = &self.shared;
+        let incoming = shared.storage.read(req.headers(), &shared.cookie_name);
+        let lock = match (&shared.locks, &incoming) {
             (Some(locks), Incoming::Id { id, .. }) => Some((locks.clone(), *id)),
             _ => None,
         };
-        let session = Session::new(self.shared.clone(), incoming);
+        // 2. The session, read from its storage only when first used.
+        let session = Session::new(shared.clone(), incoming);
         req.extensions_mut().insert(session.clone());
-        // The clone that was driven to readiness serves this request.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         ResponseFuture::new(async move {
@@ -107,34 +77,60 @@ where
                 Some((locks, id)) => Some(locks.acquire(id).await),
                 None => None,
             };
+            // 3. Run the handler.
             let mut response = inner.call(req).await?;
-            let committed = commit(&session).await;
-            // The store's lease (if the request took one) is given back
-            // once the writes are done.
+            // 4. Decide what to write, and write it.
+            let written = finish(&session).await;
             let refused = match &mut guard {
                 Some(guard) => guard.finish().await,
                 None => false,
             };
-            match committed {
+            // 5. Set the cookie (or answer with the error).
+            match written {
                 Ok(outcome) if !refused => outcome.apply(response.headers_mut()),
                 Ok(_) => {
-                    // Whatever the handler made of the failed load, its
-                    // answer was built without the session.
                     tracing::error!(
                         status = 503,
                         "the session stayed busy longer than the store waits; answering with an error"
                     );
-                    response = Response::new(ResBody::default());
-                    *response.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+                    response = error_response(http::StatusCode::SERVICE_UNAVAILABLE);
                 }
                 Err(err) => {
                     let status = err.status();
                     tracing::error!(error = %err, status = status.as_u16(), "session could not be saved; answering with an error");
-                    response = Response::new(ResBody::default());
-                    *response.status_mut() = status;
+                    response = error_response(status);
                 }
             }
             Ok(response)
         })
     }
+}
+
+fn error_response<B: Default>(status: http::StatusCode) -> Response<B> {
+    let mut response = Response::new(B::default());
+    *response.status_mut() = status;
+    response
+}
+
+/// After the handler: decide from what the request did to its session
+/// what to write ([`decide`]), write it, and return the headers to send.
+async fn finish(session: &Session) -> Result<Outcome, Error> {
+    let inner = &session.0;
+    let shared = &*inner.shared;
+    let resign = inner.incoming.needs_resign();
+    if resign {
+        // A cookie signed with an older key, on a request that may not have
+        // touched the session: read it (a failure is logged and leaves the
+        // cookie as it is), so the cookie re-sent under the current key
+        // carries the session's own expiry and a dead session is not
+        // re-signed.
+        let _ = session.load().await;
+    }
+    // The request is over: take the state (later changes through a clone
+    // kept alive by a spawned task are not saved, as documented).
+    let state = std::mem::replace(&mut *inner.state.lock(), State::new(Life::Unread));
+    let vary = state.body.accessed;
+    let write = decide(&state, resign, &shared.config, session.now());
+    let set_cookie = shared.storage.write(session, write, state).await?;
+    Ok(Outcome { set_cookie, vary })
 }

@@ -11,10 +11,20 @@ use time::OffsetDateTime;
 
 use crate::check::LoadedSession;
 use crate::client::ClientSession;
-use crate::config::{to_time, Expiry, SessionConfig, MAX_COOKIE_SIZE};
-use crate::layer::{SessionStorage, Shared};
+use crate::config::{Expiry, MAX_COOKIE_SIZE};
+use crate::layer::Shared;
+use crate::life::{Body, Life, State};
+use crate::storage::{client_session, Found, Incoming};
 use crate::store::StoreError;
-use crate::{Data, Error, Id, SignedId};
+use crate::{Error, Id, SignedId};
+
+/// What loading found, after the application's check.
+enum Checked {
+    /// As found (the check let it go on, or there was nothing to check).
+    Live(Found),
+    /// A live session the check ended.
+    Revoked,
+}
 
 /// The longest user name [`Session::set_user`] takes, in bytes.
 pub const MAX_USER_LEN: usize = 255;
@@ -46,114 +56,6 @@ impl fmt::Debug for SignedValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SignedValue(<redacted>)")
     }
-}
-
-/// What the request's cookie said, before anything was loaded.
-#[derive(Debug, Clone)]
-pub(crate) enum Incoming {
-    /// No (valid) session cookie.
-    None,
-    /// A verified session id (server-side stores), with the cookie value
-    /// that carried it: when the current key signed it, the same value can
-    /// be sent back without signing again.
-    Id {
-        id: Id,
-        needs_resign: bool,
-        value: SignedValue,
-    },
-    /// The raw values of every data cookie of the session's name
-    /// (client-side sessions), in header order, decoded lazily: the first
-    /// that decodes is the session.
-    Data(Vec<String>),
-}
-
-/// The session's state during one request.
-#[derive(Debug, Default)]
-pub(crate) struct State {
-    /// The stored record (or cookie) has been read.
-    pub(crate) loaded: bool,
-    /// A live session was found.
-    pub(crate) exists: bool,
-    /// The cookie named a session that is gone or expired.
-    pub(crate) stale: bool,
-    /// The stored copy was verified with an older key.
-    pub(crate) rekey: bool,
-    /// A load failed; nothing will be written for this request.
-    pub(crate) load_failed: bool,
-    /// The handler used the session (read or write).
-    pub(crate) accessed: bool,
-    pub(crate) data: Data,
-    pub(crate) created_at: Option<OffsetDateTime>,
-    /// The loaded session's expiry, as stored (or as its cookie says).
-    pub(crate) expires_at: Option<OffsetDateTime>,
-    /// Keys set or removed by this request, each once (a list: requests
-    /// change few keys, and a list costs less than a set for few).
-    pub(crate) dirty: Vec<String>,
-    pub(crate) cycle: bool,
-    pub(crate) destroyed: bool,
-    pub(crate) expiry: Option<Expiry>,
-    pub(crate) expiry_changed: bool,
-    /// The user the session is bound to.
-    pub(crate) user: Option<String>,
-    pub(crate) user_changed: bool,
-    /// The application's check ended the loaded session.
-    pub(crate) revoked: bool,
-}
-
-impl State {
-    /// Notes that `key` changed.
-    fn mark_dirty(&mut self, key: &str) {
-        if !self.dirty.iter().any(|k| k == key) {
-            self.dirty.push(key.to_owned());
-        }
-    }
-
-    /// The expiry a write at `now` gives the loaded session, and whether it
-    /// is the stored one, kept because the exact one would move it by no
-    /// more than the precision
-    /// ([`with_expiry_precision`](SessionConfig::with_expiry_precision)); a
-    /// changed expiry policy always moves it.
-    pub(crate) fn next_expiry(
-        &self,
-        config: &SessionConfig,
-        now: OffsetDateTime,
-    ) -> (OffsetDateTime, bool) {
-        let created_at = self.created_at.unwrap_or(now);
-        let exact = config.expires_at(now, created_at, self.expiry);
-        match self.expires_at {
-            Some(stored) if !self.expiry_changed && config.keeps_expiry(now, stored, exact) => {
-                (stored, true)
-            }
-            _ => (exact, false),
-        }
-    }
-
-    /// No data and no user: nothing worth a session.
-    pub(crate) fn holds_nothing(&self) -> bool {
-        self.data.is_empty() && self.user.is_none()
-    }
-
-    pub(crate) fn changed(&self) -> bool {
-        !self.dirty.is_empty() || self.cycle || self.expiry_changed || self.user_changed
-    }
-}
-
-/// What loading found.
-enum Found {
-    Live {
-        data: Data,
-        created_at: OffsetDateTime,
-        expires_at: OffsetDateTime,
-        expiry: Option<Expiry>,
-        user: Option<String>,
-        rekey: bool,
-    },
-    /// The cookie named nothing live (absent, expired, not verifying).
-    Stale,
-    /// Nothing to read (the cookie does not fit the storage).
-    Nothing,
-    /// A live session the application's check ended.
-    Revoked,
 }
 
 pub(crate) struct SessionInner {
@@ -219,9 +121,8 @@ impl fmt::Debug for Session {
         match self.0.state.try_lock() {
             Some(state) => out
                 .field("id", &self.id_in(&state))
-                .field("loaded", &state.loaded)
-                .field("keys", &state.data.len())
-                .field("destroyed", &state.destroyed)
+                .field("life", &state.life)
+                .field("keys", &state.body.data.len())
                 .finish(),
             None => out.field("state", &"<in use>").finish_non_exhaustive(),
         }
@@ -230,10 +131,10 @@ impl fmt::Debug for Session {
 
 impl Session {
     pub(crate) fn new(shared: Arc<Shared>, incoming: Incoming) -> Self {
-        let state = State {
-            loaded: matches!(incoming, Incoming::None),
-            ..State::default()
-        };
+        let state = State::new(match incoming {
+            Incoming::None => Life::New,
+            _ => Life::Unread,
+        });
         Self(Arc::new(SessionInner {
             shared,
             incoming,
@@ -256,9 +157,9 @@ impl Session {
         *self.0.stored.get_or_init(|| id.at_rest())
     }
 
-    /// Reads the session from its store once; later calls return at once.
+    /// Reads the session from its storage once; later calls return at once.
     pub(crate) async fn load(&self) -> Result<(), Error> {
-        if self.0.state.lock().loaded {
+        if self.0.state.lock().life.is_read() {
             return Ok(());
         }
         // Uncontended (the usual case: one load per request), the gate is
@@ -267,144 +168,65 @@ impl Session {
             Ok(gate) => gate,
             Err(_) => self.0.load_gate.lock().await,
         };
-        if self.0.state.lock().loaded {
+        if self.0.state.lock().life.is_read() {
             return Ok(());
         }
-        let found = match self.find().await {
+        let found = match self.0.shared.storage.load(self).await {
             Ok(found) => self.checked(found).await,
             Err(err) => Err(err),
         };
-        let found = match found {
-            Ok(found) => found,
-            Err(err) => {
-                let mut state = self.0.state.lock();
-                if !state.loaded {
-                    state.load_failed = true;
-                }
-                return Err(err.into());
-            }
-        };
         let mut state = self.0.state.lock();
-        if state.loaded {
+        if state.life.is_read() {
             // `destroy` ran meanwhile: what was stored is over.
             return Ok(());
         }
         match found {
-            Found::Live {
+            Err(err) => {
+                state.life = Life::Unreadable;
+                return Err(err.into());
+            }
+            Ok(Checked::Live(Found::Live {
+                stored,
                 data,
-                created_at,
-                expires_at,
                 expiry,
                 user,
-                rekey,
-            } => {
-                state.exists = true;
-                state.rekey = rekey;
-                state.data = data;
-                state.created_at = Some(created_at);
-                state.expires_at = Some(expires_at);
-                state.expiry = expiry;
-                state.user = user;
+            })) => {
+                state.life = Life::Live(stored);
+                state.body.data = data;
+                state.body.expiry = expiry;
+                state.body.user = user;
             }
-            Found::Stale => state.stale = true,
-            Found::Nothing => {}
-            Found::Revoked => {
+            Ok(Checked::Live(Found::Stale)) => state.life = Life::Gone { revoked: false },
+            Ok(Checked::Revoked) => {
                 tracing::debug!("session ended by the application's check");
-                state.stale = true;
-                state.revoked = true;
+                state.life = Life::Gone { revoked: true };
             }
         }
-        state.load_failed = false;
-        state.loaded = true;
         Ok(())
     }
 
-    /// Reads what the request's cookie names: the store's record or the
-    /// data cookie.
-    async fn find(&self) -> Result<Found, StoreError> {
-        let shared = &self.0.shared;
-        let now = self.now();
-        match (&self.0.incoming, &shared.storage) {
-            (Incoming::Id { id, .. }, SessionStorage::Server { store, .. }) => {
-                let stored = self.stored_id(id);
-                if let Some(locks) = &shared.locks {
-                    locks.lease(store, id, &stored).await?;
-                }
-                let record = store.load(&stored).await.inspect_err(|err| {
-                    tracing::error!(session = %id, error = %err, "loading the session failed");
-                })?;
-                match record {
-                    Some(record)
-                        if !record.is_expired(now)
-                            && !shared.config.past_absolute(now, record.created_at) =>
-                    {
-                        Ok(Found::Live {
-                            data: record.data,
-                            created_at: record.created_at,
-                            expires_at: record.expires_at,
-                            expiry: record.expiry,
-                            user: record.user,
-                            rekey: false,
-                        })
-                    }
-                    _ => {
-                        tracing::debug!(session = %id, "session cookie names no live session");
-                        Ok(Found::Stale)
-                    }
-                }
-            }
-            (Incoming::Data(candidates), SessionStorage::Client { codec }) => {
-                let decoded = candidates
-                    .iter()
-                    .find_map(|value| codec.decode(&shared.cookie_name, value));
-                match decoded {
-                    Some(client) if self.client_is_live(&client, now) => Ok(Found::Live {
-                        created_at: client.created_at.unwrap_or(client.issued_at),
-                        expires_at: self.client_expires_at(&client),
-                        data: client.data,
-                        expiry: client.expiry,
-                        user: client.user,
-                        rekey: client.rekey,
-                    }),
-                    Some(_) => {
-                        tracing::debug!("session cookie expired");
-                        Ok(Found::Stale)
-                    }
-                    None => {
-                        tracing::debug!("session cookie did not verify");
-                        Ok(Found::Stale)
-                    }
-                }
-            }
-            _ => Ok(Found::Nothing),
-        }
-    }
-
-    /// Runs the application's check, if any, on a live session:
-    /// [`Found::Revoked`] when it ends it, `found` as it is when it lets it
-    /// go on, and [`StoreError::Unavailable`] when it fails (the load then
-    /// fails as if the store were down: neither a pass nor a logout).
-    async fn checked(&self, found: Found) -> Result<Found, StoreError> {
+    /// Runs the application's check, if any, on a live session: revoked
+    /// when it ends it, `found` as it is when it lets it go on, and
+    /// [`StoreError::Unavailable`] when it fails (the load then fails as if
+    /// the store were down: neither a pass nor a logout).
+    async fn checked(&self, found: Found) -> Result<Checked, StoreError> {
         let (
             Some(check),
             Found::Live {
-                data,
-                created_at,
-                user,
-                ..
+                data, stored, user, ..
             },
         ) = (&self.0.shared.check, &found)
         else {
-            return Ok(found);
+            return Ok(Checked::Live(found));
         };
         let session = LoadedSession {
             user: user.clone(),
             data: data.clone(),
-            created_at: *created_at,
+            created_at: stored.created_at,
         };
         match check.0.check(session).await {
-            Ok(true) => Ok(found),
-            Ok(false) => Ok(Found::Revoked),
+            Ok(true) => Ok(Checked::Live(found)),
+            Ok(false) => Ok(Checked::Revoked),
             Err(err) => {
                 tracing::error!(error = %err, "the application's session check failed");
                 Err(StoreError::Unavailable(err))
@@ -412,38 +234,17 @@ impl Session {
         }
     }
 
-    /// Whether a decoded data cookie is still within its timeouts. A cookie
-    /// is valid up to and including its expiry second (Starlette's rule), and
-    /// never when it claims to come from the future.
-    fn client_is_live(&self, client: &ClientSession, now: OffsetDateTime) -> bool {
-        let config = &self.0.shared.config;
-        if client.issued_at > now {
-            return false;
-        }
-        let created = client.created_at.unwrap_or(client.issued_at);
-        if config.past_absolute(now, created) {
-            return false;
-        }
-        self.client_expires_at(client) >= now
-    }
-
-    /// When a decoded data cookie's session ends: as the cookie says, or
-    /// (formats that do not say) its issue time plus the configured
-    /// lifetime.
-    fn client_expires_at(&self, client: &ClientSession) -> OffsetDateTime {
-        client.expires_at.unwrap_or_else(|| {
-            client
-                .issued_at
-                .saturating_add(to_time(self.0.shared.config.server_ttl(None)))
-        })
-    }
-
     /// Loads (once), then runs `f` on the state, marking the session used.
     async fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> Result<R, Error> {
         self.load().await?;
         let mut state = self.0.state.lock();
-        state.accessed = true;
+        state.body.accessed = true;
         Ok(f(&mut state))
+    }
+
+    /// Loads (once), then runs `f` on the body, marking the session used.
+    async fn with_body<R>(&self, f: impl FnOnce(&mut Body) -> R) -> Result<R, Error> {
+        self.with_state(|state| f(&mut state.body)).await
     }
 
     /// The value under `key`, deserialized; `None` if absent.
@@ -454,7 +255,7 @@ impl Session {
     /// # let _ = name; Ok(()) }
     /// ```
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
-        self.with_state(|state| state.data.get(key).map(T::deserialize).transpose())
+        self.with_body(|body| body.data.get(key).map(T::deserialize).transpose())
             .await?
             .map_err(Error::Json)
     }
@@ -467,7 +268,7 @@ impl Session {
     /// # let _ = raw; Ok(()) }
     /// ```
     pub async fn get_value(&self, key: &str) -> Result<Option<Value>, Error> {
-        self.with_state(|state| state.data.get(key).cloned()).await
+        self.with_body(|body| body.data.get(key).cloned()).await
     }
 
     /// Stores `value` under `key`. Setting a key to the value it already
@@ -505,19 +306,15 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn insert_value(&self, key: &str, value: Value) -> Result<(), Error> {
-        let reserved_by_codec = match &self.0.shared.storage {
-            SessionStorage::Client { codec } => codec.reserves_key(key),
-            SessionStorage::Server { .. } => false,
-        };
-        if crate::at_rest::is_reserved(key) || reserved_by_codec {
+        if crate::at_rest::is_reserved(key) || self.0.shared.storage.reserves_key(key) {
             return Err(Error::ReservedKey {
                 key: key.to_owned(),
             });
         }
-        self.with_state(|state| {
-            if state.data.get(key) != Some(&value) {
-                state.data.insert(key.to_owned(), value);
-                state.mark_dirty(key);
+        self.with_body(|body| {
+            if body.data.get(key) != Some(&value) {
+                body.data.insert(key.to_owned(), value);
+                body.mark_dirty(key);
             }
         })
         .await
@@ -546,11 +343,11 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn remove_value(&self, key: &str) -> Result<Option<Value>, Error> {
-        self.with_state(|state| {
+        self.with_body(|body| {
             // Keep the order of the other keys (as Python's dicts do).
-            let old = state.data.shift_remove(key);
+            let old = body.data.shift_remove(key);
             if old.is_some() {
-                state.mark_dirty(key);
+                body.mark_dirty(key);
             }
             old
         })
@@ -569,12 +366,12 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn clear(&self) -> Result<(), Error> {
-        self.with_state(|state| {
-            for key in std::mem::take(&mut state.data).keys() {
-                state.mark_dirty(key);
+        self.with_body(|body| {
+            for key in std::mem::take(&mut body.data).keys() {
+                body.mark_dirty(key);
             }
-            if state.user.take().is_some() {
-                state.user_changed = true;
+            if body.user.take().is_some() {
+                body.user_changed = true;
             }
         })
         .await
@@ -588,7 +385,7 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn is_empty(&self) -> Result<bool, Error> {
-        self.with_state(|state| state.data.is_empty()).await
+        self.with_body(|body| body.data.is_empty()).await
     }
 
     /// The keys the session holds.
@@ -599,7 +396,7 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn keys(&self) -> Result<Vec<String>, Error> {
-        self.with_state(|state| state.data.keys().cloned().collect())
+        self.with_body(|body| body.data.keys().cloned().collect())
             .await
     }
 
@@ -619,7 +416,12 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn cycle_id(&self) -> Result<(), Error> {
-        self.with_state(|state| state.cycle = true).await
+        self.with_state(|state| {
+            if let Life::Live(stored) = state.life {
+                state.life = Life::Cycling(stored);
+            }
+        })
+        .await
     }
 
     /// Ends the session: after the handler it is deleted from the store and
@@ -649,13 +451,9 @@ impl Session {
     /// ```
     pub fn destroy(&self) {
         let mut state = self.0.state.lock();
-        *state = State {
-            // Nothing is read after this: the stored session is over.
-            loaded: true,
-            accessed: true,
-            destroyed: true,
-            ..State::default()
-        };
+        // Nothing is read after this: the stored session is over.
+        *state = State::new(Life::Destroyed);
+        state.body.accessed = true;
     }
 
     /// Sets how long this session lives from now on — the cookie's
@@ -674,10 +472,10 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn set_expiry(&self, expiry: Option<Expiry>) -> Result<(), Error> {
-        self.with_state(|state| {
-            if state.expiry != expiry {
-                state.expiry = expiry;
-                state.expiry_changed = true;
+        self.with_body(|body| {
+            if body.expiry != expiry {
+                body.expiry = expiry;
+                body.expiry_changed = true;
             }
         })
         .await
@@ -693,7 +491,7 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn expiry(&self) -> Result<Option<Expiry>, Error> {
-        self.with_state(|state| state.expiry).await
+        self.with_body(|body| body.expiry).await
     }
 
     /// Binds the session to `user` (an application-chosen id, 1 to
@@ -737,10 +535,10 @@ impl Session {
     }
 
     async fn bind(&self, user: Option<String>) -> Result<(), Error> {
-        self.with_state(|state| {
-            if state.user != user {
-                state.user = user;
-                state.user_changed = true;
+        self.with_body(|body| {
+            if body.user != user {
+                body.user = user;
+                body.user_changed = true;
             }
         })
         .await
@@ -754,7 +552,7 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn user(&self) -> Result<Option<String>, Error> {
-        self.with_state(|state| state.user.clone()).await
+        self.with_body(|body| body.user.clone()).await
     }
 
     /// The store and the stored id of this request's session, and the user
@@ -772,13 +570,13 @@ impl Session {
         let (user, current) = self
             .with_state(|state| {
                 let current = match self.0.incoming {
-                    Incoming::Id { id, .. } if state.exists && !state.destroyed => Some(id),
+                    Incoming::Id { id, .. } if state.life.stored().is_some() => Some(id),
                     _ => None,
                 };
-                (state.user.clone(), current)
+                (state.body.user.clone(), current)
             })
             .await?;
-        let SessionStorage::Server { store, .. } = &self.0.shared.storage else {
+        let Some(store) = self.0.shared.storage.store() else {
             return Err(StoreError::Unsupported(operation).into());
         };
         Ok(user.map(|user| (store.clone(), current.map(|id| self.stored_id(&id)), user)))
@@ -911,11 +709,8 @@ impl Session {
     }
 
     fn id_in(&self, state: &State) -> Option<Id> {
-        if state.cycle || state.destroyed || state.stale {
-            return None;
-        }
-        match self.0.incoming {
-            Incoming::Id { id, .. } => Some(id),
+        match (state.life, &self.0.incoming) {
+            (Life::Unread | Life::Unreadable | Life::Live(_), Incoming::Id { id, .. }) => Some(*id),
             _ => None,
         }
     }
@@ -933,15 +728,7 @@ impl Session {
     /// ```
     pub async fn encoded_len(&self) -> Result<usize, Error> {
         self.load().await?;
-        let shared = &self.0.shared;
-        let name_len = shared.cookie_name.len();
-        match &shared.storage {
-            SessionStorage::Server { .. } => Ok(name_len + crate::SignedId::ENCODED_LEN),
-            SessionStorage::Client { codec } => {
-                let client = self.client_session(self.now());
-                Ok(name_len + codec.encode(&shared.cookie_name, &client)?.len())
-            }
-        }
+        self.0.shared.storage.encoded_len(self)
     }
 
     /// `Err(Error::TooLarge)` if the session no longer fits in a cookie
@@ -968,36 +755,14 @@ impl Session {
     /// The state as a data cookie carries it, issued at `now`.
     pub(crate) fn client_session(&self, now: OffsetDateTime) -> ClientSession {
         let state = self.0.state.lock();
-        let created_at = state.created_at.unwrap_or(now);
         client_session(
             &self.0.shared.config,
-            state.data.clone(),
-            created_at,
-            state.expiry,
-            state.user.clone(),
+            state.body.data.clone(),
+            state.created_at(now),
+            state.body.expiry,
+            state.body.user.clone(),
             now,
         )
-    }
-}
-
-/// The data cookie for `data`, issued at `now`: the one place a
-/// [`ClientSession`] is assembled for encoding.
-pub(crate) fn client_session(
-    config: &SessionConfig,
-    data: Data,
-    created_at: OffsetDateTime,
-    expiry: Option<Expiry>,
-    user: Option<String>,
-    now: OffsetDateTime,
-) -> ClientSession {
-    ClientSession {
-        data,
-        created_at: Some(created_at),
-        issued_at: now,
-        rekey: false,
-        expires_at: Some(config.expires_at(now, created_at, expiry)),
-        expiry,
-        user,
     }
 }
 

@@ -279,7 +279,7 @@ async fn debug_of_a_session_never_hangs() {
         let login = call(&app, "/login", None).await.cookie().unwrap();
         let reply = call(&app, "/debug", Some(&login)).await;
         assert!(
-            reply.body.contains("destroyed: true"),
+            reply.body.contains("life: Destroyed"),
             "{name}: {}",
             reply.body
         );

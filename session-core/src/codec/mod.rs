@@ -72,16 +72,10 @@ pub use starlette::{StarletteCookie, STARLETTE_USER_KEY};
 /// ```
 pub const MAX_VALUE_LEN: usize = 8 * 1024;
 
-/// The version byte that opens every signed and encrypted payload written
-/// now: the compact header (below). Version 2 bound the value to the
-/// cookie's name; version 1 values (unbound) are refused: their MAC or
-/// associated data no longer match, and the version check catches anything
-/// else.
+/// The version byte that opens every signed and encrypted payload: the
+/// compact header (below). It is the only version read: the earlier ones
+/// were never released, and the version check refuses them.
 const VERSION: u8 = 4;
-/// The fixed-width header with the user (version 3): read, never written.
-const VERSION_FIXED: u8 = 3;
-/// The fixed-width header before the user binding: read, never written.
-const VERSION_WITHOUT_USER: u8 = 2;
 
 // The compact header (version 4): the version byte, a flags byte, then
 // `issued_at` as a zigzag varint of Unix seconds; if flagged, `created_at`
@@ -90,8 +84,7 @@ const VERSION_WITHOUT_USER: u8 = 2;
 // inactivity timeout in milliseconds as a varint, a date as a zigzag
 // varint of Unix milliseconds); if flagged, the user as a length byte
 // (1 to 255) and that many bytes of UTF-8. Then the data as compact JSON.
-// A counter session's header is about 12 bytes where version 3's is 35,
-// which keeps the MAC input of a small session within one SHA-256 block.
+// A counter session's header is about 12 bytes, which keeps the MAC input of a small session within one SHA-256 block.
 const HAS_CREATED: u8 = 1;
 const HAS_EXPIRES: u8 = 2;
 const HAS_USER: u8 = 4;
@@ -99,18 +92,6 @@ const HAS_USER: u8 = 4;
 /// [`policy`].
 const POLICY_SHIFT: u32 = 3;
 const KNOWN_FLAGS: u8 = HAS_CREATED | HAS_EXPIRES | HAS_USER | (3 << POLICY_SHIFT);
-
-/// The fixed-width header (versions 2 and 3): the version byte, then
-/// `issued_at`, `created_at` and `expires_at` as big-endian `i64` Unix
-/// seconds ([`ABSENT`] when a time is not carried), then the expiry policy:
-/// a kind byte and a big-endian `i64`. Version 3 follows it with the user:
-/// a length byte (0: no user) and that many bytes of UTF-8.
-const HEADER_LEN: usize = 1 + 3 * 8 + POLICY_LEN;
-/// Where the policy starts: after the version byte and the three times.
-const POLICY_AT: usize = 1 + 3 * 8;
-const POLICY_LEN: usize = 1 + 8;
-/// Marks a time the payload does not carry.
-const ABSENT: i64 = i64::MIN;
 
 /// The kind of an expiry policy (0: none, 1: on session end, 2: on
 /// inactivity, 3: at a date) and its value (milliseconds of the timeout,
@@ -208,7 +189,6 @@ fn write_payload(session: &ClientSession, out: &mut Vec<u8>) -> Result<(), crate
 fn parse_payload(bytes: &[u8]) -> Option<ClientSession> {
     match *bytes.first()? {
         VERSION => parse_compact(&bytes[1..]),
-        VERSION_FIXED | VERSION_WITHOUT_USER => parse_fixed(bytes),
         _ => None,
     }
 }
@@ -271,56 +251,6 @@ fn parse_compact(mut rest: &[u8]) -> Option<ClientSession> {
         created_at,
         expires_at,
         data: parse_data(rest)?,
-        rekey: false,
-        expiry,
-        user,
-    })
-}
-
-/// A version 2 or 3 payload (the fixed-width header).
-fn parse_fixed(bytes: &[u8]) -> Option<ClientSession> {
-    let (header, rest) = bytes.split_at_checked(HEADER_LEN)?;
-    let (user, json) = match header[0] {
-        VERSION_FIXED => {
-            let (&len, rest) = rest.split_first()?;
-            let (user, json) = rest.split_at_checked(usize::from(len))?;
-            let user = (len > 0)
-                .then(|| std::str::from_utf8(user).map(str::to_owned))
-                .transpose()
-                .ok()?;
-            (user, json)
-        }
-        VERSION_WITHOUT_USER => (None, rest),
-        _ => return None,
-    };
-    let int = |start: usize| -> Option<i64> {
-        Some(i64::from_be_bytes(
-            header.get(start..start + 8)?.try_into().ok()?,
-        ))
-    };
-    let time = |index: usize| -> Option<Option<OffsetDateTime>> {
-        let seconds = int(1 + 8 * index)?;
-        if seconds == ABSENT {
-            return Some(None);
-        }
-        time_at(seconds).map(Some)
-    };
-    let expiry = match header[POLICY_AT] {
-        0 => None,
-        1 => Some(Expiry::OnSessionEnd),
-        2 => Some(Expiry::OnInactivity(std::time::Duration::from_millis(
-            u64::try_from(int(POLICY_AT + 1)?).ok()?,
-        ))),
-        3 => Some(Expiry::AtDateTime(crate::store::from_unix_millis(int(
-            POLICY_AT + 1,
-        )?)?)),
-        _ => return None,
-    };
-    Some(ClientSession {
-        issued_at: time(0)??,
-        created_at: time(1)?,
-        expires_at: time(2)?,
-        data: parse_data(json)?,
         rekey: false,
         expiry,
         user,
@@ -396,25 +326,6 @@ mod tests {
         }
         let long_bad = format!("{}B", "A".repeat(2 * STACK_LEN + 1));
         assert_eq!(with_decoded(&long_bad, |raw| Some(raw.len())), None);
-    }
-
-    /// The payload as version 3 wrote it (the fixed-width header): what
-    /// cookies issued before version 4 carry.
-    fn payload_v3(session: &ClientSession) -> Vec<u8> {
-        let mut out = vec![VERSION_FIXED];
-        out.extend_from_slice(&session.issued_at.unix_timestamp().to_be_bytes());
-        for time in [session.created_at, session.expires_at] {
-            let seconds = time.map_or(ABSENT, OffsetDateTime::unix_timestamp);
-            out.extend_from_slice(&seconds.to_be_bytes());
-        }
-        let (kind, value) = policy(session.expiry);
-        out.push(kind);
-        out.extend_from_slice(&value.to_be_bytes());
-        let user = session.user.as_deref().unwrap_or("");
-        out.push(user.len() as u8);
-        out.extend_from_slice(user.as_bytes());
-        serde_json::to_writer(&mut out, &session.data).unwrap();
-        out
     }
 
     fn sessions() -> Vec<ClientSession> {
@@ -551,28 +462,25 @@ mod tests {
         expected.extend_from_slice(&[0xac, 0x02]); // 300 ms
         expected.extend_from_slice(b"\x02ab{\"user_count\":1}");
         assert_eq!(payload(&session), expected);
-        // A counter session: a 12-byte header where version 3 has 35.
+        // A counter session: a 12-byte header.
         let plain = ClientSession {
             expiry: None,
             user: None,
             ..session.clone()
         };
         assert_eq!(payload(&plain).len(), 12 + br#"{"user_count":1}"#.len());
-        assert_eq!(payload_v3(&plain).len(), 35 + br#"{"user_count":1}"#.len());
     }
 
     #[test]
-    fn payload_round_trips_in_both_versions() {
+    fn payload_round_trips() {
         for session in sessions() {
-            for bytes in [payload(&session), payload_v3(&session)] {
-                assert_eq!(parse_payload(&bytes).as_ref(), Some(&session), "{bytes:?}");
-            }
+            let bytes = payload(&session);
+            assert_eq!(parse_payload(&bytes).as_ref(), Some(&session), "{bytes:?}");
         }
-        // An empty user is no user, in both versions.
+        // An empty user is no user.
         let mut empty_user = sessions().remove(0);
         empty_user.user = Some(String::new());
         assert_eq!(payload(&empty_user), payload(&sessions()[0]));
-        assert_eq!(parse_payload(&payload_v3(&empty_user)).unwrap().user, None);
         // `rekey` is not carried.
         let rekeyed = ClientSession {
             rekey: true,
@@ -653,55 +561,13 @@ mod tests {
         }
     }
 
-    #[test]
-    fn fixed_payloads_refuse_anything_else() {
-        let session = sessions().remove(0);
-        let bytes = payload_v3(&session);
-        let bound_bytes = payload_v3(&ClientSession {
-            user: Some("hong 🦀".into()),
-            ..session.clone()
-        });
-        // A version 2 payload (no user byte) still reads.
-        let mut version_2 = bytes[..HEADER_LEN].to_vec();
-        version_2[0] = VERSION_WITHOUT_USER;
-        version_2.extend_from_slice(br#"{"n":1}"#);
-        let back = parse_payload(&version_2).unwrap();
-        assert_eq!((back.user, back.data), (None, session.data.clone()));
-        let mut bad_utf8 = bound_bytes[..HEADER_LEN].to_vec();
-        bad_utf8.extend_from_slice(&[2, 0xff, 0xfe]);
-        bad_utf8.extend_from_slice(b"{}");
-        let mut short_user = bound_bytes[..HEADER_LEN].to_vec();
-        short_user.extend_from_slice(&[200, b'a']);
-
-        let mut bad_policy = bytes.clone();
-        bad_policy[POLICY_AT] = 9;
-        let mut bad_time = bytes.clone();
-        bad_time[1..9].copy_from_slice(&i64::MAX.to_be_bytes());
-        let mut version_1 = bytes.clone();
-        version_1[0] = 1;
-        let header = &bytes[..HEADER_LEN];
-        for bad in [
-            bad_policy,
-            version_1,
-            bad_time,
-            bad_utf8,
-            short_user,
-            bytes[..HEADER_LEN - 1].to_vec(),
-            header.to_vec(),
-            [header, b"[1]"].concat(),
-            [header, b"\"s\""].concat(),
-            [header, b"{\"n\":1} x"].concat(),
-        ] {
-            assert!(parse_payload(&bad).is_none(), "{bad:?}");
-        }
-    }
-
-    /// Every truncation and every single-byte change of valid payloads (of
-    /// both versions) parses or is refused; none panics.
+    /// Every truncation and every single-byte change of valid payloads
+    /// parses or is refused; none panics.
     #[test]
     fn mangled_payloads_never_panic() {
         for session in sessions() {
-            for bytes in [payload(&session), payload_v3(&session)] {
+            {
+                let bytes = payload(&session);
                 for len in 0..bytes.len() {
                     let _ = parse_payload(&bytes[..len]);
                 }
@@ -716,17 +582,24 @@ mod tests {
         }
     }
 
-    /// Cookies written before version 4 (by the codecs as they were, key
-    /// `[3; 32]`, cookie name `session`) still verify and decrypt.
+    /// Cookies of the unreleased versions 2 and 3 (written by the codecs
+    /// as they were, key `[3; 32]`, cookie name `session`) are no session:
+    /// their MAC and tag still check, the version byte does not.
     #[test]
-    fn version_3_cookies_still_read() {
+    fn unreleased_versions_are_refused() {
         use crate::{Key, Keys};
         const SIGNED: &str = "AwAAAABlU_EAAAAAAGVT4vAAAAAAZWZmAAIAAAAAADbugARob25neyJ1c2VyX2NvdW50IjoxfQ.OhxlSwUeaQQCcL8C6Qcc5jpxrGyr5M5189Ipd-fqZfE";
         const ENCRYPTED: &str = "Pgglp7Gb3wwWiqoxFwgse9OmJ6kHyb_S054yWe75BqMaz1Zf6KT2Jd8tTSSPcPnQhNqI8igJbSA37vX-EU7SYgFpW4f8nT8YaTGaWZjyPeSpbw4";
+        let keys = Keys::from(Key::from_bytes(&[3; 32]).unwrap());
+        let signed = SignedCookie::new(&keys);
+        let encrypted = EncryptedCookie::new(&keys);
+        assert!(signed.decode("session", SIGNED).is_none());
+        assert!(encrypted.decode("session", ENCRYPTED).is_none());
+        // The same session written now reads back.
         let now = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
         let mut data = Data::new();
         data.insert("user_count".into(), 1.into());
-        let expected = ClientSession {
+        let session = ClientSession {
             data,
             created_at: Some(now - time::Duration::hours(1)),
             issued_at: now,
@@ -735,22 +608,9 @@ mod tests {
             expiry: Some(Expiry::OnInactivity(std::time::Duration::from_secs(3600))),
             user: Some("hong".into()),
         };
-        let keys = Keys::from(Key::from_bytes(&[3; 32]).unwrap());
-        let signed = SignedCookie::new(&keys);
-        let encrypted = EncryptedCookie::new(&keys);
-        assert_eq!(signed.decode("session", SIGNED).as_ref(), Some(&expected));
-        assert_eq!(
-            encrypted.decode("session", ENCRYPTED).as_ref(),
-            Some(&expected)
-        );
-        assert!(signed.decode("other", SIGNED).is_none());
-        assert!(encrypted.decode("other", ENCRYPTED).is_none());
-        // Written anew, they are version 4, shorter, and read back the same.
-        let again = signed.encode("session", &expected).unwrap();
-        assert!(again.len() < SIGNED.len(), "{again}");
-        assert_eq!(signed.decode("session", &again), Some(expected.clone()));
-        let again = encrypted.encode("session", &expected).unwrap();
-        assert!(again.len() < ENCRYPTED.len(), "{again}");
-        assert_eq!(encrypted.decode("session", &again), Some(expected));
+        let again = signed.encode("session", &session).unwrap();
+        assert_eq!(signed.decode("session", &again), Some(session.clone()));
+        let again = encrypted.encode("session", &session).unwrap();
+        assert_eq!(encrypted.decode("session", &again), Some(session));
     }
 }

@@ -1,0 +1,492 @@
+//! Where sessions live, as one seam: [`InStore`] (a store; the cookie
+//! holds a signed id) and [`InCookie`] (the cookie holds the data, encoded
+//! by a [`DataCodec`]) do the same four things — read the cookie, load,
+//! carry out the [`Write`] the layer decided, size the cookie — and
+//! [`Storage`] is whichever of the two the layer was built with.
+
+use std::fmt;
+use std::sync::Arc;
+
+use http::{HeaderMap, HeaderValue};
+use time::OffsetDateTime;
+
+use crate::client::ClientSession;
+use crate::config::{to_time, Expiry, MAX_COOKIE_SIZE};
+use crate::cookies;
+use crate::layer::Shared;
+use crate::life::{State, Stored, Write};
+use crate::session::SignedValue;
+use crate::store::{Cycled, StoreError};
+use crate::{
+    ChangeSet, Created, Data, DataCodec, Error, Id, Record, Saved, Session, SessionStore, SignedId,
+};
+
+/// How many fresh ids to try when the store reports a collision.
+const CREATE_ATTEMPTS: usize = 8;
+
+/// What the request's cookie said, before anything was loaded.
+#[derive(Debug, Clone)]
+pub(crate) enum Incoming {
+    /// No (valid) session cookie.
+    None,
+    /// A verified session id (server-side stores), with the cookie value
+    /// that carried it: when the current key signed it, the same value can
+    /// be sent back without signing again.
+    Id {
+        id: Id,
+        needs_resign: bool,
+        value: SignedValue,
+    },
+    /// The raw values of every data cookie of the session's name
+    /// (client-side sessions), in header order, decoded lazily: the first
+    /// that decodes is the session.
+    Data(Vec<String>),
+}
+
+impl Incoming {
+    /// The cookie was verified with an older key.
+    pub(crate) fn needs_resign(&self) -> bool {
+        matches!(
+            self,
+            Incoming::Id {
+                needs_resign: true,
+                ..
+            }
+        )
+    }
+}
+
+/// What loading found.
+pub(crate) enum Found {
+    /// A live session.
+    Live {
+        stored: Stored,
+        data: Data,
+        expiry: Option<Expiry>,
+        user: Option<String>,
+    },
+    /// The cookie named nothing live (absent, expired, not verifying).
+    Stale,
+}
+
+/// Sessions in a store: the cookie holds a signed id.
+#[derive(Clone)]
+pub(crate) struct InStore {
+    pub(crate) store: Arc<dyn SessionStore>,
+    pub(crate) signer: SignedId,
+    /// The store as given to [`SessionLayer::new`](crate::SessionLayer::new),
+    /// before [`with_data_keys`](crate::SessionLayer::with_data_keys) wrapped
+    /// it: what a later call wraps instead (the last keys given win;
+    /// nothing is sealed twice).
+    pub(crate) given: Arc<dyn SessionStore>,
+}
+
+/// Sessions in the cookie: the codec encodes and decodes them.
+#[derive(Clone)]
+pub(crate) struct InCookie {
+    pub(crate) codec: Arc<dyn DataCodec>,
+}
+
+/// The storage a layer was built with.
+#[derive(Clone)]
+pub(crate) enum Storage {
+    Store(InStore),
+    Cookie(InCookie),
+}
+
+impl fmt::Debug for Storage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Storage::Store(s) => f.debug_tuple("Store").field(&s.store).finish(),
+            Storage::Cookie(c) => f.debug_tuple("Cookie").field(&c.codec).finish(),
+        }
+    }
+}
+
+impl Storage {
+    /// The session the request's cookie names, unread.
+    pub(crate) fn read(&self, headers: &HeaderMap, name: &str) -> Incoming {
+        match self {
+            Storage::Store(s) => s.read(headers, name),
+            Storage::Cookie(c) => c.read(headers, name),
+        }
+    }
+
+    /// Reads what `incoming` names.
+    pub(crate) async fn load(&self, session: &Session) -> Result<Found, StoreError> {
+        match self {
+            Storage::Store(s) => s.load(session).await,
+            Storage::Cookie(c) => c.load(session),
+        }
+    }
+
+    /// Carries out `write` and returns the cookie to send, if any.
+    pub(crate) async fn write(
+        &self,
+        session: &Session,
+        write: Write,
+        state: State,
+    ) -> Result<Option<HeaderValue>, Error> {
+        match self {
+            Storage::Store(s) => s.write(session, write, state).await,
+            Storage::Cookie(c) => c.write(session, write, state),
+        }
+    }
+
+    /// The size in bytes (name + value) of the cookie the session would be
+    /// sent as now.
+    pub(crate) fn encoded_len(&self, session: &Session) -> Result<usize, Error> {
+        let shared = &session.0.shared;
+        let value_len = match self {
+            Storage::Store(_) => SignedId::ENCODED_LEN,
+            Storage::Cookie(c) => {
+                let client = session.client_session(session.now());
+                c.codec.encode(&shared.cookie_name, &client)?.len()
+            }
+        };
+        Ok(shared.cookie_name.len() + value_len)
+    }
+
+    /// Whether the cookie's format keeps `key` for itself.
+    pub(crate) fn reserves_key(&self, key: &str) -> bool {
+        match self {
+            Storage::Store(_) => false,
+            Storage::Cookie(c) => c.codec.reserves_key(key),
+        }
+    }
+
+    /// The store, for the account methods; `None` for data cookies.
+    pub(crate) fn store(&self) -> Option<&Arc<dyn SessionStore>> {
+        match self {
+            Storage::Store(s) => Some(&s.store),
+            Storage::Cookie(_) => None,
+        }
+    }
+}
+
+/// The `Set-Cookie` for `value`, refused when browsers would drop it.
+fn set_cookie(
+    shared: &Shared,
+    value: &str,
+    expiry: Option<Expiry>,
+    now: OffsetDateTime,
+) -> Result<HeaderValue, Error> {
+    let size = shared.cookie_name.len() + value.len();
+    if size > MAX_COOKIE_SIZE {
+        return Err(Error::TooLarge {
+            size,
+            limit: MAX_COOKIE_SIZE,
+        });
+    }
+    shared.writer.set(value, expiry, now)
+}
+
+impl InStore {
+    fn read(&self, headers: &HeaderMap, name: &str) -> Incoming {
+        cookies::values(headers, name)
+            .find_map(|value| {
+                let verified = self.signer.verify(value)?;
+                Some(Incoming::Id {
+                    id: verified.id,
+                    needs_resign: verified.needs_resign,
+                    value: SignedValue::new(value)?,
+                })
+            })
+            .unwrap_or_else(|| {
+                tracing::trace!("no valid session cookie");
+                Incoming::None
+            })
+    }
+
+    async fn load(&self, session: &Session) -> Result<Found, StoreError> {
+        let Incoming::Id { id, .. } = &session.0.incoming else {
+            return Ok(Found::Stale);
+        };
+        let shared = &session.0.shared;
+        let now = session.now();
+        let stored = session.stored_id(id);
+        if let Some(locks) = &shared.locks {
+            locks.lease(&self.store, id, &stored).await?;
+        }
+        let record = self.store.load(&stored).await.inspect_err(|err| {
+            tracing::error!(session = %id, error = %err, "loading the session failed");
+        })?;
+        match record {
+            Some(record)
+                if !record.is_expired(now)
+                    && !shared.config.past_absolute(now, record.created_at) =>
+            {
+                Ok(Found::Live {
+                    stored: Stored {
+                        created_at: record.created_at,
+                        expires_at: record.expires_at,
+                        rekey: false,
+                    },
+                    data: record.data,
+                    expiry: record.expiry,
+                    user: record.user,
+                })
+            }
+            _ => {
+                tracing::debug!(session = %id, "session cookie names no live session");
+                Ok(Found::Stale)
+            }
+        }
+    }
+
+    async fn write(
+        &self,
+        session: &Session,
+        write: Write,
+        mut state: State,
+    ) -> Result<Option<HeaderValue>, Error> {
+        let shared = &session.0.shared;
+        let now = session.now();
+        let (id, current_value) = match &session.0.incoming {
+            Incoming::Id {
+                id,
+                needs_resign,
+                value,
+            } => (Some(*id), (!needs_resign).then_some(value)),
+            _ => (None, None),
+        };
+        // The cookie for `cookie_id`: signing is deterministic, so the value
+        // that came in is the value when the current key signed it.
+        let cookie_for = |cookie_id: &Id, expiry: Option<Expiry>| match (id, current_value) {
+            (Some(current), Some(value)) if current == *cookie_id => {
+                set_cookie(shared, value.as_str(), expiry, now)
+            }
+            _ => set_cookie(shared, &self.signer.sign(cookie_id), expiry, now),
+        };
+        // The browser is told to drop the cookie only when it sent one.
+        let removal = || id.map(|_| shared.writer.removal());
+        let end = |end: bool| async move {
+            match id {
+                Some(id) if end => {
+                    self.store.delete(&session.stored_id(&id)).await?;
+                    tracing::debug!(session = %id, "session ended");
+                    Ok::<_, Error>(())
+                }
+                _ => Ok(()),
+            }
+        };
+        let expiry = state.body.expiry;
+        match write {
+            Write::Nothing => Ok(None),
+            Write::Resend => id.map(|id| cookie_for(&id, expiry)).transpose(),
+            Write::Forget => Ok(removal()),
+            Write::Remove { end: ends } => {
+                end(ends).await?;
+                Ok(removal())
+            }
+            Write::Create { end: ends } => {
+                end(ends).await?;
+                for _ in 0..CREATE_ATTEMPTS {
+                    let (new_id, record) = fresh_record(shared, &state, now);
+                    match self.store.create(&record).await? {
+                        Created::Inserted => {
+                            tracing::debug!(session = %new_id, "session created");
+                            return cookie_for(&new_id, expiry).map(Some);
+                        }
+                        Created::IdTaken => taken(&new_id),
+                    }
+                }
+                Err(Error::IdExhausted)
+            }
+            Write::Cycle => {
+                let Some(old) = id else { return Ok(None) };
+                let stored = session.stored_id(&old);
+                for _ in 0..CREATE_ATTEMPTS {
+                    let (new_id, record) = fresh_record(shared, &state, now);
+                    match self.store.cycle(&stored, &record).await? {
+                        Cycled::Moved => {
+                            tracing::debug!(old = %old, new = %new_id, "session id cycled");
+                            return cookie_for(&new_id, expiry).map(Some);
+                        }
+                        Cycled::Gone => {
+                            tracing::debug!(session = %old, "session ended by another request; not moved");
+                            return Ok(None);
+                        }
+                        Cycled::IdTaken => taken(&new_id),
+                    }
+                }
+                Err(Error::IdExhausted)
+            }
+            Write::Save {
+                expires_at,
+                kept,
+                resend,
+            } => {
+                let Some(id) = id else { return Ok(None) };
+                let body = &mut state.body;
+                let mut changes = ChangeSet::new(expires_at);
+                // The request is over: the changed keys and values move
+                // into the change set (no copies).
+                for key in std::mem::take(&mut body.dirty) {
+                    match body.data.remove(&key) {
+                        Some(value) => {
+                            changes.set.insert(key, value);
+                        }
+                        None => changes.removed.push(key),
+                    }
+                }
+                if body.expiry_changed {
+                    changes.expiry = Some(body.expiry);
+                }
+                if body.user_changed {
+                    changes.user = Some(body.user.clone());
+                }
+                changes.expiry_kept = kept;
+                match self.store.save(&session.stored_id(&id), &changes).await? {
+                    Saved::Applied if resend => cookie_for(&id, expiry).map(Some),
+                    Saved::Applied => Ok(None),
+                    Saved::Gone => {
+                        // Another request ended (or moved) the session
+                        // after this one loaded it; its response carries the
+                        // cookie the browser should keep.
+                        tracing::debug!(session = %id, "session ended by another request; not recreated");
+                        Ok(None)
+                    }
+                }
+            }
+            Write::Touch { expires_at, resend } => {
+                let Some(id) = id else { return Ok(None) };
+                match self
+                    .store
+                    .touch(&session.stored_id(&id), expires_at)
+                    .await?
+                {
+                    Saved::Applied if resend => cookie_for(&id, expiry).map(Some),
+                    Saved::Applied | Saved::Gone => Ok(None),
+                }
+            }
+        }
+    }
+}
+
+fn taken(id: &Id) {
+    tracing::warn!(session = %id, "fresh session id already taken; drawing another");
+}
+
+/// The state as a record under a fresh cookie id: the id, and the record
+/// stores keep (under its digest).
+fn fresh_record(shared: &Shared, state: &State, now: OffsetDateTime) -> (Id, Record) {
+    let created_at = state.created_at(now);
+    let expires_at = shared.config.expires_at(now, created_at, state.body.expiry);
+    let id = Id::random();
+    let mut record = Record::new(id.at_rest(), created_at, expires_at);
+    record.data = state.body.data.clone();
+    record.expiry = state.body.expiry;
+    record.user = state.body.user.clone();
+    (id, record)
+}
+
+impl InCookie {
+    fn read(&self, headers: &HeaderMap, name: &str) -> Incoming {
+        let candidates: Vec<String> = cookies::values(headers, name).map(str::to_owned).collect();
+        if candidates.is_empty() {
+            Incoming::None
+        } else {
+            Incoming::Data(candidates)
+        }
+    }
+
+    fn load(&self, session: &Session) -> Result<Found, StoreError> {
+        let Incoming::Data(candidates) = &session.0.incoming else {
+            return Ok(Found::Stale);
+        };
+        let shared = &session.0.shared;
+        let now = session.now();
+        let decoded = candidates
+            .iter()
+            .find_map(|value| self.codec.decode(&shared.cookie_name, value));
+        let Some(client) = decoded else {
+            tracing::debug!("session cookie did not verify");
+            return Ok(Found::Stale);
+        };
+        // Valid up to and including its expiry second (Starlette's rule),
+        // and never when it claims to come from the future.
+        let created_at = client.created_at.unwrap_or(client.issued_at);
+        let expires_at = client.expires_at.unwrap_or_else(|| {
+            client
+                .issued_at
+                .saturating_add(to_time(shared.config.server_ttl(None)))
+        });
+        if client.issued_at > now
+            || shared.config.past_absolute(now, created_at)
+            || expires_at < now
+        {
+            tracing::debug!("session cookie expired");
+            return Ok(Found::Stale);
+        }
+        Ok(Found::Live {
+            stored: Stored {
+                created_at,
+                expires_at,
+                rekey: client.rekey,
+            },
+            data: client.data,
+            expiry: client.expiry,
+            user: client.user,
+        })
+    }
+
+    fn write(
+        &self,
+        session: &Session,
+        write: Write,
+        state: State,
+    ) -> Result<Option<HeaderValue>, Error> {
+        let shared = &session.0.shared;
+        let now = session.now();
+        match write {
+            Write::Nothing | Write::Forget => Ok(None),
+            Write::Remove { .. } => Ok(
+                matches!(session.0.incoming, Incoming::Data(_)).then(|| shared.writer.removal())
+            ),
+            // Every other write re-issues the cookie: it is the store. A
+            // session written after `destroy` (or by a new visitor) begins
+            // now; any other keeps its start, `cycle_id` included, so the
+            // absolute timeout cannot be dodged by cycling.
+            Write::Resend
+            | Write::Create { .. }
+            | Write::Cycle
+            | Write::Save { .. }
+            | Write::Touch { .. } => {
+                let expiry = state.body.expiry;
+                let created_at = state.created_at(now);
+                let client = client_session(
+                    &shared.config,
+                    state.body.data,
+                    created_at,
+                    expiry,
+                    state.body.user,
+                    now,
+                );
+                let value = self.codec.encode(&shared.cookie_name, &client)?;
+                set_cookie(shared, &value, expiry, now).map(Some)
+            }
+        }
+    }
+}
+
+/// The data cookie for `data`, issued at `now`: the one place a
+/// [`ClientSession`] is assembled for encoding.
+pub(crate) fn client_session(
+    config: &crate::SessionConfig,
+    data: Data,
+    created_at: OffsetDateTime,
+    expiry: Option<Expiry>,
+    user: Option<String>,
+    now: OffsetDateTime,
+) -> ClientSession {
+    ClientSession {
+        data,
+        created_at: Some(created_at),
+        issued_at: now,
+        rekey: false,
+        expires_at: Some(config.expires_at(now, created_at, expiry)),
+        expiry,
+        user,
+    }
+}
