@@ -84,7 +84,9 @@ async fn logout_others_route(State(versions): State<Accounts>, session: Session)
 
 /// `GET /logout/everywhere/`.
 async fn logout_everywhere_route(State(versions): State<Accounts>, session: Session) -> Answer {
-    login::logout_everywhere(&versions, &session).await.map(Json)
+    login::logout_everywhere(&versions, &session)
+        .await
+        .map(Json)
 }
 
 /// Serves `app` on `listener` until Ctrl-C.

@@ -33,7 +33,6 @@ mod hyper_app;
 mod scenarios;
 mod stores;
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -105,14 +104,16 @@ async fn run() -> Result<(), Failure> {
         .map_err(|err| Failure::Start(err.to_string()))?;
 
     let addr = addr()?;
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|err| Failure::Start(format!("cannot listen on {addr}: {err}")))?;
+    let listener = TcpListener::bind(addr.as_str()).await.map_err(|err| {
+        Failure::Start(format!("cannot listen on {addr:?} (ADDR or PORT): {err}"))
+    })?;
     if let Ok(addr) = listener.local_addr() {
         println!("listening on http://{addr}");
     }
     let served = match framework {
-        Framework::Axum => axum_app::serve(listener, axum_app::app(scenario, layer, versions)).await,
+        Framework::Axum => {
+            axum_app::serve(listener, axum_app::app(scenario, layer, versions)).await
+        }
         Framework::Hyper => hyper_app::serve(listener, scenario, layer, versions).await,
     };
     served.map_err(Failure::Serve)
@@ -166,18 +167,18 @@ fn switch(name: &str) -> Result<Option<bool>, Failure> {
     }
 }
 
-/// `ADDR`, else `PORT` on 127.0.0.1, else 127.0.0.1:8000.
-fn addr() -> Result<SocketAddr, Failure> {
+/// `ADDR` (`host:port`), else `PORT` on 127.0.0.1, else 127.0.0.1:8000.
+fn addr() -> Result<String, Failure> {
     if let Ok(addr) = std::env::var("ADDR") {
-        return addr
-            .parse()
-            .map_err(|_| Failure::Start(format!("ADDR must be host:port, not {addr:?}")));
+        return Ok(addr);
     }
-    let port = match std::env::var("PORT") {
-        Ok(port) => port
-            .parse()
-            .map_err(|_| Failure::Start(format!("PORT must be a port number, not {port:?}")))?,
-        Err(_) => 8000,
-    };
-    Ok(SocketAddr::from(([127, 0, 0, 1], port)))
+    match std::env::var("PORT") {
+        Ok(port) => match port.parse::<u16>() {
+            Ok(port) => Ok(format!("127.0.0.1:{port}")),
+            Err(_) => Err(Failure::Start(format!(
+                "PORT must be a port number, not {port:?}"
+            ))),
+        },
+        Err(_) => Ok("127.0.0.1:8000".to_owned()),
+    }
 }

@@ -146,10 +146,7 @@ pub mod login {
 
     /// `GET /logout/everywhere/`: ends every session of the user, this one
     /// included.
-    pub async fn logout_everywhere(
-        versions: &Accounts,
-        session: &Session,
-    ) -> Result<Value, Error> {
+    pub async fn logout_everywhere(versions: &Accounts, session: &Session) -> Result<Value, Error> {
         let Some(user) = session.user().await? else {
             return Ok(json!({ "message": "Login first" }));
         };

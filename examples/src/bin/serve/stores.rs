@@ -82,9 +82,11 @@ pub async fn session_layer(
 ) -> Result<(SessionLayer, Accounts), Box<dyn StdError>> {
     let cache = cache_mode()?;
     if cache.is_some() && !store.starts_with("redis") {
-        return Err("SESSION_CACHE works with a Redis store (SESSION_STORE=redis://… or \
+        return Err(
+            "SESSION_CACHE works with a Redis store (SESSION_STORE=redis://… or \
                     redis+cluster://…) only"
-            .into());
+                .into(),
+        );
     }
     // Read before connecting: a bad key is reported at once.
     let data_keys = data_keys()?;
