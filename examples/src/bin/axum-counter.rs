@@ -1,4 +1,4 @@
-//! The tutorial's visit counter in axum, sessions in memory: a whole `src/main.rs` needing
+//! The tutorial's visit counter in axum, sessions in memory: a whole `src/main.rs` needing:
 //!
 //! ```toml
 //! [dependencies]
