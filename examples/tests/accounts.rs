@@ -1,7 +1,8 @@
-//! Accounts, against the real example binaries: a login binds the session
+//! Accounts, against the `axum-login` lesson (memory store) and `serve`'s
+//! login scenario (every store, axum and hyper): a login binds the session
 //! to the user; `/sessions/` lists the user's sessions, `/logout/others/`
 //! and `/logout/everywhere/` end them, on every store (sessions kept in
-//! cookies through the apps' version check); and with `SESSION_DATA_KEY`
+//! cookies through `serve`'s version check); and with `SESSION_DATA_KEY`
 //! neither the cookie's id nor the profile is anywhere in Redis or in the
 //! SQL tables.
 //!
@@ -14,7 +15,9 @@ mod common;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use common::{browser, cluster_spec, get_json, starlette_cookie, App, SECRET};
+use common::{
+    browser, cluster_spec, get_json, run_to_exit, serve, starlette_cookie, App, FRAMEWORKS, SECRET,
+};
 use serde_json::{json, Value};
 use session_core::__private::SignedId;
 use session_core::codec::{DataCodec, StarletteCookie};
@@ -22,11 +25,6 @@ use session_core::time::OffsetDateTime;
 use session_core::{Id, Key, Keys};
 
 const AXUM_LOGIN: &str = env!("CARGO_BIN_EXE_axum-login");
-const HYPER_LOGIN: &str = env!("CARGO_BIN_EXE_hyper-login");
-const AXUM_DB: &str = env!("CARGO_BIN_EXE_axum-db");
-const HYPER_DB: &str = env!("CARGO_BIN_EXE_hyper-db");
-const AXUM_REDIS: &str = env!("CARGO_BIN_EXE_axum-redis");
-const HYPER_REDIS: &str = env!("CARGO_BIN_EXE_hyper-redis");
 
 /// The stores that keep sessions in the cookie.
 const COOKIE_STORES: &[&str] = &["cookie", "cookie-encrypted", "starlette"];
@@ -116,18 +114,25 @@ async fn listed(client: &reqwest::Client, app: &App, what: &str) -> Vec<(String,
         .collect()
 }
 
-/// The walk through the account pages: browsers A and B log in as hong,
-/// C as kim; A ends hong's other sessions (B), B logs in again, A ends all
-/// of hong's sessions; kim is never touched.
-async fn accounts(bin: &str, store: &str) {
-    let cookie_store = COOKIE_STORES.contains(&store);
+/// `serve`'s login scenario in `framework` on `store`.
+fn serve_login(framework: &str, store: &str) -> App {
     let secret = if store == "starlette" {
         STARLETTE_SECRET
     } else {
         SECRET
     };
-    let app = App::start(bin, &[("SESSION_STORE", store), ("SESSION_SECRET", secret)]);
-    let what = format!("{bin} on {store}");
+    serve(
+        "login",
+        framework,
+        &[("SESSION_STORE", store), ("SESSION_SECRET", secret)],
+    )
+}
+
+/// The walk through the account pages of `app` (`what`), whose sessions
+/// are kept in cookies if `cookie_store`: browsers A and B log in as hong,
+/// C as kim; A ends hong's other sessions (B), B logs in again, A ends all
+/// of hong's sessions; kim is never touched.
+async fn accounts(app: &App, what: &str, cookie_store: bool) {
     let (a, b, c) = (browser(), browser(), browser());
     let (hong, kim) = (user("hong"), user("kim"));
 
@@ -138,9 +143,9 @@ async fn accounts(bin: &str, store: &str) {
             "{what}: {path} before a login"
         );
     }
-    login(&a, &app, &hong).await;
-    login(&b, &app, &hong).await;
-    login(&c, &app, &kim).await;
+    login(&a, app, &hong).await;
+    login(&b, app, &hong).await;
+    login(&c, app, &kim).await;
 
     // The list: A's and B's sessions, each browser seeing its own as
     // current; kim's alone for C.
@@ -151,9 +156,9 @@ async fn accounts(bin: &str, store: &str) {
             "{what}"
         );
     } else {
-        let from_a = listed(&a, &app, &what).await;
+        let from_a = listed(&a, app, what).await;
         assert_eq!(from_a.len(), 2, "{what}: hong has two sessions: {from_a:?}");
-        let from_b = listed(&b, &app, &what).await;
+        let from_b = listed(&b, app, what).await;
         let current = |list: &[(String, bool)]| -> Vec<String> {
             let mut current: Vec<String> = list
                 .iter()
@@ -184,7 +189,7 @@ async fn accounts(bin: &str, store: &str) {
             handles
         };
         assert_eq!(handles(&from_a), handles(&from_b), "{what}");
-        assert_eq!(listed(&c, &app, &what).await.len(), 1, "{what}: kim's one");
+        assert_eq!(listed(&c, app, what).await.len(), 1, "{what}: kim's one");
     }
 
     // A ends hong's other sessions: B is logged out, A and C go on.
@@ -210,7 +215,7 @@ async fn accounts(bin: &str, store: &str) {
         "{what}: kim's session is not hong's"
     );
     if !cookie_store {
-        let left = listed(&a, &app, &what).await;
+        let left = listed(&a, app, what).await;
         assert!(
             matches!(left.as_slice(), [(_, true)]),
             "{what}: only A's session is left: {left:?}"
@@ -218,7 +223,7 @@ async fn accounts(bin: &str, store: &str) {
     }
 
     // B logs in again; A ends every session of hong, its own included.
-    login(&b, &app, &hong).await;
+    login(&b, app, &hong).await;
     let ended = if cookie_store { Value::Null } else { json!(2) };
     assert_eq!(
         get_json(&a, &app.url("/logout/everywhere/")).await,
@@ -244,17 +249,24 @@ async fn accounts(bin: &str, store: &str) {
     );
 
     // A new login works as before.
-    login(&a, &app, &hong).await;
+    login(&a, app, &hong).await;
     if !cookie_store {
-        assert_eq!(listed(&a, &app, &what).await.len(), 1, "{what}");
+        assert_eq!(listed(&a, app, what).await.len(), 1, "{what}");
     }
 }
 
 #[tokio::test]
+async fn accounts_in_the_login_lesson() {
+    accounts(&App::start(AXUM_LOGIN, &[]), "axum-login", false).await;
+}
+
+#[tokio::test]
 async fn accounts_without_servers() {
-    for bin in [AXUM_LOGIN, HYPER_LOGIN] {
+    for framework in FRAMEWORKS {
         for store in ["memory", "cookie", "cookie-encrypted", "starlette"] {
-            accounts(bin, store).await;
+            let what = format!("serve login, {framework}, {store}");
+            let cookie_store = COOKIE_STORES.contains(&store);
+            accounts(&serve_login(framework, store), &what, cookie_store).await;
         }
     }
 }
@@ -263,38 +275,42 @@ fn sqlite_url(dir: &tempfile::TempDir) -> String {
     format!("sqlite://{}", dir.path().join("sessions.db").display())
 }
 
-/// The walk on `store` for both login apps and for `other`, one after the
+/// The walk on `store` for `serve` in axum and in hyper, one after the
 /// other.
-async fn accounts_of_each(other: &str, store: &str) {
-    for bin in [AXUM_LOGIN, HYPER_LOGIN, other] {
-        accounts(bin, store).await;
+async fn accounts_of_each(store: &str) {
+    for framework in FRAMEWORKS {
+        let what = format!(
+            "serve login, {framework}, {}",
+            store.split(':').next().unwrap_or("")
+        );
+        accounts(&serve_login(framework, store), &what, false).await;
     }
 }
 
 #[tokio::test]
 async fn accounts_on_sqlite() {
     let dir = tempfile::tempdir().expect("temp dir");
-    accounts_of_each(AXUM_DB, &sqlite_url(&dir)).await;
+    accounts_of_each(&sqlite_url(&dir)).await;
 }
 
 #[tokio::test]
 async fn accounts_on_postgres() {
-    accounts_of_each(HYPER_DB, &server_url("DATABASE_URL")).await;
+    accounts_of_each(&server_url("DATABASE_URL")).await;
 }
 
 #[tokio::test]
 async fn accounts_on_mysql() {
-    accounts_of_each(AXUM_DB, &server_url("MYSQL_URL")).await;
+    accounts_of_each(&server_url("MYSQL_URL")).await;
 }
 
 #[tokio::test]
 async fn accounts_on_redis() {
-    accounts_of_each(AXUM_REDIS, &server_url("REDIS_URL")).await;
+    accounts_of_each(&server_url("REDIS_URL")).await;
 }
 
 #[tokio::test]
 async fn accounts_on_a_redis_cluster() {
-    accounts_of_each(HYPER_REDIS, &cluster_spec()).await;
+    accounts_of_each(&cluster_spec()).await;
 }
 
 /// Sessions kept in Starlette's cookie still work with a FastAPI app: a
@@ -314,12 +330,8 @@ async fn starlette_cookies_keep_working_with_a_fastapi_app() {
     );
     let from_fastapi = starlette_cookie(&codec, data);
     let from_fastapi = format!("session={from_fastapi}");
-    for bin in [AXUM_LOGIN, HYPER_LOGIN] {
-        let envs = [
-            ("SESSION_STORE", "starlette"),
-            ("SESSION_SECRET", STARLETTE_SECRET),
-        ];
-        let app = App::start(bin, &envs);
+    for bin in FRAMEWORKS {
+        let app = serve_login(bin, "starlette");
         let plain = reqwest::Client::new();
         let get = |path: &str, cookie: &str| {
             plain
@@ -379,39 +391,47 @@ async fn starlette_cookies_keep_working_with_a_fastapi_app() {
     }
 }
 
-/// A `SESSION_DATA_KEY` that is not a key, or one given to an app that
-/// keeps sessions in cookies, stops the app at start with a message that
+/// A `SESSION_DATA_KEY` that is not a key, or one given to `serve` when
+/// it keeps sessions in cookies, stops it at start with a message that
 /// names the variable and does not show the value.
 #[tokio::test]
 async fn bad_data_key_is_a_startup_error() {
     let cases = [
-        (AXUM_LOGIN, "memory", "not-a-key-hunter2"),
-        (HYPER_LOGIN, "memory", "not-a-key-hunter2"),
-        (AXUM_LOGIN, "cookie-encrypted", DATA_KEY),
-        (HYPER_LOGIN, "starlette", DATA_KEY),
-        (AXUM_DB, "sqlite::memory:", "not-a-key-hunter2"),
-        (HYPER_DB, "sqlite::memory:", "abcd"),
+        ("login", "axum", "memory", "not-a-key-hunter2"),
+        ("login", "hyper", "memory", "not-a-key-hunter2"),
+        ("counter", "axum", "memory", "abcd"),
+        ("login", "axum", "cookie-encrypted", DATA_KEY),
+        ("login", "hyper", "starlette", DATA_KEY),
+        ("counter", "axum", "cookie", DATA_KEY),
+        ("login", "axum", "sqlite::memory:", "not-a-key-hunter2"),
+        ("big", "hyper", "sqlite::memory:", "abcd"),
         // Read before connecting: no Redis is needed to see the error.
-        (AXUM_REDIS, "redis://127.0.0.1:1", "not-a-key-hunter2"),
-        (HYPER_REDIS, "redis://127.0.0.1:1", "not-a-key-hunter2"),
+        ("login", "axum", "redis://127.0.0.1:1", "not-a-key-hunter2"),
+        (
+            "counter",
+            "hyper",
+            "redis://127.0.0.1:1",
+            "not-a-key-hunter2",
+        ),
     ];
-    for (bin, store, data_key) in cases {
-        let output = std::process::Command::new(bin)
-            .env("PORT", "0")
-            .env("SESSION_STORE", store)
-            .env("SESSION_SECRET", SECRET)
-            .env("SESSION_DATA_KEY", data_key)
-            .output()
-            .expect("run the app");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(
-            !output.status.success(),
-            "{bin} on {store} started: {stderr}"
+    for (scenario, framework, store, data_key) in cases {
+        let output = run_to_exit(
+            common::SERVE,
+            &[
+                ("SCENARIO", scenario),
+                ("FRAMEWORK", framework),
+                ("SESSION_STORE", store),
+                ("SESSION_SECRET", SECRET),
+                ("SESSION_DATA_KEY", data_key),
+            ],
         );
-        assert!(stderr.contains("SESSION_DATA_KEY"), "{bin}: {stderr}");
+        let what = format!("serve {scenario}, {framework}, {store}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{what}: {stderr}");
+        assert!(stderr.contains("SESSION_DATA_KEY"), "{what}: {stderr}");
         assert!(
             !stderr.contains("hunter2") && !stderr.contains(DATA_KEY),
-            "{bin}: the key leaked into the error: {stderr}"
+            "{what}: the key leaked into the error: {stderr}"
         );
     }
 }
@@ -419,16 +439,16 @@ async fn bad_data_key_is_a_startup_error() {
 // --- Dumps: with SESSION_DATA_KEY, a store holds neither the cookie's id
 // --- nor the profile.
 
-/// Logs in as a new user on `bin` with `SESSION_DATA_KEY` set, checks the
-/// session works, and returns the id the cookie carries (verified with
-/// `SECRET`) and the app, still running.
+/// Logs in as a new user on `serve` in `bin` (the framework) with
+/// `SESSION_DATA_KEY` set, checks the session works, and returns the id the
+/// cookie carries (verified with `SECRET`) and the app, still running.
 async fn login_with_data_key(bin: &str, store: &str) -> (App, Id) {
     let envs = [
         ("SESSION_STORE", store),
         ("SESSION_SECRET", SECRET),
         ("SESSION_DATA_KEY", DATA_KEY),
     ];
-    let app = App::start(bin, &envs);
+    let app = serve("login", bin, &envs);
     let plain = reqwest::Client::new();
     let hong = user("hong");
     let response = plain
@@ -557,7 +577,7 @@ async fn redis_dump(url: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn data_key_hides_ids_and_profiles_in_redis() {
-    for (bin, db) in [(AXUM_REDIS, 12), (HYPER_LOGIN, 13)] {
+    for (bin, db) in [("axum", 12), ("hyper", 13)] {
         let url = redis_db_url(db);
         let client = redis::Client::open(url.as_str()).expect("a Redis URL");
         let mut conn = client
@@ -670,7 +690,7 @@ async fn fresh_database(url: &str, name: &str) -> String {
 
 #[tokio::test]
 async fn data_key_hides_ids_and_profiles_in_sqlite() {
-    for bin in [HYPER_DB, AXUM_LOGIN] {
+    for bin in ["hyper", "axum"] {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = sqlite_url(&dir);
         let (app, id) = login_with_data_key(bin, &url).await;
@@ -694,8 +714,8 @@ async fn data_key_on_a_server(var: &str, runs: [(&str, &str); 2]) {
 #[tokio::test]
 async fn data_key_hides_ids_and_profiles_in_postgres() {
     let runs = [
-        (AXUM_DB, "accounts_dump_axum"),
-        (HYPER_LOGIN, "accounts_dump_hyper"),
+        ("axum", "accounts_dump_axum"),
+        ("hyper", "accounts_dump_hyper"),
     ];
     data_key_on_a_server("DATABASE_URL", runs).await;
 }
@@ -703,8 +723,8 @@ async fn data_key_hides_ids_and_profiles_in_postgres() {
 #[tokio::test]
 async fn data_key_hides_ids_and_profiles_in_mysql() {
     let runs = [
-        (HYPER_DB, "accounts_dump_hyper"),
-        (AXUM_LOGIN, "accounts_dump_axum"),
+        ("hyper", "accounts_dump_hyper"),
+        ("axum", "accounts_dump_axum"),
     ];
     data_key_on_a_server("MYSQL_URL", runs).await;
 }

@@ -1,6 +1,6 @@
 //! The tutorial's manual browser steps, automated in a real browser:
 //! Debian's headless Chromium, driven through chromedriver (WebDriver), on
-//! the real example binaries, for axum and for hyper.
+//! `serve`'s scenarios, in axum and in hyper.
 //!
 //! Each step navigates like a person would, reads what the page shows
 //! (`document.body.innerText`, JSON for these apps) and reads the cookies
@@ -24,34 +24,25 @@ mod control;
 use std::time::Instant;
 
 use chromium::Browser;
-use common::{App, SECRET};
+use common::{serve, App, SECRET};
 use control::ControlApp;
 use serde_json::json;
 
-/// One framework's example binaries.
+/// One framework of `serve` (`FRAMEWORK`).
 struct Apps {
     name: &'static str,
-    counter: &'static str,
-    login: &'static str,
-    settings: &'static str,
-    big: &'static str,
 }
 
-const AXUM: Apps = Apps {
-    name: "axum",
-    counter: env!("CARGO_BIN_EXE_axum-counter"),
-    login: env!("CARGO_BIN_EXE_axum-login"),
-    settings: env!("CARGO_BIN_EXE_axum-settings"),
-    big: env!("CARGO_BIN_EXE_axum-big"),
-};
+impl Apps {
+    /// `serve` in this framework, with `SCENARIO=scenario` and `envs`.
+    fn start(&self, scenario: &str, envs: &[(&str, &str)]) -> App {
+        serve(scenario, self.name, envs)
+    }
+}
 
-const HYPER: Apps = Apps {
-    name: "hyper",
-    counter: env!("CARGO_BIN_EXE_hyper-counter"),
-    login: env!("CARGO_BIN_EXE_hyper-login"),
-    settings: env!("CARGO_BIN_EXE_hyper-settings"),
-    big: env!("CARGO_BIN_EXE_hyper-big"),
-};
+const AXUM: Apps = Apps { name: "axum" };
+
+const HYPER: Apps = Apps { name: "hyper" };
 
 /// A secret for the Starlette-compatible store: text, as Starlette takes it.
 const STARLETTE_SECRET: &str = "a text secret, as a FastAPI app would have in its settings";
@@ -98,7 +89,7 @@ async fn timed(apps: &Apps, what: &str, scenario: impl std::future::Future<Outpu
 /// Counter, memory store: three reloads show 0, 1, 2; a second browser
 /// starts at 0; `/logout/` removes the cookie and the count starts over.
 async fn counter(apps: &Apps) {
-    let app = App::start(apps.counter, &[("SESSION_STORE", "memory")]);
+    let app = apps.start("counter", &[("SESSION_STORE", "memory")]);
     let first = Browser::launch().await;
     for expected in 0..3 {
         assert_eq!(
@@ -141,7 +132,7 @@ async fn counter(apps: &Apps) {
 /// Login, memory store: "Login first", login, the profile, logout,
 /// "Login first" again.
 async fn login(apps: &Apps) {
-    let app = App::start(apps.login, &[("SESSION_STORE", "memory")]);
+    let app = apps.start("login", &[("SESSION_STORE", "memory")]);
     let browser = Browser::launch().await;
     let login_first = json!({ "message": "Login first" });
     assert_eq!(browser.json(&app.url("/get/")).await, login_first);
@@ -177,7 +168,7 @@ async fn login(apps: &Apps) {
 /// `session_id`, HttpOnly, SameSite=Strict, Secure (kept on
 /// http://127.0.0.1, a secure context), expiring in about 1800 s.
 async fn settings(apps: &Apps) {
-    let app = App::start(apps.settings, &[("SESSION_STORE", "memory")]);
+    let app = apps.start("settings", &[("SESSION_STORE", "memory")]);
     let browser = Browser::launch().await;
     for expected in 0..3 {
         assert_eq!(
@@ -214,7 +205,7 @@ async fn settings(apps: &Apps) {
 /// Big session, memory store: the browser keeps the session of a million
 /// entries, with a cookie that only holds the signed id.
 async fn big_session_server_side(apps: &Apps) {
-    let app = App::start(apps.big, &[("SESSION_STORE", "memory")]);
+    let app = apps.start("big", &[("SESSION_STORE", "memory")]);
     let browser = Browser::launch().await;
     assert_eq!(
         browser.json(&app.url("/login/hong/")).await,
@@ -235,8 +226,8 @@ async fn big_session_server_side(apps: &Apps) {
 /// Big session, cookie store: the app answers with its clear error instead
 /// of a cookie the browser would drop, and the browser stores nothing.
 async fn big_session_refused(apps: &Apps) {
-    let app = App::start(
-        apps.big,
+    let app = apps.start(
+        "big",
         &[("SESSION_STORE", "cookie"), ("SESSION_SECRET", SECRET)],
     );
     let browser = Browser::launch().await;
@@ -264,7 +255,7 @@ async fn big_session_refused(apps: &Apps) {
 /// port); the browser sends its cookie and the count goes on at 2.
 async fn survives_restart(apps: &Apps, store: &str, secret: &str) {
     let envs = [("SESSION_STORE", store), ("SESSION_SECRET", secret)];
-    let app = App::start(apps.counter, &envs);
+    let app = apps.start("counter", &envs);
     let browser = Browser::launch().await;
     for expected in 0..2 {
         assert_eq!(
@@ -273,7 +264,7 @@ async fn survives_restart(apps: &Apps, store: &str, secret: &str) {
         );
     }
     app.stop();
-    let app = App::start(apps.counter, &envs);
+    let app = apps.start("counter", &envs);
     assert_eq!(
         browser.json(&app.url("/")).await,
         json!({ "user_count": 2 }),

@@ -1,20 +1,17 @@
 //! The tutorial's cookie-settings and big-session scenarios, and sessions
-//! kept in the cookie (signed, encrypted, Starlette-compatible), against the
-//! real example binaries.
+//! kept in the cookie (signed, encrypted, Starlette-compatible): the
+//! `axum-settings` and `axum-big` lessons themselves, and `serve` for the
+//! other stores and hyper.
 
 mod common;
 
-use common::{get_json, App, SECRET};
+use common::{get_json, serve, App, FRAMEWORKS, SECRET};
 use serde_json::{json, Value};
 use session_core::codec::DataCodec;
 use session_core::codec::StarletteCookie;
 
-const AXUM_COUNTER: &str = env!("CARGO_BIN_EXE_axum-counter");
-const HYPER_COUNTER: &str = env!("CARGO_BIN_EXE_hyper-counter");
 const AXUM_SETTINGS: &str = env!("CARGO_BIN_EXE_axum-settings");
-const HYPER_SETTINGS: &str = env!("CARGO_BIN_EXE_hyper-settings");
 const AXUM_BIG: &str = env!("CARGO_BIN_EXE_axum-big");
-const HYPER_BIG: &str = env!("CARGO_BIN_EXE_hyper-big");
 
 /// GET with an explicit cookie header; returns status, JSON body and the
 /// raw `Set-Cookie`, if any.
@@ -40,74 +37,112 @@ fn pair(set_cookie: &str) -> String {
     set_cookie.split(';').next().unwrap().trim().to_owned()
 }
 
-/// The tutorial's settings: each attribute exactly as configured.
+/// Checks the settings scenario on `app`: each attribute exactly as
+/// configured, and the cookie works.
+async fn settings_attributes_are_exact_on(app: &App, what: &str) {
+    let (status, body, set_cookie) = get(&app.url("/"), None).await;
+    assert_eq!((status, body), (200, json!({ "user_count": 0 })), "{what}");
+    let set_cookie = set_cookie.expect("a session cookie");
+    let mut parts: Vec<&str> = set_cookie.split("; ").collect();
+    let first = parts.remove(0);
+    assert!(first.starts_with("session_id="), "{what}: {set_cookie}");
+    parts.sort_unstable();
+    assert_eq!(
+        parts,
+        [
+            "HttpOnly",
+            "Max-Age=1800",
+            "Path=/",
+            "SameSite=Strict",
+            "Secure"
+        ],
+        "{what}: {set_cookie}"
+    );
+    let (_, body, _) = get(&app.url("/"), Some(first)).await;
+    assert_eq!(body, json!({ "user_count": 1 }), "{what}");
+    let (_, body, removal) = get(&app.url("/logout/"), Some(first)).await;
+    assert_eq!(body, json!({ "message": "Logged out" }), "{what}");
+    assert!(removal.unwrap().contains("Max-Age=0"), "{what}");
+}
+
+/// The tutorial's settings: the lesson.
 #[tokio::test]
-async fn settings_attributes_are_exact() {
-    for bin in [AXUM_SETTINGS, HYPER_SETTINGS] {
+async fn settings_lesson_attributes_are_exact() {
+    let app = App::start(AXUM_SETTINGS, &[]);
+    settings_attributes_are_exact_on(&app, "axum-settings").await;
+}
+
+/// The tutorial's settings in `serve`, on a server-side store and in the
+/// cookie, in axum and hyper: the settings apply alike.
+#[tokio::test]
+async fn serve_settings_attributes_are_exact() {
+    for framework in FRAMEWORKS {
         for store in ["memory", "cookie"] {
-            let app = App::start(bin, &[("SESSION_STORE", store)]);
-            let (status, body, set_cookie) = get(&app.url("/"), None).await;
-            assert_eq!((status, body), (200, json!({ "user_count": 0 })));
-            let set_cookie = set_cookie.expect("a session cookie");
-            let mut parts: Vec<&str> = set_cookie.split("; ").collect();
-            let first = parts.remove(0);
-            assert!(first.starts_with("session_id="), "{set_cookie}");
-            parts.sort_unstable();
-            assert_eq!(
-                parts,
-                [
-                    "HttpOnly",
-                    "Max-Age=1800",
-                    "Path=/",
-                    "SameSite=Strict",
-                    "Secure"
-                ],
-                "{bin} {store}: {set_cookie}"
-            );
-            let (_, body, _) = get(&app.url("/"), Some(first)).await;
-            assert_eq!(body, json!({ "user_count": 1 }));
+            let app = serve("settings", framework, &[("SESSION_STORE", store)]);
+            settings_attributes_are_exact_on(&app, &format!("serve, {framework}, {store}")).await;
         }
     }
 }
 
 /// A server-side store keeps a session of a million entries with a small
-/// cookie.
-#[tokio::test]
-async fn big_session_works_with_a_server_side_store() {
-    for bin in [AXUM_BIG, HYPER_BIG] {
-        let app = App::start(bin, &[("SESSION_STORE", "memory")]);
-        let (status, body, set_cookie) = get(&app.url("/login/hong/"), None).await;
-        assert_eq!(status, 200, "{body}");
-        assert_eq!(body["entries"], 1_000_000);
-        let cookie = pair(&set_cookie.expect("a session cookie"));
-        assert!(cookie.len() < 100, "the cookie holds only the id: {cookie}");
-        let (_, body, _) = get(&app.url("/get/"), Some(&cookie)).await;
-        assert_eq!(body, json!({ "user_id": "hong", "entries": 1_000_000 }));
-        let (_, body, removal) = get(&app.url("/logout/"), Some(&cookie)).await;
-        assert_eq!(body, json!({ "message": "Logged out" }));
-        assert!(removal.unwrap().contains("Max-Age=0"));
-    }
+/// cookie: `base` is where the scenario's routes are.
+async fn big_session_works_on(base: &str, what: &str) {
+    let (status, body, set_cookie) = get(&format!("{base}/login/hong/"), None).await;
+    assert_eq!(status, 200, "{what}: {body}");
+    assert_eq!(body["entries"], 1_000_000, "{what}");
+    let cookie = pair(&set_cookie.expect("a session cookie"));
+    assert!(cookie.len() < 100, "the cookie holds only the id: {cookie}");
+    let (_, body, _) = get(&format!("{base}/get/"), Some(&cookie)).await;
+    assert_eq!(body, json!({ "user_id": "hong", "entries": 1_000_000 }));
+    let (_, body, removal) = get(&format!("{base}/logout/"), Some(&cookie)).await;
+    assert_eq!(body, json!({ "message": "Logged out" }));
+    assert!(removal.unwrap().contains("Max-Age=0"), "{what}");
+    let (_, body, _) = get(&format!("{base}/get/"), Some(&cookie)).await;
+    assert_eq!(body, json!({ "message": "Login first" }), "{what}");
 }
 
 /// A cookie store refuses the big session clearly instead of sending a
 /// cookie the browser would drop; the session stays as it was.
+async fn big_session_is_refused_on(base: &str, what: &str) {
+    let (status, body, set_cookie) = get(&format!("{base}/login/hong/"), None).await;
+    assert_eq!(status, 500, "{what}");
+    assert!(
+        set_cookie.is_none(),
+        "{what}: no cookie may be sent: {set_cookie:?}"
+    );
+    let text = body.to_string();
+    for needle in ["4096", "server-side store", "bytes"] {
+        assert!(
+            text.contains(needle),
+            "{what}: {needle:?} missing from {text}"
+        );
+    }
+    let (_, body, _) = get(&format!("{base}/get/"), None).await;
+    assert_eq!(body, json!({ "message": "Login first" }), "{what}");
+}
+
+/// The lesson: memory at `/`, the cookie under `/cookie/`.
 #[tokio::test]
-async fn big_session_is_refused_clearly_by_cookie_stores() {
-    for bin in [AXUM_BIG, HYPER_BIG] {
+async fn big_lesson_works_in_memory_and_is_refused_in_the_cookie() {
+    let app = App::start(AXUM_BIG, &[]);
+    big_session_works_on(&app.base, "axum-big").await;
+    big_session_is_refused_on(&app.url("/cookie"), "axum-big /cookie/").await;
+}
+
+#[tokio::test]
+async fn serve_big_session_works_with_a_server_side_store() {
+    for framework in FRAMEWORKS {
+        let app = serve("big", framework, &[("SESSION_STORE", "memory")]);
+        big_session_works_on(&app.base, &format!("serve big, {framework}")).await;
+    }
+}
+
+#[tokio::test]
+async fn serve_big_session_is_refused_clearly_by_cookie_stores() {
+    for framework in FRAMEWORKS {
         for store in ["cookie", "cookie-encrypted", "starlette"] {
-            let app = App::start(bin, &[("SESSION_STORE", store)]);
-            let (status, body, set_cookie) = get(&app.url("/login/hong/"), None).await;
-            assert_eq!(status, 500, "{bin} {store}");
-            assert!(
-                set_cookie.is_none(),
-                "no cookie may be sent: {set_cookie:?}"
-            );
-            let text = body.to_string();
-            for needle in ["4096", "server-side store", "bytes"] {
-                assert!(text.contains(needle), "{needle:?} missing from {text}");
-            }
-            let (_, body, _) = get(&app.url("/get/"), None).await;
-            assert_eq!(body, json!({ "message": "Login first" }));
+            let app = serve("big", framework, &[("SESSION_STORE", store)]);
+            big_session_is_refused_on(&app.base, &format!("serve big, {framework}, {store}")).await;
         }
     }
 }
@@ -121,11 +156,11 @@ async fn cookie_sessions_survive_a_restart() {
         ("starlette", "dev-secret-key"),
     ] {
         let envs = [("SESSION_STORE", store), ("SESSION_SECRET", secret)];
-        let app = App::start(AXUM_COUNTER, &envs);
+        let app = serve("counter", "axum", &envs);
         let (_, _, set_cookie) = get(&app.url("/"), None).await;
         let cookie = pair(&set_cookie.unwrap());
         app.stop();
-        let app = App::start(HYPER_COUNTER, &envs);
+        let app = serve("counter", "hyper", &envs);
         let (_, body, _) = get(&app.url("/"), Some(&cookie)).await;
         assert_eq!(body, json!({ "user_count": 1 }), "{store}");
     }
@@ -141,9 +176,10 @@ async fn starlette_cookie_is_shared_with_a_fastapi_app() {
     let mut data = session_core::store::Data::new();
     data.insert("user_count".into(), json!(41));
     let minted = common::starlette_cookie(&codec, data);
-    for bin in [AXUM_COUNTER, HYPER_COUNTER] {
-        let app = App::start(
-            bin,
+    for framework in FRAMEWORKS {
+        let app = serve(
+            "counter",
+            framework,
             &[
                 ("SESSION_STORE", "starlette"),
                 ("SESSION_SECRET", "dev-secret-key"),
@@ -173,7 +209,7 @@ async fn starlette_cookie_is_shared_with_a_fastapi_app() {
 /// `/logout/` of the counter with a cookie store removes the cookie.
 #[tokio::test]
 async fn emptied_cookie_session_is_removed() {
-    let app = App::start(AXUM_COUNTER, &[("SESSION_STORE", "cookie-encrypted")]);
+    let app = serve("counter", "axum", &[("SESSION_STORE", "cookie-encrypted")]);
     let client = common::browser();
     assert_eq!(
         get_json(&client, &app.url("/")).await,

@@ -1,17 +1,16 @@
 //! Sessions in Redis, shared by several instances of an app: a cookie that
 //! instance A set is counted on instance B, and a login outlives a restart
-//! of the app. Needs `REDIS_URL` (and `REDIS_CLUSTER_URLS` for the cluster
-//! case): `scripts/test` starts throwaway servers and sets both.
+//! of the app; the `axum-redis` lesson itself, and `serve` for the counter,
+//! hyper, a Redis Cluster and the local cache. Needs `REDIS_URL` (and
+//! `REDIS_CLUSTER_URLS` for the cluster case): `scripts/test` starts
+//! throwaway servers and sets both.
 
 mod common;
 
-use common::{cluster_spec, App, SECRET};
+use common::{cluster_spec, run_to_exit, serve, App, SECRET};
 use serde_json::{json, Value};
 
-const AXUM_COUNTER: &str = env!("CARGO_BIN_EXE_axum-counter");
-const HYPER_COUNTER: &str = env!("CARGO_BIN_EXE_hyper-counter");
 const AXUM_REDIS: &str = env!("CARGO_BIN_EXE_axum-redis");
-const HYPER_REDIS: &str = env!("CARGO_BIN_EXE_hyper-redis");
 
 fn redis_url() -> String {
     match std::env::var("REDIS_URL") {
@@ -54,17 +53,17 @@ async fn get(client: &reqwest::Client, url: &str, cookie: Option<&str>) -> (Valu
     (body, set_cookie)
 }
 
-/// Two instances on one store: A starts the count, B continues it with A's
-/// cookie, logout on B is seen by A.
-async fn shared_counter(a_bin: &str, b_bin: &str, store: &str) {
-    shared_counter_with(a_bin, b_bin, store, &[]).await;
+/// Two `serve` counters on one store, in frameworks `a` and `b`: A starts
+/// the count, B continues it with A's cookie, logout on B is seen by A.
+async fn shared_counter(a: &str, b: &str, store: &str) {
+    shared_counter_with(a, b, store, &[]).await;
 }
 
-async fn shared_counter_with(a_bin: &str, b_bin: &str, store: &str, more: &[(&str, &str)]) {
+async fn shared_counter_with(a: &str, b: &str, store: &str, more: &[(&str, &str)]) {
     let mut envs = vec![("SESSION_STORE", store), ("SESSION_SECRET", SECRET)];
     envs.extend_from_slice(more);
-    let a = App::start(a_bin, &envs);
-    let b = App::start(b_bin, &envs);
+    let a = serve("counter", a, &envs);
+    let b = serve("counter", b, &envs);
     let client = client();
 
     let (body, cookie) = get(&client, &a.url("/"), None).await;
@@ -104,12 +103,12 @@ async fn shared_counter_with(a_bin: &str, b_bin: &str, store: &str, more: &[(&st
 
 #[tokio::test]
 async fn axum_instances_share_a_counter_in_redis() {
-    shared_counter(AXUM_COUNTER, AXUM_COUNTER, &redis_url()).await;
+    shared_counter("axum", "axum", &redis_url()).await;
 }
 
 #[tokio::test]
 async fn axum_and_hyper_instances_share_a_counter_in_a_redis_cluster() {
-    shared_counter(AXUM_COUNTER, HYPER_COUNTER, &cluster_spec()).await;
+    shared_counter("axum", "hyper", &cluster_spec()).await;
 }
 
 /// The same with each instance's local cache (fenced: a cached read sees
@@ -117,19 +116,15 @@ async fn axum_and_hyper_instances_share_a_counter_in_a_redis_cluster() {
 #[tokio::test]
 async fn instances_with_a_fenced_local_cache_see_each_others_writes() {
     let fenced = [("SESSION_CACHE", "fenced"), ("SESSION_SERIALIZE", "0")];
-    shared_counter_with(AXUM_COUNTER, HYPER_COUNTER, &redis_url(), &fenced).await;
-    shared_counter_with(AXUM_COUNTER, HYPER_COUNTER, &cluster_spec(), &fenced).await;
+    shared_counter_with("axum", "hyper", &redis_url(), &fenced).await;
+    shared_counter_with("axum", "hyper", &cluster_spec(), &fenced).await;
 }
 
-/// Login on one instance, stop it, start a new one: still logged in.
-async fn login_outlives_the_app(bin: &str) {
-    let store = redis_url();
-    let envs = [
-        ("SESSION_STORE", store.as_str()),
-        ("SESSION_SECRET", SECRET),
-    ];
+/// Login on one instance (`start` starts one), stop it, start a new one:
+/// still logged in.
+async fn login_outlives_the_app(start: impl Fn() -> App) {
     let client = client();
-    let first = App::start(bin, &envs);
+    let first = start();
     assert_eq!(
         get(&client, &first.url("/get/"), None).await.0,
         json!({ "message": "Login first" })
@@ -139,7 +134,7 @@ async fn login_outlives_the_app(bin: &str) {
     let cookie = cookie.expect("login must set a session cookie");
     first.stop();
 
-    let second = App::start(bin, &envs);
+    let second = start();
     assert_eq!(
         get(&client, &second.url("/get/"), Some(&cookie)).await.0,
         json!({ "session_info": { "user_id": "hong", "age": 21, "email": "aaa@aaa.com" } }),
@@ -154,36 +149,70 @@ async fn login_outlives_the_app(bin: &str) {
 }
 
 #[tokio::test]
-async fn axum_redis_login_outlives_the_app() {
-    login_outlives_the_app(AXUM_REDIS).await;
+async fn redis_lesson_login_outlives_the_app() {
+    let url = redis_url();
+    let envs = [("REDIS_URL", url.as_str()), ("SESSION_SECRET", SECRET)];
+    login_outlives_the_app(|| App::start(AXUM_REDIS, &envs)).await;
 }
 
 #[tokio::test]
-async fn hyper_redis_login_outlives_the_app() {
-    login_outlives_the_app(HYPER_REDIS).await;
+async fn serve_hyper_login_in_redis_outlives_the_app() {
+    let url = redis_url();
+    let envs = [("SESSION_STORE", url.as_str()), ("SESSION_SECRET", SECRET)];
+    login_outlives_the_app(|| serve("login", "hyper", &envs)).await;
 }
 
-/// A Redis that is not there is a clear startup error, not a hang.
+/// Two instances of the lesson on one Redis: a login on one is seen by the
+/// other, a logout on the other ends it for both.
+#[tokio::test]
+async fn redis_lesson_instances_share_a_login() {
+    let url = redis_url();
+    let envs = [("REDIS_URL", url.as_str()), ("SESSION_SECRET", SECRET)];
+    let (a, b) = (App::start(AXUM_REDIS, &envs), App::start(AXUM_REDIS, &envs));
+    let client = client();
+    let (body, cookie) = get(&client, &a.url("/login/hong/"), None).await;
+    assert_eq!(body, json!({ "message": "Logged in" }));
+    let cookie = cookie.expect("login must set a session cookie");
+    assert_eq!(
+        get(&client, &b.url("/get/"), Some(&cookie)).await.0,
+        json!({ "session_info": { "user_id": "hong", "age": 21, "email": "aaa@aaa.com" } }),
+        "B must see A's login"
+    );
+    let (body, _) = get(&client, &b.url("/logout/"), Some(&cookie)).await;
+    assert_eq!(body, json!({ "message": "Logged out" }));
+    assert_eq!(
+        get(&client, &a.url("/get/"), Some(&cookie)).await.0,
+        json!({ "message": "Login first" }),
+        "a logout on B must end the session on A"
+    );
+}
+
+/// The lesson without a key stops at start, naming the variable.
+#[tokio::test]
+async fn redis_lesson_needs_a_key() {
+    let output = run_to_exit(AXUM_REDIS, &[("REDIS_URL", "redis://127.0.0.1:1")]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("SESSION_SECRET"), "{stderr}");
+}
+
+/// A Redis that is not there is a clear startup error, not a hang, and the
+/// password in the URL does not leak into it: the lesson and `serve`.
 #[tokio::test]
 async fn unreachable_redis_is_a_startup_error() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .expect("free port")
         .port();
-    let output = std::process::Command::new(AXUM_REDIS)
-        .env("PORT", "0")
-        .env(
-            "SESSION_STORE",
-            format!("redis://:hunter2@127.0.0.1:{port}"),
-        )
-        .env("SESSION_SECRET", SECRET)
-        .output()
-        .expect("run axum-redis");
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("Redis"), "{stderr}");
-    assert!(
-        !stderr.contains("hunter2"),
-        "the password leaked into the error: {stderr}"
-    );
+    let url = format!("redis://:hunter2@127.0.0.1:{port}");
+    for (bin, variable) in [(AXUM_REDIS, "REDIS_URL"), (common::SERVE, "SESSION_STORE")] {
+        let output = run_to_exit(bin, &[(variable, &url), ("SESSION_SECRET", SECRET)]);
+        assert!(!output.status.success(), "{bin}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("Redis"), "{bin}: {stderr}");
+        assert!(
+            !stderr.contains("hunter2"),
+            "{bin}: the password leaked into the error: {stderr}"
+        );
+    }
 }

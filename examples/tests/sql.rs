@@ -1,17 +1,15 @@
 //! Sessions in an SQL table: a SQLite counter and login outlive a restart
 //! of the app, and app instances on one PostgreSQL or MariaDB share
-//! sessions. Needs `DATABASE_URL` and `MYSQL_URL`: `scripts/test` starts
+//! sessions; the `axum-db` lesson itself, and `serve` for the counter and
+//! hyper. Needs `DATABASE_URL` and `MYSQL_URL`: `scripts/test` starts
 //! throwaway servers and sets both.
 
 mod common;
 
-use common::{browser, get_json, App, SECRET};
+use common::{browser, get_json, run_to_exit, serve, App, SECRET};
 use serde_json::json;
 
-const AXUM_COUNTER: &str = env!("CARGO_BIN_EXE_axum-counter");
-const HYPER_COUNTER: &str = env!("CARGO_BIN_EXE_hyper-counter");
 const AXUM_DB: &str = env!("CARGO_BIN_EXE_axum-db");
-const HYPER_DB: &str = env!("CARGO_BIN_EXE_hyper-db");
 
 fn url(var: &str) -> String {
     match std::env::var(var) {
@@ -28,8 +26,8 @@ fn sqlite_url(dir: &tempfile::TempDir) -> String {
     format!("sqlite://{}", dir.path().join("sessions.db").display())
 }
 
-/// Count, stop the app, start it again on the same file: the count goes on.
-async fn counter_survives_a_restart(bin: &str) {
+/// Count, stop `serve`, start it again on the same file: the count goes on.
+async fn counter_survives_a_restart(framework: &str) {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = sqlite_url(&dir);
     let envs = [
@@ -38,7 +36,7 @@ async fn counter_survives_a_restart(bin: &str) {
     ];
     let client = browser();
 
-    let first = App::start(bin, &envs);
+    let first = serve("counter", framework, &envs);
     assert_eq!(
         get_json(&client, &first.url("/")).await,
         json!({ "user_count": 0 })
@@ -49,7 +47,7 @@ async fn counter_survives_a_restart(bin: &str) {
     );
     first.stop();
 
-    let second = App::start(bin, &envs);
+    let second = serve("counter", framework, &envs);
     assert_eq!(
         get_json(&client, &second.url("/")).await,
         json!({ "user_count": 2 }),
@@ -67,19 +65,42 @@ async fn counter_survives_a_restart(bin: &str) {
 
 #[tokio::test]
 async fn axum_sqlite_counter_survives_a_restart() {
-    counter_survives_a_restart(AXUM_COUNTER).await;
+    counter_survives_a_restart("axum").await;
 }
 
 #[tokio::test]
 async fn hyper_sqlite_counter_survives_a_restart() {
-    counter_survives_a_restart(HYPER_COUNTER).await;
+    counter_survives_a_restart("hyper").await;
+}
+
+/// The login app on the database at `url`: the lesson (`DATABASE_URL`) or
+/// `serve` in hyper (`SESSION_STORE`).
+#[derive(Clone, Copy, Debug)]
+enum LoginApp {
+    Lesson,
+    ServeHyper,
+}
+
+impl LoginApp {
+    fn start(self, url: &str) -> App {
+        match self {
+            LoginApp::Lesson => App::start(
+                AXUM_DB,
+                &[("DATABASE_URL", url), ("SESSION_SECRET", SECRET)],
+            ),
+            LoginApp::ServeHyper => serve(
+                "login",
+                "hyper",
+                &[("SESSION_STORE", url), ("SESSION_SECRET", SECRET)],
+            ),
+        }
+    }
 }
 
 /// Log in, restart the app, still logged in; log out, logged out.
-async fn login_outlives_the_app(bin: &str, store: &str) {
-    let envs = [("SESSION_STORE", store), ("SESSION_SECRET", SECRET)];
+async fn login_outlives_the_app(app: LoginApp, store: &str) {
     let client = browser();
-    let first = App::start(bin, &envs);
+    let first = app.start(store);
     assert_eq!(
         get_json(&client, &first.url("/get/")).await,
         json!({ "message": "Login first" })
@@ -90,7 +111,7 @@ async fn login_outlives_the_app(bin: &str, store: &str) {
     );
     first.stop();
 
-    let second = App::start(bin, &envs);
+    let second = app.start(store);
     assert_eq!(
         get_json(&client, &second.url("/get/")).await,
         json!({ "session_info": { "user_id": "hong", "age": 21, "email": "aaa@aaa.com" } }),
@@ -107,23 +128,22 @@ async fn login_outlives_the_app(bin: &str, store: &str) {
 }
 
 #[tokio::test]
-async fn axum_db_login_outlives_the_app_on_sqlite() {
+async fn db_lesson_login_outlives_the_app_on_sqlite() {
     let dir = tempfile::tempdir().expect("temp dir");
-    login_outlives_the_app(AXUM_DB, &sqlite_url(&dir)).await;
+    login_outlives_the_app(LoginApp::Lesson, &sqlite_url(&dir)).await;
 }
 
 #[tokio::test]
-async fn hyper_db_login_outlives_the_app_on_sqlite() {
+async fn serve_hyper_login_outlives_the_app_on_sqlite() {
     let dir = tempfile::tempdir().expect("temp dir");
-    login_outlives_the_app(HYPER_DB, &sqlite_url(&dir)).await;
+    login_outlives_the_app(LoginApp::ServeHyper, &sqlite_url(&dir)).await;
 }
 
-/// An axum and a hyper instance on one database: a login on one is seen by
-/// the other, and a logout on the other ends it for both.
+/// The lesson and `serve` in hyper on one database: a login on one is seen
+/// by the other, and a logout on the other ends it for both.
 async fn instances_share_a_login(store: &str) {
-    let envs = [("SESSION_STORE", store), ("SESSION_SECRET", SECRET)];
-    let a = App::start(AXUM_DB, &envs);
-    let b = App::start(HYPER_DB, &envs);
+    let a = LoginApp::Lesson.start(store);
+    let b = LoginApp::ServeHyper.start(store);
     let client = browser();
     assert_eq!(
         get_json(&client, &a.url("/login/hong/")).await,
@@ -157,16 +177,18 @@ async fn instances_share_a_login_in_mariadb() {
 
 #[tokio::test]
 async fn postgres_login_outlives_the_app() {
-    login_outlives_the_app(HYPER_DB, &url("DATABASE_URL")).await;
+    login_outlives_the_app(LoginApp::ServeHyper, &url("DATABASE_URL")).await;
+    login_outlives_the_app(LoginApp::Lesson, &url("DATABASE_URL")).await;
 }
 
 #[tokio::test]
 async fn mariadb_login_outlives_the_app() {
-    login_outlives_the_app(AXUM_DB, &url("MYSQL_URL")).await;
+    login_outlives_the_app(LoginApp::Lesson, &url("MYSQL_URL")).await;
+    login_outlives_the_app(LoginApp::ServeHyper, &url("MYSQL_URL")).await;
 }
 
 /// A database that is not there is a clear startup error, not a hang, and
-/// the password in the URL does not leak into it.
+/// the password in the URL does not leak into it: the lesson and `serve`.
 #[tokio::test]
 async fn unreachable_database_is_a_startup_error() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -177,18 +199,24 @@ async fn unreachable_database_is_a_startup_error() {
         format!("postgres://postgres:hunter2@127.0.0.1:{port}/test"),
         format!("mysql://root:hunter2@127.0.0.1:{port}/test"),
     ] {
-        let output = std::process::Command::new(AXUM_DB)
-            .env("PORT", "0")
-            .env("SESSION_STORE", &store)
-            .env("SESSION_SECRET", SECRET)
-            .output()
-            .expect("run axum-db");
-        assert!(!output.status.success(), "{store}: started anyway");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.contains("database"), "{stderr}");
-        assert!(
-            !stderr.contains("hunter2"),
-            "the password leaked into the error: {stderr}"
-        );
+        for (bin, variable) in [(AXUM_DB, "DATABASE_URL"), (common::SERVE, "SESSION_STORE")] {
+            let output = run_to_exit(bin, &[(variable, &store), ("SESSION_SECRET", SECRET)]);
+            assert!(!output.status.success(), "{bin} {store}: started anyway");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(stderr.contains("database"), "{bin}: {stderr}");
+            assert!(
+                !stderr.contains("hunter2"),
+                "{bin}: the password leaked into the error: {stderr}"
+            );
+        }
     }
+}
+
+/// The lesson without a key stops at start, naming the variable.
+#[tokio::test]
+async fn db_lesson_needs_a_key() {
+    let output = run_to_exit(AXUM_DB, &[("DATABASE_URL", "sqlite::memory:")]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("SESSION_SECRET"), "{stderr}");
 }

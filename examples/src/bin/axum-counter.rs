@@ -1,291 +1,50 @@
-//! The visit counter of the FastAPI session tutorial, in axum: `GET /`
-//! answers `{"user_count": N}`, the number of earlier visits of this
-//! session, and counts this one; `GET /logout/` forgets the count.
-//!
-//! ```text
-//! cargo run -p examples --bin axum-counter
-//! curl -c jar -b jar localhost:8000/          # {"user_count":0}
-//! curl -c jar -b jar localhost:8000/          # {"user_count":1}
-//! curl -c jar -b jar localhost:8000/logout/   # {"message":"Logged out"}
-//! curl -c jar -b jar localhost:8000/          # {"user_count":0}
-//! ```
-//!
-//! `SESSION_STORE` picks where sessions live; `session_layer` below shows
-//! how each store is built:
-//!
-//! | `SESSION_STORE` | where the count lives |
-//! |---|---|
-//! | `memory` (default) | this process |
-//! | `cookie`, `cookie-encrypted` | the cookie, signed (HMAC-SHA256) or encrypted (AES-256-GCM) |
-//! | `starlette` | the cookie, in Starlette's format: a FastAPI app with the same secret shares it |
-//! | `sqlite://sessions.db`, `sqlite::memory:`, `postgres://…`, `mysql://…`, `mariadb://…` | an SQL table |
-//! | `redis://…`, `rediss://…`, `redis+cluster://host:port,host:port` | Redis or a Redis Cluster |
-//!
-//! ```text
-//! SESSION_STORE=sqlite://sessions.db cargo run -p examples --bin axum-counter
-//! ```
-//!
-//! The other settings: `PORT` (default 8000, on 127.0.0.1);
-//! `SESSION_SECRET`, the key as hex (`openssl rand -hex 32`; comma-separated
-//! keys rotate: the first signs, all verify; for `starlette`, the secret text
-//! exactly as the FastAPI app has it), a random key with a warning when
-//! unset; `SESSION_HTTPS=1` behind HTTPS in production (the `__Host-`
-//! cookie, see `main`); `SESSION_SERIALIZE=0` lets the requests of one session run at the
-//! same time (by default they take turns: see `main`; with Redis the turns
-//! hold across every instance sharing it); `SESSION_CACHE=1` (Redis, one
-//! node or a Cluster) keeps a local cache of sessions that Redis keeps coherent,
-//! so a request that only reads its session costs no round trip
-//! (`SESSION_CACHE=fenced`: every cached read first checks with Redis).
-//!
-//! To make this file the `src/main.rs` of a crate of your own:
+//! The tutorial's visit counter in axum, sessions in memory: a whole `src/main.rs` needing:
 //!
 //! ```toml
 //! [dependencies]
 //! session-core = { version = "0.1", features = ["axum"] }
 //! session-store-memory = { version = "0.1" }
-//! session-store-redis = { version = "0.1" }
-//! session-store-sql = { version = "0.1", features = ["sqlite", "postgres", "mysql"] }
 //! axum = "0.8"
 //! serde_json = "1"
-//! tokio = { version = "1", features = ["rt-multi-thread", "macros", "net", "signal"] }
-//! tracing = "0.1"
-//! tracing-subscriber = { version = "0.3", features = ["env-filter"] }
+//! tokio = { version = "1", features = ["rt-multi-thread", "macros", "net"] }
+//! ```
+//!
+//! ```text
+//! cargo run -p examples --bin axum-counter
+//! curl -c jar -b jar localhost:8000/          # {"user_count":0}, then 1, 2…
+//! curl -c jar -b jar localhost:8000/logout/   # {"message":"Logged out"}
 //! ```
 #![forbid(unsafe_code)]
 
-use std::error::Error as StdError;
-use std::net::SocketAddr;
-use std::process::ExitCode;
-use std::time::Duration;
-
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::{routing::get, Json, Router};
 use serde_json::{json, Value};
-use session_core::{
-    EncryptedCookie, Error, Key, Keys, Session, SessionConfig, SessionLayer, SignedCookie,
-    StarletteCookie,
-};
+use session_core::{Error, Key, Session, SessionConfig, SessionLayer};
 use session_store_memory::MemoryStore;
-use session_store_redis::{CacheMode, RedisStore};
-use session_store_sql::SqlStore;
-use tokio::net::TcpListener;
 
-/// `GET /`: the count before this visit; then this visit is counted.
 async fn count(session: Session) -> Result<Json<Value>, Error> {
     let user_count: u64 = session.get("user_count").await?.unwrap_or(0);
     session.insert("user_count", user_count + 1).await?;
     Ok(Json(json!({ "user_count": user_count })))
 }
 
-/// `GET /logout/`: forgets the count. An emptied session is deleted and
-/// its cookie removed.
 async fn logout(session: Session) -> Result<Json<Value>, Error> {
-    session.remove_value("user_count").await?;
+    session.remove_value("user_count").await?; // emptied: deleted, its cookie removed
     Ok(Json(json!({ "message": "Logged out" })))
 }
 
 #[tokio::main]
-async fn main() -> ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-
-    let store = std::env::var("SESSION_STORE").unwrap_or_else(|_| "memory".to_owned());
-    let layer = match session_layer(&store).await {
-        Ok(layer) => layer,
-        Err(err) => {
-            eprintln!("error: {err}");
-            return ExitCode::from(2);
-        }
-    };
-    // Plain http (this app's default) needs `Secure` off: browsers drop
-    // `Secure` cookies there (except on localhost). In production, behind
-    // HTTPS, run with SESSION_HTTPS=1: the cookie becomes `__Host-session`
-    // (`Secure`, `Path=/`, no `Domain`), which browsers accept only from
-    // this exact host, so a sibling subdomain cannot plant a session cookie
-    // for it ("cookie tossing").
-    let https = std::env::var("SESSION_HTTPS").is_ok_and(|v| v == "1");
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // A random key: sessions end with the process; `Key::from_env("SESSION_SECRET")?` lasts.
     let config = SessionConfig::new()
-        .with_secure(https)
-        .with_host_prefix(https)
-        // A visit reads the count and writes it back plus one: two visits of
-        // one session at the same time would both read N and count once. So
-        // the requests of one session take turns, unless SESSION_SERIALIZE=0;
-        // with Redis the turn is a lease in Redis, which holds across every
-        // instance of the app sharing that Redis.
-        .with_serialized_requests(std::env::var("SESSION_SERIALIZE").map_or(true, |v| v != "0"));
-
+        .with_secure(false) // plain http, for development: no `Secure` cookie
+        .with_serialized_requests(true); // a session's requests take turns: no visit is lost
+    let layer = SessionLayer::new(MemoryStore::new(), Key::generate()).with_config(config);
     let app = Router::new()
         .route("/", get(count))
-        .route("/logout/", get(logout))
-        .layer(layer.with_config(config));
-
-    let port = port();
-    let listener = match TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await {
-        Ok(listener) => listener,
-        Err(err) => {
-            eprintln!("error: cannot listen on port {port}: {err}");
-            return ExitCode::from(2);
-        }
-    };
-    if let Ok(addr) = listener.local_addr() {
-        println!("listening on http://{addr}");
-    }
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await;
-    match served {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// What `SESSION_STORE` may be (`…`: the rest of a URL).
-const STORES: &str = "memory, cookie, cookie-encrypted, starlette, sqlite://sessions.db, \
-                      sqlite::memory:, postgres://…, mysql://…, mariadb://…, redis://…, \
-                      rediss://…, redis+cluster://host:port,host:port";
-
-/// The session layer for `store`. Error messages leave the URL out: it may
-/// hold a password.
-async fn session_layer(store: &str) -> Result<SessionLayer, Box<dyn StdError>> {
-    if cache_mode()?.is_some() && !store.starts_with("redis") {
-        return Err("SESSION_CACHE works with a Redis store (SESSION_STORE=redis://… or redis+cluster://…) only".into());
-    }
-    let layer = match store {
-        // Server-side stores keep the data; the cookie holds a signed id.
-        "memory" => SessionLayer::new(MemoryStore::new(), keys()?),
-        // Client-side: the data is in the cookie itself (4 KB at most).
-        "cookie" => SessionLayer::client_side(SignedCookie::new(&keys()?)),
-        "cookie-encrypted" => SessionLayer::client_side(EncryptedCookie::new(&keys()?)),
-        "starlette" => SessionLayer::client_side(starlette_cookie()),
-        url if url.starts_with("redis://") || url.starts_with("rediss://") => {
-            let redis = RedisStore::connect(url)
-                .await
-                .map_err(|e| format!("SESSION_STORE names a Redis that cannot be used: {e}"))?;
-            let redis = local_cache(redis).await?;
-            SessionLayer::new(redis, keys()?)
-        }
-        url if url.starts_with("redis+cluster://") || url.starts_with("rediss+cluster://") => {
-            let redis = RedisStore::connect_spec(url)
-                .await
-                .map_err(|e| format!("SESSION_STORE names a Redis that cannot be used: {e}"))?;
-            let redis = local_cache(redis).await?;
-            SessionLayer::new(redis, keys()?)
-        }
-        url if [
-            "sqlite:",
-            "postgres://",
-            "postgresql://",
-            "mysql://",
-            "mariadb://",
-        ]
-        .iter()
-        .any(|scheme| url.starts_with(scheme)) =>
-        {
-            let sql = SqlStore::connect(url)
-                .await
-                .map_err(|e| format!("SESSION_STORE names a database that cannot be used: {e}"))?;
-            // Creates the `sessions` table if it is not there yet.
-            sql.migrate()
-                .await
-                .map_err(|e| format!("creating the sessions table failed: {e}"))?;
-            // Deletes expired rows every ten minutes, as long as the app
-            // runs (dropping the handle does not stop the task).
-            drop(sql.spawn_cleanup(Duration::from_secs(10 * 60)));
-            SessionLayer::new(sql, keys()?)
-        }
-        other => {
-            let shown = match other.split_once("://") {
-                Some((scheme, _)) => format!("{scheme}://…"),
-                None => other.to_owned(),
-            };
-            return Err(format!("unknown SESSION_STORE {shown:?}; valid values: {STORES}").into());
-        }
-    };
-    Ok(layer)
-}
-
-/// What `SESSION_CACHE` asks for: unset or `0`, no cache; `1`, a local
-/// cache of sessions that serves reads with no round trip to Redis, kept
-/// coherent by Redis (`CLIENT TRACKING`): a write on another instance
-/// reaches it a moment later (a read right after it may still see the
-/// write before); `fenced`, the same cache, but every read first checks
-/// with Redis (one `PING`) that no write came meanwhile.
-fn cache_mode() -> Result<Option<CacheMode>, String> {
-    match std::env::var("SESSION_CACHE").as_deref() {
-        Err(_) | Ok("0") => Ok(None),
-        Ok("1") => Ok(Some(CacheMode::Pushed)),
-        Ok("fenced") => Ok(Some(CacheMode::Fenced)),
-        Ok(other) => Err(format!(
-            "SESSION_CACHE must be 0, 1 or fenced, not {other:?}"
-        )),
-    }
-}
-
-/// `redis` with the local cache `SESSION_CACHE` asks for (10,000 sessions
-/// at most).
-async fn local_cache(redis: RedisStore) -> Result<RedisStore, String> {
-    let Some(mode) = cache_mode()? else {
-        return Ok(redis);
-    };
-    redis
-        .with_local_cache_mode(10_000, mode)
-        .await
-        .map_err(|e| format!("SESSION_CACHE: the local cache cannot be set up: {e}"))
-}
-
-/// The keys from `SESSION_SECRET` (hex, comma-separated to rotate: the
-/// first signs, all verify), or a random key that dies with the process.
-fn keys() -> Result<Keys, String> {
-    if std::env::var("SESSION_SECRET").is_ok_and(|secret| !secret.is_empty()) {
-        return Keys::from_env("SESSION_SECRET").map_err(|e| format!("SESSION_SECRET: {e}"));
-    }
-    tracing::warn!(
-        "SESSION_SECRET is not set: using a random key, so sessions will not survive a \
-         restart (make a key with `openssl rand -hex 32`)"
-    );
-    Ok(Key::generate().into())
-}
-
-/// Starlette's cookie format, signed with `SESSION_SECRET` taken as the
-/// secret text exactly as the FastAPI app has it (not hex). Starlette takes
-/// short secrets, so this does too, with a warning.
-fn starlette_cookie() -> StarletteCookie {
-    let secret = match std::env::var("SESSION_SECRET") {
-        Ok(secret) if !secret.is_empty() => secret,
-        _ => {
-            tracing::warn!(
-                "SESSION_SECRET is not set: using a random secret, so sessions will not \
-                 survive a restart nor be shared with a Starlette app"
-            );
-            Key::generate().to_hex()
-        }
-    };
-    let codec = StarletteCookie::new(&secret);
-    if codec.is_weak_secret() {
-        tracing::warn!(
-            min = StarletteCookie::MIN_SECRET_LEN,
-            "SESSION_SECRET is short: a short secret can be guessed offline from one cookie"
-        );
-    }
-    codec
-}
-
-/// `PORT`, or 8000.
-fn port() -> u16 {
-    match std::env::var("PORT") {
-        Ok(text) => text.parse().unwrap_or_else(|_| {
-            tracing::warn!(%text, "PORT is not a port number; using 8000");
-            8000
-        }),
-        Err(_) => 8000,
-    }
+        .route("/logout/", get(logout));
+    let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:8000".into());
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    println!("listening on http://{}", listener.local_addr()?);
+    axum::serve(listener, app.layer(layer)).await?;
+    Ok(())
 }

@@ -1,4 +1,7 @@
 //! Starting example binaries on free ports and talking to them like a browser.
+//!
+//! The lessons listen on `ADDR`, `serve` on `ADDR` too (or `PORT`); both
+//! print `listening on http://…` once they do.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
@@ -13,15 +16,22 @@ pub struct App {
 }
 
 impl App {
-    /// Starts the binary `bin` (a `CARGO_BIN_EXE_*` path) with `PORT=0` and
-    /// `envs`, and waits (at most 30 s) for its `listening on` line.
+    /// Starts the binary `bin` (a `CARGO_BIN_EXE_*` path) on a free port
+    /// of 127.0.0.1 with `envs` (and none of the variables the examples
+    /// read but those), and waits (at most 30 s) for its `listening on`
+    /// line.
     pub fn start(bin: &str, envs: &[(&str, &str)]) -> App {
         let mut command = Command::new(bin);
+        for name in READ {
+            command.env_remove(name);
+        }
+        if !envs
+            .iter()
+            .any(|(name, _)| *name == "ADDR" || *name == "PORT")
+        {
+            command.env("ADDR", "127.0.0.1:0");
+        }
         command
-            .env("PORT", "0")
-            .env_remove("SESSION_STORE")
-            .env_remove("SESSION_SECRET")
-            .env_remove("SESSION_SERIALIZE")
             .env("RUST_LOG", "warn")
             .envs(envs.iter().copied())
             .stdout(Stdio::piped())
@@ -74,6 +84,72 @@ impl Drop for App {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Every variable an example reads.
+const READ: &[&str] = &[
+    "ADDR",
+    "PORT",
+    "SCENARIO",
+    "FRAMEWORK",
+    "SESSION_STORE",
+    "SESSION_SECRET",
+    "SESSION_DATA_KEY",
+    "SESSION_HTTPS",
+    "SESSION_SERIALIZE",
+    "SESSION_CACHE",
+    "DATABASE_URL",
+    "REDIS_URL",
+];
+
+/// The playground binary.
+pub const SERVE: &str = env!("CARGO_BIN_EXE_serve");
+
+/// Starts `serve` with `SCENARIO=scenario`, `FRAMEWORK=framework` and
+/// `envs`.
+pub fn serve(scenario: &str, framework: &str, envs: &[(&str, &str)]) -> App {
+    let mut all = vec![("SCENARIO", scenario), ("FRAMEWORK", framework)];
+    all.extend_from_slice(envs);
+    App::start(SERVE, &all)
+}
+
+/// `serve`'s two frameworks.
+pub const FRAMEWORKS: &[&str] = &["axum", "hyper"];
+
+/// Runs `bin` with `envs` (and none of the other variables the examples
+/// read) until it exits, for programs that must stop at start: one still
+/// running after 30 s is killed, and the test fails.
+pub fn run_to_exit(bin: &str, envs: &[(&str, &str)]) -> std::process::Output {
+    let mut command = Command::new(bin);
+    for name in READ {
+        command.env_remove(name);
+    }
+    if !envs
+        .iter()
+        .any(|(name, _)| *name == "ADDR" || *name == "PORT")
+    {
+        command.env("ADDR", "127.0.0.1:0");
+    }
+    let mut child = command
+        .env("RUST_LOG", "warn")
+        .envs(envs.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {bin}: {e}"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().expect("output");
+            panic!(
+                "{bin} {envs:?} did not stop within 30 s: {}",
+                String::from_utf8_lossy(&output.stdout)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("output")
 }
 
 /// A fresh "browser": an HTTP client with its own cookie jar.
