@@ -3,13 +3,13 @@
 # with peer libraries, relative to the same axum app with no session at all
 # (`noop-axum`, the floor). Three scenarios:
 #
-#   counter       the tutorial counter (`axum-counter`, `GET /`): every
+#   counter       the tutorial counter (`serve`, SCENARIO=counter, `GET /`): every
 #                 request reads and writes the session
-#   readonly      the login app (`axum-login`): one `GET /login/hong/`, then
+#   readonly      the login app (`serve`, SCENARIO=login): one `GET /login/hong/`, then
 #                 wrk on `GET /get/`, which only reads the session and answers
 #                 the profile. "ours redis" runs without and with
 #                 SESSION_CACHE=1 (the local read cache)
-#   twoinstances  two `axum-counter` instances on one Redis, one session
+#   twoinstances  two `serve` counter instances on one Redis, one session
 #                 cookie driven against both at once (two wrk processes in
 #                 parallel, one per instance, half the connections each), with
 #                 SESSION_SERIALIZE=1 and, for contrast, 0; the counter is read
@@ -146,8 +146,8 @@ need redis-cli redis-tools
 if [[ -z ${REDIS_URL:-} ]]; then need redis-server redis-server; fi
 
 # ------------------------------------------------------------------ build ---
-log "building axum-counter and axum-login (release)"
-cargo build --release --quiet -p examples --bin axum-counter --bin axum-login
+log "building the serve playground (release)"
+cargo build --release --quiet -p examples --bin serve
 log "building the peers (release, benches/peers)"
 cargo build --release --quiet --manifest-path benches/peers/Cargo.toml
 
@@ -156,8 +156,8 @@ target_dir() { # MANIFEST -> the target directory cargo uses for it
         grep -o '"target_directory":"[^"]*"' | head -n1 | sed 's/^"target_directory":"//; s/"$//'
 }
 OURS_DIR="$(target_dir Cargo.toml)/release"
-COUNTER_BIN="$OURS_DIR/axum-counter"
-LOGIN_BIN="$OURS_DIR/axum-login"
+COUNTER_BIN="$OURS_DIR/serve"
+LOGIN_BIN="$OURS_DIR/serve"
 PEERS_DIR="$(target_dir benches/peers/Cargo.toml)/release"
 for bin in "$COUNTER_BIN" "$LOGIN_BIN" "$PEERS_DIR"/{noop-axum,tower-sessions-memory,actix-cookie,actix-redis}; do
     [[ -x $bin ]] || { echo "built binary not found: $bin" >&2; exit 1; }
@@ -203,25 +203,25 @@ APPS=()
 if want_scenario counter; then
     APPS+=(
         "counter|noop-axum|floor|$PEERS_DIR/noop-axum|"
-        "counter|ours memory|ours|$COUNTER_BIN|SESSION_STORE=memory SESSION_SERIALIZE=0"
-        "counter|ours cookie|ours|$COUNTER_BIN|SESSION_STORE=cookie SESSION_SERIALIZE=0"
-        "counter|ours redis|ours|$COUNTER_BIN|SESSION_STORE=$REDIS_URL SESSION_SERIALIZE=0"
-        "counter|ours sqlite|ours|$COUNTER_BIN|SESSION_STORE=sqlite://$SQLITE_DB SESSION_SERIALIZE=0"
+        "counter|ours memory|ours|$COUNTER_BIN|SCENARIO=counter SESSION_STORE=memory SESSION_SERIALIZE=0"
+        "counter|ours cookie|ours|$COUNTER_BIN|SCENARIO=counter SESSION_STORE=cookie SESSION_SERIALIZE=0"
+        "counter|ours redis|ours|$COUNTER_BIN|SCENARIO=counter SESSION_STORE=$REDIS_URL SESSION_SERIALIZE=0"
+        "counter|ours sqlite|ours|$COUNTER_BIN|SCENARIO=counter SESSION_STORE=sqlite://$SQLITE_DB SESSION_SERIALIZE=0"
         "counter|tower-sessions-memory|peer|$PEERS_DIR/tower-sessions-memory|"
         "counter|actix-cookie|peer|$PEERS_DIR/actix-cookie|"
         "counter|actix-redis|peer|$PEERS_DIR/actix-redis|REDIS_URL=$REDIS_URL"
     )
     if [[ $LOAD_SERIALIZED == 1 ]]; then
-        APPS+=("counter|ours memory, serialized|ours|$COUNTER_BIN|SESSION_STORE=memory SESSION_SERIALIZE=1")
+        APPS+=("counter|ours memory, serialized|ours|$COUNTER_BIN|SCENARIO=counter SESSION_STORE=memory SESSION_SERIALIZE=1")
     fi
 fi
 if want_scenario readonly; then
     APPS+=(
         "readonly|noop-axum|floor|$PEERS_DIR/noop-axum|"
-        "readonly|ours memory|ours|$LOGIN_BIN|SESSION_STORE=memory SESSION_SERIALIZE=0"
-        "readonly|ours cookie|ours|$LOGIN_BIN|SESSION_STORE=cookie SESSION_SERIALIZE=0"
-        "readonly|ours redis|ours|$LOGIN_BIN|SESSION_STORE=$REDIS_URL SESSION_SERIALIZE=0 SESSION_CACHE=0"
-        "readonly|ours redis, cached|ours|$LOGIN_BIN|SESSION_STORE=$REDIS_URL SESSION_SERIALIZE=0 SESSION_CACHE=1"
+        "readonly|ours memory|ours|$LOGIN_BIN|SCENARIO=login SESSION_STORE=memory SESSION_SERIALIZE=0"
+        "readonly|ours cookie|ours|$LOGIN_BIN|SCENARIO=login SESSION_STORE=cookie SESSION_SERIALIZE=0"
+        "readonly|ours redis|ours|$LOGIN_BIN|SCENARIO=login SESSION_STORE=$REDIS_URL SESSION_SERIALIZE=0 SESSION_CACHE=0"
+        "readonly|ours redis, cached|ours|$LOGIN_BIN|SCENARIO=login SESSION_STORE=$REDIS_URL SESSION_SERIALIZE=0 SESSION_CACHE=1"
         "readonly|tower-sessions-memory|peer|$PEERS_DIR/tower-sessions-memory|"
         "readonly|actix-cookie|peer|$PEERS_DIR/actix-cookie|"
         "readonly|actix-redis|peer|$PEERS_DIR/actix-redis|REDIS_URL=$REDIS_URL"
@@ -229,8 +229,8 @@ if want_scenario readonly; then
 fi
 if want_scenario twoinstances; then
     APPS+=(
-        "twoinstances|ours redis x2, serialized|pair|$COUNTER_BIN|SESSION_STORE=$REDIS_URL SESSION_SERIALIZE=1"
-        "twoinstances|ours redis x2|pair|$COUNTER_BIN|SESSION_STORE=$REDIS_URL SESSION_SERIALIZE=0"
+        "twoinstances|ours redis x2, serialized|pair|$COUNTER_BIN|SCENARIO=counter SESSION_STORE=$REDIS_URL SESSION_SERIALIZE=1"
+        "twoinstances|ours redis x2|pair|$COUNTER_BIN|SCENARIO=counter SESSION_STORE=$REDIS_URL SESSION_SERIALIZE=0"
     )
 fi
 if [[ -n $LOAD_ONLY ]]; then
@@ -656,7 +656,7 @@ table() {
             echo "| $label | $S_MEAN | ${S_PER:-–} | $S_REL | $S_RELMEM | $S_CPU | $S_RCPU | $S_NON2XX | $(per_round "$id" AFTER) | $S_STATUS |"
         done < <(app_ids readonly)
         echo
-        echo "Ours is \`axum-login\`; \"cached\" runs it with SESSION_CACHE=1 (the local read cache), the"
+        echo "Ours is \`serve\` (SCENARIO=login); \"cached\" runs it with SESSION_CACHE=1 (the local read cache), the"
         echo "other with SESSION_CACHE=0. noop-axum answers the same profile JSON without a session. Each"
         echo "app's \`/get/\` must answer the logged-in profile before the run and after it (\"/get/ after\")."
         cpu_note
@@ -672,7 +672,7 @@ table() {
             echo "| ${id#*|} | $S_MEAN | ${S_PER:-–} | $S_CPU | $S_RCPU | $S_NON2XX | $(per_round "$id" OK2XX) | $(per_round "$id" ADVANCE) | $(per_round "$id" LOST) | $S_STATUS |"
         done < <(app_ids twoinstances)
         echo
-        echo "Two \`axum-counter\` processes, both pinned to CPU $SERVER_CPU, on the same Redis; two wrk processes"
+        echo "Two \`serve\` counter processes, both pinned to CPU $SERVER_CPU, on the same Redis; two wrk processes"
         echo "in parallel on CPU $CLIENT_CPU, one per instance with $PAIR_CONNECTIONS connections each, all with the same"
         echo "session cookie. Per round: the 2xx responses both wrk counted, the counter's advance over the"
         echo "run (read before and after it with curl), and lost updates = 2xx − advance. wrk does not count"
