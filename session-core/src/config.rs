@@ -7,7 +7,7 @@ use std::time::Duration;
 pub use cookie::SameSite;
 use time::OffsetDateTime;
 
-use crate::clock::{Clock, SystemClock};
+use crate::life::{Clock, SystemClock};
 
 /// The largest cookie (name plus value) that browsers keep, in bytes.
 ///
@@ -560,82 +560,12 @@ impl SessionConfig {
     pub fn max_age(&self) -> Option<Duration> {
         self.max_age
     }
-
-    /// The current time from the configured clock.
-    pub(crate) fn now(&self) -> OffsetDateTime {
-        self.clock.now()
-    }
-
-    /// How long a session lives without activity on the server: the idle
-    /// timeout, else the max age, else the default.
-    pub(crate) fn server_ttl(&self, expiry: Option<Expiry>) -> Duration {
-        match expiry {
-            Some(Expiry::OnInactivity(ttl)) => ttl,
-            _ => self
-                .idle_timeout
-                .or(self.max_age)
-                .unwrap_or(DEFAULT_MAX_AGE),
-        }
-    }
-
-    /// The expiry of a session touched at `now` and created at `created_at`.
-    pub(crate) fn expires_at(
-        &self,
-        now: OffsetDateTime,
-        created_at: OffsetDateTime,
-        expiry: Option<Expiry>,
-    ) -> OffsetDateTime {
-        let mut at = match expiry {
-            Some(Expiry::AtDateTime(at)) => at,
-            other => now.saturating_add(to_time(self.server_ttl(other))),
-        };
-        if let Some(absolute) = self.absolute_timeout {
-            at = at.min(created_at.saturating_add(to_time(absolute)));
-        }
-        at
-    }
-
-    /// Whether a session whose stored expiry is `stored` keeps it, rather
-    /// than moving to `new`, on a request at `now`
-    /// ([`with_expiry_precision`](Self::with_expiry_precision)).
-    pub(crate) fn keeps_expiry(
-        &self,
-        now: OffsetDateTime,
-        stored: OffsetDateTime,
-        new: OffsetDateTime,
-    ) -> bool {
-        if self.expiry_precision.is_zero() {
-            return false;
-        }
-        // In Unix milliseconds (what stores keep): plain integer arithmetic.
-        use crate::store::unix_millis;
-        let (now, stored, new) = (unix_millis(now), unix_millis(stored), unix_millis(new));
-        let precision = i64::try_from(self.expiry_precision.as_millis()).unwrap_or(i64::MAX);
-        let slack = precision.min(new.saturating_sub(now) / 100);
-        new >= stored && new - stored <= slack
-    }
-
-    /// Whether a session created at `created_at` has passed the absolute timeout.
-    pub(crate) fn past_absolute(&self, now: OffsetDateTime, created_at: OffsetDateTime) -> bool {
-        self.absolute_timeout
-            .is_some_and(|abs| created_at.saturating_add(to_time(abs)) <= now)
-    }
-
-    /// Whether requests that use a session should extend its expiry.
-    pub(crate) fn extends_on_use(&self) -> bool {
-        self.rolling || self.idle_timeout.is_some()
-    }
 }
 
 /// Whether `byte` may appear in an RFC 6265 token (RFC 2616's `token`: any
 /// visible ASCII character but the separators).
 fn is_token_byte(byte: u8) -> bool {
     byte.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&byte)
-}
-
-/// Converts a std duration to a `time` duration, saturating.
-pub(crate) fn to_time(d: Duration) -> time::Duration {
-    time::Duration::try_from(d).unwrap_or(time::Duration::MAX)
 }
 
 #[cfg(test)]

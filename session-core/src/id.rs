@@ -1,11 +1,22 @@
-//! Session ids: 128 random bits from the operating system's CSPRNG.
+//! Session ids: 128 random bits from the operating system's CSPRNG, the
+//! digest stores keep of them ([`Id::at_rest`]), and the signed cookie value
+//! that carries one, `<id>.<HMAC-SHA256 tag>`.
+//!
+//! The signed value is the 22-character id, a dot, and 43 characters of
+//! URL-safe base64 of HMAC-SHA256 over the raw id bytes, under a sub-key
+//! derived from each [`Key`](crate::Key) for this one purpose ([`MacKeys`]:
+//! the first key signs, every key verifies in constant time; shared with
+//! the signed-data cookie, which has its own purpose).
 
 use std::fmt;
 use std::str::FromStr;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
+
+use crate::Keys;
 
 /// Fills `buf` from the operating system's CSPRNG.
 ///
@@ -190,17 +201,191 @@ impl fmt::Display for Id {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+type HmacSha256 = Hmac<Sha256>;
 
-    #[test]
-    fn parse_rejects_wrong_lengths_and_alphabet() {
-        assert!("".parse::<Id>().is_err());
-        assert!("A".repeat(21).parse::<Id>().is_err());
-        assert!("A".repeat(23).parse::<Id>().is_err());
-        assert!(format!("{}+", "A".repeat(21)).parse::<Id>().is_err());
-        // 22 chars whose last symbol carries non-zero padding bits
-        assert!(format!("{}B", "A".repeat(21)).parse::<Id>().is_err());
+/// Length of a tag in bytes.
+pub(crate) const TAG_LEN: usize = 32;
+/// Length of a tag as unpadded base64.
+pub(crate) const TAG_ENCODED_LEN: usize = 43;
+
+/// Pre-keyed HMAC-SHA256 states, the signing key first.
+#[derive(Clone)]
+pub(crate) struct MacKeys(Vec<HmacSha256>);
+
+impl MacKeys {
+    /// One state per key, keyed with that key's sub-key for `purpose`.
+    pub(crate) fn new(keys: &Keys, purpose: &[u8]) -> Self {
+        Self(
+            keys.iter()
+                .map(|key| {
+                    HmacSha256::new_from_slice(&key.derive(purpose))
+                        .expect("HMAC-SHA256 accepts any key length")
+                })
+                .collect(),
+        )
+    }
+
+    /// How many keys there are.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The tag of `message` under the current key.
+    pub(crate) fn sign(&self, message: &[u8]) -> [u8; TAG_LEN] {
+        self.sign_parts(&[message])
+    }
+
+    /// The tag of the concatenation of `parts` under the current key (the
+    /// caller makes the concatenation unambiguous).
+    pub(crate) fn sign_parts(&self, parts: &[&[u8]]) -> [u8; TAG_LEN] {
+        let mut mac = self.0[0].clone();
+        for part in parts {
+            mac.update(part);
+        }
+        mac.finalize().into_bytes().into()
+    }
+
+    /// The index of the key whose tag `tag` is, if any (each comparison in
+    /// constant time).
+    pub(crate) fn verify(&self, message: &[u8], tag: &[u8]) -> Option<usize> {
+        self.verify_parts(&[message], tag)
+    }
+
+    /// [`verify`](Self::verify) over the concatenation of `parts`.
+    pub(crate) fn verify_parts(&self, parts: &[&[u8]], tag: &[u8]) -> Option<usize> {
+        self.0.iter().position(|mac| {
+            let mut mac = mac.clone();
+            for part in parts {
+                mac.update(part);
+            }
+            mac.verify_slice(tag).is_ok()
+        })
     }
 }
+
+const PURPOSE: &[u8] = b"session-core/v1/signed-session-id";
+
+/// Signs and verifies session ids with a key list.
+///
+/// The first key signs; every key verifies. A value that verifies under an
+/// older key reports it through [`VerifiedId::needs_resign`] so the layer can
+/// send it again signed with the current key.
+///
+/// ```
+/// use session_core::{Id, Key, Keys};
+/// use session_core::__private::SignedId;
+///
+/// let old = SignedId::new(&Keys::from(Key::generate()));
+/// let id = Id::random();
+/// let value = old.sign(&id);
+/// assert_eq!(value.len(), SignedId::ENCODED_LEN);
+/// assert_eq!(old.verify(&value).map(|v| v.id), Some(id));
+/// assert!(old.verify(&value.replace('.', ",")).is_none());
+/// ```
+#[derive(Clone)]
+pub struct SignedId {
+    macs: MacKeys,
+}
+
+/// The result of a successful [`SignedId::verify`].
+///
+/// ```
+/// use session_core::{Id, Key, Keys};
+/// use session_core::__private::SignedId;
+///
+/// let codec = SignedId::new(&Keys::from(Key::generate()));
+/// let verified = codec.verify(&codec.sign(&Id::random())).unwrap();
+/// assert!(!verified.needs_resign);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifiedId {
+    /// The id the value carried.
+    pub id: Id,
+    /// True when a key other than the current one verified it.
+    pub needs_resign: bool,
+}
+
+impl std::fmt::Debug for SignedId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedId")
+            .field("keys", &self.macs.len())
+            .finish()
+    }
+}
+
+impl SignedId {
+    /// Length of a signed value: 22 + 1 + 43 characters.
+    pub const ENCODED_LEN: usize = Id::ENCODED_LEN + 1 + TAG_ENCODED_LEN;
+
+    /// A codec for these keys.
+    ///
+    /// ```
+    /// use session_core::{Key, Keys};
+    /// use session_core::__private::SignedId;
+    ///
+    /// let codec = SignedId::new(&Keys::from(Key::generate()));
+    /// # let _ = codec;
+    /// ```
+    pub fn new(keys: &Keys) -> Self {
+        Self {
+            macs: MacKeys::new(keys, PURPOSE),
+        }
+    }
+
+    /// The cookie value for `id`, signed with the current key.
+    ///
+    /// ```
+    /// use session_core::{Id, Key, Keys};
+    /// use session_core::__private::SignedId;
+    ///
+    /// let codec = SignedId::new(&Keys::from(Key::generate()));
+    /// let value = codec.sign(&Id::from_bytes([0; 16]));
+    /// assert!(value.starts_with("AAAAAAAAAAAAAAAAAAAAAA."));
+    /// ```
+    pub fn sign(&self, id: &Id) -> String {
+        let tag = self.macs.sign(id.as_bytes());
+        let mut out = String::with_capacity(Self::ENCODED_LEN);
+        id.encode_into(&mut out);
+        out.push('.');
+        URL_SAFE_NO_PAD.encode_string(tag, &mut out);
+        out
+    }
+
+    /// Checks a cookie value; `None` for anything that is not a value this
+    /// key list signed (wrong length, bad base64, wrong tag).
+    ///
+    /// ```
+    /// use session_core::{Id, Key, Keys};
+    /// use session_core::__private::SignedId;
+    ///
+    /// let (new, old) = (Key::generate(), Key::generate());
+    /// let before = SignedId::new(&Keys::from(old.clone()));
+    /// let after = SignedId::new(&Keys::new(vec![new, old])?);
+    /// let value = before.sign(&Id::random());
+    /// assert!(after.verify(&value).unwrap().needs_resign);
+    /// # Ok::<(), session_core::KeyError>(())
+    /// ```
+    pub fn verify(&self, value: &str) -> Option<VerifiedId> {
+        // Only ASCII can be a signed value; checking it first also keeps
+        // `split_at` on a character boundary.
+        if value.len() != Self::ENCODED_LEN || !value.is_ascii() {
+            return None;
+        }
+        let (id_text, rest) = value.split_at(Id::ENCODED_LEN);
+        let tag_text = rest.strip_prefix('.')?;
+        let id: Id = id_text.parse().ok()?;
+        let mut tag = [0u8; TAG_LEN];
+        match URL_SAFE_NO_PAD.decode_slice(tag_text, &mut tag) {
+            Ok(TAG_LEN) => {}
+            _ => return None,
+        }
+        let index = self.macs.verify(id.as_bytes(), &tag)?;
+        Some(VerifiedId {
+            id,
+            needs_resign: index != 0,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

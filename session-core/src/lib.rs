@@ -94,51 +94,45 @@
 mod at_rest;
 mod check;
 mod client;
-mod clock;
 pub mod codec;
 mod config;
 mod cookies;
 mod error;
 #[cfg(feature = "axum")]
-mod extract;
-mod future;
 mod id;
 mod key;
 mod layer;
 mod life;
 mod lock;
-mod mac;
 mod service;
 mod session;
-mod signed_id;
 mod storage;
 pub mod store;
 
 pub use check::{CheckFuture, LoadedSession, SessionCheck};
-pub use clock::{Clock, ManualClock, SystemClock};
 pub use codec::{EncryptedCookie, SignedCookie, StarletteCookie};
 pub use config::{
     ConfigError, Expiry, SameSite, SessionConfig, DEFAULT_EXPIRY_PRECISION, DEFAULT_MAX_AGE,
     MAX_COOKIE_SIZE,
 };
 pub use error::Error;
-pub use future::ResponseFuture;
 pub use id::Id;
 pub use key::{Key, KeyError, Keys};
 pub use layer::SessionLayer;
-pub use service::SessionService;
+pub use life::{Clock, ManualClock, SystemClock};
+pub use service::{ResponseFuture, SessionService};
 pub use session::{Session, SessionInfo, MAX_USER_LEN};
 pub use time;
 
 pub(crate) use client::{ClientSession, DataCodec};
-pub(crate) use signed_id::SignedId;
+pub(crate) use id::SignedId;
 pub(crate) use store::{ChangeSet, Created, Data, Record, Saved, SessionStore, StoreError};
 
 /// Not part of the API: what the project's own benches and fuzz targets
 /// reach inside the crate for. No stability promise; do not use.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::signed_id::{SignedId, VerifiedId};
+    pub use crate::id::{SignedId, VerifiedId};
 }
 
 /// The README's examples, compiled as doc tests so they stay true.

@@ -4,11 +4,17 @@
 //! [`Life`] says where the session is (not read yet, read and live, gone,
 //! destroyed …); [`Body`] holds what the handler sees and what it changed.
 //! [`decide`] turns both into one [`Write`], which the storage
-//! ([`crate::storage`]) carries out.
+//! ([`crate::storage`]) carries out. Time lives here too: where "now"
+//! comes from ([`Clock`]) and how a session's expiry follows from it.
 
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
 use time::OffsetDateTime;
 
-use crate::config::{Expiry, SessionConfig};
+use crate::config::{Expiry, SessionConfig, DEFAULT_MAX_AGE};
 use crate::Data;
 
 /// Where the session is in its life.
@@ -245,142 +251,211 @@ pub(crate) fn decide(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    /// Every combination of where a session is and what the handler did,
-    /// under a fixed, a rolling and an idle-timeout configuration.
-    fn every_case() -> Vec<(State, bool, SessionConfig)> {
-        let now = OffsetDateTime::UNIX_EPOCH + time::Duration::days(1);
-        let stored = |rekey| Stored {
-            created_at: now - time::Duration::hours(1),
-            expires_at: now + time::Duration::hours(1),
-            rekey,
-        };
-        let lives = [
-            Life::Unread,
-            Life::Unreadable,
-            Life::New,
-            Life::Gone { revoked: false },
-            Life::Gone { revoked: true },
-            Life::Live(stored(false)),
-            Life::Live(stored(true)),
-            Life::Cycling(stored(false)),
-            Life::Destroyed,
-        ];
-        let configs = [
-            SessionConfig::new(),
-            SessionConfig::new().with_rolling(true),
-            SessionConfig::new().with_idle_timeout(Some(Duration::from_secs(600))),
-        ];
-        let mut cases = Vec::new();
-        for life in lives {
-            for bits in 0..64u32 {
-                let bit = |n: u32| bits & (1 << n) != 0;
-                let mut body = Body::default();
-                if bit(0) {
-                    body.data.insert("k".into(), serde_json::json!(1));
-                }
-                if bit(1) {
-                    body.dirty.push("k".into());
-                }
-                if bit(2) {
-                    body.user = Some("u".into());
-                }
-                body.user_changed = bit(3);
-                body.accessed = bit(4);
-                let resign = bit(5);
-                for config in &configs {
-                    let state = State {
-                        life,
-                        body: body.clone(),
-                    };
-                    cases.push((state, resign, config.clone()));
-                }
-            }
-        }
-        cases
+/// The expiry arithmetic of a configuration: when a session used now ends.
+impl SessionConfig {
+    /// The current time from the configured clock.
+    pub(crate) fn now(&self) -> OffsetDateTime {
+        self.clock.now()
     }
 
-    #[test]
-    fn the_decision_keeps_the_rules_in_every_case() {
-        let now = OffsetDateTime::UNIX_EPOCH + time::Duration::days(1);
-        for (state, resign, config) in every_case() {
-            let write = decide(&state, resign, &config, now);
-            let what = format!(
-                "{:?} {:?} resign={resign} -> {write:?}",
-                state.life, state.body
-            );
-            let holds = !state.body.holds_nothing();
-            match state.life {
-                // Nothing read, or the read failed: nothing is ever written.
-                Life::Unread | Life::Unreadable => assert_eq!(write, Write::Nothing, "{what}"),
-                _ => {}
-            }
-            // A session is created only to hold something.
-            if matches!(write, Write::Create { .. }) {
-                assert!(holds, "{what}");
-            }
-            // A live session that holds something and was used is never
-            // removed, replaced or forgotten.
-            if state.life.stored().is_some() && holds && state.body.accessed {
-                assert!(
-                    !matches!(
-                        write,
-                        Write::Remove { .. } | Write::Create { .. } | Write::Forget
-                    ),
-                    "{what}"
-                );
-            }
-            // Cycling only when asked, and always when asked for a session
-            // that holds something.
-            assert_eq!(
-                write == Write::Cycle,
-                matches!(state.life, Life::Cycling(_)) && state.body.accessed && holds,
-                "{what}"
-            );
-            // What the handler changed in a live session is saved.
-            if matches!(state.life, Life::Live(_))
-                && holds
-                && state.body.accessed
-                && state.body.changed()
-            {
-                assert!(matches!(write, Write::Save { .. }), "{what}");
-            }
-            // A destroyed or revoked session's stored copy is ended.
-            if matches!(state.life, Life::Destroyed | Life::Gone { revoked: true }) {
-                assert!(
-                    matches!(
-                        write,
-                        Write::Remove { end: true } | Write::Create { end: true }
-                    ),
-                    "{what}"
-                );
-            }
-            // Nothing stored is ended otherwise, except a live session
-            // emptied by the handler.
-            if let Write::Remove { end: true } | Write::Create { end: true } = write {
-                assert!(
-                    matches!(state.life, Life::Destroyed | Life::Gone { revoked: true })
-                        || (state.life.stored().is_some() && !holds),
-                    "{what}"
-                );
-            }
-            // A cookie signed by an older key, of a live session kept as it
-            // is, is sent again.
-            if resign && matches!(state.life, Life::Live(_)) && (holds || !state.body.accessed) {
-                assert!(
-                    matches!(
-                        write,
-                        Write::Resend
-                            | Write::Save { resend: true, .. }
-                            | Write::Touch { resend: true, .. }
-                    ),
-                    "{what}"
-                );
+    /// How long a session lives without activity on the server: the idle
+    /// timeout, else the max age, else the default.
+    pub(crate) fn server_ttl(&self, expiry: Option<Expiry>) -> Duration {
+        match expiry {
+            Some(Expiry::OnInactivity(ttl)) => ttl,
+            _ => self
+                .idle_timeout
+                .or(self.max_age)
+                .unwrap_or(DEFAULT_MAX_AGE),
+        }
+    }
+
+    /// The expiry of a session touched at `now` and created at `created_at`.
+    pub(crate) fn expires_at(
+        &self,
+        now: OffsetDateTime,
+        created_at: OffsetDateTime,
+        expiry: Option<Expiry>,
+    ) -> OffsetDateTime {
+        let mut at = match expiry {
+            Some(Expiry::AtDateTime(at)) => at,
+            other => now.saturating_add(to_time(self.server_ttl(other))),
+        };
+        if let Some(absolute) = self.absolute_timeout {
+            at = at.min(created_at.saturating_add(to_time(absolute)));
+        }
+        at
+    }
+
+    /// Whether a session whose stored expiry is `stored` keeps it, rather
+    /// than moving to `new`, on a request at `now`
+    /// ([`with_expiry_precision`](Self::with_expiry_precision)).
+    pub(crate) fn keeps_expiry(
+        &self,
+        now: OffsetDateTime,
+        stored: OffsetDateTime,
+        new: OffsetDateTime,
+    ) -> bool {
+        if self.expiry_precision.is_zero() {
+            return false;
+        }
+        // In Unix milliseconds (what stores keep): plain integer arithmetic.
+        use crate::store::unix_millis;
+        let (now, stored, new) = (unix_millis(now), unix_millis(stored), unix_millis(new));
+        let precision = i64::try_from(self.expiry_precision.as_millis()).unwrap_or(i64::MAX);
+        let slack = precision.min(new.saturating_sub(now) / 100);
+        new >= stored && new - stored <= slack
+    }
+
+    /// Whether a session created at `created_at` has passed the absolute timeout.
+    pub(crate) fn past_absolute(&self, now: OffsetDateTime, created_at: OffsetDateTime) -> bool {
+        self.absolute_timeout
+            .is_some_and(|abs| created_at.saturating_add(to_time(abs)) <= now)
+    }
+
+    /// Whether requests that use a session should extend its expiry.
+    pub(crate) fn extends_on_use(&self) -> bool {
+        self.rolling || self.idle_timeout.is_some()
+    }
+}
+
+/// Converts a std duration to a `time` duration, saturating.
+pub(crate) fn to_time(d: Duration) -> time::Duration {
+    time::Duration::try_from(d).unwrap_or(time::Duration::MAX)
+}
+
+/// A source of the current time.
+///
+/// The layer reads it to compute expiries and to enforce the idle and
+/// absolute timeouts. Tests swap in a [`ManualClock`] instead of sleeping.
+///
+/// ```
+/// use session_core::{Clock, SystemClock};
+///
+/// let now = SystemClock.now();
+/// assert!(now.year() >= 2024);
+/// ```
+pub trait Clock: Debug + Send + Sync + 'static {
+    /// The current time, in UTC.
+    fn now(&self) -> OffsetDateTime;
+
+    /// The current time in Unix milliseconds
+    /// ([`unix_millis`](crate::store::unix_millis) of [`now`](Self::now)),
+    /// the form stores compare expiries in; a clock may read it more
+    /// cheaply.
+    ///
+    /// ```
+    /// use session_core::{Clock, ManualClock};
+    /// use session_core::store::unix_millis;
+    ///
+    /// let clock = ManualClock::starting_now();
+    /// assert_eq!(clock.now_unix_millis(), unix_millis(clock.now()));
+    /// ```
+    fn now_unix_millis(&self) -> i64 {
+        crate::store::unix_millis(self.now())
+    }
+}
+
+/// The operating system's clock.
+///
+/// ```
+/// use session_core::{Clock, SystemClock};
+///
+/// assert!(SystemClock.now() <= SystemClock.now());
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+
+    fn now_unix_millis(&self) -> i64 {
+        // Straight from the system time, without building a calendar date.
+        match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            Ok(since) => i64::try_from(since.as_millis()).unwrap_or(i64::MAX),
+            Err(before) => {
+                crate::store::unix_millis(OffsetDateTime::UNIX_EPOCH - before.duration())
             }
         }
     }
 }
+
+/// A clock that stands still until moved; clones share one time.
+///
+/// ```
+/// use session_core::{Clock, ManualClock};
+/// use time::Duration;
+///
+/// let clock = ManualClock::starting_now();
+/// let before = clock.now();
+/// clock.advance(Duration::minutes(31));
+/// assert_eq!(clock.now() - before, Duration::minutes(31));
+/// ```
+#[derive(Debug, Clone)]
+pub struct ManualClock(Arc<Mutex<OffsetDateTime>>);
+
+impl ManualClock {
+    /// A clock showing `at`.
+    ///
+    /// ```
+    /// use session_core::{Clock, ManualClock};
+    /// use time::OffsetDateTime;
+    ///
+    /// let clock = ManualClock::new(OffsetDateTime::UNIX_EPOCH);
+    /// assert_eq!(clock.now(), OffsetDateTime::UNIX_EPOCH);
+    /// ```
+    pub fn new(at: OffsetDateTime) -> Self {
+        Self(Arc::new(Mutex::new(at)))
+    }
+
+    /// A clock showing the system time now (whole seconds), standing still.
+    ///
+    /// ```
+    /// use session_core::{Clock, ManualClock};
+    ///
+    /// assert_eq!(ManualClock::starting_now().now().nanosecond(), 0);
+    /// ```
+    pub fn starting_now() -> Self {
+        let now = OffsetDateTime::now_utc();
+        Self::new(now.replace_nanosecond(0).unwrap_or(now))
+    }
+
+    /// Moves the clock forward (or back, with a negative duration).
+    ///
+    /// ```
+    /// use session_core::{Clock, ManualClock};
+    /// use time::{Duration, OffsetDateTime};
+    ///
+    /// let clock = ManualClock::new(OffsetDateTime::UNIX_EPOCH);
+    /// clock.advance(Duration::seconds(5));
+    /// assert_eq!(clock.now().unix_timestamp(), 5);
+    /// ```
+    pub fn advance(&self, by: time::Duration) {
+        *self.0.lock() += by;
+    }
+
+    /// Sets the clock to `at`.
+    ///
+    /// ```
+    /// use session_core::{Clock, ManualClock};
+    /// use time::OffsetDateTime;
+    ///
+    /// let clock = ManualClock::starting_now();
+    /// clock.set(OffsetDateTime::UNIX_EPOCH);
+    /// assert_eq!(clock.now(), OffsetDateTime::UNIX_EPOCH);
+    /// ```
+    pub fn set(&self, at: OffsetDateTime) {
+        *self.0.lock() = at;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> OffsetDateTime {
+        *self.0.lock()
+    }
+}
+
+#[cfg(test)]
+mod tests;

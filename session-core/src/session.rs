@@ -1,6 +1,5 @@
 //! The [`Session`] handle handlers use.
 
-use std::fmt;
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
@@ -10,13 +9,17 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::check::LoadedSession;
-use crate::client::ClientSession;
-use crate::config::{Expiry, MAX_COOKIE_SIZE};
 use crate::layer::Shared;
 use crate::life::{Body, Life, State};
-use crate::storage::{client_session, Found, Incoming};
+use crate::storage::{Found, Incoming};
 use crate::store::StoreError;
-use crate::{Error, Id, SignedId};
+use crate::{Error, Id};
+
+mod accounts;
+mod more;
+
+pub(crate) use accounts::is_valid_user;
+pub use accounts::{SessionInfo, MAX_USER_LEN};
 
 /// What loading found, after the application's check.
 enum Checked {
@@ -24,38 +27,6 @@ enum Checked {
     Live(Found),
     /// A live session the check ended.
     Revoked,
-}
-
-/// The longest user name [`Session::set_user`] takes, in bytes.
-pub const MAX_USER_LEN: usize = 255;
-
-/// Whether `user` is a name [`Session::set_user`] takes: 1 to
-/// [`MAX_USER_LEN`] bytes.
-pub(crate) fn is_valid_user(user: &str) -> bool {
-    (1..=MAX_USER_LEN).contains(&user.len())
-}
-
-/// A verified signed-id cookie value, kept inline (it has a fixed length).
-#[derive(Clone, Copy)]
-pub(crate) struct SignedValue([u8; SignedId::ENCODED_LEN]);
-
-impl SignedValue {
-    /// `value` if it has a signed id's length (verified values do).
-    pub(crate) fn new(value: &str) -> Option<Self> {
-        value.as_bytes().try_into().ok().map(Self)
-    }
-
-    pub(crate) fn as_str(&self) -> &str {
-        // Verified values are ASCII; anything else reads as empty and so
-        // never matches a cookie.
-        std::str::from_utf8(&self.0).unwrap_or("")
-    }
-}
-
-impl fmt::Debug for SignedValue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SignedValue(<redacted>)")
-    }
 }
 
 pub(crate) struct SessionInner {
@@ -111,23 +82,6 @@ pub(crate) struct SessionInner {
 /// read the store, so they are not.
 #[derive(Clone)]
 pub struct Session(pub(crate) Arc<SessionInner>);
-
-impl fmt::Debug for Session {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // One lock, taken once: `id()` would take it again. `try_lock`, so
-        // a `Debug` from inside a closure that holds the state (or from a
-        // thread racing a commit) prints instead of waiting.
-        let mut out = f.debug_struct("Session");
-        match self.0.state.try_lock() {
-            Some(state) => out
-                .field("id", &self.id_in(&state))
-                .field("life", &state.life)
-                .field("keys", &state.body.data.len())
-                .finish(),
-            None => out.field("state", &"<in use>").finish_non_exhaustive(),
-        }
-    }
-}
 
 impl Session {
     pub(crate) fn new(shared: Arc<Shared>, incoming: Incoming) -> Self {
@@ -319,471 +273,43 @@ impl Session {
         })
         .await
     }
-
-    /// Removes `key` and returns what it held.
-    ///
-    /// ```
-    /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
-    /// let flash: Option<String> = session.remove("flash").await?;
-    /// # let _ = flash; Ok(()) }
-    /// ```
-    pub async fn remove<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
-        self.remove_value(key)
-            .await?
-            .map(serde_json::from_value)
-            .transpose()
-            .map_err(Error::Json)
-    }
-
-    /// Removes `key` and returns its raw JSON value.
-    ///
-    /// ```
-    /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
-    /// session.remove_value("user_count").await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn remove_value(&self, key: &str) -> Result<Option<Value>, Error> {
-        self.with_body(|body| {
-            // Keep the order of the other keys (as Python's dicts do).
-            let old = body.data.shift_remove(key);
-            if old.is_some() {
-                body.mark_dirty(key);
-            }
-            old
-        })
-        .await
-    }
-
-    /// Removes every key and the user binding
-    /// ([`set_user`](Session::set_user)). A session left empty is deleted
-    /// after the request and its cookie removed.
-    ///
-    /// ```
-    /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
-    /// session.clear().await?;
-    /// assert!(session.is_empty().await?);
-    /// assert_eq!(session.user().await?, None);
-    /// # Ok(()) }
-    /// ```
-    pub async fn clear(&self) -> Result<(), Error> {
-        self.with_body(|body| {
-            for key in std::mem::take(&mut body.data).keys() {
-                body.mark_dirty(key);
-            }
-            if body.user.take().is_some() {
-                body.user_changed = true;
-            }
-        })
-        .await
-    }
-
-    /// Whether the session holds no key.
-    ///
-    /// ```
-    /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
-    /// if session.is_empty().await? { /* a new visitor */ }
-    /// # Ok(()) }
-    /// ```
-    pub async fn is_empty(&self) -> Result<bool, Error> {
-        self.with_body(|body| body.data.is_empty()).await
-    }
-
-    /// The keys the session holds.
-    ///
-    /// ```
-    /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
-    /// for key in session.keys().await? { println!("{key}"); }
-    /// # Ok(()) }
-    /// ```
-    pub async fn keys(&self) -> Result<Vec<String>, Error> {
-        self.with_body(|body| body.data.keys().cloned().collect())
-            .await
-    }
-
-    /// Gives the session a fresh id after the handler, keeping the data and
-    /// the expiry policy, and deletes the old id. Call it at login and at
-    /// every privilege change: it defeats session fixation. (For
-    /// client-side sessions it re-issues the cookie.)
-    ///
-    /// If another request ends the session meanwhile (a logout in another
-    /// tab), the move does not happen: the logout wins, nothing is stored
-    /// under a new id, and no cookie is sent.
-    ///
-    /// ```
-    /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
-    /// session.insert("user_id", 42).await?;
-    /// session.cycle_id().await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn cycle_id(&self) -> Result<(), Error> {
-        self.with_state(|state| {
-            if let Life::Live(stored) = state.life {
-                state.life = Life::Cycling(stored);
-            }
-        })
-        .await
-    }
-
-    /// Ends the session: after the handler it is deleted from the store and
-    /// the browser is told to drop the cookie. This is the one way to end a
-    /// session (logout); it needs no store read, so it is not `async`.
-    ///
-    /// With sessions kept in the cookie
-    /// ([`SessionLayer::client_side`](crate::SessionLayer::client_side))
-    /// there is nothing to delete: only the browser's cookie is removed,
-    /// and a copy of it taken before the logout stays a valid session until
-    /// it expires, unless the application's check
-    /// ([`SessionLayer::with_check`](crate::SessionLayer::with_check)) ends
-    /// it.
-    ///
-    /// It is final for the request: the session reads as empty afterwards,
-    /// and nothing of the ended session comes back. What the handler
-    /// writes after `destroy` starts a brand-new session (a fresh id, a
-    /// fresh absolute timeout, the layer's expiry), e.g. a "goodbye" flash
-    /// message.
-    ///
-    /// ```
-    /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
-    /// session.destroy();
-    /// assert!(session.is_empty().await?);
-    /// session.insert("flash", "You are logged out").await?; // a new session
-    /// # Ok(()) }
-    /// ```
-    pub fn destroy(&self) {
-        let mut state = self.0.state.lock();
-        // Nothing is read after this: the stored session is over.
-        *state = State::new(Life::Destroyed);
-        state.body.accessed = true;
-    }
-
-    /// Sets how long this session lives from now on — the cookie's
-    /// `Max-Age` and the store's expiry — and keeps that policy with the
-    /// session: later requests, writes and [`cycle_id`](Session::cycle_id)
-    /// keep it until it is set again. `None` returns to the layer's
-    /// configuration. The absolute timeout, if configured, still applies.
-    ///
-    /// ```
-    /// use session_core::Expiry;
-    /// use std::time::Duration;
-    ///
-    /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
-    /// // "Remember me": keep the session for 30 days of inactivity.
-    /// session.set_expiry(Some(Expiry::OnInactivity(Duration::from_secs(30 * 86_400)))).await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn set_expiry(&self, expiry: Option<Expiry>) -> Result<(), Error> {
-        self.with_body(|body| {
-            if body.expiry != expiry {
-                body.expiry = expiry;
-                body.expiry_changed = true;
-            }
-        })
-        .await
-    }
-
-    /// The session's own expiry policy, set with
-    /// [`set_expiry`](Session::set_expiry) in this or an earlier request;
-    /// `None` when it follows the layer's configuration.
-    ///
-    /// ```
-    /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
-    /// assert_eq!(session.expiry().await?, None);
-    /// # Ok(()) }
-    /// ```
-    pub async fn expiry(&self) -> Result<Option<Expiry>, Error> {
-        self.with_body(|body| body.expiry).await
-    }
-
-    /// Binds the session to `user` (an application-chosen id, 1 to
-    /// [`MAX_USER_LEN`](crate::MAX_USER_LEN) bytes), as at login. Server-side
-    /// stores index sessions by user, so that
-    /// [`user_sessions`](Session::user_sessions),
-    /// [`end_other_sessions`](Session::end_other_sessions) and
-    /// [`end_all_sessions`](Session::end_all_sessions) (and the store's
-    /// [`list_user`](crate::store::SessionStore::list_user) and
-    /// [`delete_user`](crate::store::SessionStore::delete_user), outside a
-    /// request) find it. Call [`cycle_id`](Session::cycle_id) with it: a
-    /// login deserves a fresh id. [`destroy`](Session::destroy) ends the
-    /// binding with the session.
-    ///
-    /// ```
-    /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
-    /// session.set_user("hong").await?;
-    /// session.cycle_id().await?;
-    /// assert_eq!(session.user().await?.as_deref(), Some("hong"));
-    /// # Ok(()) }
-    /// ```
-    pub async fn set_user(&self, user: impl Into<String>) -> Result<(), Error> {
-        let user = user.into();
-        if !is_valid_user(&user) {
-            return Err(Error::InvalidUser { len: user.len() });
-        }
-        self.bind(Some(user)).await
-    }
-
-    /// Unbinds the session from its user (it stays a session, no longer
-    /// listed for anyone).
-    ///
-    /// ```
-    /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
-    /// session.clear_user().await?;
-    /// assert_eq!(session.user().await?, None);
-    /// # Ok(()) }
-    /// ```
-    pub async fn clear_user(&self) -> Result<(), Error> {
-        self.bind(None).await
-    }
-
-    async fn bind(&self, user: Option<String>) -> Result<(), Error> {
-        self.with_body(|body| {
-            if body.user != user {
-                body.user = user;
-                body.user_changed = true;
-            }
-        })
-        .await
-    }
-
-    /// The user the session is bound to ([`set_user`](Session::set_user)).
-    ///
-    /// ```
-    /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
-    /// if let Some(user) = session.user().await? { println!("logged in as {user}"); }
-    /// # Ok(()) }
-    /// ```
-    pub async fn user(&self) -> Result<Option<String>, Error> {
-        self.with_body(|body| body.user.clone()).await
-    }
-
-    /// The store and the stored id of this request's session, and the user
-    /// it is bound to; `Unsupported` for sessions kept in the cookie.
-    ///
-    /// The stored id is the one the session lives under in the store now:
-    /// the incoming one as long as a live session was loaded and not
-    /// destroyed, also after [`cycle_id`](Session::cycle_id) (the move to
-    /// the new id happens after the handler), so the account methods keep
-    /// treating it as "this one".
-    async fn account(
-        &self,
-        operation: &'static str,
-    ) -> Result<Option<(Arc<dyn crate::SessionStore>, Option<Id>, String)>, Error> {
-        let (user, current) = self
-            .with_state(|state| {
-                let current = match self.0.incoming {
-                    Incoming::Id { id, .. } if state.life.stored().is_some() => Some(id),
-                    _ => None,
-                };
-                (state.body.user.clone(), current)
-            })
-            .await?;
-        let Some(store) = self.0.shared.storage.store() else {
-            return Err(StoreError::Unsupported(operation).into());
-        };
-        Ok(user.map(|user| (store.clone(), current.map(|id| self.stored_id(&id)), user)))
-    }
-
-    /// The live sessions of the user this session is bound to, oldest
-    /// first, this one marked [`current`](SessionInfo::current) (under the
-    /// id it is stored under until the request ends, also after
-    /// [`cycle_id`](Session::cycle_id)); empty when the session is bound to
-    /// no user. For a "your devices" page.
-    ///
-    /// Sessions kept in the cookie cannot be listed: the error is
-    /// [`StoreError::Unsupported`] (use a [`SessionCheck`](crate::SessionCheck)
-    /// to revoke them).
-    ///
-    /// ```
-    /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
-    /// for device in session.user_sessions().await? {
-    ///     println!("{} since {}{}", device.handle, device.created_at, if device.current { " (this one)" } else { "" });
-    /// }
-    /// # Ok(()) }
-    /// ```
-    pub async fn user_sessions(&self) -> Result<Vec<SessionInfo>, Error> {
-        let Some((store, current, user)) = self.account("list_user").await? else {
-            return Ok(Vec::new());
-        };
-        let sessions = store.list_user(&user).await?;
-        Ok(sessions
-            .into_iter()
-            .map(|session| SessionInfo {
-                handle: session.handle(),
-                current: Some(session.id) == current,
-                created_at: session.created_at,
-                expires_at: session.expires_at,
-            })
-            .collect())
-    }
-
-    /// Ends every other session of this session's user ("log out my other
-    /// devices", e.g. after a password change) and returns how many it
-    /// ended; this one goes on, also when the handler gave it a new id
-    /// with [`cycle_id`](Session::cycle_id) in the same request. `0` when
-    /// the session is bound to no user. A request of an ended session that
-    /// is saving at the same moment writes nothing ("logout wins").
-    ///
-    /// ```
-    /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
-    /// let ended = session.end_other_sessions().await?;
-    /// # let _ = ended; Ok(()) }
-    /// ```
-    pub async fn end_other_sessions(&self) -> Result<u64, Error> {
-        let Some((store, current, user)) = self.account("delete_user").await? else {
-            return Ok(0);
-        };
-        Ok(store.delete_user(&user, current.as_ref()).await?)
-    }
-
-    /// Ends every session of this session's user, this one included ("log
-    /// out everywhere"), and returns how many it ended. This session is
-    /// then [`destroy`](Session::destroy)ed: the browser is told to drop
-    /// its cookie.
-    ///
-    /// ```
-    /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
-    /// let ended = session.end_all_sessions().await?;
-    /// assert!(session.is_empty().await?);
-    /// # let _ = ended; Ok(()) }
-    /// ```
-    pub async fn end_all_sessions(&self) -> Result<u64, Error> {
-        let Some((store, _, user)) = self.account("delete_user").await? else {
-            return Ok(0);
-        };
-        let ended = store.delete_user(&user, None).await?;
-        self.destroy();
-        Ok(ended)
-    }
-
-    /// Ends the session of this session's user whose
-    /// [`handle`](SessionInfo::handle) is `handle` (a "sign out this
-    /// device" button) and says whether it did: `true` only when that
-    /// session was live, bound to the user, and is now ended for good;
-    /// `false` when no live session of the user has the handle. Ending the
-    /// current session this way also [`destroy`](Session::destroy)s it.
-    ///
-    /// It lists the user's sessions, then ends the one with the handle in
-    /// one store step that checks it is still live and still the user's
-    /// ([`SessionStore::end_user_session`](crate::store::SessionStore::end_user_session)).
-    /// A session given a new id at the same moment (its browser logged in
-    /// again, [`cycle_id`](Session::cycle_id)) is not ended: it goes on
-    /// under a new handle and the answer is `false`; list again
-    /// ([`user_sessions`](Session::user_sessions)) to end it.
-    ///
-    /// ```
-    /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
-    /// let ended = session.end_session("Zm9vYmFyYmF6cXV4").await?;
-    /// # let _ = ended; Ok(()) }
-    /// ```
-    pub async fn end_session(&self, handle: &str) -> Result<bool, Error> {
-        let Some((store, current, user)) = self.account("list_user").await? else {
-            return Ok(false);
-        };
-        let sessions = store.list_user(&user).await?;
-        let Some(target) = sessions.into_iter().find(|s| s.handle() == handle) else {
-            return Ok(false);
-        };
-        if !store.end_user_session(&user, &target.id).await? {
-            return Ok(false);
-        }
-        if Some(target.id) == current {
-            self.destroy();
-        }
-        Ok(true)
-    }
-
-    /// The id of the stored session the request came with: verified from the
-    /// cookie; `None` for a new visitor, for client-side sessions, when the
-    /// cookie named no live session, and after
-    /// [`cycle_id`](Session::cycle_id) or [`destroy`](Session::destroy) (a
-    /// new id, if any, is drawn when the response is written).
-    ///
-    /// ```
-    /// # fn demo(session: session_core::Session) {
-    /// if let Some(id) = session.id() {
-    ///     tracing::info!(session = %id, "returning visitor"); // logs a short hash, not the id
-    /// }
-    /// # }
-    /// ```
-    pub fn id(&self) -> Option<Id> {
-        self.id_in(&self.0.state.lock())
-    }
-
-    fn id_in(&self, state: &State) -> Option<Id> {
-        match (state.life, &self.0.incoming) {
-            (Life::Unread | Life::Unreadable | Life::Live(_), Incoming::Id { id, .. }) => Some(*id),
-            _ => None,
-        }
-    }
-
-    /// The size in bytes (name + value) of the session cookie this session
-    /// would be sent as now. Compare it with
-    /// [`MAX_COOKIE_SIZE`], or call
-    /// [`check_size`](Session::check_size).
-    ///
-    /// ```
-    /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
-    /// let bytes = session.encoded_len().await?;
-    /// assert!(bytes > 0);
-    /// # Ok(()) }
-    /// ```
-    pub async fn encoded_len(&self) -> Result<usize, Error> {
-        self.load().await?;
-        self.0.shared.storage.encoded_len(self)
-    }
-
-    /// `Err(Error::TooLarge)` if the session no longer fits in a cookie
-    /// browsers keep, so a handler can answer before the layer refuses to
-    /// send the cookie.
-    ///
-    /// ```
-    /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
-    /// session.insert("big", vec![0u32; 10]).await?;
-    /// session.check_size().await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn check_size(&self) -> Result<(), Error> {
-        let size = self.encoded_len().await?;
-        if size > MAX_COOKIE_SIZE {
-            return Err(Error::TooLarge {
-                size,
-                limit: MAX_COOKIE_SIZE,
-            });
-        }
-        Ok(())
-    }
-
-    /// The state as a data cookie carries it, issued at `now`.
-    pub(crate) fn client_session(&self, now: OffsetDateTime) -> ClientSession {
-        let state = self.0.state.lock();
-        client_session(
-            &self.0.shared.config,
-            state.body.data.clone(),
-            state.created_at(now),
-            state.body.expiry,
-            state.body.user.clone(),
-            now,
-        )
-    }
 }
 
-/// One session of a user, as [`Session::user_sessions`] lists it.
-///
-/// ```
-/// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
-/// let others = session.user_sessions().await?.into_iter().filter(|s| !s.current).count();
-/// # let _ = others; Ok(()) }
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct SessionInfo {
-    /// A name for the session that is safe to show and to send back
-    /// ([`UserSession::handle`](crate::store::UserSession::handle)); pass it
-    /// to [`Session::end_session`].
-    pub handle: String,
-    /// Whether it is the session of this request.
-    pub current: bool,
-    /// When it began.
-    pub created_at: OffsetDateTime,
-    /// When it ends unless used again.
-    pub expires_at: OffsetDateTime,
+#[cfg(feature = "axum")]
+mod extract {
+    use axum_core::extract::FromRequestParts;
+    use http::request::Parts;
+
+    use crate::{Error, Session};
+
+    /// Takes the [`Session`] the [`SessionLayer`](crate::SessionLayer) put in
+    /// the request. Without the layer it rejects with [`Error::MissingLayer`],
+    /// a `500` whose log line says to add the layer.
+    ///
+    /// ```
+    /// use axum::{routing::get, Router};
+    /// use session_core::Session;
+    ///
+    /// async fn whoami(session: Session) -> String {
+    ///     let user: Option<String> = session.get("user").await.ok().flatten();
+    ///     user.unwrap_or_else(|| "anonymous".into())
+    /// }
+    ///
+    /// let app: Router = Router::new().route("/", get(whoami)); // .layer(session_layer)
+    /// # let _ = app;
+    /// ```
+    impl<S: Send + Sync> FromRequestParts<S> for Session {
+        type Rejection = Error;
+
+        async fn from_request_parts(
+            parts: &mut Parts,
+            _state: &S,
+        ) -> Result<Self, Self::Rejection> {
+            parts
+                .extensions
+                .get::<Session>()
+                .cloned()
+                .ok_or(Error::MissingLayer)
+        }
+    }
 }

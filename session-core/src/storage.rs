@@ -10,19 +10,44 @@ use std::sync::Arc;
 use http::{HeaderMap, HeaderValue};
 use time::OffsetDateTime;
 
-use crate::client::ClientSession;
-use crate::config::{to_time, Expiry, MAX_COOKIE_SIZE};
+use crate::config::{Expiry, MAX_COOKIE_SIZE};
 use crate::cookies;
 use crate::layer::Shared;
 use crate::life::{State, Stored, Write};
-use crate::session::SignedValue;
 use crate::store::{Cycled, StoreError};
 use crate::{
     ChangeSet, Created, Data, DataCodec, Error, Id, Record, Saved, Session, SessionStore, SignedId,
 };
 
+mod in_cookie;
+
+pub(crate) use in_cookie::client_session;
+
 /// How many fresh ids to try when the store reports a collision.
 const CREATE_ATTEMPTS: usize = 8;
+
+/// A verified signed-id cookie value, kept inline (it has a fixed length).
+#[derive(Clone, Copy)]
+pub(crate) struct SignedValue([u8; SignedId::ENCODED_LEN]);
+
+impl SignedValue {
+    /// `value` if it has a signed id's length (verified values do).
+    pub(crate) fn new(value: &str) -> Option<Self> {
+        value.as_bytes().try_into().ok().map(Self)
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        // Verified values are ASCII; anything else reads as empty and so
+        // never matches a cookie.
+        std::str::from_utf8(&self.0).unwrap_or("")
+    }
+}
+
+impl fmt::Debug for SignedValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SignedValue(<redacted>)")
+    }
+}
 
 /// What the request's cookie said, before anything was loaded.
 #[derive(Debug, Clone)]
@@ -379,114 +404,4 @@ fn fresh_record(shared: &Shared, state: &State, now: OffsetDateTime) -> (Id, Rec
     record.expiry = state.body.expiry;
     record.user = state.body.user.clone();
     (id, record)
-}
-
-impl InCookie {
-    fn read(&self, headers: &HeaderMap, name: &str) -> Incoming {
-        let candidates: Vec<String> = cookies::values(headers, name).map(str::to_owned).collect();
-        if candidates.is_empty() {
-            Incoming::None
-        } else {
-            Incoming::Data(candidates)
-        }
-    }
-
-    fn load(&self, session: &Session) -> Result<Found, StoreError> {
-        let Incoming::Data(candidates) = &session.0.incoming else {
-            return Ok(Found::Stale);
-        };
-        let shared = &session.0.shared;
-        let now = session.now();
-        let decoded = candidates
-            .iter()
-            .find_map(|value| self.codec.decode(&shared.cookie_name, value));
-        let Some(client) = decoded else {
-            tracing::debug!("session cookie did not verify");
-            return Ok(Found::Stale);
-        };
-        // Valid up to and including its expiry second (Starlette's rule),
-        // and never when it claims to come from the future.
-        let created_at = client.created_at.unwrap_or(client.issued_at);
-        let expires_at = client.expires_at.unwrap_or_else(|| {
-            client
-                .issued_at
-                .saturating_add(to_time(shared.config.server_ttl(None)))
-        });
-        if client.issued_at > now
-            || shared.config.past_absolute(now, created_at)
-            || expires_at < now
-        {
-            tracing::debug!("session cookie expired");
-            return Ok(Found::Stale);
-        }
-        Ok(Found::Live {
-            stored: Stored {
-                created_at,
-                expires_at,
-                rekey: client.rekey,
-            },
-            data: client.data,
-            expiry: client.expiry,
-            user: client.user,
-        })
-    }
-
-    fn write(
-        &self,
-        session: &Session,
-        write: Write,
-        state: State,
-    ) -> Result<Option<HeaderValue>, Error> {
-        let shared = &session.0.shared;
-        let now = session.now();
-        match write {
-            Write::Nothing | Write::Forget => Ok(None),
-            Write::Remove { .. } => Ok(
-                matches!(session.0.incoming, Incoming::Data(_)).then(|| shared.writer.removal())
-            ),
-            // Every other write re-issues the cookie: it is the store. A
-            // session written after `destroy` (or by a new visitor) begins
-            // now; any other keeps its start, `cycle_id` included, so the
-            // absolute timeout cannot be dodged by cycling.
-            Write::Resend
-            | Write::Create { .. }
-            | Write::Cycle
-            | Write::Save { .. }
-            | Write::Touch { .. } => {
-                let expiry = state.body.expiry;
-                let created_at = state.created_at(now);
-                let client = client_session(
-                    &shared.config,
-                    state.body.data,
-                    created_at,
-                    expiry,
-                    state.body.user,
-                    now,
-                );
-                let value = self.codec.encode(&shared.cookie_name, &client)?;
-                set_cookie(shared, &value, expiry, now).map(Some)
-            }
-        }
-    }
-}
-
-/// The data cookie for `data`, issued at `now`: the one place a
-/// [`ClientSession`] is assembled for encoding.
-pub(crate) fn client_session(
-    config: &crate::SessionConfig,
-    data: Data,
-    created_at: OffsetDateTime,
-    expiry: Option<Expiry>,
-    user: Option<String>,
-    now: OffsetDateTime,
-) -> ClientSession {
-    ClientSession {
-        data,
-        created_at: Some(created_at),
-        issued_at: now,
-        rekey: false,
-        expires_at: Some(config.expires_at(now, created_at, expiry)),
-        expiry,
-        user,
-    }
 }

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use super::{encode_error, parse_payload, with_decoded, write_payload, MAX_VALUE_LEN};
-use crate::mac::{MacKeys, TAG_ENCODED_LEN, TAG_LEN};
+use crate::id::{MacKeys, TAG_ENCODED_LEN, TAG_LEN};
 use crate::{ClientSession, DataCodec, Keys};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;

@@ -14,7 +14,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::DynStore;
-use crate::signed_id::SignedId;
+use crate::id::SignedId;
 use crate::store::{ChangeSet, Id};
 use crate::{Key, Keys, Session, SessionConfig, SessionLayer};
 
