@@ -1,4 +1,4 @@
-//! Accounts, against the `axum-login` lesson (memory store) and `serve`'s
+//! Accounts, against the `axum-login` and `hyper-login` lessons (memory store) and `serve`'s
 //! login scenario (every store, axum and hyper): a login binds the session
 //! to the user; `/sessions/` lists the user's sessions, `/logout/others/`
 //! and `/logout/everywhere/` end them, on every store (sessions kept in
@@ -25,6 +25,7 @@ use session_core::time::OffsetDateTime;
 use session_core::{Id, Key, Keys};
 
 const AXUM_LOGIN: &str = env!("CARGO_BIN_EXE_axum-login");
+const HYPER_LOGIN: &str = env!("CARGO_BIN_EXE_hyper-login");
 
 /// The stores that keep sessions in the cookie.
 const COOKIE_STORES: &[&str] = &["cookie", "cookie-encrypted", "starlette"];
@@ -258,6 +259,11 @@ async fn accounts(app: &App, what: &str, cookie_store: bool) {
 #[tokio::test]
 async fn accounts_in_the_login_lesson() {
     accounts(&App::start(AXUM_LOGIN, &[]), "axum-login", false).await;
+}
+
+#[tokio::test]
+async fn accounts_in_the_hyper_login_lesson() {
+    accounts(&App::start(HYPER_LOGIN, &[]), "hyper-login", false).await;
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! The tutorial's cookie-settings and big-session scenarios, and sessions
 //! kept in the cookie (signed, encrypted, Starlette-compatible): the
-//! `axum-settings` and `axum-big` lessons themselves, and `serve` for the
-//! other stores and hyper.
+//! `axum-settings`, `hyper-settings`, `axum-big` and `hyper-big` lessons
+//! themselves, and `serve` for the other stores, in axum and hyper.
 
 mod common;
 
@@ -12,6 +12,8 @@ use session_core::codec::StarletteCookie;
 
 const AXUM_SETTINGS: &str = env!("CARGO_BIN_EXE_axum-settings");
 const AXUM_BIG: &str = env!("CARGO_BIN_EXE_axum-big");
+const HYPER_SETTINGS: &str = env!("CARGO_BIN_EXE_hyper-settings");
+const HYPER_BIG: &str = env!("CARGO_BIN_EXE_hyper-big");
 
 /// GET with an explicit cookie header; returns status, JSON body and the
 /// raw `Set-Cookie`, if any.
@@ -72,6 +74,13 @@ async fn settings_lesson_attributes_are_exact() {
     settings_attributes_are_exact_on(&app, "axum-settings").await;
 }
 
+/// The same settings in the hyper lesson.
+#[tokio::test]
+async fn hyper_settings_lesson_attributes_are_exact() {
+    let app = App::start(HYPER_SETTINGS, &[]);
+    settings_attributes_are_exact_on(&app, "hyper-settings").await;
+}
+
 /// The tutorial's settings in `serve`, on a server-side store and in the
 /// cookie, in axum and hyper: the settings apply alike.
 #[tokio::test]
@@ -127,6 +136,14 @@ async fn big_lesson_works_in_memory_and_is_refused_in_the_cookie() {
     let app = App::start(AXUM_BIG, &[]);
     big_session_works_on(&app.base, "axum-big").await;
     big_session_is_refused_on(&app.url("/cookie"), "axum-big /cookie/").await;
+}
+
+/// The hyper lesson: the same, one `service_fn` inside two layers.
+#[tokio::test]
+async fn hyper_big_lesson_works_in_memory_and_is_refused_in_the_cookie() {
+    let app = App::start(HYPER_BIG, &[]);
+    big_session_works_on(&app.base, "hyper-big").await;
+    big_session_is_refused_on(&app.url("/cookie"), "hyper-big /cookie/").await;
 }
 
 #[tokio::test]

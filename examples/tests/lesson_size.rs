@@ -14,6 +14,11 @@ const BUDGETS: &[(&str, usize)] = &[
     ("axum-big", 100),
     ("axum-db", 100),
     ("axum-redis", 100),
+    ("hyper-settings", 130),
+    ("hyper-login", 130),
+    ("hyper-big", 130),
+    ("hyper-db", 130),
+    ("hyper-redis", 130),
 ];
 
 /// What is in `src/bin/` but is no lesson.

@@ -1,7 +1,7 @@
 //! Sessions in Redis, shared by several instances of an app: a cookie that
 //! instance A set is counted on instance B, and a login outlives a restart
-//! of the app; the `axum-redis` lesson itself, and `serve` for the counter,
-//! hyper, a Redis Cluster and the local cache. Needs `REDIS_URL` (and
+//! of the app; the `axum-redis` and `hyper-redis` lessons themselves, and
+//! `serve` for the counter, hyper, a Redis Cluster and the local cache. Needs `REDIS_URL` (and
 //! `REDIS_CLUSTER_URLS` for the cluster case): `scripts/test` starts
 //! throwaway servers and sets both.
 
@@ -11,6 +11,7 @@ use common::{cluster_spec, run_to_exit, serve, App, SECRET};
 use serde_json::{json, Value};
 
 const AXUM_REDIS: &str = env!("CARGO_BIN_EXE_axum-redis");
+const HYPER_REDIS: &str = env!("CARGO_BIN_EXE_hyper-redis");
 
 fn redis_url() -> String {
     match std::env::var("REDIS_URL") {
@@ -156,19 +157,25 @@ async fn redis_lesson_login_outlives_the_app() {
 }
 
 #[tokio::test]
+async fn hyper_redis_lesson_login_outlives_the_app() {
+    let url = redis_url();
+    let envs = [("REDIS_URL", url.as_str()), ("SESSION_SECRET", SECRET)];
+    login_outlives_the_app(|| App::start(HYPER_REDIS, &envs)).await;
+}
+
+#[tokio::test]
 async fn serve_hyper_login_in_redis_outlives_the_app() {
     let url = redis_url();
     let envs = [("SESSION_STORE", url.as_str()), ("SESSION_SECRET", SECRET)];
     login_outlives_the_app(|| serve("login", "hyper", &envs)).await;
 }
 
-/// Two instances of the lesson on one Redis: a login on one is seen by the
+/// Two instances of a lesson on one Redis: a login on one is seen by the
 /// other, a logout on the other ends it for both.
-#[tokio::test]
-async fn redis_lesson_instances_share_a_login() {
+async fn lesson_instances_share_a_login(a: &str, b: &str) {
     let url = redis_url();
     let envs = [("REDIS_URL", url.as_str()), ("SESSION_SECRET", SECRET)];
-    let (a, b) = (App::start(AXUM_REDIS, &envs), App::start(AXUM_REDIS, &envs));
+    let (a, b) = (App::start(a, &envs), App::start(b, &envs));
     let client = client();
     let (body, cookie) = get(&client, &a.url("/login/hong/"), None).await;
     assert_eq!(body, json!({ "message": "Logged in" }));
@@ -187,17 +194,30 @@ async fn redis_lesson_instances_share_a_login() {
     );
 }
 
-/// The lesson without a key stops at start, naming the variable.
 #[tokio::test]
-async fn redis_lesson_needs_a_key() {
-    let output = run_to_exit(AXUM_REDIS, &[("REDIS_URL", "redis://127.0.0.1:1")]);
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("SESSION_SECRET"), "{stderr}");
+async fn redis_lesson_instances_share_a_login() {
+    lesson_instances_share_a_login(AXUM_REDIS, AXUM_REDIS).await;
+}
+
+/// An instance of the hyper lesson and one of the axum lesson share logins.
+#[tokio::test]
+async fn hyper_and_axum_redis_lessons_share_a_login() {
+    lesson_instances_share_a_login(HYPER_REDIS, AXUM_REDIS).await;
+}
+
+/// A lesson without a key stops at start, naming the variable.
+#[tokio::test]
+async fn redis_lessons_need_a_key() {
+    for bin in [AXUM_REDIS, HYPER_REDIS] {
+        let output = run_to_exit(bin, &[("REDIS_URL", "redis://127.0.0.1:1")]);
+        assert!(!output.status.success(), "{bin}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("SESSION_SECRET"), "{bin}: {stderr}");
+    }
 }
 
 /// A Redis that is not there is a clear startup error, not a hang, and the
-/// password in the URL does not leak into it: the lesson and `serve`.
+/// password in the URL does not leak into it: the lessons and `serve`.
 #[tokio::test]
 async fn unreachable_redis_is_a_startup_error() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -205,7 +225,11 @@ async fn unreachable_redis_is_a_startup_error() {
         .expect("free port")
         .port();
     let url = format!("redis://:hunter2@127.0.0.1:{port}");
-    for (bin, variable) in [(AXUM_REDIS, "REDIS_URL"), (common::SERVE, "SESSION_STORE")] {
+    for (bin, variable) in [
+        (AXUM_REDIS, "REDIS_URL"),
+        (HYPER_REDIS, "REDIS_URL"),
+        (common::SERVE, "SESSION_STORE"),
+    ] {
         let output = run_to_exit(bin, &[(variable, &url), ("SESSION_SECRET", SECRET)]);
         assert!(!output.status.success(), "{bin}");
         let stderr = String::from_utf8_lossy(&output.stderr);

@@ -1,7 +1,7 @@
 //! Sessions in an SQL table: a SQLite counter and login outlive a restart
 //! of the app, and app instances on one PostgreSQL or MariaDB share
-//! sessions; the `axum-db` lesson itself, and `serve` for the counter and
-//! hyper. Needs `DATABASE_URL` and `MYSQL_URL`: `scripts/test` starts
+//! sessions; the `axum-db` and `hyper-db` lessons themselves, and `serve`
+//! for the counter and for the login in hyper on every database. Needs `DATABASE_URL` and `MYSQL_URL`: `scripts/test` starts
 //! throwaway servers and sets both.
 
 mod common;
@@ -10,6 +10,7 @@ use common::{browser, get_json, run_to_exit, serve, App, SECRET};
 use serde_json::json;
 
 const AXUM_DB: &str = env!("CARGO_BIN_EXE_axum-db");
+const HYPER_DB: &str = env!("CARGO_BIN_EXE_hyper-db");
 
 fn url(var: &str) -> String {
     match std::env::var(var) {
@@ -73,11 +74,12 @@ async fn hyper_sqlite_counter_survives_a_restart() {
     counter_survives_a_restart("hyper").await;
 }
 
-/// The login app on the database at `url`: the lesson (`DATABASE_URL`) or
+/// The login app on the database at `url`: a lesson (`DATABASE_URL`) or
 /// `serve` in hyper (`SESSION_STORE`).
 #[derive(Clone, Copy, Debug)]
 enum LoginApp {
     Lesson,
+    HyperLesson,
     ServeHyper,
 }
 
@@ -86,6 +88,10 @@ impl LoginApp {
         match self {
             LoginApp::Lesson => App::start(
                 AXUM_DB,
+                &[("DATABASE_URL", url), ("SESSION_SECRET", SECRET)],
+            ),
+            LoginApp::HyperLesson => App::start(
+                HYPER_DB,
                 &[("DATABASE_URL", url), ("SESSION_SECRET", SECRET)],
             ),
             LoginApp::ServeHyper => serve(
@@ -134,35 +140,46 @@ async fn db_lesson_login_outlives_the_app_on_sqlite() {
 }
 
 #[tokio::test]
+async fn hyper_db_lesson_login_outlives_the_app_on_sqlite() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    login_outlives_the_app(LoginApp::HyperLesson, &sqlite_url(&dir)).await;
+}
+
+#[tokio::test]
 async fn serve_hyper_login_outlives_the_app_on_sqlite() {
     let dir = tempfile::tempdir().expect("temp dir");
     login_outlives_the_app(LoginApp::ServeHyper, &sqlite_url(&dir)).await;
 }
 
-/// The lesson and `serve` in hyper on one database: a login on one is seen
-/// by the other, and a logout on the other ends it for both.
+/// The two lessons and `serve` in hyper on one database: a login on the
+/// first is seen by the others, and a logout on the last ends it for all.
 async fn instances_share_a_login(store: &str) {
     let a = LoginApp::Lesson.start(store);
-    let b = LoginApp::ServeHyper.start(store);
+    let b = LoginApp::HyperLesson.start(store);
+    let c = LoginApp::ServeHyper.start(store);
     let client = browser();
     assert_eq!(
         get_json(&client, &a.url("/login/hong/")).await,
         json!({ "message": "Logged in" })
     );
+    for (name, app) in [("B", &b), ("C", &c)] {
+        assert_eq!(
+            get_json(&client, &app.url("/get/")).await,
+            json!({ "session_info": { "user_id": "hong", "age": 21, "email": "aaa@aaa.com" } }),
+            "{name} must see A's login"
+        );
+    }
     assert_eq!(
-        get_json(&client, &b.url("/get/")).await,
-        json!({ "session_info": { "user_id": "hong", "age": 21, "email": "aaa@aaa.com" } }),
-        "B must see A's login"
-    );
-    assert_eq!(
-        get_json(&client, &b.url("/logout/")).await,
+        get_json(&client, &c.url("/logout/")).await,
         json!({ "message": "Logged out" })
     );
-    assert_eq!(
-        get_json(&client, &a.url("/get/")).await,
-        json!({ "message": "Login first" }),
-        "a logout on B must end the session on A"
-    );
+    for (name, app) in [("A", &a), ("B", &b)] {
+        assert_eq!(
+            get_json(&client, &app.url("/get/")).await,
+            json!({ "message": "Login first" }),
+            "a logout on C must end the session on {name}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -179,16 +196,18 @@ async fn instances_share_a_login_in_mariadb() {
 async fn postgres_login_outlives_the_app() {
     login_outlives_the_app(LoginApp::ServeHyper, &url("DATABASE_URL")).await;
     login_outlives_the_app(LoginApp::Lesson, &url("DATABASE_URL")).await;
+    login_outlives_the_app(LoginApp::HyperLesson, &url("DATABASE_URL")).await;
 }
 
 #[tokio::test]
 async fn mariadb_login_outlives_the_app() {
     login_outlives_the_app(LoginApp::Lesson, &url("MYSQL_URL")).await;
     login_outlives_the_app(LoginApp::ServeHyper, &url("MYSQL_URL")).await;
+    login_outlives_the_app(LoginApp::HyperLesson, &url("MYSQL_URL")).await;
 }
 
 /// A database that is not there is a clear startup error, not a hang, and
-/// the password in the URL does not leak into it: the lesson and `serve`.
+/// the password in the URL does not leak into it: the lessons and `serve`.
 #[tokio::test]
 async fn unreachable_database_is_a_startup_error() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -199,7 +218,11 @@ async fn unreachable_database_is_a_startup_error() {
         format!("postgres://postgres:hunter2@127.0.0.1:{port}/test"),
         format!("mysql://root:hunter2@127.0.0.1:{port}/test"),
     ] {
-        for (bin, variable) in [(AXUM_DB, "DATABASE_URL"), (common::SERVE, "SESSION_STORE")] {
+        for (bin, variable) in [
+            (AXUM_DB, "DATABASE_URL"),
+            (HYPER_DB, "DATABASE_URL"),
+            (common::SERVE, "SESSION_STORE"),
+        ] {
             let output = run_to_exit(bin, &[(variable, &store), ("SESSION_SECRET", SECRET)]);
             assert!(!output.status.success(), "{bin} {store}: started anyway");
             let stderr = String::from_utf8_lossy(&output.stderr);
@@ -212,11 +235,13 @@ async fn unreachable_database_is_a_startup_error() {
     }
 }
 
-/// The lesson without a key stops at start, naming the variable.
+/// A lesson without a key stops at start, naming the variable.
 #[tokio::test]
-async fn db_lesson_needs_a_key() {
-    let output = run_to_exit(AXUM_DB, &[("DATABASE_URL", "sqlite::memory:")]);
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("SESSION_SECRET"), "{stderr}");
+async fn db_lessons_need_a_key() {
+    for bin in [AXUM_DB, HYPER_DB] {
+        let output = run_to_exit(bin, &[("DATABASE_URL", "sqlite::memory:")]);
+        assert!(!output.status.success(), "{bin}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("SESSION_SECRET"), "{bin}: {stderr}");
+    }
 }

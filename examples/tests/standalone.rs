@@ -10,7 +10,7 @@
 //! runs one `cargo build --offline` with its own target directory there
 //! (the first run builds the dependencies once; later runs only what
 //! changed). Then it starts each program it built and walks through its
-//! first steps (the Redis lesson against `REDIS_URL`, which `scripts/test`
+//! first steps (the Redis lessons against `REDIS_URL`, which `scripts/test`
 //! sets).
 //!
 //! A member sees only the crates its own manifest names, so a file that
@@ -37,6 +37,11 @@ const EXAMPLES: &[&str] = &[
     "axum-big",
     "axum-db",
     "axum-redis",
+    "hyper-settings",
+    "hyper-login",
+    "hyper-big",
+    "hyper-db",
+    "hyper-redis",
 ];
 
 /// What an example may depend on: the session crates, a framework, and
@@ -51,6 +56,7 @@ const ALLOWED: &[&str] = &[
     "hyper-util",
     "http-body-util",
     "http",
+    "percent-encoding",
     "tower",
     "tokio",
     "serde",
@@ -159,7 +165,12 @@ async fn examples_build_and_run_as_crates_of_their_own() {
     );
 
     let bin = |name: &str| target.join("debug").join(name).display().to_string();
-    for name in ["axum-counter", "hyper-counter", "axum-settings"] {
+    for name in [
+        "axum-counter",
+        "hyper-counter",
+        "axum-settings",
+        "hyper-settings",
+    ] {
         let app = App::start(&bin(name), &[]);
         let client = browser();
         for expected in 0..2 {
@@ -170,11 +181,14 @@ async fn examples_build_and_run_as_crates_of_their_own() {
             );
         }
     }
-    let app = App::start(&bin("axum-big"), &[]);
-    assert_eq!(
-        get_json(&browser(), &app.url("/cookie/get/")).await,
-        json!({ "message": "Login first" })
-    );
+    for name in ["axum-big", "hyper-big"] {
+        let app = App::start(&bin(name), &[]);
+        assert_eq!(
+            get_json(&browser(), &app.url("/cookie/get/")).await,
+            json!({ "message": "Login first" }),
+            "{name}"
+        );
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     let sqlite = format!("sqlite://{}", dir.path().join("sessions.db").display());
     let redis = std::env::var("REDIS_URL").expect(
@@ -183,8 +197,11 @@ async fn examples_build_and_run_as_crates_of_their_own() {
     );
     let logins = [
         ("axum-login", vec![]),
+        ("hyper-login", vec![]),
         ("axum-db", vec![("DATABASE_URL", sqlite.as_str())]),
+        ("hyper-db", vec![("DATABASE_URL", sqlite.as_str())]),
         ("axum-redis", vec![("REDIS_URL", redis.as_str())]),
+        ("hyper-redis", vec![("REDIS_URL", redis.as_str())]),
     ];
     for (name, mut envs) in logins {
         envs.push(("SESSION_SECRET", SECRET));

@@ -10,6 +10,7 @@ use serde_json::json;
 const AXUM_COUNTER: &str = env!("CARGO_BIN_EXE_axum-counter");
 const HYPER_COUNTER: &str = env!("CARGO_BIN_EXE_hyper-counter");
 const AXUM_LOGIN: &str = env!("CARGO_BIN_EXE_axum-login");
+const HYPER_LOGIN: &str = env!("CARGO_BIN_EXE_hyper-login");
 
 /// The stores that need no server: every tutorial step runs on each.
 const STORES: &[&str] = &["memory", "cookie", "cookie-encrypted", "starlette"];
@@ -103,6 +104,11 @@ async fn axum_login_lesson_follows_the_tutorial() {
 }
 
 #[tokio::test]
+async fn hyper_login_lesson_follows_the_tutorial() {
+    login_steps(&App::start(HYPER_LOGIN, &[]), "hyper-login").await;
+}
+
+#[tokio::test]
 async fn serve_login_follows_the_tutorial_on_every_store() {
     for framework in FRAMEWORKS {
         for store in STORES {
@@ -112,10 +118,11 @@ async fn serve_login_follows_the_tutorial_on_every_store() {
     }
 }
 
-/// The login apps: the lesson, and `serve` in hyper.
+/// The login apps: the two lessons, and `serve` in hyper.
 fn login_apps() -> Vec<(&'static str, App)> {
     vec![
         ("axum-login", App::start(AXUM_LOGIN, &[])),
+        ("hyper-login", App::start(HYPER_LOGIN, &[])),
         ("serve login, hyper", serve("login", "hyper", &[])),
     ]
 }
@@ -164,7 +171,7 @@ async fn login_cycles_the_session_id() {
 }
 
 /// `/login/{username}/` takes one path segment, `%XX`-decoded alike by
-/// axum's `Path` and the hyper app's own parsing; other paths are a 404.
+/// axum's `Path` and the hyper apps' own parsing; other paths are a 404.
 #[tokio::test]
 async fn login_names_are_decoded_alike() {
     for (what, app) in login_apps() {
