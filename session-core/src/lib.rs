@@ -98,7 +98,6 @@ pub mod codec;
 mod config;
 mod cookies;
 mod error;
-#[cfg(feature = "axum")]
 mod id;
 mod key;
 mod layer;

@@ -169,13 +169,10 @@ pub(crate) enum Write {
     Create { end: bool },
     /// Move the live session to a fresh id and send the new cookie.
     Cycle,
-    /// Apply the changed keys (and policy, user) with this expiry, `kept`
-    /// when it is the stored one; send the cookie again if `resend`.
-    Save {
-        expires_at: OffsetDateTime,
-        kept: bool,
-        resend: bool,
-    },
+    /// Apply the changed keys (and policy, user) with the expiry
+    /// [`State::next_expiry`] gives; send the cookie again when that expiry
+    /// moved, or always if `resign`.
+    Save { resign: bool },
     /// Move only the expiry; send the cookie again if `resend`.
     Touch {
         expires_at: OffsetDateTime,
@@ -228,21 +225,22 @@ pub(crate) fn decide(
             if cycling {
                 return Write::Cycle;
             }
-            // Within the precision, the stored expiry stays, and with it
-            // the browser's copy of the cookie (`with_expiry_precision`).
-            let (expires_at, kept) = state.next_expiry(config, now);
             if body.changed() {
-                Write::Save {
-                    expires_at,
-                    kept,
-                    resend: !kept || resign,
+                return Write::Save { resign };
+            }
+            if config.extends_on_use() {
+                // Within the precision, the stored expiry stays, and with
+                // it the browser's copy of the cookie
+                // (`with_expiry_precision`).
+                let (expires_at, kept) = state.next_expiry(config, now);
+                if !kept {
+                    return Write::Touch {
+                        expires_at,
+                        resend: config.rolling || resign,
+                    };
                 }
-            } else if config.extends_on_use() && !kept {
-                Write::Touch {
-                    expires_at,
-                    resend: config.rolling || resign,
-                }
-            } else if resign {
+            }
+            if resign {
                 Write::Resend
             } else {
                 Write::Nothing

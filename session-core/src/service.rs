@@ -131,10 +131,10 @@ async fn finish(session: &Session) -> Result<Outcome, Error> {
     }
     // The request is over: take the state (later changes through a clone
     // kept alive by a spawned task are not saved, as documented).
-    let state = std::mem::replace(&mut *inner.state.lock(), State::new(Life::Unread));
+    let mut state = std::mem::replace(&mut *inner.state.lock(), State::new(Life::Unread));
     let vary = state.body.accessed;
     let write = decide(&state, resign, &shared.config, session.now());
-    let set_cookie = shared.storage.write(session, write, state).await?;
+    let set_cookie = shared.storage.write(session, write, &mut state).await?;
     Ok(Outcome { set_cookie, vary })
 }
 

@@ -150,7 +150,7 @@ impl Storage {
         &self,
         session: &Session,
         write: Write,
-        state: State,
+        state: &mut State,
     ) -> Result<Option<HeaderValue>, Error> {
         match self {
             Storage::Store(s) => s.write(session, write, state).await,
@@ -263,7 +263,7 @@ impl InStore {
         &self,
         session: &Session,
         write: Write,
-        mut state: State,
+        state: &mut State,
     ) -> Result<Option<HeaderValue>, Error> {
         let shared = &session.0.shared;
         let now = session.now();
@@ -307,7 +307,7 @@ impl InStore {
             Write::Create { end: ends } => {
                 end(ends).await?;
                 for _ in 0..CREATE_ATTEMPTS {
-                    let (new_id, record) = fresh_record(shared, &state, now);
+                    let (new_id, record) = fresh_record(shared, state, now);
                     match self.store.create(&record).await? {
                         Created::Inserted => {
                             tracing::debug!(session = %new_id, "session created");
@@ -322,7 +322,7 @@ impl InStore {
                 let Some(old) = id else { return Ok(None) };
                 let stored = session.stored_id(&old);
                 for _ in 0..CREATE_ATTEMPTS {
-                    let (new_id, record) = fresh_record(shared, &state, now);
+                    let (new_id, record) = fresh_record(shared, state, now);
                     match self.store.cycle(&stored, &record).await? {
                         Cycled::Moved => {
                             tracing::debug!(old = %old, new = %new_id, "session id cycled");
@@ -337,12 +337,10 @@ impl InStore {
                 }
                 Err(Error::IdExhausted)
             }
-            Write::Save {
-                expires_at,
-                kept,
-                resend,
-            } => {
+            Write::Save { resign } => {
                 let Some(id) = id else { return Ok(None) };
+                let (expires_at, kept) = state.next_expiry(&shared.config, now);
+                let resend = !kept || resign;
                 let body = &mut state.body;
                 let mut changes = ChangeSet::new(expires_at);
                 // The request is over: the changed keys and values move

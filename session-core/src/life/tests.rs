@@ -124,7 +124,7 @@ fn the_decision_keeps_the_rules_in_every_case() {
                 matches!(
                     write,
                     Write::Resend
-                        | Write::Save { resend: true, .. }
+                        | Write::Save { resign: true }
                         | Write::Touch { resend: true, .. }
                 ),
                 "{what}"

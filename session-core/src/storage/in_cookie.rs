@@ -67,7 +67,7 @@ impl InCookie {
         &self,
         session: &Session,
         write: Write,
-        state: State,
+        state: &mut State,
     ) -> Result<Option<HeaderValue>, Error> {
         let shared = &session.0.shared;
         let now = session.now();
@@ -89,10 +89,10 @@ impl InCookie {
                 let created_at = state.created_at(now);
                 let client = client_session(
                     &shared.config,
-                    state.body.data,
+                    std::mem::take(&mut state.body.data),
                     created_at,
                     expiry,
-                    state.body.user,
+                    state.body.user.take(),
                     now,
                 );
                 let value = self.codec.encode(&shared.cookie_name, &client)?;
