@@ -776,7 +776,9 @@ impl SessionStore for MemoryStore {
         Ok(())
     }
 
-    /// Atomic id cycling, the user index, and cleanup of expired entries.
+    /// Atomic id cycling, the user index, and cleanup of expired entries;
+    /// no leases: the store lives in one process, where the layer's own
+    /// lock serializes a session's requests.
     fn capabilities(&self) -> Capabilities<'_> {
         Capabilities::none()
             .with_cycle(self)

@@ -191,7 +191,7 @@
 //! statement that keeps losing fails, with [`StoreError::Failed`].
 //!
 //! ```
-//! use session_core::store::{Record, SessionStore};
+//! use session_core::store::{Record, SessionStore, UserIndex};
 //! use session_core::time::{Duration, OffsetDateTime};
 //! use session_core::Id;
 //! use session_store_sql::SqlStore;
