@@ -417,7 +417,11 @@ impl StoreError {
     }
 }
 
-/// A place that keeps sessions.
+/// A place that keeps sessions: the five required methods every store
+/// implements. Everything else a store may offer (atomic id cycling, a
+/// user index, leases across instances, cleanup of expired sessions) is an
+/// optional trait of its own, advertised with
+/// [`capabilities`](SessionStore::capabilities).
 ///
 /// Every method is one atomic operation. A record whose `expires_at` has
 /// passed is absent for every operation, by the store's notion of "now":
