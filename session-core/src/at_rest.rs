@@ -13,8 +13,9 @@ use smallvec::SmallVec;
 use time::OffsetDateTime;
 
 use crate::store::{
-    async_trait, unix_millis, ChangeSet, Created, Cycled, Data, Id, Record, Saved, SessionLease,
-    SessionStore, StoreError, UserSession,
+    async_trait, unix_millis, user_index, Capabilities, ChangeSet, Created, CycleStore, Cycled,
+    Data, ExpiredCleanup, Id, LeaseStore, Record, Saved, SessionLease, SessionStore, StoreError,
+    UserIndex, UserSession,
 };
 use crate::{Expiry, Keys};
 
@@ -58,8 +59,9 @@ pub(crate) fn is_reserved(key: &str) -> bool {
 ///
 /// It works around any store, this workspace's or your own: every method
 /// is forwarded, values are sealed on [`create`](SessionStore::create),
-/// [`save`](SessionStore::save) and [`cycle`](SessionStore::cycle) and
-/// opened on [`load`](SessionStore::load).
+/// [`save`](SessionStore::save) and [`cycle`](CycleStore::cycle) and
+/// opened on [`load`](SessionStore::load). It advertises exactly the
+/// [capabilities](SessionStore::capabilities) of the store it wraps.
 /// [`SessionLayer::with_data_keys`](crate::SessionLayer::with_data_keys)
 /// wraps the layer's store in it; wrap the store yourself for the
 /// options below.
@@ -118,12 +120,12 @@ pub(crate) fn is_reserved(key: &str) -> bool {
 /// fresh session's), never a `500`. The refused record stays in the store
 /// until it expires: putting a removed key back makes it load again.
 ///
-/// [`list_user`](SessionStore::list_user) reports only sessions that load:
+/// [`list_user`](UserIndex::list_user) reports only sessions that load:
 /// it loads each session the wrapped store lists (one `load` per session,
 /// one after another; listing is rare, and a user has few sessions), so a
 /// session forged into a user's list is not shown.
-/// [`delete_user`](SessionStore::delete_user) and
-/// [`end_user_session`](SessionStore::end_user_session) are forwarded as
+/// [`delete_user`](UserIndex::delete_user) and
+/// [`end_user_session`](UserIndex::end_user_session) are forwarded as
 /// they are: ending a forged session ends nothing that was trusted.
 ///
 /// # Unsealed values: strict by default
@@ -605,16 +607,37 @@ impl<S: SessionStore> SessionStore for Encrypted<S> {
         self.store.delete(id).await
     }
 
+    /// Exactly the capabilities of the wrapped store, each forwarded
+    /// (sealing what it writes, verifying what it lists).
+    fn capabilities(&self) -> Capabilities<'_> {
+        let inner = self.store.capabilities();
+        let mut capabilities = Capabilities::none();
+        capabilities.cycle = inner.cycle.map(|_| self as &dyn CycleStore);
+        capabilities.users = inner.users.map(|_| self as &dyn UserIndex);
+        capabilities.leases = inner.leases.map(|_| self as &dyn LeaseStore);
+        capabilities.cleanup = inner.cleanup.map(|_| self as &dyn ExpiredCleanup);
+        capabilities
+    }
+}
+
+/// Seals `record` and moves the session with the wrapped store's own
+/// cycling ([`cycle`](crate::store::cycle): its [`CycleStore`], or steps).
+#[async_trait]
+impl<S: SessionStore> CycleStore for Encrypted<S> {
     async fn cycle(&self, old: &Id, record: &Record) -> Result<Cycled, StoreError> {
-        self.store.cycle(old, &self.seal_record(record)?).await
+        crate::store::cycle(&self.store, old, &self.seal_record(record)?).await
     }
+}
 
-    async fn delete_expired(&self) -> Result<u64, StoreError> {
-        self.store.delete_expired().await
-    }
-
+/// Lists only sessions that load and verify; ends sessions as the wrapped
+/// store does. [`StoreError::Unsupported`] when the wrapped store has no
+/// [`UserIndex`] (it is then not advertised either).
+#[async_trait]
+impl<S: SessionStore> UserIndex for Encrypted<S> {
     async fn list_user(&self, user: &str) -> Result<Vec<UserSession>, StoreError> {
-        let listed = self.store.list_user(user).await?;
+        let listed = user_index(&self.store, "list_user")?
+            .list_user(user)
+            .await?;
         let mut verified = Vec::with_capacity(listed.len());
         for session in listed {
             if let Some(record) = self.load_verified(&session.id).await? {
@@ -627,15 +650,43 @@ impl<S: SessionStore> SessionStore for Encrypted<S> {
     }
 
     async fn delete_user(&self, user: &str, keep: Option<&Id>) -> Result<u64, StoreError> {
-        self.store.delete_user(user, keep).await
+        user_index(&self.store, "delete_user")?
+            .delete_user(user, keep)
+            .await
     }
 
     async fn end_user_session(&self, user: &str, id: &Id) -> Result<bool, StoreError> {
-        self.store.end_user_session(user, id).await
+        user_index(&self.store, "end_user_session")?
+            .end_user_session(user, id)
+            .await
     }
+}
 
-    async fn lock(&self, id: &Id) -> Result<Option<Box<dyn SessionLease>>, StoreError> {
-        self.store.lock(id).await
+/// The wrapped store's lease; [`StoreError::Unsupported`] when it has no
+/// [`LeaseStore`] (it is then not advertised either).
+#[async_trait]
+impl<S: SessionStore> LeaseStore for Encrypted<S> {
+    async fn lock(&self, id: &Id) -> Result<Box<dyn SessionLease>, StoreError> {
+        let leases = self
+            .store
+            .capabilities()
+            .leases
+            .ok_or(StoreError::Unsupported("lock"))?;
+        leases.lock(id).await
+    }
+}
+
+/// The wrapped store's cleanup; [`StoreError::Unsupported`] when it has no
+/// [`ExpiredCleanup`] (it is then not advertised either).
+#[async_trait]
+impl<S: SessionStore> ExpiredCleanup for Encrypted<S> {
+    async fn delete_expired(&self) -> Result<u64, StoreError> {
+        let cleanup = self
+            .store
+            .capabilities()
+            .cleanup
+            .ok_or(StoreError::Unsupported("delete_expired"))?;
+        cleanup.delete_expired().await
     }
 }
 

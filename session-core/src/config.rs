@@ -429,7 +429,7 @@ impl SessionConfig {
     ///
     /// Within this process, a lock per session is taken before the handler
     /// runs. Across instances, a store that offers leases
-    /// ([`SessionStore::lock`](crate::store::SessionStore::lock), e.g. the
+    /// ([`LeaseStore::lock`](crate::store::LeaseStore::lock), e.g. the
     /// Redis store) gives one to the request when it first loads its
     /// session, until its writes are done; a request whose lease does not
     /// come in time is answered `503`.

@@ -1,6 +1,6 @@
 //! Per-session request serialization: one request per session at a time,
 //! in this process (a table of async locks, taken before the handler runs)
-//! and, with a store that offers one ([`SessionStore::lock`]), across
+//! and, with a store that offers one ([`LeaseStore`](crate::store::LeaseStore)), across
 //! instances (the store's lease, taken when the request first loads its
 //! session, given back after its writes).
 
@@ -140,12 +140,12 @@ async fn take_lease(
     stored: &Id,
 ) -> Result<Option<Box<dyn SessionLease>>, StoreError> {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        return store.lock(stored).await;
+        return store.lease(stored).await;
     };
     let (store, stored) = (store.clone(), *stored);
     let (answer, granted) = tokio::sync::oneshot::channel();
     runtime.spawn(async move {
-        let taken = store.lock(&stored).await.map(Handed);
+        let taken = store.lease(&stored).await.map(Handed);
         // Sent to a request that went away, the grant is dropped here and
         // so given back (`Handed`).
         let _ = answer.send(taken);
@@ -284,10 +284,17 @@ mod tests {
         async fn delete(&self, _: &Id) -> Result<(), StoreError> {
             Ok(())
         }
-        async fn lock(&self, _: &Id) -> Result<Option<Box<dyn SessionLease>>, StoreError> {
+        fn capabilities(&self) -> crate::store::Capabilities<'_> {
+            crate::store::Capabilities::none().with_leases(self)
+        }
+    }
+
+    #[crate::store::async_trait]
+    impl crate::store::LeaseStore for SlowLeases {
+        async fn lock(&self, _: &Id) -> Result<Box<dyn SessionLease>, StoreError> {
             // The store grants the lease (as Redis would on `SET NX`)...
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            Ok(Some(Box::new(Granted(self.released.clone()))))
+            Ok(Box::new(Granted(self.released.clone())))
         }
     }
 

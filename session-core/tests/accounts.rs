@@ -12,7 +12,8 @@ use http::header::{COOKIE, SET_COOKIE};
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use session_core::store::{
-    async_trait, ChangeSet, Created, Cycled, Record, Saved, SessionStore, StoreError, UserSession,
+    async_trait, Capabilities, ChangeSet, Created, CycleStore, Cycled, Record, Saved, SessionStore,
+    StoreError, UserIndex, UserSession,
 };
 use session_core::time::OffsetDateTime;
 use session_core::{Error, Id, Key, Session, SessionConfig, SessionLayer};
@@ -288,9 +289,20 @@ impl SessionStore for MovesAfterListing {
     async fn delete(&self, id: &Id) -> Result<(), StoreError> {
         self.store.delete(id).await
     }
+    fn capabilities(&self) -> Capabilities<'_> {
+        Capabilities::none().with_cycle(self).with_users(self)
+    }
+}
+
+#[async_trait]
+impl CycleStore for MovesAfterListing {
     async fn cycle(&self, old: &Id, record: &Record) -> Result<Cycled, StoreError> {
         self.store.cycle(old, record).await
     }
+}
+
+#[async_trait]
+impl UserIndex for MovesAfterListing {
     async fn list_user(&self, user: &str) -> Result<Vec<UserSession>, StoreError> {
         let listed = self.store.list_user(user).await?;
         let target = self.target.lock().unwrap().take();

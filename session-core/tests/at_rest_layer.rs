@@ -15,7 +15,7 @@ use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use session_core::__private::SignedId;
-use session_core::store::{ChangeSet, Id, SessionStore};
+use session_core::store::{ChangeSet, Id, SessionStore, UserIndex};
 use session_core::time::Duration;
 use session_core::{Error, Expiry, Key, Keys, Session, SessionConfig, SessionLayer};
 use session_store_memory::MemoryStore;

@@ -16,14 +16,15 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use serde_json::{json, Value};
 use session_core::store::{
-    async_trait, from_unix_millis, ChangeSet, Created, Cycled, Encrypted, Id, Record, Saved,
-    SessionStore, StoreError, UserSession, RESERVED_KEY_PREFIX,
+    async_trait, from_unix_millis, Capabilities, ChangeSet, Created, CycleStore, Cycled, Encrypted,
+    Id, Record, Saved, SessionStore, StoreError, UserIndex, UserSession, RESERVED_KEY_PREFIX,
 };
 use session_core::time::{Duration, OffsetDateTime};
 use session_core::{Expiry, Key, Keys};
 
 /// A store of records in a map, with the contract's semantics (live
-/// records only, change sets applied in place, a user index by scan).
+/// records only, change sets applied in place, a user index by scan; ids
+/// are cycled in steps).
 #[derive(Debug, Clone, Default)]
 struct MapStore(Arc<Mutex<HashMap<Id, Record>>>);
 
@@ -86,6 +87,13 @@ impl SessionStore for MapStore {
         self.0.lock().unwrap().remove(id);
         Ok(())
     }
+    fn capabilities(&self) -> Capabilities<'_> {
+        Capabilities::none().with_users(self)
+    }
+}
+
+#[async_trait]
+impl UserIndex for MapStore {
     async fn list_user(&self, user: &str) -> Result<Vec<UserSession>, StoreError> {
         let now = OffsetDateTime::now_utc();
         let mut listed: Vec<UserSession> = self
@@ -98,6 +106,26 @@ impl SessionStore for MapStore {
             .collect();
         listed.sort_by_key(|s| (s.created_at, s.id.encode()));
         Ok(listed)
+    }
+    async fn delete_user(&self, user: &str, keep: Option<&Id>) -> Result<u64, StoreError> {
+        let now = OffsetDateTime::now_utc();
+        let mut map = self.0.lock().unwrap();
+        let before = map.len();
+        map.retain(|id, r| {
+            r.user.as_deref() != Some(user) || r.is_expired(now) || Some(id) == keep
+        });
+        Ok((before - map.len()) as u64)
+    }
+    async fn end_user_session(&self, user: &str, id: &Id) -> Result<bool, StoreError> {
+        let now = OffsetDateTime::now_utc();
+        let mut map = self.0.lock().unwrap();
+        let ends = map
+            .get(id)
+            .is_some_and(|r| r.user.as_deref() == Some(user) && !r.is_expired(now));
+        if ends {
+            map.remove(id);
+        }
+        Ok(ends)
     }
 }
 

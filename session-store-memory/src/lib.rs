@@ -44,7 +44,7 @@
 //!    logged out.
 //!
 //! A login that gives an existing session a new id
-//! ([`cycle`](SessionStore::cycle), what `set_user` + `cycle_id` does for
+//! ([`cycle`](CycleStore::cycle), what `set_user` + `cycle_id` does for
 //! a visitor who has a session) takes no new place and evicts nothing.
 //!
 //! **What this protects.** A bound session is never evicted to make room
@@ -82,8 +82,8 @@ use compact_str::CompactString;
 use parking_lot::{Mutex, RwLock};
 use serde_json::Value;
 use session_core::store::{
-    async_trait, from_unix_millis, unix_millis, ChangeSet, Created, Cycled, Data, Record, Saved,
-    SessionStore, StoreError, UserSession,
+    async_trait, from_unix_millis, unix_millis, Capabilities, ChangeSet, Created, CycleStore,
+    Cycled, Data, ExpiredCleanup, Record, Saved, SessionStore, StoreError, UserIndex, UserSession,
 };
 use session_core::time::OffsetDateTime;
 use session_core::{Clock, Expiry, Id, SystemClock};
@@ -776,6 +776,19 @@ impl SessionStore for MemoryStore {
         Ok(())
     }
 
+    /// Atomic id cycling, the user index, and cleanup of expired entries;
+    /// no leases: the store lives in one process, where the layer's own
+    /// lock serializes a session's requests.
+    fn capabilities(&self) -> Capabilities<'_> {
+        Capabilities::none()
+            .with_cycle(self)
+            .with_users(self)
+            .with_cleanup(self)
+    }
+}
+
+#[async_trait]
+impl CycleStore for MemoryStore {
     /// Atomic: both shards are locked (in index order) for the check, the
     /// insert, the removal and the index, which swaps the old id for the
     /// new one in one step. The store holds as many sessions after as
@@ -800,7 +813,11 @@ impl SessionStore for MemoryStore {
             &self.inner.books,
         ))
     }
+}
 
+/// Sweeps every shard now (they are also swept as sessions arrive).
+#[async_trait]
+impl ExpiredCleanup for MemoryStore {
     async fn delete_expired(&self) -> Result<u64, StoreError> {
         let now = self.now();
         Ok(self
@@ -810,7 +827,12 @@ impl SessionStore for MemoryStore {
             .map(|shard| shard.write().sweep(now, &self.inner.books))
             .sum())
     }
+}
 
+/// The index is updated under the shard lock of the session it names, in
+/// the same critical section as the entry.
+#[async_trait]
+impl UserIndex for MemoryStore {
     async fn list_user(&self, user: &str) -> Result<Vec<UserSession>, StoreError> {
         let now = self.now();
         let mut sessions: Vec<UserSession> = self
@@ -837,7 +859,7 @@ impl SessionStore for MemoryStore {
     }
 
     /// Ends every session of `user` but `keep`, a session moved to a new id
-    /// by a [`cycle`](SessionStore::cycle) racing this call included. Each
+    /// by a [`cycle`](CycleStore::cycle) racing this call included. Each
     /// is removed under its shard's lock, so a save racing this call
     /// either lands before (and is removed with the session) or finds the
     /// session gone. `keep` names an id: should the kept session itself be
@@ -901,7 +923,7 @@ impl SessionStore for MemoryStore {
 
     /// Atomic under the session's shard lock: the session is removed only
     /// if it is there, live and bound to `user`, and the answer says so.
-    /// A [`cycle`](SessionStore::cycle) of it either ran first (the old id
+    /// A [`cycle`](CycleStore::cycle) of it either ran first (the old id
     /// is gone: `false`, the session goes on under its new id) or finds it
     /// gone afterwards (`Gone`: nothing moves).
     async fn end_user_session(&self, user: &str, id: &Id) -> Result<bool, StoreError> {

@@ -15,7 +15,8 @@ use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use session_core::store::{
-    async_trait, ChangeSet, Created, Cycled, Record, Saved, SessionStore, StoreError, UserSession,
+    async_trait, Capabilities, ChangeSet, Created, CycleStore, Cycled, Record, Saved, SessionStore,
+    StoreError, UserIndex, UserSession,
 };
 use session_core::time::OffsetDateTime;
 use session_core::{
@@ -69,10 +70,21 @@ impl SessionStore for Counting {
         self.count();
         self.store.delete(id).await
     }
+    fn capabilities(&self) -> Capabilities<'_> {
+        Capabilities::none().with_cycle(self).with_users(self)
+    }
+}
+
+#[async_trait]
+impl CycleStore for Counting {
     async fn cycle(&self, old: &Id, record: &Record) -> Result<Cycled, StoreError> {
         self.count();
         self.store.cycle(old, record).await
     }
+}
+
+#[async_trait]
+impl UserIndex for Counting {
     async fn list_user(&self, user: &str) -> Result<Vec<UserSession>, StoreError> {
         self.count();
         self.store.list_user(user).await

@@ -2,7 +2,21 @@
 
 use session_store_memory::MemoryStore;
 
-session_core::conformance_tests!(memory, async { MemoryStore::new() });
-session_core::conformance_tests!(memory_bounded, async {
-    MemoryStore::new().with_capacity_limit(1_000_000)
-});
+// The memory store moves ids atomically, keeps a user index and sweeps
+// expired entries; it lives in one process, so it has no leases.
+session_core::conformance_tests!(
+    memory,
+    async { MemoryStore::new() },
+    core,
+    cycle,
+    users,
+    cleanup
+);
+session_core::conformance_tests!(
+    memory_bounded,
+    async { MemoryStore::new().with_capacity_limit(1_000_000) },
+    core,
+    cycle,
+    users,
+    cleanup
+);

@@ -12,7 +12,9 @@ use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use proptest::prelude::*;
 use serde_json::json;
-use session_core::store::{ChangeSet, Created, Cycled, Record, Saved, SessionStore, StoreError};
+use session_core::store::{
+    ChangeSet, Created, CycleStore, Cycled, Record, Saved, SessionStore, StoreError, UserIndex,
+};
 use session_core::time::{Duration, OffsetDateTime};
 use session_core::{Error, Id, Key, Session, SessionConfig, SessionLayer};
 use session_store_memory::MemoryStore;

@@ -12,7 +12,8 @@ use axum::Router;
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
 use session_core::store::{
-    async_trait, ChangeSet, Created, Record, Saved, SessionStore, StoreError, UserSession,
+    async_trait, Capabilities, ChangeSet, Created, ExpiredCleanup, Record, Saved, SessionStore,
+    StoreError, UserIndex, UserSession,
 };
 use session_core::time::OffsetDateTime;
 use session_core::{
@@ -52,6 +53,13 @@ impl SessionStore for Counting {
         self.deletes.fetch_add(1, Ordering::SeqCst);
         self.store.delete(id).await
     }
+    fn capabilities(&self) -> Capabilities<'_> {
+        Capabilities::none().with_users(self)
+    }
+}
+
+#[async_trait]
+impl UserIndex for Counting {
     async fn list_user(&self, user: &str) -> Result<Vec<UserSession>, StoreError> {
         self.store.list_user(user).await
     }

@@ -12,7 +12,8 @@ use http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
 use session_core::__private::SignedId;
 use session_core::store::{
-    async_trait, ChangeSet, Created, Record, Saved, SessionStore, StoreError, UserSession,
+    async_trait, Capabilities, ChangeSet, Created, Record, Saved, SessionStore, StoreError,
+    UserIndex, UserSession,
 };
 use session_core::time::{Duration, OffsetDateTime};
 use session_core::{Expiry, Id, Key, Keys, ManualClock, Session, SessionConfig, SessionLayer};
@@ -73,6 +74,15 @@ impl SessionStore for Probe {
         self.enter()?;
         self.store.delete(id).await
     }
+    /// The user index only: ids are cycled in steps, through the counted
+    /// methods.
+    fn capabilities(&self) -> Capabilities<'_> {
+        Capabilities::none().with_users(self)
+    }
+}
+
+#[async_trait]
+impl UserIndex for Probe {
     async fn list_user(&self, user: &str) -> Result<Vec<UserSession>, StoreError> {
         self.enter()?;
         self.store.list_user(user).await

@@ -16,7 +16,7 @@ use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::json;
 use session_core::store::conformance::race_cycles_against_delete_user;
-use session_core::store::{Cycled, Record, SessionStore};
+use session_core::store::{CycleStore, Cycled, Record, SessionStore, UserIndex};
 use session_core::time::{Duration, OffsetDateTime};
 use session_core::{Error, Id, Key, Session, SessionConfig, SessionLayer};
 use session_store_memory::MemoryStore;

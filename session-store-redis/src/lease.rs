@@ -1,5 +1,5 @@
 //! Leases that serialize the requests of one session across instances
-//! ([`SessionStore::lock`](session_core::store::SessionStore::lock)): a key
+//! ([`LeaseStore::lock`](session_core::store::LeaseStore::lock)): a key
 //! per session, `prefix + "lock:" + id`, set with `SET NX GET PX` to a
 //! random token, deleted by a compare-and-delete script.
 

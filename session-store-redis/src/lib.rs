@@ -99,7 +99,7 @@
 //! that does not know a script yet costs one extra `SCRIPT LOAD`. A script
 //! runs atomically, so a create never overwrites a live session (it reports
 //! [`Created::IdTaken`]). On one node, a
-//! [cycle](session_core::store::SessionStore::cycle) (a new id at login)
+//! [cycle](session_core::store::CycleStore::cycle) (a new id at login)
 //! moves the session in one script: it writes nothing when the old session
 //! is gone ([`Cycled::Gone`]: a logout that ran meanwhile wins) or the new
 //! id is taken ([`Cycled::IdTaken`]).
@@ -148,7 +148,7 @@
 //!
 //! # User index
 //!
-//! [`SessionStore::list_user`] and [`SessionStore::delete_user`] read a
+//! [`UserIndex::list_user`] and [`UserIndex::delete_user`] read a
 //! sorted set per user at `prefix + "user:" + user` (the user as it is,
 //! whatever characters it holds), whose members are the ids of the
 //! sessions bound to the user. Session keys are the prefix and 22
@@ -171,7 +171,7 @@
 //! [`RedisStore::with_index_sweep`]), the instances sharing the prefix
 //! take turns (a key, `prefix + "sweep"`, held for one period), and the one
 //! whose turn it is prunes every index as
-//! [`delete_expired`](session_core::store::SessionStore::delete_expired)
+//! [`delete_expired`](session_core::store::ExpiredCleanup::delete_expired)
 //! does (a `SCAN` of every master). So the index of a user who never comes
 //! back is gone at most a period and the grace period after the last of
 //! its sessions ended, without an application task; and an index whose
@@ -184,7 +184,7 @@
 //!
 //! - A bind (a create, save or cycle that names a user) adds the session
 //!   to the user's index *before* the session's hash says `user`, so a
-//!   [`delete_user`](session_core::store::SessionStore::delete_user) running meanwhile finds
+//!   [`delete_user`](session_core::store::UserIndex::delete_user) running meanwhile finds
 //!   it. What is listed and deleted is decided by the hash: a session is
 //!   listed only while its hash exists and its `user` field names the
 //!   user, and `delete_user` deletes each session with a script that checks
@@ -193,7 +193,7 @@
 //!   session `delete_user` ended stays ended.
 //! - Entries of sessions that ended (deleted, expired by Redis, moved by a
 //!   cycle) or that were bound to someone else are *pruned*: by every
-//!   [`list_user`](session_core::store::SessionStore::list_user) and `delete_user` of that
+//!   [`list_user`](session_core::store::UserIndex::list_user) and `delete_user` of that
 //!   user, in the background after every bind to a user that has other
 //!   entries (a bounded part of the index: its four oldest entries and
 //!   four at random, so that a bind costs at most eight `HMGET`s however
@@ -201,7 +201,7 @@
 //!   them where pruning the whole index on every bind cost 45,803, and
 //!   600 logins 4,702 instead of 181,474), after an unbind or rebind (the
 //!   former user's entry), and by
-//!   [`SessionStore::delete_expired`], which finds every index of the
+//!   [`ExpiredCleanup::delete_expired`], which finds every index of the
 //!   prefix with `SCAN` (on every master of a cluster, 100 keys a step),
 //!   and which the store's sweep runs once an hour (above). So an index
 //!   holds the user's live sessions and at most the sessions that ended
@@ -212,8 +212,8 @@
 //!   timeout: a bind in flight (entry added, hash not yet written) renews
 //!   the score or is younger than that, so its entry stays.
 //!
-//! Ending sessions ([`delete_user`](session_core::store::SessionStore::delete_user),
-//! [`end_user_session`](session_core::store::SessionStore::end_user_session))
+//! Ending sessions ([`delete_user`](session_core::store::UserIndex::delete_user),
+//! [`end_user_session`](session_core::store::UserIndex::end_user_session))
 //! runs an *end script* on each id, which makes sure that the id never
 //! holds a live session afterwards: a live session bound to the user is
 //! deleted and replaced by a **tombstone**, a stub (`created` `0`) that
@@ -264,7 +264,7 @@
 //! [`RedisStore::connect_spec`] connects to either form.
 //!
 //! The one operation that touches two sessions,
-//! [cycle](session_core::store::SessionStore::cycle), cannot be one script
+//! [cycle](session_core::store::CycleStore::cycle), cannot be one script
 //! there: the old and the new key are in different slots, and no script or
 //! transaction spans slots. So in a cluster it runs in two steps: create
 //! the new session, then end the old one *if it is still live*, in one
@@ -283,7 +283,7 @@
 //! With [`SessionConfig::with_serialized_requests(true)`], the layer
 //! serializes the requests of one session within its process, and asks the
 //! store for a **lease** on the session when a request first loads it
-//! ([`SessionStore::lock`]), so that requests of one session are
+//! ([`LeaseStore::lock`]), so that requests of one session are
 //! serialized across every instance sharing this Redis (or Cluster):
 //!
 //! - the lease is a key, `prefix + "lock:" + id`, set with
@@ -559,7 +559,7 @@
 //! soon as the node reports the cluster healthy.
 //!
 //! [`SessionStore`]: session_core::store::SessionStore
-//! [`SessionStore::lock`]: session_core::store::SessionStore::lock
+//! [`LeaseStore::lock`]: session_core::store::LeaseStore::lock
 //! [`SessionConfig::with_serialized_requests(true)`]: session_core::SessionConfig::with_serialized_requests
 //! [`Record::expiry`]: session_core::store::Record::expiry
 //! [`Expiry::to_stored`]: session_core::Expiry::to_stored
@@ -567,9 +567,9 @@
 //! [`Cycled::Moved`]: session_core::store::Cycled::Moved
 //! [`Cycled::Gone`]: session_core::store::Cycled::Gone
 //! [`Cycled::IdTaken`]: session_core::store::Cycled::IdTaken
-//! [`SessionStore::delete_expired`]: session_core::store::SessionStore::delete_expired
-//! [`SessionStore::list_user`]: session_core::store::SessionStore::list_user
-//! [`SessionStore::delete_user`]: session_core::store::SessionStore::delete_user
+//! [`ExpiredCleanup::delete_expired`]: session_core::store::ExpiredCleanup::delete_expired
+//! [`UserIndex::list_user`]: session_core::store::UserIndex::list_user
+//! [`UserIndex::delete_user`]: session_core::store::UserIndex::delete_user
 //! [`Record::user`]: session_core::store::Record::user
 //! [`Id::encode`]: session_core::Id::encode
 //! [`Created::IdTaken`]: session_core::store::Created::IdTaken

@@ -8,8 +8,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::FromRedisValue;
 use session_core::store::{
-    async_trait, unix_millis, ChangeSet, Created, Cycled, Record, Saved, SessionLease,
-    SessionStore, StoreError, UserSession,
+    async_trait, unix_millis, Capabilities, ChangeSet, Created, CycleStore, Cycled, ExpiredCleanup,
+    LeaseStore, Record, Saved, SessionLease, SessionStore, StoreError, UserIndex, UserSession,
 };
 use session_core::time::OffsetDateTime;
 use session_core::Id;
@@ -330,7 +330,7 @@ impl RedisStore {
     /// first session this store binds to a user (the first one a period
     /// later), runs on a Tokio task until the store and all its clones are
     /// dropped, and prunes every index as
-    /// [`delete_expired`](SessionStore::delete_expired) does; the
+    /// [`delete_expired`](ExpiredCleanup::delete_expired) does; the
     /// instances sharing a prefix take turns (a key, `prefix + "sweep"`,
     /// set for one period), so it runs once per period in all. It is what
     /// makes the index of a user who never comes back disappear: indexes
@@ -531,7 +531,7 @@ impl RedisStore {
         Ok(self)
     }
 
-    /// Runs [`delete_expired`](SessionStore::delete_expired) now and then
+    /// Runs [`delete_expired`](ExpiredCleanup::delete_expired) now and then
     /// every `period` on a Tokio task, until the handle is aborted
     /// ([`session_core::store::spawn_cleanup`]). Redis expires sessions by
     /// itself; this prunes what they leave in the user index, so the index
@@ -701,7 +701,17 @@ impl SessionStore for RedisStore {
         let _removed: i64 = self.run(Call::Cmd(cmd)).await?;
         Ok(())
     }
+    fn capabilities(&self) -> Capabilities<'_> {
+        Capabilities::none()
+            .with_cycle(self)
+            .with_users(self)
+            .with_leases(self)
+            .with_cleanup(self)
+    }
+}
 
+#[async_trait]
+impl CycleStore for RedisStore {
     /// On one node, one script moves the session atomically. In a cluster
     /// the old and the new key are in different slots, which no script
     /// or transaction can span, so it runs in two steps: create the new
@@ -727,14 +737,10 @@ impl SessionStore for RedisStore {
             _ => Cycled::Gone,
         })
     }
+}
 
-    /// Redis expires sessions itself; this prunes the user indexes instead
-    /// (every index of the prefix, found with `SCAN` on every master) and
-    /// returns how many index entries of ended sessions it removed.
-    async fn delete_expired(&self) -> Result<u64, StoreError> {
-        self.prune_every_index().await
-    }
-
+#[async_trait]
+impl UserIndex for RedisStore {
     async fn list_user(&self, user: &str) -> Result<Vec<UserSession>, StoreError> {
         self.list_user_sessions(user).await
     }
@@ -758,15 +764,28 @@ impl SessionStore for RedisStore {
         }
         Ok(ended)
     }
+}
 
+#[async_trait]
+impl LeaseStore for RedisStore {
     /// A lease key per session (see [Serialized
     /// requests](crate#serialized-requests)).
-    async fn lock(&self, id: &Id) -> Result<Option<Box<dyn SessionLease>>, StoreError> {
+    async fn lock(&self, id: &Id) -> Result<Box<dyn SessionLease>, StoreError> {
         let lease = self.take_lease(id).await?;
         // The previous holder's write may have landed an instant ago, its
         // invalidation still on its way: the load that follows reads Redis.
         drop(self.forgetting(&[id]));
-        Ok(Some(Box::new(lease)))
+        Ok(Box::new(lease))
+    }
+}
+
+#[async_trait]
+impl ExpiredCleanup for RedisStore {
+    /// Redis expires sessions itself; this prunes the user indexes instead
+    /// (every index of the prefix, found with `SCAN` on every master) and
+    /// returns how many index entries of ended sessions it removed.
+    async fn delete_expired(&self) -> Result<u64, StoreError> {
+        self.prune_every_index().await
     }
 }
 

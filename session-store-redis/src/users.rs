@@ -15,7 +15,7 @@
 //!   added, hash not yet written) keeps its entry.
 //!
 //! [`index_add`]: crate::scripts::Scripts::index_add
-//! [`delete_user`]: session_core::store::SessionStore::delete_user
+//! [`delete_user`]: session_core::store::UserIndex::delete_user
 
 use std::collections::HashSet;
 use std::str::FromStr;
@@ -124,7 +124,7 @@ impl RedisStore {
     /// amount of Redis work however many sessions the user has; pruning
     /// the whole index was one `HMGET` per entry on every bind, O(n²) for
     /// n logins. The rest is left to `list_user`, `delete_user` and the
-    /// periodic sweep (see [`delete_expired`](session_core::store::SessionStore::delete_expired)).
+    /// periodic sweep (see [`delete_expired`](session_core::store::ExpiredCleanup::delete_expired)).
     /// Returns how many entries it removed.
     pub(crate) async fn prune_sample(&self, user: &[u8]) -> Result<u64, StoreError> {
         let key = self.index_key(user);
@@ -239,7 +239,7 @@ impl RedisStore {
         self.prune(&key, &stale).await
     }
 
-    /// [`SessionStore::list_user`](session_core::store::SessionStore::list_user).
+    /// [`UserIndex::list_user`](session_core::store::UserIndex::list_user).
     pub(crate) async fn list_user_sessions(
         &self,
         user: &str,
@@ -252,7 +252,7 @@ impl RedisStore {
         Ok(live)
     }
 
-    /// [`SessionStore::delete_user`](session_core::store::SessionStore::delete_user),
+    /// [`UserIndex::delete_user`](session_core::store::UserIndex::delete_user),
     /// in passes: read the index, run the end script
     /// ([`end_bound`](Self::end_bound)) on every member but `keep` not yet
     /// handled, and again, until a read of the index brings no member not
@@ -339,7 +339,7 @@ impl RedisStore {
         Ok(deleted)
     }
 
-    /// [`SessionStore::delete_expired`](session_core::store::SessionStore::delete_expired):
+    /// [`ExpiredCleanup::delete_expired`](session_core::store::ExpiredCleanup::delete_expired):
     /// prunes every index of this prefix, found by `SCAN` on every master,
     /// [`BATCH`] keys a step. Returns how many entries it removed.
     pub(crate) async fn prune_every_index(&self) -> Result<u64, StoreError> {

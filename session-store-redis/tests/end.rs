@@ -13,7 +13,9 @@ mod common;
 use std::time::Duration as StdDuration;
 
 use serde_json::json;
-use session_core::store::{ChangeSet, Created, Cycled, Record, Saved, SessionStore};
+use session_core::store::{
+    ChangeSet, Created, CycleStore, Cycled, Record, Saved, SessionStore, UserIndex,
+};
 use session_core::time::{Duration, OffsetDateTime};
 use session_core::Id;
 use session_store_redis::redis;

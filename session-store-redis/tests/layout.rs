@@ -4,7 +4,8 @@ mod common;
 
 use serde_json::json;
 use session_core::store::{
-    from_unix_millis, unix_millis, ChangeSet, Cycled, Record, Saved, SessionStore, StoreError,
+    from_unix_millis, unix_millis, ChangeSet, CycleStore, Cycled, Record, Saved, SessionStore,
+    StoreError, UserIndex,
 };
 use session_core::time::{Duration, OffsetDateTime, PrimitiveDateTime};
 use session_core::{Expiry, Id};

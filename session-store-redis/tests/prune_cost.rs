@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration as StdDuration;
 
 use serde_json::json;
-use session_core::store::{Record, SessionStore};
+use session_core::store::{Record, SessionStore, UserIndex};
 use session_core::time::{Duration, OffsetDateTime};
 use session_core::Id;
 use session_store_redis::{redis, RedisStore};

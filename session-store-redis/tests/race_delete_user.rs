@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 use session_core::store::conformance::race_cycles_against_delete_user;
-use session_core::store::{Cycled, Record, SessionStore};
+use session_core::store::{CycleStore, Cycled, Record, SessionStore, UserIndex};
 use session_core::time::{Duration, OffsetDateTime};
 use session_core::Id;
 use session_store_redis::RedisStore;

@@ -7,7 +7,9 @@
 mod common;
 
 use serde_json::json;
-use session_core::store::{ChangeSet, Record, Saved, SessionStore};
+use session_core::store::{
+    ChangeSet, CycleStore, LeaseStore, Record, Saved, SessionStore, UserIndex,
+};
 use session_core::time::{Duration, OffsetDateTime};
 use session_core::Id;
 use session_store_redis::{redis, RedisStore};
@@ -134,8 +136,8 @@ async fn every_key_written_expires(store: RedisStore, nodes: Vec<String>) {
     store.save(&d.id, &change(true)).await.unwrap();
     store.touch(&d.id, expires).await.unwrap();
     assert!(store.end_user_session(user, &b.id).await.unwrap());
-    let lease = store.lock(&c.id).await.unwrap().unwrap();
-    let held = store.lock(&moved.id).await.unwrap().unwrap();
+    let lease = store.lock(&c.id).await.unwrap();
+    let held = store.lock(&moved.id).await.unwrap();
     lease.release().await;
     // An index entry whose session is not written yet: a tombstone.
     let mut zadd = redis::cmd("ZADD");

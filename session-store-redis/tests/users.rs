@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration as StdDuration;
 
 use serde_json::json;
-use session_core::store::{ChangeSet, Record, SessionStore, StoreError};
+use session_core::store::{ChangeSet, ExpiredCleanup, Record, SessionStore, StoreError, UserIndex};
 use session_core::time::{Duration, OffsetDateTime};
 use session_core::Id;
 use session_store_redis::redis;

@@ -1,4 +1,4 @@
-//! Removing expired rows: [`delete_expired`](session_core::store::SessionStore::delete_expired)
+//! Removing expired rows: [`delete_expired`](session_core::store::ExpiredCleanup::delete_expired)
 //! in bounded batches, and the task that runs it now and then.
 
 use std::time::Duration;
@@ -38,7 +38,7 @@ pub(crate) async fn delete_expired(db: &Db, now: i64, batch: u32) -> Result<u64,
 }
 
 impl SqlStore {
-    /// Runs [`delete_expired`](session_core::store::SessionStore::delete_expired) now and then
+    /// Runs [`delete_expired`](session_core::store::ExpiredCleanup::delete_expired) now and then
     /// every `period` on a tokio task, until the handle is aborted
     /// ([`session_core::store::spawn_cleanup`]). Failures are logged with
     /// `tracing` (level `WARN`) and retried at the next period; each run is

@@ -33,7 +33,7 @@
 //!
 //! If sessions only need to be fast and shared, and losing them on a
 //! restart of the cache is acceptable, Redis (`session-store-redis`) expires
-//! them natively; SQL stores need [`delete_expired`](session_core::store::SessionStore::delete_expired)
+//! them natively; SQL stores need [`delete_expired`](session_core::store::ExpiredCleanup::delete_expired)
 //! now and then (see [Cleanup](#cleanup)).
 //!
 //! The features `tls-rustls` and `tls-native-tls` enable TLS connections
@@ -100,8 +100,8 @@
 //!   (their rows keep loading, bound to nobody).
 //! - The indexes are named `<table>_expires_at_idx` (on `expires_at`, for
 //!   the cleanup) and `<table>_user_id_idx` (on `user_id, created_at`, for
-//!   [`list_user`](session_core::store::SessionStore::list_user) and
-//!   [`delete_user`](session_core::store::SessionStore::delete_user)). On
+//!   [`list_user`](session_core::store::UserIndex::list_user) and
+//!   [`delete_user`](session_core::store::UserIndex::delete_user)). On
 //!   SQLite and PostgreSQL the latter is partial (`WHERE user_id IS NOT
 //!   NULL`), so anonymous sessions cost it nothing. On a large existing
 //!   table, the migration that adds it builds the index while it holds the
@@ -176,7 +176,7 @@
 //! `REPEATABLE READ` and above, so `delete_user` always runs at
 //! `REPEATABLE READ` there, whatever the connection's level (at
 //! `READ COMMITTED`, a session cycled during a "log out everywhere" was
-//! seen to survive under its new id). [`end_user_session`](session_core::store::SessionStore::end_user_session)
+//! seen to survive under its new id). [`end_user_session`](session_core::store::UserIndex::end_user_session)
 //! ends one session of a user (one `DELETE` of the id, only if the row is
 //! bound to the user): a cycle that ran first moved the session away and
 //! it answers `false`; one that comes second finds no row.
@@ -191,7 +191,7 @@
 //! statement that keeps losing fails, with [`StoreError::Failed`].
 //!
 //! ```
-//! use session_core::store::{Record, SessionStore};
+//! use session_core::store::{Record, SessionStore, UserIndex};
 //! use session_core::time::{Duration, OffsetDateTime};
 //! use session_core::Id;
 //! use session_store_sql::SqlStore;
@@ -230,7 +230,7 @@
 //!
 //! Expired rows are invisible to every operation at once, but they stay in
 //! the table until deleted. [`SqlStore::spawn_cleanup`] runs
-//! [`delete_expired`](session_core::store::SessionStore::delete_expired) on a tokio task every
+//! [`delete_expired`](session_core::store::ExpiredCleanup::delete_expired) on a tokio task every
 //! period and logs failures with `tracing`; alternatively call it from a
 //! scheduler of your own. With several instances, running it on all of
 //! them is harmless.

@@ -83,7 +83,7 @@ impl Columns {
     }
 }
 
-/// The columns of a row [`SessionStore::list_user`](session_core::store::SessionStore::list_user)
+/// The columns of a row [`UserIndex::list_user`](session_core::store::UserIndex::list_user)
 /// reads, as read.
 pub(crate) struct Listed {
     /// `id`, as [`TextColumn::text`] reads it.

@@ -5,8 +5,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use session_core::store::{
-    async_trait, unix_millis, ChangeSet, Created, Cycled, Record, Saved, SessionStore, StoreError,
-    UserSession,
+    async_trait, unix_millis, Capabilities, ChangeSet, Created, CycleStore, Cycled, ExpiredCleanup,
+    Record, Saved, SessionStore, StoreError, UserIndex, UserSession,
 };
 use session_core::time::OffsetDateTime;
 use session_core::{Clock, Expiry, Id, SystemClock};
@@ -238,7 +238,7 @@ impl SqlStore {
     }
 
     /// Deletes at most `rows` expired rows per statement in
-    /// [`delete_expired`](SessionStore::delete_expired) (default
+    /// [`delete_expired`](ExpiredCleanup::delete_expired) (default
     /// [`DEFAULT_CLEANUP_BATCH`]; at least 1).
     ///
     /// ```
@@ -499,7 +499,16 @@ impl SessionStore for SqlStore {
         .await
         .map_err(|err| inner.db.error(err))
     }
+    fn capabilities(&self) -> Capabilities<'_> {
+        Capabilities::none()
+            .with_cycle(self)
+            .with_users(self)
+            .with_cleanup(self)
+    }
+}
 
+#[async_trait]
+impl CycleStore for SqlStore {
     /// One `UPDATE` moves the live row to the new id (every column
     /// rewritten) only if the old row is live: the old id and the new one
     /// change hands in one statement, so a logout either lands before it
@@ -565,12 +574,10 @@ impl SessionStore for SqlStore {
             }
         }
     }
+}
 
-    async fn delete_expired(&self) -> Result<u64, StoreError> {
-        let inner = &*self.inner;
-        cleanup::delete_expired(&inner.db, inner.now(), inner.cleanup_batch).await
-    }
-
+#[async_trait]
+impl UserIndex for SqlStore {
     /// One `SELECT` through the index on `user_id`: the live rows of the
     /// user, oldest first.
     async fn list_user(&self, user: &str) -> Result<Vec<UserSession>, StoreError> {
@@ -601,7 +608,7 @@ impl SessionStore for SqlStore {
     /// deleted, and a save, touch or cycle of one of them either lands
     /// before it or finds no row ([`Saved::Gone`], [`Cycled::Gone`]).
     /// Expired rows of the user are left to
-    /// [`delete_expired`](SessionStore::delete_expired). On MySQL and
+    /// [`delete_expired`](ExpiredCleanup::delete_expired). On MySQL and
     /// MariaDB it runs at `REPEATABLE READ` whatever the connection's
     /// level; when it loses a deadlock to a racing cycle (MySQL, MariaDB)
     /// or a serialization conflict (PostgreSQL at `REPEATABLE READ` or
@@ -638,5 +645,13 @@ impl SessionStore for SqlStore {
         .await
         .map_err(|err| inner.db.error(err))?;
         Ok(deleted > 0)
+    }
+}
+
+#[async_trait]
+impl ExpiredCleanup for SqlStore {
+    async fn delete_expired(&self) -> Result<u64, StoreError> {
+        let inner = &*self.inner;
+        cleanup::delete_expired(&inner.db, inner.now(), inner.cleanup_batch).await
     }
 }

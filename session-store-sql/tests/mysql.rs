@@ -10,7 +10,7 @@ use std::sync::Arc;
 use session_core::store::conformance::{
     end_user_session_racing_a_cycle_tells_the_truth, race_cycles_against_delete_user,
 };
-use session_core::store::{SessionStore, StoreError};
+use session_core::store::{SessionStore, StoreError, UserIndex};
 use session_core::Id;
 use session_store_sql::{Database, SqlStore};
 
@@ -32,7 +32,14 @@ async fn store(table: &str) -> SqlStore {
     store
 }
 
-session_core::conformance_tests!(mysql, async { store("conformance_sessions").await });
+session_core::conformance_tests!(
+    mysql,
+    async { store("conformance_sessions").await },
+    core,
+    cycle,
+    users,
+    cleanup
+);
 /// "Log out everywhere" racing cycles of the user's sessions, 1,000
 /// rounds on the shared table (the conformance suite runs 20).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

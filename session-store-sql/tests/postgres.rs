@@ -10,7 +10,7 @@ use std::sync::Arc;
 use session_core::store::conformance::{
     end_user_session_racing_a_cycle_tells_the_truth, race_cycles_against_delete_user,
 };
-use session_core::store::{SessionStore, StoreError};
+use session_core::store::{SessionStore, StoreError, UserIndex};
 use session_core::Id;
 use session_store_sql::{Database, SqlStore};
 
@@ -32,16 +32,30 @@ async fn store(table: &str) -> SqlStore {
     store
 }
 
-session_core::conformance_tests!(postgres, async { store("conformance_sessions").await });
-session_core::conformance_tests!(postgres_schema_qualified, async {
-    let store = connect().await;
-    common::execute(&store, "CREATE SCHEMA IF NOT EXISTS session_store_sql_test").await;
-    let store = store
-        .with_table_name("session_store_sql_test.sessions")
-        .unwrap();
-    store.migrate().await.expect("migrate");
-    store
-});
+session_core::conformance_tests!(
+    postgres,
+    async { store("conformance_sessions").await },
+    core,
+    cycle,
+    users,
+    cleanup
+);
+session_core::conformance_tests!(
+    postgres_schema_qualified,
+    async {
+        let store = connect().await;
+        common::execute(&store, "CREATE SCHEMA IF NOT EXISTS session_store_sql_test").await;
+        let store = store
+            .with_table_name("session_store_sql_test.sessions")
+            .unwrap();
+        store.migrate().await.expect("migrate");
+        store
+    },
+    core,
+    cycle,
+    users,
+    cleanup
+);
 
 /// "Log out everywhere" racing cycles of the user's sessions, 1,000
 /// rounds on the shared table (the conformance suite runs 20).

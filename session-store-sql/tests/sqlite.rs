@@ -35,17 +35,38 @@ async fn memory_store() -> SqlStore {
     store
 }
 
-session_core::conformance_tests!(sqlite_file, async { file_store().await });
-session_core::conformance_tests!(sqlite_memory, async { memory_store().await });
-session_core::conformance_tests!(sqlite_qualified_table, async {
-    let store = SqlStore::connect("sqlite::memory:")
-        .await
-        .unwrap()
-        .with_table_name("main.qualified_sessions")
-        .unwrap();
-    store.migrate().await.unwrap();
-    store
-});
+session_core::conformance_tests!(
+    sqlite_file,
+    async { file_store().await },
+    core,
+    cycle,
+    users,
+    cleanup
+);
+session_core::conformance_tests!(
+    sqlite_memory,
+    async { memory_store().await },
+    core,
+    cycle,
+    users,
+    cleanup
+);
+session_core::conformance_tests!(
+    sqlite_qualified_table,
+    async {
+        let store = SqlStore::connect("sqlite::memory:")
+            .await
+            .unwrap()
+            .with_table_name("main.qualified_sessions")
+            .unwrap();
+        store.migrate().await.unwrap();
+        store
+    },
+    core,
+    cycle,
+    users,
+    cleanup
+);
 
 /// "Log out everywhere" racing cycles of the user's sessions, 1,000
 /// rounds on a file of its own, through a pool of several connections

@@ -26,8 +26,8 @@ impl Session {
     /// [`user_sessions`](Session::user_sessions),
     /// [`end_other_sessions`](Session::end_other_sessions) and
     /// [`end_all_sessions`](Session::end_all_sessions) (and the store's
-    /// [`list_user`](crate::store::SessionStore::list_user) and
-    /// [`delete_user`](crate::store::SessionStore::delete_user), outside a
+    /// [`list_user`](crate::store::UserIndex::list_user) and
+    /// [`delete_user`](crate::store::UserIndex::delete_user), outside a
     /// request) find it. Call [`cycle_id`](Session::cycle_id) with it: a
     /// login deserves a fresh id. [`destroy`](Session::destroy) ends the
     /// binding with the session.
@@ -189,7 +189,7 @@ impl Session {
     ///
     /// It lists the user's sessions, then ends the one with the handle in
     /// one store step that checks it is still live and still the user's
-    /// ([`SessionStore::end_user_session`](crate::store::SessionStore::end_user_session)).
+    /// ([`UserIndex::end_user_session`](crate::store::UserIndex::end_user_session)).
     /// A session given a new id at the same moment (its browser logged in
     /// again, [`cycle_id`](Session::cycle_id)) is not ended: it goes on
     /// under a new handle and the answer is `false`; list again

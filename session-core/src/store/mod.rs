@@ -4,9 +4,23 @@
 //! request: [`load`](SessionStore::load) on first access,
 //! then one of [`create`](SessionStore::create),
 //! [`save`](SessionStore::save), [`touch`](SessionStore::touch) or
-//! [`delete`](SessionStore::delete) after the handler. Every store crate runs
-//! the shared conformance suite ([`conformance`], feature `conformance`)
-//! against itself.
+//! [`delete`](SessionStore::delete) after the handler.
+//!
+//! Those five methods are the whole required contract. Everything else is
+//! an optional capability, a trait of its own beside [`SessionStore`] that
+//! a store implements and advertises with
+//! [`SessionStore::capabilities`]:
+//!
+//! | capability | trait | without it |
+//! |---|---|---|
+//! | atomic id cycling | [`CycleStore`] | the layer cycles in steps ([`cycle_in_steps`]) |
+//! | the user index (list / end a user's sessions) | [`UserIndex`] | the account operations answer [`StoreError::Unsupported`] |
+//! | leases across instances | [`LeaseStore`] | requests are serialized within one process only |
+//! | expired-session cleanup | [`ExpiredCleanup`] | nothing to clean up ([`spawn_cleanup`] needs it) |
+//!
+//! Every store crate runs the shared conformance suite ([`conformance`],
+//! feature `conformance`) against itself: the core group, and the group of
+//! each capability it advertises.
 //!
 //! This module is for store authors. Applications pick a store crate
 //! (`session-store-memory`, `session-store-redis`, `session-store-sql`) and
@@ -45,6 +59,10 @@ pub use crate::at_rest::{Encrypted, RESERVED_KEY_PREFIX};
 pub use crate::id::{Id, ParseIdError};
 use crate::Expiry;
 pub use async_trait::async_trait;
+
+mod capabilities;
+pub(crate) use capabilities::user_index;
+pub use capabilities::{cycle, Capabilities, CycleStore, ExpiredCleanup, LeaseStore, UserIndex};
 
 #[cfg(feature = "conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
@@ -132,9 +150,9 @@ pub struct Record {
     /// [`Expiry::from_stored`].
     pub expiry: Option<Expiry>,
     /// The user the session is bound to
-    /// ([`Session::set_user`](crate::Session::set_user)), or `None`. Stores
-    /// keep an index from user to sessions for
-    /// [`SessionStore::list_user`] and [`SessionStore::delete_user`].
+    /// ([`Session::set_user`](crate::Session::set_user)), or `None`. Every
+    /// store keeps it; a store with a [`UserIndex`] also indexes sessions
+    /// by it, in the same write (see [`UserIndex`] for why).
     pub user: Option<String>,
 }
 
@@ -209,7 +227,7 @@ pub struct ChangeSet {
     /// the binding as it is. The record's `user` changes in the same atomic
     /// step as the rest of the change; the user index follows in an order
     /// that never hides a bound session from
-    /// [`SessionStore::delete_user`] (a store that cannot update both
+    /// [`UserIndex::delete_user`] (a store that cannot update both
     /// atomically, such as a Redis Cluster, adds to the new user's index
     /// before the record names the user, and treats the record as the
     /// truth when listing).
@@ -318,7 +336,8 @@ pub enum Saved {
     Gone,
 }
 
-/// The outcome of [`SessionStore::cycle`].
+/// The outcome of a cycle: [`CycleStore::cycle`], [`cycle`] or
+/// [`cycle_in_steps`].
 ///
 /// ```
 /// use session_core::store::Cycled;
@@ -361,9 +380,10 @@ pub enum StoreError {
     /// error, a refused command, a value the store would not take).
     #[error("session store failed: {0}")]
     Failed(#[source] BoxError),
-    /// The store does not offer this operation (a store written before
-    /// user indexes existed keeps the default bodies of
-    /// [`SessionStore::list_user`] and [`SessionStore::delete_user`]).
+    /// The store does not offer this operation: it does not advertise the
+    /// capability it belongs to ([`SessionStore::capabilities`]), such as
+    /// the [`UserIndex`] behind
+    /// [`Session::user_sessions`](crate::Session::user_sessions).
     #[error("this session store does not support `{0}`")]
     Unsupported(&'static str),
 }
@@ -397,7 +417,11 @@ impl StoreError {
     }
 }
 
-/// A place that keeps sessions.
+/// A place that keeps sessions: the five required methods every store
+/// implements. Everything else a store may offer (atomic id cycling, a
+/// user index, leases across instances, cleanup of expired sessions) is an
+/// optional trait of its own, advertised with
+/// [`capabilities`](SessionStore::capabilities).
 ///
 /// Every method is one atomic operation. A record whose `expires_at` has
 /// passed is absent for every operation, by the store's notion of "now":
@@ -445,105 +469,56 @@ pub trait SessionStore: fmt::Debug + Send + Sync + 'static {
     /// Removes the record (no error if it is absent).
     async fn delete(&self, id: &Id) -> Result<(), StoreError>;
 
-    /// Moves the live session `old` to `record` (a fresh id, the data the
-    /// request ends with): stores `record`, deletes `old`. Used by
-    /// [`Session::cycle_id`](crate::Session::cycle_id) at login.
+    /// The optional capabilities this store offers, each a trait of its
+    /// own beside this one: [`CycleStore`] (atomic id cycling),
+    /// [`UserIndex`] (the user index), [`LeaseStore`] (leases across
+    /// instances) and [`ExpiredCleanup`] (removing expired sessions).
     ///
-    /// When `old` is no longer live (a logout ran meanwhile), nothing may
-    /// be written: [`Cycled::Gone`]. The default body checks `old` with
-    /// [`touch`](SessionStore::touch) after creating `record` and removes
-    /// `record` again when `old` was gone, which leaves a window of one
-    /// round trip between the check and the delete of `old`; stores that
-    /// can do it atomically (a transaction, one lock) override it.
-    async fn cycle(&self, old: &Id, record: &Record) -> Result<Cycled, StoreError> {
-        cycle_in_steps(self, old, record).await
-    }
-
-    /// Removes expired records (and what they leave in the user index) and
-    /// returns how many it removed. The default does nothing; Redis, whose
-    /// records expire natively, uses it to prune index entries of expired
-    /// sessions and counts those. Call it periodically (the SQL store has
-    /// `SqlStore::spawn_cleanup`).
-    async fn delete_expired(&self) -> Result<u64, StoreError> {
-        Ok(0)
-    }
-
-    /// The live sessions bound to `user` ([`Record::user`]), oldest first.
-    /// Expired or deleted sessions never appear, and leave no index entry
-    /// behind that grows without bound.
-    ///
-    /// The default body answers [`StoreError::Unsupported`]; every store of
-    /// this project implements it.
-    async fn list_user(&self, user: &str) -> Result<Vec<UserSession>, StoreError> {
-        let _ = user;
-        Err(StoreError::Unsupported("list_user"))
-    }
-
-    /// Deletes every live session bound to `user` except `keep` (when it is
-    /// one of them) and returns how many it deleted. Deleted sessions are
-    /// gone for good: a [`save`](SessionStore::save),
-    /// [`touch`](SessionStore::touch) or [`cycle`](SessionStore::cycle)
-    /// racing this call answers `Gone` and writes nothing, the same "logout
-    /// wins" rule as [`delete`](SessionStore::delete).
-    ///
-    /// The default body answers [`StoreError::Unsupported`]; every store of
-    /// this project implements it.
-    async fn delete_user(&self, user: &str, keep: Option<&Id>) -> Result<u64, StoreError> {
-        let _ = (user, keep);
-        Err(StoreError::Unsupported("delete_user"))
-    }
-
-    /// Ends the live session `id` if it is bound to `user`, and says
-    /// whether it did: `false` when `id` is gone, expired, bound to
-    /// someone else, or was moved to a new id by a
-    /// [`cycle`](SessionStore::cycle) that ran first (the moved session
-    /// goes on under its new id). Like [`delete`](SessionStore::delete),
-    /// what it ends is gone for good ("logout wins").
-    ///
-    /// The default body answers [`StoreError::Unsupported`]; every store of
-    /// this project implements it.
-    async fn end_user_session(&self, user: &str, id: &Id) -> Result<bool, StoreError> {
-        let _ = (user, id);
-        Err(StoreError::Unsupported("end_user_session"))
-    }
-
-    /// Takes the lease on session `id` that serializes its requests across
-    /// every instance of the application sharing this store, waiting (for
-    /// a bound the store sets) while another request holds it.
-    ///
-    /// The layer calls it only with
-    /// [`with_serialized_requests(true)`](crate::SessionConfig::with_serialized_requests),
-    /// when a request first loads a session it names (a request that never
-    /// touches its session takes no lease), and gives the lease back with
-    /// [`SessionLease::release`] once the request's writes are done. An
-    /// error ([`StoreError::Unavailable`] when the wait ran out) fails the
-    /// load, and the layer answers `503`.
-    ///
-    /// The default body answers `Ok(None)`: no lease across instances, so
-    /// requests are serialized only within one process (by the layer's own
-    /// lock). A store shared by several instances overrides it.
+    /// The default advertises none: the layer then cycles ids in steps
+    /// ([`cycle_in_steps`]), answers the account operations of
+    /// [`Session`](crate::Session) with [`StoreError::Unsupported`], and
+    /// serializes requests within one process only. A store that
+    /// implements a capability trait says so here, and the conformance
+    /// suite checks that it advertises exactly the capabilities it was
+    /// tested for:
     ///
     /// ```
-    /// use session_core::store::SessionStore;
-    /// use session_core::Id;
-    /// use session_store_memory::MemoryStore;
+    /// use session_core::store::{
+    ///     async_trait, Capabilities, ChangeSet, Created, ExpiredCleanup, Id, Record, Saved,
+    ///     SessionStore, StoreError,
+    /// };
+    /// use session_core::time::OffsetDateTime;
     ///
-    /// # tokio_test(async {
-    /// // The memory store lives in one process: it needs no lease.
-    /// let lease = MemoryStore::new().lock(&Id::random()).await.unwrap();
-    /// assert!(lease.is_none());
-    /// # });
-    /// # fn tokio_test(f: impl std::future::Future<Output = ()>) {
-    /// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
-    /// # }
+    /// #[derive(Debug)]
+    /// struct Tiny;
+    ///
+    /// #[async_trait]
+    /// impl SessionStore for Tiny {
+    ///     async fn load(&self, _: &Id) -> Result<Option<Record>, StoreError> { Ok(None) }
+    ///     async fn create(&self, _: &Record) -> Result<Created, StoreError> { Ok(Created::Inserted) }
+    ///     async fn save(&self, _: &Id, _: &ChangeSet) -> Result<Saved, StoreError> { Ok(Saved::Gone) }
+    ///     async fn touch(&self, _: &Id, _: OffsetDateTime) -> Result<Saved, StoreError> { Ok(Saved::Gone) }
+    ///     async fn delete(&self, _: &Id) -> Result<(), StoreError> { Ok(()) }
+    ///
+    ///     fn capabilities(&self) -> Capabilities<'_> {
+    ///         Capabilities::none().with_cleanup(self)
+    ///     }
+    /// }
+    ///
+    /// #[async_trait]
+    /// impl ExpiredCleanup for Tiny {
+    ///     async fn delete_expired(&self) -> Result<u64, StoreError> { Ok(0) }
+    /// }
+    ///
+    /// assert!(Tiny.capabilities().cleanup.is_some());
+    /// assert!(Tiny.capabilities().users.is_none());
     /// ```
-    async fn lock(&self, id: &Id) -> Result<Option<Box<dyn SessionLease>>, StoreError> {
-        let _ = id;
-        Ok(None)
+    fn capabilities(&self) -> Capabilities<'_> {
+        Capabilities::none()
     }
 }
 
-/// A lease on one session taken by [`SessionStore::lock`]: while it is
+/// A lease on one session taken by [`LeaseStore::lock`]: while it is
 /// held, no other request of the session, in any instance, gets one.
 ///
 /// A lease is bounded in time by the store (so that an instance that dies
@@ -570,7 +545,7 @@ pub trait SessionLease: fmt::Debug + Send + Sync + 'static {
     async fn release(self: Box<Self>);
 }
 
-/// One live session of a user, as [`SessionStore::list_user`] reports it.
+/// One live session of a user, as [`UserIndex::list_user`] reports it.
 ///
 /// `id` is the store's key for the session, which is a one-way digest of
 /// the id the cookie carries ([`Id::at_rest`]): it cannot be turned into a
@@ -635,7 +610,7 @@ impl UserSession {
     }
 }
 
-/// Runs [`delete_expired`](SessionStore::delete_expired) on `store` now
+/// Runs [`delete_expired`](ExpiredCleanup::delete_expired) on `store` now
 /// and then every `period`, on a Tokio task, until the handle is aborted:
 /// the periodic cleanup every store needs (the SQL store's expired rows,
 /// the Redis store's index entries of expired sessions). Failures are
@@ -658,7 +633,7 @@ impl UserSession {
 /// cleanup.abort();
 /// # }
 /// ```
-pub fn spawn_cleanup<S: SessionStore + Clone>(
+pub fn spawn_cleanup<S: ExpiredCleanup + Clone>(
     store: S,
     period: std::time::Duration,
 ) -> tokio::task::JoinHandle<()> {
@@ -680,11 +655,14 @@ pub fn spawn_cleanup<S: SessionStore + Clone>(
     })
 }
 
-/// The body of [`SessionStore::cycle`]'s default, for a store that
-/// overrides `cycle` but must fall back to it in some cases (a Redis
-/// Cluster, where the two keys live in different slots): create `record`,
-/// check with [`touch`](SessionStore::touch) that `old` is still live
-/// (if not, delete `record` again: [`Cycled::Gone`]), delete `old`.
+/// Moves the live session `old` to `record` with the five required
+/// methods, for a store without the [`CycleStore`] capability (what
+/// [`cycle`] does for it) or one that must fall back to steps in some
+/// cases (a Redis Cluster, where the two keys live in different slots):
+/// create `record`, check with [`touch`](SessionStore::touch) that `old`
+/// is still live (if not, delete `record` again: [`Cycled::Gone`]),
+/// delete `old`. Between the check and the delete of `old` lies one round
+/// trip in which a request of `old` may still write to it.
 ///
 /// ```
 /// use session_core::store::{cycle_in_steps, Cycled, Id, Record, SessionStore};
@@ -720,7 +698,7 @@ pub async fn cycle_in_steps<S: SessionStore + ?Sized>(
 
 /// The future every [`SessionStore`] method returns once
 /// [`async_trait`](macro@async_trait) has rewritten it.
-type StoreFuture<'a, T> =
+pub(crate) type StoreFuture<'a, T> =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
 /// A shared store is a store. Each method hands back the inner store's own
@@ -769,63 +747,8 @@ impl<S: SessionStore + ?Sized> SessionStore for std::sync::Arc<S> {
     {
         (**self).delete(id)
     }
-    fn cycle<'s, 'o, 'r, 'f>(&'s self, old: &'o Id, record: &'r Record) -> StoreFuture<'f, Cycled>
-    where
-        's: 'f,
-        'o: 'f,
-        'r: 'f,
-        Self: 'f,
-    {
-        (**self).cycle(old, record)
-    }
-    fn delete_expired<'s, 'f>(&'s self) -> StoreFuture<'f, u64>
-    where
-        's: 'f,
-        Self: 'f,
-    {
-        (**self).delete_expired()
-    }
-    fn list_user<'s, 'u, 'f>(&'s self, user: &'u str) -> StoreFuture<'f, Vec<UserSession>>
-    where
-        's: 'f,
-        'u: 'f,
-        Self: 'f,
-    {
-        (**self).list_user(user)
-    }
-    fn delete_user<'s, 'u, 'k, 'f>(
-        &'s self,
-        user: &'u str,
-        keep: Option<&'k Id>,
-    ) -> StoreFuture<'f, u64>
-    where
-        's: 'f,
-        'u: 'f,
-        'k: 'f,
-        Self: 'f,
-    {
-        (**self).delete_user(user, keep)
-    }
-    fn end_user_session<'s, 'u, 'i, 'f>(
-        &'s self,
-        user: &'u str,
-        id: &'i Id,
-    ) -> StoreFuture<'f, bool>
-    where
-        's: 'f,
-        'u: 'f,
-        'i: 'f,
-        Self: 'f,
-    {
-        (**self).end_user_session(user, id)
-    }
-    fn lock<'s, 'i, 'f>(&'s self, id: &'i Id) -> StoreFuture<'f, Option<Box<dyn SessionLease>>>
-    where
-        's: 'f,
-        'i: 'f,
-        Self: 'f,
-    {
-        (**self).lock(id)
+    fn capabilities(&self) -> Capabilities<'_> {
+        (**self).capabilities()
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use http::header;
 use http::{Request, Response};
 use serde_json::json;
-use session_core::store::{ChangeSet, Record, SessionStore};
+use session_core::store::{ChangeSet, CycleStore, Record, SessionStore, UserIndex};
 use session_core::time::{self, OffsetDateTime};
 use session_core::{Id, Key, Session, SessionConfig, SessionLayer};
 use session_store_redis::{redis, CacheMode, CacheState, RedisStore};

@@ -3,8 +3,8 @@
 
 use serde_json::json;
 use session_core::store::{
-    from_unix_millis, unix_millis, ChangeSet, Created, Cycled, Record, Saved, SessionStore,
-    StoreError,
+    from_unix_millis, unix_millis, ChangeSet, Created, CycleStore, Cycled, ExpiredCleanup, Record,
+    Saved, SessionStore, StoreError, UserIndex,
 };
 use session_core::time::{Duration, OffsetDateTime, PrimitiveDateTime};
 use session_core::{Clock, Expiry, Id, ManualClock};

@@ -1,6 +1,7 @@
-//! Conformance checks that run the layer over the store: what reaches the
-//! store from real requests (hashed ids, sealed values) and the account
-//! operations of [`Session`] end to end.
+//! Conformance checks that run the layer over the store: a login through
+//! the layer with whatever capabilities the store has (core group), what
+//! reaches the store from real requests (hashed ids, sealed values) and
+//! the account operations of [`Session`] end to end (users group).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -13,7 +14,7 @@ use serde_json::{json, Value};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::DynStore;
+use super::{user_index, DynStore};
 use crate::id::SignedId;
 use crate::store::{ChangeSet, Id};
 use crate::{Key, Keys, Session, SessionConfig, SessionLayer};
@@ -80,6 +81,10 @@ async fn route(session: &Session, path: &str) -> Result<Value, crate::Error> {
         }
         ["logout", "others"] => json!({"ended": session.end_other_sessions().await?}),
         ["logout", "everywhere"] => json!({"ended": session.end_all_sessions().await?}),
+        ["logout"] => {
+            session.destroy();
+            json!({"message": "Logged out"})
+        }
         _ => json!(null),
     })
 }
@@ -155,6 +160,70 @@ fn layer(store: &DynStore) -> SessionLayer {
 
 fn fresh_user(label: &str) -> String {
     format!("{label}-{}", Id::random().short_hash())
+}
+
+/// A login through the layer works with the capabilities the store has:
+/// the session is created, a second login from the same browser moves it
+/// to a new id (the store's [`CycleStore`](crate::store::CycleStore), or
+/// steps) and the old one is gone; the account operations answer from
+/// the store's [`UserIndex`](crate::store::UserIndex), or `501 Not
+/// Implemented` ([`StoreError::Unsupported`](crate::store::StoreError::Unsupported))
+/// when it has none; and a logout ends the session.
+pub async fn layer_serves_sessions_with_the_capabilities_it_has(store: DynStore) {
+    let layer = layer(&store);
+    let user = fresh_user("core");
+    let mut browser = Browser::new();
+    browser.get(&layer, &format!("/login/{user}/")).await;
+    let first = browser.stored();
+    let read = browser.get(&layer, "/get/").await;
+    assert_eq!(read.status, StatusCode::OK);
+    assert_eq!(read.body["user"], user.as_str());
+    assert_eq!(read.body["profile"]["email"], "aaa@aaa.com");
+
+    browser.get(&layer, &format!("/login/{user}/")).await;
+    let second = browser.stored();
+    assert_ne!(first, second, "a login moves the session to a new id");
+    assert!(
+        store.load(&first).await.unwrap().is_none(),
+        "the id before the login still loads"
+    );
+    let moved = store
+        .load(&second)
+        .await
+        .unwrap()
+        .expect("the session lives under its new id");
+    assert_eq!(moved.user.as_deref(), Some(user.as_str()));
+    assert_eq!(
+        browser.get(&layer, "/get/").await.body["user"],
+        user.as_str()
+    );
+
+    let listed = browser.get(&layer, "/sessions/").await;
+    let ended = browser.get(&layer, "/logout/others/").await;
+    if store.capabilities().users.is_some() {
+        assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+        assert_eq!(listed.body.as_array().map(Vec::len), Some(1));
+        assert_eq!(listed.body[0]["current"], true);
+        assert_eq!(ended.body["ended"], 0);
+    } else {
+        for answer in [&listed, &ended] {
+            assert_eq!(
+                answer.status,
+                StatusCode::NOT_IMPLEMENTED,
+                "a store without a user index: {}",
+                answer.body
+            );
+        }
+    }
+    assert_eq!(
+        browser.get(&layer, "/get/").await.body["user"],
+        user.as_str(),
+        "the session goes on"
+    );
+
+    browser.get(&layer, "/logout/").await;
+    assert!(browser.cookie.is_none(), "the logout removes the cookie");
+    assert!(store.load(&second).await.unwrap().is_none());
 }
 
 /// The layer hands the store only a digest of the cookie's id: the
@@ -322,6 +391,10 @@ pub async fn layer_ends_other_and_all_sessions(store: DynStore) {
         "the current session's cookie is removed"
     );
     assert_eq!(second.get(&layer, "/get/").await.body["user"], Value::Null);
-    assert!(store.list_user(&hong).await.unwrap().is_empty());
+    assert!(user_index(&store)
+        .list_user(&hong)
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(third.get(&layer, "/get/").await.body["user"], kim.as_str());
 }

@@ -1,22 +1,41 @@
 //! The store conformance suite (feature `conformance`).
 //!
 //! Every store runs the same checks against itself, against the real
-//! server. The easiest way is the [`conformance_tests!`](crate::conformance_tests)
-//! macro, which makes one `#[tokio::test]` per check (the calling crate needs
-//! `tokio` with the `macros` and `rt-multi-thread` features as a dev-dependency):
+//! server. They come in groups: `core`, which every store must pass (the
+//! five methods of [`SessionStore`]), and one group per optional
+//! capability a store advertises ([`SessionStore::capabilities`]):
+//!
+//! | group | capability | entry points |
+//! |---|---|---|
+//! | `core` | none: [`SessionStore`] | [`run_core`], [`CORE_CASES`] |
+//! | `cycle` | [`CycleStore`] | [`run_cycle`], [`CYCLE_CASES`] |
+//! | `users` | [`UserIndex`] | [`run_users`], [`USER_CASES`] |
+//! | `leases` | [`LeaseStore`] | [`run_leases`], [`LEASE_CASES`] |
+//! | `cleanup` | [`ExpiredCleanup`] | [`run_cleanup`], [`CLEANUP_CASES`] |
+//!
+//! The easiest way is the [`conformance_tests!`](crate::conformance_tests)
+//! macro, which makes one `#[tokio::test]` per check of the groups it is
+//! given, plus one that checks the store advertises exactly the
+//! capabilities of those groups (the calling crate needs `tokio` with the
+//! `macros` and `rt-multi-thread` features as a dev-dependency):
 //!
 //! ```
 //! # mod demo {
 //! use session_store_memory::MemoryStore;
 //!
 //! // In tests/conformance.rs of a store crate:
-//! session_core::conformance_tests!(memory, async { MemoryStore::new() });
+//! session_core::conformance_tests!(memory, async { MemoryStore::new() }, core, cycle, users, cleanup);
 //! # }
 //! ```
 //!
 //! Each check uses fresh random ids, so checks can run in parallel against
 //! one store. A failing check panics with a message that says which part of
 //! the contract was broken.
+//!
+//! [`CycleStore`]: crate::store::CycleStore
+//! [`UserIndex`]: crate::store::UserIndex
+//! [`LeaseStore`]: crate::store::LeaseStore
+//! [`ExpiredCleanup`]: crate::store::ExpiredCleanup
 
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
@@ -24,16 +43,53 @@ use std::time::Duration as StdDuration;
 use serde_json::{json, Value};
 use time::{Duration, OffsetDateTime};
 
-use crate::store::{ChangeSet, Created, Cycled, Data, Id, Record, Saved, SessionStore};
+use crate::store::{
+    cycle_in_steps, ChangeSet, Created, CycleStore, Cycled, Data, ExpiredCleanup, Id, LeaseStore,
+    Record, Saved, SessionStore, UserIndex,
+};
 use crate::Expiry;
 
 mod layer;
+mod leases;
 mod users;
 pub use layer::*;
+pub use leases::*;
 pub use users::*;
 
 /// A store as the checks take it.
 pub type DynStore = Arc<dyn SessionStore>;
+
+/// The store's [`CycleStore`]; panics when it does not advertise one.
+fn cycle_store(store: &DynStore) -> &dyn CycleStore {
+    store.capabilities().cycle.expect(
+        "the `cycle` group runs against a store that does not advertise CycleStore \
+         (capabilities().with_cycle(self))",
+    )
+}
+
+/// The store's [`UserIndex`]; panics when it does not advertise one.
+fn user_index(store: &DynStore) -> &dyn UserIndex {
+    store.capabilities().users.expect(
+        "the `users` group runs against a store that does not advertise UserIndex \
+         (capabilities().with_users(self))",
+    )
+}
+
+/// The store's [`LeaseStore`]; panics when it does not advertise one.
+fn lease_store(store: &DynStore) -> &dyn LeaseStore {
+    store.capabilities().leases.expect(
+        "the `leases` group runs against a store that does not advertise LeaseStore \
+         (capabilities().with_leases(self))",
+    )
+}
+
+/// The store's [`ExpiredCleanup`]; panics when it does not advertise one.
+fn cleanup(store: &DynStore) -> &dyn ExpiredCleanup {
+    store.capabilities().cleanup.expect(
+        "the `cleanup` group runs against a store that does not advertise ExpiredCleanup \
+         (capabilities().with_cleanup(self))",
+    )
+}
 
 fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
@@ -401,7 +457,10 @@ pub async fn delete_expired_keeps_live_records(store: DynStore) {
     let mut dead = record_with(json!({"a": 2}));
     dead.expires_at = now() - Duration::seconds(5);
     create(&store, &dead).await;
-    store.delete_expired().await.expect("delete_expired failed");
+    cleanup(&store)
+        .delete_expired()
+        .await
+        .expect("delete_expired failed");
     assert!(
         load(&store, &live.id).await.is_some(),
         "a live record was removed"
@@ -471,15 +530,77 @@ pub async fn expiry_policy_is_kept_with_the_record(store: DynStore) {
     assert_eq!(load(&store, &plain.id).await.unwrap().expiry, None);
 }
 
-/// `cycle` moves a live record to its new id (data, creation time and
-/// policy), and the old id is gone.
-pub async fn cycle_moves_the_record(store: DynStore) {
+/// The user binding ([`Record::user`]) is kept with the record by every
+/// store, with or without a user index: created, changed by a save that
+/// names it, kept by saves and touches that do not, and removed by a save
+/// that unbinds.
+pub async fn user_binding_is_kept_with_the_record(store: DynStore) {
+    let user_of = |r: Option<Record>| r.expect("the record should be there").user;
+    let (hong, kim) = (
+        format!("hong-{}", Id::random().short_hash()),
+        format!("kim 日本-{}", Id::random().short_hash()),
+    );
+    let mut record = record_with(json!({"n": 1}));
+    record.user = Some(hong.clone());
+    create(&store, &record).await;
+    assert_eq!(user_of(load(&store, &record.id).await), Some(hong.clone()));
+
+    let kept = changes(json!({"n": 2}), &[]);
+    assert_eq!(store.save(&record.id, &kept).await.unwrap(), Saved::Applied);
+    let touched = store
+        .touch(&record.id, now() + Duration::hours(2))
+        .await
+        .unwrap();
+    assert_eq!(touched, Saved::Applied);
+    assert_eq!(
+        user_of(load(&store, &record.id).await),
+        Some(hong),
+        "a save or touch that does not name the user must keep it"
+    );
+
+    let mut rebind = changes(json!({}), &[]);
+    rebind.user = Some(Some(kim.clone()));
+    assert_eq!(
+        store.save(&record.id, &rebind).await.unwrap(),
+        Saved::Applied
+    );
+    assert_eq!(user_of(load(&store, &record.id).await), Some(kim));
+
+    let mut unbind = changes(json!({}), &[]);
+    unbind.user = Some(None);
+    assert_eq!(
+        store.save(&record.id, &unbind).await.unwrap(),
+        Saved::Applied
+    );
+    let back = load(&store, &record.id).await.unwrap();
+    assert_eq!(back.user, None);
+    assert_eq!(back.data["n"], json!(2), "a binding change keeps the data");
+}
+
+/// How a cycle check moves a session: with the store's [`CycleStore`],
+/// or in steps with the five required methods ([`cycle_in_steps`], what
+/// the layer does for a store without the capability).
+#[derive(Clone, Copy)]
+enum Via {
+    Capability,
+    Steps,
+}
+
+async fn cycle_via(via: Via, store: &DynStore, old: &Id, record: &Record) -> Cycled {
+    match via {
+        Via::Capability => cycle_store(store).cycle(old, record).await,
+        Via::Steps => cycle_in_steps(&**store, old, record).await,
+    }
+    .expect("cycle failed")
+}
+
+async fn moves_the_record(via: Via, store: DynStore) {
     let old = record_with(json!({"user": "alice"}));
     create(&store, &old).await;
     let mut moved = record_with(json!({"user": "alice", "role": "admin"}));
     moved.created_at = old.created_at;
     moved.expiry = Some(Expiry::OnSessionEnd);
-    assert_eq!(store.cycle(&old.id, &moved).await.unwrap(), Cycled::Moved);
+    assert_eq!(cycle_via(via, &store, &old.id, &moved).await, Cycled::Moved);
     assert!(
         load(&store, &old.id).await.is_none(),
         "the old id must be gone"
@@ -492,13 +613,12 @@ pub async fn cycle_moves_the_record(store: DynStore) {
     assert_eq!(back.expiry, Some(Expiry::OnSessionEnd));
 }
 
-/// `cycle` of a session another request ended writes nothing: logout wins.
-pub async fn cycle_after_delete_is_gone(store: DynStore) {
+async fn after_delete_is_gone(via: Via, store: DynStore) {
     let old = record_with(json!({"user": "alice"}));
     create(&store, &old).await;
     store.delete(&old.id).await.unwrap();
     let moved = record_with(json!({"user": "alice"}));
-    assert_eq!(store.cycle(&old.id, &moved).await.unwrap(), Cycled::Gone);
+    assert_eq!(cycle_via(via, &store, &old.id, &moved).await, Cycled::Gone);
     assert!(
         load(&store, &moved.id).await.is_none(),
         "the session came back"
@@ -506,26 +626,119 @@ pub async fn cycle_after_delete_is_gone(store: DynStore) {
     assert!(load(&store, &old.id).await.is_none());
 }
 
-/// `cycle` onto an id a live record has changes neither record.
-pub async fn cycle_onto_a_taken_id_changes_nothing(store: DynStore) {
+async fn onto_a_taken_id_changes_nothing(via: Via, store: DynStore) {
     let old = record_with(json!({"user": "alice"}));
     let other = record_with(json!({"user": "bob"}));
     create(&store, &old).await;
     create(&store, &other).await;
     let mut clash = record_with(json!({"user": "alice"}));
     clash.id = other.id;
-    assert_eq!(store.cycle(&old.id, &clash).await.unwrap(), Cycled::IdTaken);
+    assert_eq!(
+        cycle_via(via, &store, &old.id, &clash).await,
+        Cycled::IdTaken
+    );
     assert_eq!(load_data(&store, &old.id).await["user"], json!("alice"));
     assert_eq!(load_data(&store, &other.id).await["user"], json!("bob"));
 }
 
-/// Calls the macro named in braces with `[args]` followed by
-/// the names of every conformance check: the one list of checks, shared by
-/// [`run_all`], [`CASES`] and [`conformance_tests!`](crate::conformance_tests).
+/// Cycling in steps ([`cycle_in_steps`], what the layer does for a store
+/// without [`CycleStore`]) moves a live record to its new id (data,
+/// creation time and policy), and the old id is gone.
+pub async fn cycle_in_steps_moves_the_record(store: DynStore) {
+    moves_the_record(Via::Steps, store).await;
+}
+
+/// Cycling in steps a session another request ended writes nothing.
+pub async fn cycle_in_steps_after_delete_is_gone(store: DynStore) {
+    after_delete_is_gone(Via::Steps, store).await;
+}
+
+/// Cycling in steps onto an id a live record has changes neither record.
+pub async fn cycle_in_steps_onto_a_taken_id_changes_nothing(store: DynStore) {
+    onto_a_taken_id_changes_nothing(Via::Steps, store).await;
+}
+
+/// [`CycleStore::cycle`] moves a live record to its new id (data,
+/// creation time and policy), and the old id is gone.
+pub async fn cycle_moves_the_record(store: DynStore) {
+    moves_the_record(Via::Capability, store).await;
+}
+
+/// [`CycleStore::cycle`] of a session another request ended writes
+/// nothing: logout wins.
+pub async fn cycle_after_delete_is_gone(store: DynStore) {
+    after_delete_is_gone(Via::Capability, store).await;
+}
+
+/// [`CycleStore::cycle`] onto an id a live record has changes neither
+/// record.
+pub async fn cycle_onto_a_taken_id_changes_nothing(store: DynStore) {
+    onto_a_taken_id_changes_nothing(Via::Capability, store).await;
+}
+
+/// The store advertises ([`SessionStore::capabilities`]) exactly the
+/// capabilities of the conformance `groups` it is tested with (names as
+/// [`conformance_tests!`](crate::conformance_tests) takes them: `core`,
+/// `cycle`, `users`, `leases`, `cleanup`): a capability implemented but
+/// not advertised is never used, and one advertised but not tested is not
+/// known to work. Panics naming the difference, or an unknown group.
+pub async fn advertises_the_tested_capabilities(store: DynStore, groups: &[&str]) {
+    const KNOWN: [&str; 5] = ["core", "cycle", "users", "leases", "cleanup"];
+    for group in groups {
+        assert!(
+            KNOWN.contains(group),
+            "unknown conformance group {group:?} (known: {KNOWN:?})"
+        );
+    }
+    let capabilities = store.capabilities();
+    for (group, advertised, name, with) in [
+        (
+            "cycle",
+            capabilities.cycle.is_some(),
+            "CycleStore",
+            "with_cycle",
+        ),
+        (
+            "users",
+            capabilities.users.is_some(),
+            "UserIndex",
+            "with_users",
+        ),
+        (
+            "leases",
+            capabilities.leases.is_some(),
+            "LeaseStore",
+            "with_leases",
+        ),
+        (
+            "cleanup",
+            capabilities.cleanup.is_some(),
+            "ExpiredCleanup",
+            "with_cleanup",
+        ),
+    ] {
+        let tested = groups.contains(&group);
+        assert!(
+            !tested || advertised,
+            "the `{group}` group is tested but the store does not advertise {name}: \
+             add `.{with}(self)` to its `capabilities()`"
+        );
+        assert!(
+            tested || !advertised,
+            "the store advertises {name} but the `{group}` group is not tested: \
+             add `{group}` to the groups of conformance_tests!"
+        );
+    }
+}
+
+/// Calls the macro named in braces with `[args]` followed by the names of
+/// every check of the group named first: the one list of each group's
+/// checks, shared by the `run_*` functions, the `*_CASES` lists and
+/// [`conformance_tests!`](crate::conformance_tests).
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __conformance_cases {
-    ({$($callback:tt)*} [$($args:tt)*]) => {
+    (core {$($callback:tt)*} [$($args:tt)*]) => {
         $($callback)*!($($args)* load_missing_is_none,
             create_then_load_round_trips,
             awkward_keys_are_plain_keys,
@@ -542,13 +755,21 @@ macro_rules! __conformance_cases {
             touch_without_record_is_gone,
             delete_is_idempotent,
             concurrent_change_sets_on_different_keys_all_survive,
-            delete_expired_keeps_live_records,
             large_records_round_trip,
             expiry_policy_is_kept_with_the_record,
-            cycle_moves_the_record,
+            user_binding_is_kept_with_the_record,
+            cycle_in_steps_moves_the_record,
+            cycle_in_steps_after_delete_is_gone,
+            cycle_in_steps_onto_a_taken_id_changes_nothing,
+            layer_serves_sessions_with_the_capabilities_it_has);
+    };
+    (cycle {$($callback:tt)*} [$($args:tt)*]) => {
+        $($callback)*!($($args)* cycle_moves_the_record,
             cycle_after_delete_is_gone,
-            cycle_onto_a_taken_id_changes_nothing,
-            user_index_lists_created_sessions,
+            cycle_onto_a_taken_id_changes_nothing);
+    };
+    (users {$($callback:tt)*} [$($args:tt)*]) => {
+        $($callback)*!($($args)* user_index_lists_created_sessions,
             unknown_user_has_no_sessions,
             save_moves_the_user_binding,
             binding_a_gone_session_lists_nothing,
@@ -566,58 +787,126 @@ macro_rules! __conformance_cases {
             layer_encrypts_values_at_rest,
             layer_ends_other_and_all_sessions);
     };
+    (leases {$($callback:tt)*} [$($args:tt)*]) => {
+        $($callback)*!($($args)* a_lease_is_exclusive_until_released,
+            a_released_lease_lets_the_next_one_in,
+            leases_of_different_sessions_are_independent);
+    };
+    (cleanup {$($callback:tt)*} [$($args:tt)*]) => {
+        $($callback)*!($($args)* delete_expired_keeps_live_records);
+    };
 }
 
-macro_rules! define_run_all {
-    ($($case:ident),*) => {
-        /// Runs every check one after another against `store`.
+macro_rules! define_run_group {
+    ($run:ident, $cases:ident, $group:literal, $($case:ident),*) => {
+        #[doc = concat!("Runs every check of the `", $group, "` group one after another against `store`.")]
         ///
         /// ```no_run
         /// # async fn demo(store: session_core::store::conformance::DynStore) {
-        /// session_core::store::conformance::run_all(store).await;
+        #[doc = concat!("session_core::store::conformance::", stringify!($run), "(store).await;")]
         /// # }
         /// ```
-        pub async fn run_all(store: DynStore) {
+        pub async fn $run(store: DynStore) {
             $( $case(store.clone()).await; )*
         }
 
-        /// The names of the checks, in the order [`run_all`] runs them.
-        pub const CASES: &[&str] = &[$(stringify!($case)),*];
+        #[doc = concat!("The names of the `", $group, "` group's checks, in the order [`", stringify!($run), "`] runs them.")]
+        pub const $cases: &[&str] = &[$(stringify!($case)),*];
     };
 }
-__conformance_cases!({define_run_all} []);
+__conformance_cases!(core {define_run_group} [run_core, CORE_CASES, "core",]);
+__conformance_cases!(cycle {define_run_group} [run_cycle, CYCLE_CASES, "cycle",]);
+__conformance_cases!(users {define_run_group} [run_users, USER_CASES, "users",]);
+__conformance_cases!(leases {define_run_group} [run_leases, LEASE_CASES, "leases",]);
+__conformance_cases!(cleanup {define_run_group} [run_cleanup, CLEANUP_CASES, "cleanup",]);
 
-/// Makes one `#[tokio::test]` per conformance check, in a module named
-/// `$name`, each with a store made by the async expression `$make`.
+/// Runs the `core` group and the group of every capability `store`
+/// advertises, one check after another.
+///
+/// ```no_run
+/// # async fn demo(store: session_core::store::conformance::DynStore) {
+/// session_core::store::conformance::run_all(store).await;
+/// # }
+/// ```
+pub async fn run_all(store: DynStore) {
+    let capabilities = store.capabilities();
+    let (cycle, users, leases, cleanup) = (
+        capabilities.cycle.is_some(),
+        capabilities.users.is_some(),
+        capabilities.leases.is_some(),
+        capabilities.cleanup.is_some(),
+    );
+    run_core(store.clone()).await;
+    if cycle {
+        run_cycle(store.clone()).await;
+    }
+    if users {
+        run_users(store.clone()).await;
+    }
+    if leases {
+        run_leases(store.clone()).await;
+    }
+    if cleanup {
+        run_cleanup(store).await;
+    }
+}
+
+/// Makes one `#[tokio::test]` per conformance check of the listed groups
+/// (`core`, `cycle`, `users`, `leases`, `cleanup`), in a module named
+/// `$name`, each with a store made by the async expression `$make`; plus
+/// `advertises_the_tested_capabilities`, which fails unless the store
+/// advertises exactly the capabilities of the listed groups
+/// ([`advertises_the_tested_capabilities`](crate::store::conformance::advertises_the_tested_capabilities)).
 ///
 /// ```
 /// # mod demo {
 /// use session_store_memory::MemoryStore;
 ///
-/// session_core::conformance_tests!(memory_bounded, async { MemoryStore::new().with_capacity_limit(10_000) });
+/// session_core::conformance_tests!(
+///     memory_bounded,
+///     async { MemoryStore::new().with_capacity_limit(10_000) },
+///     core, cycle, users, cleanup
+/// );
 /// # }
 /// ```
 #[macro_export]
 macro_rules! conformance_tests {
-    ($name:ident, $make:expr) => {
-        $crate::__conformance_cases!({$crate::__conformance_module} [$name, $make;]);
+    ($name:ident, $make:expr, $($group:ident),+ $(,)?) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn advertises_the_tested_capabilities() {
+                let store = $make.await;
+                $crate::store::conformance::advertises_the_tested_capabilities(
+                    ::std::sync::Arc::new(store),
+                    &[$(stringify!($group)),+],
+                )
+                .await;
+            }
+
+            $( $crate::__conformance_cases!($group {$crate::__conformance_tests} [$make;]); )+
+        }
+    };
+    ($name:ident, $make:expr $(,)?) => {
+        ::std::compile_error!(
+            "conformance_tests! needs the groups to run after the store: `core` and one per \
+             capability the store advertises (`cycle`, `users`, `leases`, `cleanup`)"
+        );
     };
 }
 
 #[doc(hidden)]
 #[macro_export]
-macro_rules! __conformance_module {
-    ($name:ident, $make:expr; $($case:ident),*) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let store = $make.await;
-                    $crate::store::conformance::$case(::std::sync::Arc::new(store)).await;
-                }
-            )*
-        }
+macro_rules! __conformance_tests {
+    ($make:expr; $($case:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let store = $make.await;
+                $crate::store::conformance::$case(::std::sync::Arc::new(store)).await;
+            }
+        )*
     };
 }
