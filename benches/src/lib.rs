@@ -126,7 +126,8 @@ where
 /// one of them (`instructions`) or all of them (`ratios`): `no_session`,
 /// `ours_memory`, `ours_memory_data_keys` (the memory store with data
 /// encrypted at rest), `ours_cookie_store`, `tower_sessions_memory`, and
-/// `layer_floor` ([`layer_floor_counter`]); `None` for another name.
+/// `layer_floor` ([`layer_floor_counter`]); `None` for another name. The
+/// routes are built once, as a server builds them.
 ///
 /// ```
 /// assert!(benches::request_case("ours_memory").is_some());
@@ -139,7 +140,7 @@ pub fn request_case(name: &str) -> Option<Router> {
 
     let key = || Key::from_bytes(&[7; 32]).expect("a 32-byte key");
     let config = SessionConfig::new().with_secure(false);
-    Some(match name {
+    let app = match name {
         "no_session" => no_session_counter(),
         "ours_memory" => session_counter()
             .layer(SessionLayer::new(MemoryStore::new(), key()).with_config(config)),
@@ -153,7 +154,11 @@ pub fn request_case(name: &str) -> Option<Router> {
         "tower_sessions_memory" => tower_sessions_counter(),
         "layer_floor" => layer_floor_counter(),
         _ => return None,
-    })
+    };
+    // Routes built once, as `axum::serve` does for each connection (a
+    // `Router` called directly builds its routes, layers included, on
+    // every request).
+    Some(app.with_state(()))
 }
 
 /// Sends `GET /` with `cookie` through `app` in-process and returns the

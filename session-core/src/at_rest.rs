@@ -13,9 +13,9 @@ use smallvec::SmallVec;
 use time::OffsetDateTime;
 
 use crate::store::{
-    async_trait, unix_millis, user_index, Capabilities, ChangeSet, Created, CycleStore, Cycled,
-    Data, ExpiredCleanup, Id, LeaseStore, Record, Saved, SessionLease, SessionStore, StoreError,
-    UserIndex, UserSession,
+    async_trait, is_reserved, unix_millis, user_index, Capabilities, ChangeSet, Created,
+    CycleStore, Cycled, Data, ExpiredCleanup, Id, LeaseStore, Record, Saved, SessionLease,
+    SessionStore, StoreError, UserIndex, UserSession, RESERVED_KEY_PREFIX,
 };
 use crate::{Expiry, Keys};
 
@@ -30,29 +30,10 @@ const KEY_ID_HEX: usize = 8;
 /// JSON, tag): what most session values fit in. Larger ones use the heap.
 type Bytes = SmallVec<[u8; 256]>;
 
-/// Data keys starting with this are reserved: [`Encrypted`] keeps the
-/// sealed copies of a record's user binding, creation time and expiry
-/// policy under them, and
-/// [`Session::insert`](crate::Session::insert) refuses them
-/// ([`Error::ReservedKey`](crate::Error::ReservedKey)), with or without
-/// data keys.
-///
-/// ```
-/// use session_core::store::RESERVED_KEY_PREFIX;
-///
-/// assert!("@session/user".starts_with(RESERVED_KEY_PREFIX));
-/// ```
-pub const RESERVED_KEY_PREFIX: &str = "@session/";
-
 /// The reserved entries, each holding one sealed field of the record.
 const USER: &str = "@session/user";
 const CREATED: &str = "@session/created";
 const POLICY: &str = "@session/policy";
-
-/// Whether `key` names a reserved entry ([`RESERVED_KEY_PREFIX`]).
-pub(crate) fn is_reserved(key: &str) -> bool {
-    key.starts_with(RESERVED_KEY_PREFIX)
-}
 
 /// A [`SessionStore`] that encrypts every session value before it reaches
 /// the store it wraps, and verifies everything it reads back.

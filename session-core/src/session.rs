@@ -260,7 +260,7 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn insert_value(&self, key: &str, value: Value) -> Result<(), Error> {
-        if crate::at_rest::is_reserved(key) || self.0.shared.storage.reserves_key(key) {
+        if crate::store::is_reserved(key) || self.0.shared.storage.reserves_key(key) {
             return Err(Error::ReservedKey {
                 key: key.to_owned(),
             });

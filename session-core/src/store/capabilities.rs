@@ -4,9 +4,10 @@
 use std::fmt;
 use std::sync::Arc;
 
+use time::OffsetDateTime;
+
 use super::{
-    async_trait, cycle_in_steps, Cycled, Id, Record, SessionLease, SessionStore, StoreError,
-    StoreFuture, UserSession,
+    async_trait, Created, Cycled, Id, Record, Saved, SessionStore, StoreError, StoreFuture,
 };
 
 /// The optional capabilities a store offers, as
@@ -411,4 +412,182 @@ impl<S: ExpiredCleanup + ?Sized> ExpiredCleanup for Arc<S> {
     {
         (**self).delete_expired()
     }
+}
+
+/// A lease on one session taken by [`LeaseStore::lock`]: while it is
+/// held, no other request of the session, in any instance, gets one.
+///
+/// A lease is bounded in time by the store (so that an instance that dies
+/// holding one blocks its session only until it runs out); a request that
+/// outlives it is no longer alone. Dropping a lease without
+/// [`release`](Self::release) leaves it to run out.
+///
+/// ```
+/// use session_core::store::{async_trait, SessionLease};
+///
+/// #[derive(Debug)]
+/// struct NoLease;
+///
+/// #[async_trait]
+/// impl SessionLease for NoLease {
+///     async fn release(self: Box<Self>) {}
+/// }
+/// ```
+#[async_trait]
+pub trait SessionLease: fmt::Debug + Send + Sync + 'static {
+    /// Gives the lease back, unless it ran out and another request holds
+    /// the session now (that lease is left alone). Errors are the store's
+    /// to log: the lease then runs out by itself.
+    async fn release(self: Box<Self>);
+}
+
+/// One live session of a user, as [`UserIndex::list_user`] reports it.
+///
+/// `id` is the store's key for the session, which is a one-way digest of
+/// the id the cookie carries ([`Id::at_rest`]): it cannot be turned into a
+/// cookie. Show users the [`handle`](UserSession::handle) instead.
+///
+/// ```
+/// use session_core::store::{Id, UserSession};
+/// use session_core::time::{Duration, OffsetDateTime};
+///
+/// let now = OffsetDateTime::now_utc();
+/// let session = UserSession::new(Id::random(), now, now + Duration::hours(1));
+/// assert_eq!(session.handle().len(), 16);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct UserSession {
+    /// The store's key of the session.
+    pub id: Id,
+    /// When the session began.
+    pub created_at: OffsetDateTime,
+    /// When it ends unless used again (with an idle timeout or rolling
+    /// expiry this moves with each use, so it also tells when the session
+    /// was last seen).
+    pub expires_at: OffsetDateTime,
+}
+
+impl UserSession {
+    /// A listed session.
+    ///
+    /// ```
+    /// use session_core::store::{Id, UserSession};
+    /// use session_core::time::OffsetDateTime;
+    ///
+    /// let now = OffsetDateTime::now_utc();
+    /// assert_eq!(UserSession::new(Id::from_bytes([1; 16]), now, now).id, Id::from_bytes([1; 16]));
+    /// ```
+    pub fn new(id: Id, created_at: OffsetDateTime, expires_at: OffsetDateTime) -> Self {
+        Self {
+            id,
+            created_at,
+            expires_at,
+        }
+    }
+
+    /// A short name for the session that is safe to show and to send back
+    /// (16 characters of URL-safe base64, a digest of the store's key): it
+    /// tells sessions apart in a "your devices" page and names one to end,
+    /// but leads to neither the cookie nor the store's key.
+    ///
+    /// ```
+    /// use session_core::store::{Id, UserSession};
+    /// use session_core::time::OffsetDateTime;
+    ///
+    /// let now = OffsetDateTime::now_utc();
+    /// let a = UserSession::new(Id::from_bytes([1; 16]), now, now);
+    /// let b = UserSession::new(Id::from_bytes([2; 16]), now, now);
+    /// assert_ne!(a.handle(), b.handle());
+    /// assert!(!a.handle().contains(&a.id.encode()));
+    /// ```
+    pub fn handle(&self) -> String {
+        self.id.handle()
+    }
+}
+
+/// Runs [`delete_expired`](ExpiredCleanup::delete_expired) on `store` now
+/// and then every `period`, on a Tokio task, until the handle is aborted:
+/// the periodic cleanup every store needs (the SQL store's expired rows,
+/// the Redis store's index entries of expired sessions). Failures are
+/// logged with `tracing` (`WARN`) and retried at the next period; what
+/// each run removed is logged at `DEBUG`.
+///
+/// # Panics
+///
+/// Outside a Tokio runtime, or if `period` is zero.
+///
+/// ```
+/// use std::time::Duration;
+/// use session_core::store::spawn_cleanup;
+/// use session_store_memory::MemoryStore;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let store = MemoryStore::new();
+/// let cleanup = spawn_cleanup(store.clone(), Duration::from_secs(15 * 60));
+/// // ... serve with `store` ...
+/// cleanup.abort();
+/// # }
+/// ```
+pub fn spawn_cleanup<S: ExpiredCleanup + Clone>(
+    store: S,
+    period: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    assert!(!period.is_zero(), "spawn_cleanup needs a period above zero");
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(period);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            match store.delete_expired().await {
+                Ok(removed) => tracing::debug!(?store, removed, "expired sessions cleaned up"),
+                Err(err) => tracing::warn!(
+                    ?store,
+                    error = %err,
+                    "cleaning up expired sessions failed; retrying at the next period"
+                ),
+            }
+        }
+    })
+}
+
+/// Moves the live session `old` to `record` with the five required
+/// methods, for a store without the [`CycleStore`] capability (what
+/// [`cycle`] does for it) or one that must fall back to steps in some
+/// cases (a Redis Cluster, where the two keys live in different slots):
+/// create `record`, check with [`touch`](SessionStore::touch) that `old`
+/// is still live (if not, delete `record` again: [`Cycled::Gone`]),
+/// delete `old`. Between the check and the delete of `old` lies one round
+/// trip in which a request of `old` may still write to it.
+///
+/// ```
+/// use session_core::store::{cycle_in_steps, Cycled, Id, Record, SessionStore};
+/// use session_core::time::{Duration, OffsetDateTime};
+/// use session_store_memory::MemoryStore;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), session_core::store::StoreError> {
+/// let store = MemoryStore::new();
+/// let now = OffsetDateTime::now_utc();
+/// let old = Record::new(Id::random(), now, now + Duration::hours(1));
+/// store.create(&old).await?;
+/// let moved = Record::new(Id::random(), now, now + Duration::hours(1));
+/// assert_eq!(cycle_in_steps(&store, &old.id, &moved).await?, Cycled::Moved);
+/// assert!(store.load(&old.id).await?.is_none());
+/// # Ok(()) }
+/// ```
+pub async fn cycle_in_steps<S: SessionStore + ?Sized>(
+    store: &S,
+    old: &Id,
+    record: &Record,
+) -> Result<Cycled, StoreError> {
+    if store.create(record).await? == Created::IdTaken {
+        return Ok(Cycled::IdTaken);
+    }
+    if store.touch(old, record.expires_at).await? == Saved::Gone {
+        store.delete(&record.id).await?;
+        return Ok(Cycled::Gone);
+    }
+    store.delete(old).await?;
+    Ok(Cycled::Moved)
 }

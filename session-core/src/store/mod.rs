@@ -55,18 +55,44 @@ use std::fmt;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-pub use crate::at_rest::{Encrypted, RESERVED_KEY_PREFIX};
+pub use crate::at_rest::Encrypted;
 pub use crate::id::{Id, ParseIdError};
 use crate::Expiry;
 pub use async_trait::async_trait;
 
+mod arc;
 mod capabilities;
+mod error;
+pub(crate) use arc::StoreFuture;
 pub(crate) use capabilities::user_index;
-pub use capabilities::{cycle, Capabilities, CycleStore, ExpiredCleanup, LeaseStore, UserIndex};
+pub use capabilities::{
+    cycle, cycle_in_steps, spawn_cleanup, Capabilities, CycleStore, ExpiredCleanup, LeaseStore,
+    SessionLease, UserIndex, UserSession,
+};
+pub use error::{BoxError, StoreError};
 
 #[cfg(feature = "conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
+
+/// Data keys starting with this are reserved: [`Encrypted`] keeps the
+/// sealed copies of a record's user binding, creation time and expiry
+/// policy under them, and
+/// [`Session::insert`](crate::Session::insert) refuses them
+/// ([`Error::ReservedKey`](crate::Error::ReservedKey)), with or without
+/// data keys.
+///
+/// ```
+/// use session_core::store::RESERVED_KEY_PREFIX;
+///
+/// assert!("@session/user".starts_with(RESERVED_KEY_PREFIX));
+/// ```
+pub const RESERVED_KEY_PREFIX: &str = "@session/";
+
+/// Whether `key` names a reserved entry ([`RESERVED_KEY_PREFIX`]).
+pub(crate) fn is_reserved(key: &str) -> bool {
+    key.starts_with(RESERVED_KEY_PREFIX)
+}
 
 /// Session data: string keys to JSON values.
 pub type Data = serde_json::Map<String, Value>;
@@ -356,67 +382,6 @@ pub enum Cycled {
     Gone,
 }
 
-/// A store failure.
-///
-/// [`StoreError::Unavailable`] means the store could not be reached (or
-/// timed out) and becomes `503 Service Unavailable`; the others become
-/// `500 Internal Server Error`.
-///
-/// ```
-/// use session_core::store::StoreError;
-///
-/// let err = StoreError::unavailable(std::io::Error::other("connection refused"));
-/// assert!(err.to_string().contains("connection refused"));
-/// ```
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The store could not be reached or did not answer in time.
-    #[error("session store unavailable: {0}")]
-    Unavailable(#[source] BoxError),
-    /// A stored record could not be decoded (corrupt or foreign data).
-    #[error("session record is corrupt: {0}")]
-    Corrupt(String),
-    /// The store was reached but the operation failed (a query or script
-    /// error, a refused command, a value the store would not take).
-    #[error("session store failed: {0}")]
-    Failed(#[source] BoxError),
-    /// The store does not offer this operation: it does not advertise the
-    /// capability it belongs to ([`SessionStore::capabilities`]), such as
-    /// the [`UserIndex`] behind
-    /// [`Session::user_sessions`](crate::Session::user_sessions).
-    #[error("this session store does not support `{0}`")]
-    Unsupported(&'static str),
-}
-
-/// A boxed error that can cross threads.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
-
-impl StoreError {
-    /// Wraps an error as [`StoreError::Unavailable`].
-    ///
-    /// ```
-    /// use session_core::store::StoreError;
-    ///
-    /// let err = StoreError::unavailable(std::io::Error::other("timed out"));
-    /// assert!(matches!(err, StoreError::Unavailable(_)));
-    /// ```
-    pub fn unavailable(err: impl Into<BoxError>) -> Self {
-        Self::Unavailable(err.into())
-    }
-
-    /// Wraps an error as [`StoreError::Failed`].
-    ///
-    /// ```
-    /// use session_core::store::StoreError;
-    ///
-    /// let err = StoreError::failed(std::io::Error::other("syntax error"));
-    /// assert!(matches!(err, StoreError::Failed(_)));
-    /// ```
-    pub fn failed(err: impl Into<BoxError>) -> Self {
-        Self::Failed(err.into())
-    }
-}
-
 /// A place that keeps sessions: the five required methods every store
 /// implements. Everything else a store may offer (atomic id cycling, a
 /// user index, leases across instances, cleanup of expired sessions) is an
@@ -518,273 +483,5 @@ pub trait SessionStore: fmt::Debug + Send + Sync + 'static {
     }
 }
 
-/// A lease on one session taken by [`LeaseStore::lock`]: while it is
-/// held, no other request of the session, in any instance, gets one.
-///
-/// A lease is bounded in time by the store (so that an instance that dies
-/// holding one blocks its session only until it runs out); a request that
-/// outlives it is no longer alone. Dropping a lease without
-/// [`release`](Self::release) leaves it to run out.
-///
-/// ```
-/// use session_core::store::{async_trait, SessionLease};
-///
-/// #[derive(Debug)]
-/// struct NoLease;
-///
-/// #[async_trait]
-/// impl SessionLease for NoLease {
-///     async fn release(self: Box<Self>) {}
-/// }
-/// ```
-#[async_trait]
-pub trait SessionLease: fmt::Debug + Send + Sync + 'static {
-    /// Gives the lease back, unless it ran out and another request holds
-    /// the session now (that lease is left alone). Errors are the store's
-    /// to log: the lease then runs out by itself.
-    async fn release(self: Box<Self>);
-}
-
-/// One live session of a user, as [`UserIndex::list_user`] reports it.
-///
-/// `id` is the store's key for the session, which is a one-way digest of
-/// the id the cookie carries ([`Id::at_rest`]): it cannot be turned into a
-/// cookie. Show users the [`handle`](UserSession::handle) instead.
-///
-/// ```
-/// use session_core::store::{Id, UserSession};
-/// use session_core::time::{Duration, OffsetDateTime};
-///
-/// let now = OffsetDateTime::now_utc();
-/// let session = UserSession::new(Id::random(), now, now + Duration::hours(1));
-/// assert_eq!(session.handle().len(), 16);
-/// ```
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub struct UserSession {
-    /// The store's key of the session.
-    pub id: Id,
-    /// When the session began.
-    pub created_at: OffsetDateTime,
-    /// When it ends unless used again (with an idle timeout or rolling
-    /// expiry this moves with each use, so it also tells when the session
-    /// was last seen).
-    pub expires_at: OffsetDateTime,
-}
-
-impl UserSession {
-    /// A listed session.
-    ///
-    /// ```
-    /// use session_core::store::{Id, UserSession};
-    /// use session_core::time::OffsetDateTime;
-    ///
-    /// let now = OffsetDateTime::now_utc();
-    /// assert_eq!(UserSession::new(Id::from_bytes([1; 16]), now, now).id, Id::from_bytes([1; 16]));
-    /// ```
-    pub fn new(id: Id, created_at: OffsetDateTime, expires_at: OffsetDateTime) -> Self {
-        Self {
-            id,
-            created_at,
-            expires_at,
-        }
-    }
-
-    /// A short name for the session that is safe to show and to send back
-    /// (16 characters of URL-safe base64, a digest of the store's key): it
-    /// tells sessions apart in a "your devices" page and names one to end,
-    /// but leads to neither the cookie nor the store's key.
-    ///
-    /// ```
-    /// use session_core::store::{Id, UserSession};
-    /// use session_core::time::OffsetDateTime;
-    ///
-    /// let now = OffsetDateTime::now_utc();
-    /// let a = UserSession::new(Id::from_bytes([1; 16]), now, now);
-    /// let b = UserSession::new(Id::from_bytes([2; 16]), now, now);
-    /// assert_ne!(a.handle(), b.handle());
-    /// assert!(!a.handle().contains(&a.id.encode()));
-    /// ```
-    pub fn handle(&self) -> String {
-        self.id.handle()
-    }
-}
-
-/// Runs [`delete_expired`](ExpiredCleanup::delete_expired) on `store` now
-/// and then every `period`, on a Tokio task, until the handle is aborted:
-/// the periodic cleanup every store needs (the SQL store's expired rows,
-/// the Redis store's index entries of expired sessions). Failures are
-/// logged with `tracing` (`WARN`) and retried at the next period; what
-/// each run removed is logged at `DEBUG`.
-///
-/// # Panics
-///
-/// Outside a Tokio runtime, or if `period` is zero.
-///
-/// ```
-/// use std::time::Duration;
-/// use session_core::store::spawn_cleanup;
-/// use session_store_memory::MemoryStore;
-///
-/// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// let store = MemoryStore::new();
-/// let cleanup = spawn_cleanup(store.clone(), Duration::from_secs(15 * 60));
-/// // ... serve with `store` ...
-/// cleanup.abort();
-/// # }
-/// ```
-pub fn spawn_cleanup<S: ExpiredCleanup + Clone>(
-    store: S,
-    period: std::time::Duration,
-) -> tokio::task::JoinHandle<()> {
-    assert!(!period.is_zero(), "spawn_cleanup needs a period above zero");
-    tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(period);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticker.tick().await;
-            match store.delete_expired().await {
-                Ok(removed) => tracing::debug!(?store, removed, "expired sessions cleaned up"),
-                Err(err) => tracing::warn!(
-                    ?store,
-                    error = %err,
-                    "cleaning up expired sessions failed; retrying at the next period"
-                ),
-            }
-        }
-    })
-}
-
-/// Moves the live session `old` to `record` with the five required
-/// methods, for a store without the [`CycleStore`] capability (what
-/// [`cycle`] does for it) or one that must fall back to steps in some
-/// cases (a Redis Cluster, where the two keys live in different slots):
-/// create `record`, check with [`touch`](SessionStore::touch) that `old`
-/// is still live (if not, delete `record` again: [`Cycled::Gone`]),
-/// delete `old`. Between the check and the delete of `old` lies one round
-/// trip in which a request of `old` may still write to it.
-///
-/// ```
-/// use session_core::store::{cycle_in_steps, Cycled, Id, Record, SessionStore};
-/// use session_core::time::{Duration, OffsetDateTime};
-/// use session_store_memory::MemoryStore;
-///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), session_core::store::StoreError> {
-/// let store = MemoryStore::new();
-/// let now = OffsetDateTime::now_utc();
-/// let old = Record::new(Id::random(), now, now + Duration::hours(1));
-/// store.create(&old).await?;
-/// let moved = Record::new(Id::random(), now, now + Duration::hours(1));
-/// assert_eq!(cycle_in_steps(&store, &old.id, &moved).await?, Cycled::Moved);
-/// assert!(store.load(&old.id).await?.is_none());
-/// # Ok(()) }
-/// ```
-pub async fn cycle_in_steps<S: SessionStore + ?Sized>(
-    store: &S,
-    old: &Id,
-    record: &Record,
-) -> Result<Cycled, StoreError> {
-    if store.create(record).await? == Created::IdTaken {
-        return Ok(Cycled::IdTaken);
-    }
-    if store.touch(old, record.expires_at).await? == Saved::Gone {
-        store.delete(&record.id).await?;
-        return Ok(Cycled::Gone);
-    }
-    store.delete(old).await?;
-    Ok(Cycled::Moved)
-}
-
-/// The future every [`SessionStore`] method returns once
-/// [`async_trait`](macro@async_trait) has rewritten it.
-pub(crate) type StoreFuture<'a, T> =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, StoreError>> + Send + 'a>>;
-
-/// A shared store is a store. Each method hands back the inner store's own
-/// boxed future instead of boxing one that awaits it: no allocation of its
-/// own per call (the layer holds its store as an `Arc<dyn SessionStore>`,
-/// and [`Encrypted`] may wrap one).
-impl<S: SessionStore + ?Sized> SessionStore for std::sync::Arc<S> {
-    fn load<'s, 'i, 'f>(&'s self, id: &'i Id) -> StoreFuture<'f, Option<Record>>
-    where
-        's: 'f,
-        'i: 'f,
-        Self: 'f,
-    {
-        (**self).load(id)
-    }
-    fn create<'s, 'r, 'f>(&'s self, record: &'r Record) -> StoreFuture<'f, Created>
-    where
-        's: 'f,
-        'r: 'f,
-        Self: 'f,
-    {
-        (**self).create(record)
-    }
-    fn save<'s, 'i, 'c, 'f>(&'s self, id: &'i Id, changes: &'c ChangeSet) -> StoreFuture<'f, Saved>
-    where
-        's: 'f,
-        'i: 'f,
-        'c: 'f,
-        Self: 'f,
-    {
-        (**self).save(id, changes)
-    }
-    fn touch<'s, 'i, 'f>(&'s self, id: &'i Id, expires_at: OffsetDateTime) -> StoreFuture<'f, Saved>
-    where
-        's: 'f,
-        'i: 'f,
-        Self: 'f,
-    {
-        (**self).touch(id, expires_at)
-    }
-    fn delete<'s, 'i, 'f>(&'s self, id: &'i Id) -> StoreFuture<'f, ()>
-    where
-        's: 'f,
-        'i: 'f,
-        Self: 'f,
-    {
-        (**self).delete(id)
-    }
-    fn capabilities(&self) -> Capabilities<'_> {
-        (**self).capabilities()
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The `i64` conversions agree with the plain 128-bit formulas they
-    /// replace, across the range a time holds, negative times included.
-    #[test]
-    fn millisecond_conversions_match_the_nanosecond_formulas() {
-        let reference = |at: OffsetDateTime| -> i64 {
-            i64::try_from(at.unix_timestamp_nanos().div_euclid(1_000_000)).unwrap()
-        };
-        let min = unix_millis(time::PrimitiveDateTime::MIN.assume_utc());
-        let max = unix_millis(time::PrimitiveDateTime::MAX.assume_utc());
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut samples: Vec<i64> = vec![0, -1, 1, -999, -1000, -1001, 999, 1000, 1001, min, max];
-        for _ in 0..20_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let span = (max - min) as u64;
-            samples.push(min + (x % span) as i64);
-            samples.push((x % 4_000_000_000_000) as i64 - 2_000_000_000_000);
-        }
-        for millis in samples {
-            let at = from_unix_millis(millis).expect("in range");
-            let expected =
-                OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000).unwrap();
-            assert_eq!(at, expected, "{millis}");
-            assert_eq!(unix_millis(at), millis);
-            let later = at + time::Duration::nanoseconds(999_999);
-            assert_eq!(unix_millis(later), reference(later), "{millis} + 999999 ns");
-        }
-        assert_eq!(from_unix_millis(min - 1), None);
-        assert_eq!(from_unix_millis(max + 1), None);
-    }
-}
+mod tests;
