@@ -1,10 +1,7 @@
-//! Where sessions live, as one seam: [`InStore`] (a store; the cookie
-//! holds a signed id) and [`InCookie`] (the cookie holds the data, encoded
-//! by a [`DataCodec`]) do the same four things — read the cookie, load,
-//! carry out the [`Write`] the layer decided, size the cookie — and
-//! [`Storage`] is whichever of the two the layer was built with.
+//! Where sessions live, one seam: [`Storage`] is [`InStore`] (a store; the
+//! cookie holds a signed id) or [`InCookie`] (the cookie holds the data);
+//! each reads the cookie, loads, and carries out the [`Write`] decided.
 
-use std::fmt;
 use std::sync::Arc;
 
 use http::{HeaderMap, HeaderValue};
@@ -20,6 +17,7 @@ use crate::{
 };
 
 mod in_cookie;
+mod more;
 
 pub(crate) use in_cookie::client_session;
 
@@ -40,12 +38,6 @@ impl SignedValue {
         // Verified values are ASCII; anything else reads as empty and so
         // never matches a cookie.
         std::str::from_utf8(&self.0).unwrap_or("")
-    }
-}
-
-impl fmt::Debug for SignedValue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SignedValue(<redacted>)")
     }
 }
 
@@ -119,15 +111,6 @@ pub(crate) enum Storage {
     Cookie(InCookie),
 }
 
-impl fmt::Debug for Storage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Storage::Store(s) => f.debug_tuple("Store").field(&s.store).finish(),
-            Storage::Cookie(c) => f.debug_tuple("Cookie").field(&c.codec).finish(),
-        }
-    }
-}
-
 impl Storage {
     /// The session the request's cookie names, unread.
     pub(crate) fn read(&self, headers: &HeaderMap, name: &str) -> Incoming {
@@ -158,33 +141,11 @@ impl Storage {
         }
     }
 
-    /// The size in bytes (name + value) of the cookie the session would be
-    /// sent as now.
-    pub(crate) fn encoded_len(&self, session: &Session) -> Result<usize, Error> {
-        let shared = &session.0.shared;
-        let value_len = match self {
-            Storage::Store(_) => SignedId::ENCODED_LEN,
-            Storage::Cookie(c) => {
-                let client = session.client_session(session.now());
-                c.codec.encode(&shared.cookie_name, &client)?.len()
-            }
-        };
-        Ok(shared.cookie_name.len() + value_len)
-    }
-
     /// Whether the cookie's format keeps `key` for itself.
     pub(crate) fn reserves_key(&self, key: &str) -> bool {
         match self {
             Storage::Store(_) => false,
             Storage::Cookie(c) => c.codec.reserves_key(key),
-        }
-    }
-
-    /// The store, for the account methods; `None` for data cookies.
-    pub(crate) fn store(&self) -> Option<&Arc<dyn SessionStore>> {
-        match self {
-            Storage::Store(s) => Some(&s.store),
-            Storage::Cookie(_) => None,
         }
     }
 }
@@ -207,6 +168,12 @@ fn set_cookie(
 }
 
 impl InStore {
+    /// The store itself, called through `dyn` (not through the `Arc`'s own
+    /// forwarding impl, one hop more).
+    fn store(&self) -> &dyn SessionStore {
+        &*self.store
+    }
+
     fn read(&self, headers: &HeaderMap, name: &str) -> Incoming {
         cookies::values(headers, name)
             .find_map(|value| {
@@ -233,7 +200,7 @@ impl InStore {
         if let Some(locks) = &shared.locks {
             locks.lease(&self.store, id, &stored).await?;
         }
-        let record = self.store.load(&stored).await.inspect_err(|err| {
+        let record = self.store().load(&stored).await.inspect_err(|err| {
             tracing::error!(session = %id, error = %err, "loading the session failed");
         })?;
         match record {
@@ -288,7 +255,7 @@ impl InStore {
         let end = |end: bool| async move {
             match id {
                 Some(id) if end => {
-                    self.store.delete(&session.stored_id(&id)).await?;
+                    self.store().delete(&session.stored_id(&id)).await?;
                     tracing::debug!(session = %id, "session ended");
                     Ok::<_, Error>(())
                 }
@@ -308,7 +275,7 @@ impl InStore {
                 end(ends).await?;
                 for _ in 0..CREATE_ATTEMPTS {
                     let (new_id, record) = fresh_record(shared, state, now);
-                    match self.store.create(&record).await? {
+                    match self.store().create(&record).await? {
                         Created::Inserted => {
                             tracing::debug!(session = %new_id, "session created");
                             return cookie_for(&new_id, expiry).map(Some);
@@ -323,7 +290,7 @@ impl InStore {
                 let stored = session.stored_id(&old);
                 for _ in 0..CREATE_ATTEMPTS {
                     let (new_id, record) = fresh_record(shared, state, now);
-                    match self.store.cycle(&stored, &record).await? {
+                    match self.store().cycle(&stored, &record).await? {
                         Cycled::Moved => {
                             tracing::debug!(old = %old, new = %new_id, "session id cycled");
                             return cookie_for(&new_id, expiry).map(Some);
@@ -360,7 +327,7 @@ impl InStore {
                     changes.user = Some(body.user.clone());
                 }
                 changes.expiry_kept = kept;
-                match self.store.save(&session.stored_id(&id), &changes).await? {
+                match self.store().save(&session.stored_id(&id), &changes).await? {
                     Saved::Applied if resend => cookie_for(&id, expiry).map(Some),
                     Saved::Applied => Ok(None),
                     Saved::Gone => {
@@ -375,7 +342,7 @@ impl InStore {
             Write::Touch { expires_at, resend } => {
                 let Some(id) = id else { return Ok(None) };
                 match self
-                    .store
+                    .store()
                     .touch(&session.stored_id(&id), expires_at)
                     .await?
                 {

@@ -1,5 +1,5 @@
 use super::*;
-use crate::Key;
+use crate::{Key, Keys};
 #[test]
 fn parse_rejects_wrong_lengths_and_alphabet() {
     assert!("".parse::<Id>().is_err());

@@ -22,10 +22,8 @@
 //! feature `conformance`) against itself: the core group, and the group of
 //! each capability it advertises.
 //!
-//! This module is for store authors. Applications pick a store crate
-//! (`session-store-memory`, `session-store-redis`, `session-store-sql`) and
-//! hand it to [`SessionLayer::new`](crate::SessionLayer::new); they never
-//! call these methods themselves.
+//! It is for store authors; applications hand a store crate's store to
+//! [`SessionLayer::new`](crate::SessionLayer::new) and never call it.
 //!
 //! ```
 //! use session_core::store::{ChangeSet, Created, Id, Record, Saved, SessionStore};
@@ -60,9 +58,11 @@ pub use crate::id::{Id, ParseIdError};
 use crate::Expiry;
 pub use async_trait::async_trait;
 
+mod apply;
 mod arc;
 mod capabilities;
 mod error;
+mod outcome;
 pub(crate) use arc::StoreFuture;
 pub(crate) use capabilities::user_index;
 pub use capabilities::{
@@ -70,6 +70,7 @@ pub use capabilities::{
     SessionLease, UserIndex, UserSession,
 };
 pub use error::{BoxError, StoreError};
+pub use outcome::{Created, Cycled, Saved};
 
 #[cfg(feature = "conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
@@ -284,102 +285,6 @@ impl ChangeSet {
             expiry_kept: false,
         }
     }
-
-    /// True when no key is set or removed, and the expiry policy and the
-    /// user binding are kept.
-    ///
-    /// ```
-    /// use session_core::store::ChangeSet;
-    /// use time::OffsetDateTime;
-    ///
-    /// let mut changes = ChangeSet::new(OffsetDateTime::now_utc());
-    /// changes.removed.push("k".into());
-    /// assert!(!changes.is_empty());
-    /// ```
-    pub fn is_empty(&self) -> bool {
-        self.set.is_empty()
-            && self.removed.is_empty()
-            && self.expiry.is_none()
-            && self.user.is_none()
-    }
-
-    /// Applies the change set to `data` in place (for stores that keep the
-    /// whole map, such as the memory store).
-    ///
-    /// ```
-    /// use session_core::store::{ChangeSet, Data};
-    /// use time::OffsetDateTime;
-    ///
-    /// let mut data = Data::new();
-    /// data.insert("a".into(), 1.into());
-    /// let mut changes = ChangeSet::new(OffsetDateTime::now_utc());
-    /// changes.set.insert("b".into(), 2.into());
-    /// changes.removed.push("a".into());
-    /// changes.apply_to(&mut data);
-    /// assert_eq!(data.len(), 1);
-    /// assert_eq!(data["b"], 2);
-    /// ```
-    pub fn apply_to(&self, data: &mut Data) {
-        for key in &self.removed {
-            // Keep the order of the other keys, as the session does.
-            data.shift_remove(key);
-        }
-        for (key, value) in &self.set {
-            data.insert(key.clone(), value.clone());
-        }
-    }
-}
-
-/// The outcome of [`SessionStore::create`].
-///
-/// ```
-/// use session_core::store::Created;
-///
-/// assert_ne!(Created::Inserted, Created::IdTaken);
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Created {
-    /// The record was stored.
-    Inserted,
-    /// A live record already has this id; nothing was written. The layer
-    /// draws a new id and tries again.
-    IdTaken,
-}
-
-/// The outcome of [`SessionStore::save`] and [`SessionStore::touch`].
-///
-/// ```
-/// use session_core::store::Saved;
-///
-/// assert_ne!(Saved::Applied, Saved::Gone);
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Saved {
-    /// The change was applied.
-    Applied,
-    /// The record no longer exists (deleted, or expired): nothing was
-    /// written, and the session must not come back.
-    Gone,
-}
-
-/// The outcome of a cycle: [`CycleStore::cycle`], [`cycle`] or
-/// [`cycle_in_steps`].
-///
-/// ```
-/// use session_core::store::Cycled;
-///
-/// assert_ne!(Cycled::Moved, Cycled::Gone);
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Cycled {
-    /// The new record is stored and the old one is gone.
-    Moved,
-    /// A live record already has the new id; nothing was written. The
-    /// layer draws another id and tries again.
-    IdTaken,
-    /// The old record no longer exists (another request ended the
-    /// session): nothing was written, and the session must not come back.
-    Gone,
 }
 
 /// A place that keeps sessions: the five required methods every store

@@ -1,0 +1,48 @@
+//! What no request of a live session runs: printing the storage, sizing
+//! the cookie ([`Session::check_size`](crate::Session::check_size)) and
+//! handing the store to the account methods.
+
+use std::fmt;
+use std::sync::Arc;
+
+use super::{SignedValue, Storage};
+use crate::{Error, Session, SessionStore, SignedId};
+
+impl fmt::Debug for Storage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Storage::Store(s) => f.debug_tuple("Store").field(&s.store).finish(),
+            Storage::Cookie(c) => f.debug_tuple("Cookie").field(&c.codec).finish(),
+        }
+    }
+}
+
+impl fmt::Debug for SignedValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SignedValue(<redacted>)")
+    }
+}
+
+impl Storage {
+    /// The size in bytes (name + value) of the cookie the session would be
+    /// sent as now.
+    pub(crate) fn encoded_len(&self, session: &Session) -> Result<usize, Error> {
+        let shared = &session.0.shared;
+        let value_len = match self {
+            Storage::Store(_) => SignedId::ENCODED_LEN,
+            Storage::Cookie(c) => {
+                let client = session.client_session(session.now());
+                c.codec.encode(&shared.cookie_name, &client)?.len()
+            }
+        };
+        Ok(shared.cookie_name.len() + value_len)
+    }
+
+    /// The store, for the account methods; `None` for data cookies.
+    pub(crate) fn store(&self) -> Option<&Arc<dyn SessionStore>> {
+        match self {
+            Storage::Store(s) => Some(&s.store),
+            Storage::Cookie(_) => None,
+        }
+    }
+}
