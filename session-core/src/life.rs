@@ -10,6 +10,7 @@
 use std::fmt::Debug;
 use std::time::Duration;
 
+use smallvec::SmallVec;
 use time::OffsetDateTime;
 
 use crate::config::{Expiry, SessionConfig, DEFAULT_MAX_AGE};
@@ -70,8 +71,9 @@ pub(crate) struct Stored {
 pub(crate) struct Body {
     pub(crate) data: Data,
     /// Keys set or removed by this request, each once (a list: requests
-    /// change few keys, and a list costs less than a set for few).
-    pub(crate) dirty: Vec<String>,
+    /// change few keys, and a list costs less than a set for few; two fit
+    /// without an allocation).
+    pub(crate) dirty: SmallVec<[String; 2]>,
     /// The session's own expiry policy ([`Session::set_expiry`](crate::Session::set_expiry)).
     pub(crate) expiry: Option<Expiry>,
     /// The user the session is bound to.

@@ -266,10 +266,15 @@ impl Session {
             });
         }
         self.with_body(|body| {
-            if body.data.get(key) != Some(&value) {
-                body.data.insert(key.to_owned(), value);
-                body.mark_dirty(key);
+            match body.data.get_mut(key) {
+                Some(held) if *held == value => return,
+                // The key is there: only the value changes (no new key).
+                Some(held) => *held = value,
+                None => {
+                    body.data.insert(key.to_owned(), value);
+                }
             }
+            body.mark_dirty(key);
         })
         .await
     }
