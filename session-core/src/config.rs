@@ -171,9 +171,8 @@ pub struct SessionConfig {
     pub(crate) path: String,
     pub(crate) domain: Option<String>,
     pub(crate) same_site: SameSite,
-    pub(crate) secure: bool,
-    pub(crate) http_only: bool,
-    pub(crate) partitioned: bool,
+    /// `Secure`, `HttpOnly`, `Partitioned`.
+    pub(crate) flags: CookieFlags,
     pub(crate) host_prefix: bool,
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) absolute_timeout: Option<Duration>,
@@ -181,6 +180,14 @@ pub struct SessionConfig {
     pub(crate) serialize: bool,
     pub(crate) expiry_precision: Duration,
     pub(crate) clock: Arc<dyn Clock>,
+}
+
+/// The cookie attributes that are on or off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CookieFlags {
+    pub(crate) secure: bool,
+    pub(crate) http_only: bool,
+    pub(crate) partitioned: bool,
 }
 
 impl Default for SessionConfig {
@@ -191,9 +198,11 @@ impl Default for SessionConfig {
             path: "/".to_owned(),
             domain: None,
             same_site: SameSite::Lax,
-            secure: true,
-            http_only: true,
-            partitioned: false,
+            flags: CookieFlags {
+                secure: true,
+                http_only: true,
+                partitioned: false,
+            },
             host_prefix: false,
             idle_timeout: None,
             absolute_timeout: None,
@@ -302,7 +311,7 @@ impl SessionConfig {
     /// # let _ = config;
     /// ```
     pub fn with_secure(mut self, secure: bool) -> Self {
-        self.secure = secure;
+        self.flags.secure = secure;
         self
     }
 
@@ -315,7 +324,7 @@ impl SessionConfig {
     /// # let _ = config;
     /// ```
     pub fn with_http_only(mut self, http_only: bool) -> Self {
-        self.http_only = http_only;
+        self.flags.http_only = http_only;
         self
     }
 
@@ -328,7 +337,7 @@ impl SessionConfig {
     /// # let _ = config;
     /// ```
     pub fn with_partitioned(mut self, partitioned: bool) -> Self {
-        self.partitioned = partitioned;
+        self.flags.partitioned = partitioned;
         self
     }
 

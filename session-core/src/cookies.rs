@@ -4,7 +4,7 @@ use cookie::{Cookie, CookieBuilder};
 use http::header::{HeaderMap, HeaderValue, CACHE_CONTROL, COOKIE, SET_COOKIE, VARY};
 use time::OffsetDateTime;
 
-use crate::config::{ConfigError, Expiry, SessionConfig};
+use crate::config::{CookieFlags, Expiry};
 use crate::life::to_time;
 use crate::Error;
 
@@ -76,9 +76,7 @@ pub(crate) struct CookieWriter {
     path: String,
     domain: Option<String>,
     same_site: cookie::SameSite,
-    secure: bool,
-    http_only: bool,
-    partitioned: bool,
+    flags: CookieFlags,
     /// Everything after `name=value` for the configured max age, as the
     /// `cookie` crate writes it, built once: most responses only need the
     /// value put in front of it.
@@ -88,50 +86,13 @@ pub(crate) struct CookieWriter {
 }
 
 impl CookieWriter {
-    /// The writer for `config`, or why its name, path or domain cannot be
-    /// sent. Every header that does not carry a session value is built
-    /// here, at configuration time.
-    pub(crate) fn new(config: &SessionConfig) -> Result<Self, ConfigError> {
-        config.validate()?;
-        let host = config.host_prefix;
-        let mut writer = Self {
-            name: config.cookie_name(),
-            path: if host {
-                "/".into()
-            } else {
-                config.path.clone()
-            },
-            domain: if host { None } else { config.domain.clone() },
-            same_site: config.same_site,
-            secure: config.secure || host,
-            http_only: config.http_only,
-            partitioned: config.partitioned,
-            default_suffix: String::new(),
-            removal: HeaderValue::from_static(""),
-        };
-        let template = writer.build("", config.max_age.map(to_time)).to_string();
-        writer.default_suffix = template[writer.name.len() + 1..].to_owned();
-        let removal = writer
-            .builder("")
-            .max_age(time::Duration::ZERO)
-            .expires(OffsetDateTime::UNIX_EPOCH)
-            .build();
-        writer.removal = HeaderValue::try_from(removal.to_string())
-            .expect("a validated name, path and domain make a valid header");
-        Ok(writer)
-    }
-
-    pub(crate) fn name(&self) -> &str {
-        &self.name
-    }
-
     fn builder<'c>(&'c self, value: &'c str) -> CookieBuilder<'c> {
         let mut builder = Cookie::build((self.name.as_str(), value))
             .path(self.path.as_str())
             .same_site(self.same_site)
-            .secure(self.secure)
-            .http_only(self.http_only)
-            .partitioned(self.partitioned);
+            .secure(self.flags.secure)
+            .http_only(self.flags.http_only)
+            .partitioned(self.flags.partitioned);
         if let Some(domain) = &self.domain {
             builder = builder.domain(domain.as_str());
         }
@@ -264,6 +225,8 @@ fn keep_private(headers: &mut HeaderMap) {
     let value = HeaderValue::try_from(text).unwrap_or(HeaderValue::from_static("no-store"));
     headers.insert(CACHE_CONTROL, value);
 }
+
+mod setup;
 
 #[cfg(test)]
 mod tests;

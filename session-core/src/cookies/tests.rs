@@ -1,4 +1,5 @@
 use super::*;
+use crate::SessionConfig;
 use std::time::Duration;
 
 #[test]
