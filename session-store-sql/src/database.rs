@@ -10,7 +10,7 @@
 
 use std::any::Any;
 
-use session_core::store::{ChangeSet, Created, StoreError};
+use session_core::store::{ChangeSet, Created, Id, StoreError};
 
 use crate::error;
 use crate::table::TableName;
@@ -167,7 +167,7 @@ pub(crate) fn added<T>(
 
 /// How many times in all a statement is run while the database keeps
 /// answering that it lost a conflict ([`lost_conflict`]).
-pub(crate) const ATTEMPTS: u32 = 5;
+pub(crate) const ATTEMPTS: u32 = 8;
 
 /// Whether `err` is the database rolling a statement back because it lost
 /// a conflict with another: SQLSTATE `40001` (PostgreSQL's serialization
@@ -200,11 +200,26 @@ where
                     error = %err,
                     "a session statement lost a conflict; running it again"
                 );
+                // Run again after a random pause of up to 2^attempt ms (2 to
+                // 128 ms): the statements that deadlocked together start
+                // apart, instead of meeting again at once.
+                tokio::time::sleep(backoff(attempt)).await;
                 attempt += 1;
             }
             done => return done,
         }
     }
+}
+
+/// A random pause of up to `2^attempt` milliseconds.
+fn backoff(attempt: u32) -> std::time::Duration {
+    let random = u64::from_le_bytes(
+        Id::random().as_bytes()[..8]
+            .try_into()
+            .expect("an id has 16 bytes"),
+    );
+    let ceiling_us = 1_000u64 << attempt.min(7);
+    std::time::Duration::from_micros(random % ceiling_us + 1)
 }
 
 /// [`Created::IdTaken`] when an insert-unless-live affected no row.

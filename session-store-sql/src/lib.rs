@@ -185,8 +185,9 @@
 //! 1213), and PostgreSQL at `REPEATABLE READ` or `SERIALIZABLE` refuses a
 //! statement that would act on a row changed since it began (SQLSTATE
 //! `40001`). Every operation runs in autocommit mode, so the loser was
-//! rolled back whole: the store runs it again, up to five times in all,
-//! and it then sees what the winner did (a cycle after `delete_user`
+//! rolled back whole: the store runs it again, after a random pause of up
+//! to 2, 4, … 128 ms, up to eight times in all, and it then sees what the
+//! winner did (a cycle after `delete_user`
 //! answers `Gone`; `delete_user` after a cycle ends the moved row). Only a
 //! statement that keeps losing fails, with [`StoreError::Failed`].
 //!
