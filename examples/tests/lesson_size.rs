@@ -25,7 +25,7 @@ const BUDGETS: &[(&str, usize)] = &[
 const NOT_LESSONS: &[&str] = &["serve", "keygen"];
 
 /// The environment variables a lesson may read.
-const LESSON_VARIABLES: &[&str] = &["ADDR", "SESSION_SECRET", "DATABASE_URL", "REDIS_URL"];
+const LESSON_VARIABLES: &[&str] = &["PORT", "SESSION_SECRET", "DATABASE_URL", "REDIS_URL"];
 
 fn bin_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src/bin")

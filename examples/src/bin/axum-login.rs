@@ -92,8 +92,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/sessions/", get(sessions))
         .route("/logout/others/", get(logout_others))
         .route("/logout/everywhere/", get(logout_everywhere));
-    let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:8000".into());
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let port: u16 = std::env::var("PORT").map_or(Ok(8000), |port| port.parse())?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     println!("listening on http://{}", listener.local_addr()?);
     axum::serve(listener, app.layer(layer)).await?;
     Ok(())

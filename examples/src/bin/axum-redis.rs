@@ -17,8 +17,8 @@
 //!
 //! ```text
 //! export SESSION_SECRET=$(cargo run -q -p examples --bin keygen)
-//! ADDR=127.0.0.1:8000 cargo run -p examples --bin axum-redis &
-//! ADDR=127.0.0.1:8001 cargo run -p examples --bin axum-redis &
+//! PORT=8000 cargo run -p examples --bin axum-redis &
+//! PORT=8001 cargo run -p examples --bin axum-redis &
 //! curl -c jar -b jar localhost:8000/login/hong/   # {"message":"Logged in"}
 //! curl -b jar localhost:8001/get/                 # the other instance: {"session_info":…}
 //! ```
@@ -64,8 +64,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/login/{username}/", get(login))
         .route("/get/", get(profile))
         .route("/logout/", get(logout));
-    let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:8000".into());
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let port: u16 = std::env::var("PORT").map_or(Ok(8000), |port| port.parse())?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     println!("listening on http://{}", listener.local_addr()?);
     axum::serve(listener, app.layer(layer)).await?;
     Ok(())

@@ -119,8 +119,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let inner = if cookie { &client_side } else { &server_side };
         inner.clone().oneshot(request)
     });
-    let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:8000".into());
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let port: u16 = std::env::var("PORT").map_or(Ok(8000), |port| port.parse())?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     println!("listening on http://{}", listener.local_addr()?);
     loop {
         let (stream, _) = listener.accept().await?;

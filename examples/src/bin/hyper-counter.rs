@@ -69,8 +69,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_serialized_requests(true); // a session's requests take turns: no visit is lost
     let layer = SessionLayer::new(MemoryStore::new(), Key::generate()).with_config(config);
     let service = tower::ServiceBuilder::new().layer(layer).service_fn(handle);
-    let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:8000".into());
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let port: u16 = std::env::var("PORT").map_or(Ok(8000), |port| port.parse())?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     println!("listening on http://{}", listener.local_addr()?);
     loop {
         let (stream, _) = listener.accept().await?;

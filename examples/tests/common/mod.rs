@@ -29,7 +29,7 @@ impl App {
             .iter()
             .any(|(name, _)| *name == "ADDR" || *name == "PORT")
         {
-            command.env("ADDR", "127.0.0.1:0");
+            command.env("PORT", "0");
         }
         command
             .env("RUST_LOG", "warn")
@@ -128,7 +128,7 @@ pub fn run_to_exit(bin: &str, envs: &[(&str, &str)]) -> std::process::Output {
         .iter()
         .any(|(name, _)| *name == "ADDR" || *name == "PORT")
     {
-        command.env("ADDR", "127.0.0.1:0");
+        command.env("PORT", "0");
     }
     let mut child = command
         .env("RUST_LOG", "warn")
