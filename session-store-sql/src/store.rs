@@ -390,6 +390,16 @@ impl Inner {
     fn now(&self) -> i64 {
         unix_millis(self.clock.now())
     }
+
+    /// Runs `statement` as [`retried`] does; an error is reported as the
+    /// store reports every database error.
+    async fn run<T, F, Fut>(&self, statement: F) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+    {
+        retried(statement).await.map_err(|err| self.db.error(err))
+    }
 }
 
 #[async_trait]
@@ -398,22 +408,22 @@ impl SessionStore for SqlStore {
         let inner = &*self.inner;
         let (key, now) = (id.encode(), inner.now());
         let key = key.as_str();
-        let columns = retried(move || async move {
-            Ok(on_db!(&inner.db, d => sqlx::query(&d.sql.load)
-            .bind(key)
-            .bind(now)
-            .fetch_optional(&d.pool)
-            .await?
-            .map(|row| Columns {
-                data: row.try_get_unchecked(0),
-                created_at: row.try_get(1),
-                expires_at: row.try_get(2),
-                expiry_policy: row.try_get(3),
-                user_id: row.text(4),
-            })))
-        })
-        .await
-        .map_err(|err| inner.db.error(err))?;
+        let columns = inner
+            .run(move || async move {
+                Ok(on_db!(&inner.db, d => sqlx::query(&d.sql.load)
+                .bind(key)
+                .bind(now)
+                .fetch_optional(&d.pool)
+                .await?
+                .map(|row| Columns {
+                    data: row.try_get_unchecked(0),
+                    created_at: row.try_get(1),
+                    expires_at: row.try_get(2),
+                    expiry_policy: row.try_get(3),
+                    user_id: row.text(4),
+                })))
+            })
+            .await?;
         columns
             .map(|columns| columns.record(inner.table.as_str(), id))
             .transpose()
@@ -433,9 +443,9 @@ impl SessionStore for SqlStore {
             user_id: record.user.as_deref(),
         };
         let now = inner.now();
-        retried(move || async move { on_db!(&inner.db, d => d.create(row, now).await) })
+        inner
+            .run(move || async move { on_db!(&inner.db, d => d.create(row, now).await) })
             .await
-            .map_err(|err| inner.db.error(err))
     }
 
     async fn save(&self, id: &Id, changes: &ChangeSet) -> Result<Saved, StoreError> {
@@ -467,17 +477,17 @@ impl SessionStore for SqlStore {
         let key = id.encode();
         let key = key.as_str();
         let (expires_at, now) = (unix_millis(expires_at), inner.now());
-        let rows = retried(move || async move {
-            Ok(on_db!(&inner.db, d => sqlx::query(&d.sql.touch)
+        let rows = inner
+            .run(move || async move {
+                Ok(on_db!(&inner.db, d => sqlx::query(&d.sql.touch)
                 .bind(expires_at)
                 .bind(key)
                 .bind(now)
                 .execute(&d.pool)
                 .await?
                 .rows_affected()))
-        })
-        .await
-        .map_err(|err| inner.db.error(err))?;
+            })
+            .await?;
         Ok(if rows == 0 {
             Saved::Gone
         } else {
@@ -489,15 +499,15 @@ impl SessionStore for SqlStore {
         let inner = &*self.inner;
         let key = id.encode();
         let key = key.as_str();
-        retried(move || async move {
-            on_db!(&inner.db, d => sqlx::query(&d.sql.delete)
+        inner
+            .run(move || async move {
+                on_db!(&inner.db, d => sqlx::query(&d.sql.delete)
                 .bind(key)
                 .execute(&d.pool)
                 .await
                 .map(drop))
-        })
-        .await
-        .map_err(|err| inner.db.error(err))
+            })
+            .await
     }
     fn capabilities(&self) -> Capabilities<'_> {
         Capabilities::none()
@@ -530,7 +540,6 @@ impl CycleStore for SqlStore {
             unix_millis(record.expires_at),
         );
         let now = inner.now();
-        let error = |err| inner.db.error(err);
         let mut retried_taken = false;
         loop {
             let moved = retried(move || async move {
@@ -553,16 +562,16 @@ impl CycleStore for SqlStore {
                 Ok(_) => return Ok(Cycled::Moved),
                 Err(sqlx::Error::Database(err)) if err.is_unique_violation() && !retried_taken => {
                     retried_taken = true;
-                    let cleared = retried(move || async move {
-                        Ok(on_db!(&inner.db, d => sqlx::query(&d.sql.delete_if_expired)
+                    let cleared = inner
+                        .run(move || async move {
+                            Ok(on_db!(&inner.db, d => sqlx::query(&d.sql.delete_if_expired)
                             .bind(new_key)
                             .bind(now)
                             .execute(&d.pool)
                             .await?
                             .rows_affected()))
-                    })
-                    .await
-                    .map_err(error)?;
+                        })
+                        .await?;
                     if cleared == 0 {
                         return Ok(Cycled::IdTaken);
                     }
@@ -570,7 +579,7 @@ impl CycleStore for SqlStore {
                 Err(sqlx::Error::Database(err)) if err.is_unique_violation() => {
                     return Ok(Cycled::IdTaken)
                 }
-                Err(err) => return Err(error(err)),
+                Err(err) => return Err(inner.db.error(err)),
             }
         }
     }
@@ -583,8 +592,9 @@ impl UserIndex for SqlStore {
     async fn list_user(&self, user: &str) -> Result<Vec<UserSession>, StoreError> {
         let inner = &*self.inner;
         let now = inner.now();
-        let rows = retried(move || async move {
-            Ok(on_db!(&inner.db, d => sqlx::query(&d.sql.list_user)
+        let rows = inner
+            .run(move || async move {
+                Ok(on_db!(&inner.db, d => sqlx::query(&d.sql.list_user)
                 .bind(user)
                 .bind(now)
                 .fetch_all(&d.pool)
@@ -596,9 +606,8 @@ impl UserIndex for SqlStore {
                     expires_at: row.try_get(2),
                 })
                 .collect::<Vec<_>>()))
-        })
-        .await
-        .map_err(|err| inner.db.error(err))?;
+            })
+            .await?;
         rows.into_iter()
             .map(|row| row.session(inner.table.as_str()))
             .collect()
@@ -619,9 +628,11 @@ impl UserIndex for SqlStore {
         let keep = keep.map(Id::encode).unwrap_or_default();
         let keep = keep.as_str();
         let now = inner.now();
-        retried(move || async move { on_db!(&inner.db, d => d.delete_user(user, now, keep).await) })
+        inner
+            .run(
+                move || async move { on_db!(&inner.db, d => d.delete_user(user, now, keep).await) },
+            )
             .await
-            .map_err(|err| inner.db.error(err))
     }
 
     /// One `DELETE` of the live row `id` if it is bound to `user`: a cycle
@@ -633,17 +644,17 @@ impl UserIndex for SqlStore {
         let key = id.encode();
         let key = key.as_str();
         let now = inner.now();
-        let deleted = retried(move || async move {
-            Ok(on_db!(&inner.db, d => sqlx::query(&d.sql.end_user_session)
+        let deleted = inner
+            .run(move || async move {
+                Ok(on_db!(&inner.db, d => sqlx::query(&d.sql.end_user_session)
                 .bind(key)
                 .bind(user)
                 .bind(now)
                 .execute(&d.pool)
                 .await?
                 .rows_affected()))
-        })
-        .await
-        .map_err(|err| inner.db.error(err))?;
+            })
+            .await?;
         Ok(deleted > 0)
     }
 }
