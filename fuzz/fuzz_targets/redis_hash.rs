@@ -16,6 +16,10 @@ use session_core::store::{from_unix_millis, unix_millis, Record, StoreError};
 use session_core::{Expiry, Id};
 use session_store_redis::__private::decode_hash;
 
+#[path = "../common/json.rs"]
+mod json;
+use json::JsonText;
+
 /// A field the fuzzer builds: the store's own names, or any other, with a
 /// value that is either well-formed for that field or raw bytes.
 #[derive(Arbitrary, Debug)]
@@ -67,55 +71,6 @@ impl Field {
             Field::User(user) => (b"user".to_vec(), user),
             Field::Data(key, value) => ([b"d:".as_slice(), &key].concat(), value.bytes()),
             Field::Other(name, value) => (name, value),
-        }
-    }
-}
-
-/// A JSON value the fuzzer builds, written as text by serde_json: so that
-/// well-formed values (objects in particular) are common, and raw bytes
-/// try the rest.
-#[derive(Arbitrary, Debug)]
-enum Json {
-    Null,
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-    Str(String),
-    Array(Vec<Json>),
-    Object(Vec<(String, Json)>),
-}
-
-impl Json {
-    fn value(self) -> Value {
-        match self {
-            Json::Null => Value::Null,
-            Json::Bool(b) => Value::Bool(b),
-            Json::Int(n) => Value::from(n),
-            Json::Float(x) => Value::from(x),
-            Json::Str(s) => Value::String(s),
-            Json::Array(items) => Value::Array(items.into_iter().map(Json::value).collect()),
-            Json::Object(members) => Value::Object(
-                members
-                    .into_iter()
-                    .map(|(key, value)| (key, value.value()))
-                    .collect(),
-            ),
-        }
-    }
-}
-
-/// A JSON text: serde_json's writing of a built value, or raw bytes.
-#[derive(Arbitrary, Debug)]
-enum JsonText {
-    Built(Json),
-    Raw(Vec<u8>),
-}
-
-impl JsonText {
-    fn bytes(self) -> Vec<u8> {
-        match self {
-            JsonText::Built(json) => json.value().to_string().into_bytes(),
-            JsonText::Raw(raw) => raw,
         }
     }
 }

@@ -19,6 +19,10 @@ use session_core::{Expiry, Id};
 use session_store_sql::__private::{decode_listed, decode_row};
 use session_store_sql::sqlx;
 
+#[path = "../common/json.rs"]
+mod json;
+use json::JsonText;
+
 /// A column as the database hands it over: a value, or a decoding error.
 type Column<T> = Result<T, sqlx::Error>;
 
@@ -34,55 +38,6 @@ struct Row {
     user_id: Option<Option<Vec<u8>>>,
     /// `list_user`'s `id` column.
     listed_id: Option<Option<Vec<u8>>>,
-}
-
-/// A JSON value the fuzzer builds, written as text by serde_json: so that
-/// well-formed values (objects in particular) are common, and raw bytes
-/// try the rest.
-#[derive(Arbitrary, Debug)]
-enum Json {
-    Null,
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-    Str(String),
-    Array(Vec<Json>),
-    Object(Vec<(String, Json)>),
-}
-
-impl Json {
-    fn value(self) -> Value {
-        match self {
-            Json::Null => Value::Null,
-            Json::Bool(b) => Value::Bool(b),
-            Json::Int(n) => Value::from(n),
-            Json::Float(x) => Value::from(x),
-            Json::Str(s) => Value::String(s),
-            Json::Array(items) => Value::Array(items.into_iter().map(Json::value).collect()),
-            Json::Object(members) => Value::Object(
-                members
-                    .into_iter()
-                    .map(|(key, value)| (key, value.value()))
-                    .collect(),
-            ),
-        }
-    }
-}
-
-/// A JSON text: serde_json's writing of a built value, or raw bytes.
-#[derive(Arbitrary, Debug)]
-enum JsonText {
-    Built(Json),
-    Raw(Vec<u8>),
-}
-
-impl JsonText {
-    fn bytes(self) -> Vec<u8> {
-        match self {
-            JsonText::Built(json) => json.value().to_string().into_bytes(),
-            JsonText::Raw(raw) => raw,
-        }
-    }
 }
 
 #[derive(Arbitrary, Debug)]
