@@ -781,3 +781,57 @@ where
     }
     panic!("{what} never waited for the row the open cycle holds");
 }
+
+/// A cycle of each of the [`cycle_orders`] held open in a transaction
+/// (`begin_cycle(old, new)` moves the row, uncommitted, and gives back the
+/// commit) while `delete_user` or `end_user_session` runs; `waiting` says
+/// when that statement waits for the row. Once the cycle commits,
+/// `delete_user` has ended the session under its new id and
+/// `end_user_session` of the old id has said it ended nothing.
+pub async fn ending_a_user_while_a_cycle_is_held<B, BFut, C, W, WFut>(
+    store: &SqlStore,
+    begin_cycle: B,
+    mut waiting: W,
+) where
+    B: Fn(Id, Id) -> BFut,
+    BFut: std::future::Future<Output = C>,
+    C: std::future::Future<Output = ()>,
+    W: FnMut() -> WFut,
+    WFut: std::future::Future<Output = bool>,
+{
+    for (old, new) in cycle_orders() {
+        for ending_all in [true, false] {
+            let user = unique_table("held");
+            store.create(&bound_record(&user, old)).await.unwrap();
+            let other = bound_record(&user, Id::random());
+            store.create(&other).await.unwrap();
+            let commit = begin_cycle(old, new).await;
+            let ending = {
+                let (store, user) = (store.clone(), user.clone());
+                tokio::spawn(async move {
+                    if ending_all {
+                        store.delete_user(&user, None).await.unwrap()
+                    } else {
+                        u64::from(store.end_user_session(&user, &old).await.unwrap())
+                    }
+                })
+            };
+            until_waiting("the DELETE", &mut waiting).await;
+            commit.await;
+            let ended = ending.await.unwrap();
+            assert!(store.load(&old).await.unwrap().is_none());
+            if ending_all {
+                assert_eq!(ended, 2, "delete_user missed the moved session");
+                assert!(store.load(&new).await.unwrap().is_none());
+                assert!(store.list_user(&user).await.unwrap().is_empty());
+            } else {
+                assert_eq!(
+                    ended, 0,
+                    "end_user_session claims to have ended a moved session"
+                );
+                assert!(store.load(&new).await.unwrap().is_some());
+                assert_eq!(store.delete_user(&user, None).await.unwrap(), 2);
+            }
+        }
+    }
+}
