@@ -131,6 +131,19 @@ fn release_later(lease: Option<Box<dyn SessionLease>>) {
     }
 }
 
+/// The lease on session `stored` from the store's
+/// [`LeaseStore`](crate::store::LeaseStore); `None` when it has none
+/// (requests are then serialized within this process only).
+async fn lease(
+    store: &dyn SessionStore,
+    stored: &Id,
+) -> Result<Option<Box<dyn SessionLease>>, StoreError> {
+    match store.capabilities().leases {
+        Some(leases) => leases.lock(stored).await.map(Some),
+        None => Ok(None),
+    }
+}
+
 /// Asks `store` for the lease on `stored` in a task of its own, so that a
 /// request dropped while the store grants it (its client went away) does
 /// not leave the lease held until it runs out: the task gives back a grant
@@ -140,12 +153,12 @@ async fn take_lease(
     stored: &Id,
 ) -> Result<Option<Box<dyn SessionLease>>, StoreError> {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        return store.lease(stored).await;
+        return lease(&**store, stored).await;
     };
     let (store, stored) = (store.clone(), *stored);
     let (answer, granted) = tokio::sync::oneshot::channel();
     runtime.spawn(async move {
-        let taken = store.lease(&stored).await.map(Handed);
+        let taken = lease(&*store, &stored).await.map(Handed);
         // Sent to a request that went away, the grant is dropped here and
         // so given back (`Handed`).
         let _ = answer.send(taken);

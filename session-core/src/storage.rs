@@ -290,7 +290,7 @@ impl InStore {
                 let stored = session.stored_id(&old);
                 for _ in 0..CREATE_ATTEMPTS {
                     let (new_id, record) = fresh_record(shared, state, now);
-                    match self.store().cycle(&stored, &record).await? {
+                    match crate::store::cycle(self.store(), &stored, &record).await? {
                         Cycled::Moved => {
                             tracing::debug!(old = %old, new = %new_id, "session id cycled");
                             return cookie_for(&new_id, expiry).map(Some);

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use super::Session;
 use crate::storage::Incoming;
-use crate::store::StoreError;
+use crate::store::{user_index, StoreError};
 use crate::{Error, Id};
 
 /// The longest user name [`Session::set_user`] takes, in bytes.
@@ -129,7 +129,7 @@ impl Session {
         let Some((store, current, user)) = self.account("list_user").await? else {
             return Ok(Vec::new());
         };
-        let sessions = store.list_user(&user).await?;
+        let sessions = user_index(&*store, "list_user")?.list_user(&user).await?;
         Ok(sessions
             .into_iter()
             .map(|session| SessionInfo {
@@ -157,7 +157,8 @@ impl Session {
         let Some((store, current, user)) = self.account("delete_user").await? else {
             return Ok(0);
         };
-        Ok(store.delete_user(&user, current.as_ref()).await?)
+        let index = user_index(&*store, "delete_user")?;
+        Ok(index.delete_user(&user, current.as_ref()).await?)
     }
 
     /// Ends every session of this session's user, this one included ("log
@@ -175,7 +176,9 @@ impl Session {
         let Some((store, _, user)) = self.account("delete_user").await? else {
             return Ok(0);
         };
-        let ended = store.delete_user(&user, None).await?;
+        let ended = user_index(&*store, "delete_user")?
+            .delete_user(&user, None)
+            .await?;
         self.destroy();
         Ok(ended)
     }
@@ -204,11 +207,12 @@ impl Session {
         let Some((store, current, user)) = self.account("list_user").await? else {
             return Ok(false);
         };
-        let sessions = store.list_user(&user).await?;
+        let sessions = user_index(&*store, "list_user")?.list_user(&user).await?;
         let Some(target) = sessions.into_iter().find(|s| s.handle() == handle) else {
             return Ok(false);
         };
-        if !store.end_user_session(&user, &target.id).await? {
+        let index = user_index(&*store, "end_user_session")?;
+        if !index.end_user_session(&user, &target.id).await? {
             return Ok(false);
         }
         if Some(target.id) == current {

@@ -295,50 +295,6 @@ pub(crate) fn user_index<'s>(
         .ok_or(StoreError::Unsupported(operation))
 }
 
-/// How the layer reaches the optional capabilities of the store it holds
-/// (a `dyn SessionStore`): the operations it needs, each answered by the
-/// capability when the store advertises it, and otherwise by the fallback
-/// the capability's trait documents.
-impl dyn SessionStore {
-    /// [`cycle`]: the store's [`CycleStore`], or [`cycle_in_steps`].
-    pub(crate) async fn cycle(&self, old: &Id, record: &Record) -> Result<Cycled, StoreError> {
-        cycle(self, old, record).await
-    }
-
-    /// [`UserIndex::list_user`], or [`StoreError::Unsupported`].
-    pub(crate) async fn list_user(&self, user: &str) -> Result<Vec<UserSession>, StoreError> {
-        user_index(self, "list_user")?.list_user(user).await
-    }
-
-    /// [`UserIndex::delete_user`], or [`StoreError::Unsupported`].
-    pub(crate) async fn delete_user(
-        &self,
-        user: &str,
-        keep: Option<&Id>,
-    ) -> Result<u64, StoreError> {
-        user_index(self, "delete_user")?
-            .delete_user(user, keep)
-            .await
-    }
-
-    /// [`UserIndex::end_user_session`], or [`StoreError::Unsupported`].
-    pub(crate) async fn end_user_session(&self, user: &str, id: &Id) -> Result<bool, StoreError> {
-        user_index(self, "end_user_session")?
-            .end_user_session(user, id)
-            .await
-    }
-
-    /// The lease on session `id` from the store's [`LeaseStore`]; `None`
-    /// when it has none (requests are then serialized within this process
-    /// only).
-    pub(crate) async fn lease(&self, id: &Id) -> Result<Option<Box<dyn SessionLease>>, StoreError> {
-        match self.capabilities().leases {
-            Some(leases) => leases.lock(id).await.map(Some),
-            None => Ok(None),
-        }
-    }
-}
-
 /// A shared store has the capabilities of the store it shares. Each
 /// method hands back the inner store's own boxed future.
 impl<S: CycleStore + ?Sized> CycleStore for Arc<S> {

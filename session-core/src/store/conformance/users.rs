@@ -595,7 +595,7 @@ pub async fn user_index_matches_a_model(store: DynStore) {
             (4, _) => {
                 let user = rng.below(users.len());
                 let keep = target.filter(|_| rng.below(2) == 0);
-                let ended = store
+                let ended = user_index(&store)
                     .delete_user(&users[user], keep.as_ref())
                     .await
                     .unwrap();
