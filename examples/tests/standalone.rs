@@ -31,6 +31,7 @@ use serde_json::json;
 /// The examples built as crates of their own: every lesson.
 const EXAMPLES: &[&str] = &[
     "axum-counter",
+    "axum-flash",
     "hyper-counter",
     "axum-settings",
     "axum-login",
@@ -181,6 +182,20 @@ async fn examples_build_and_run_as_crates_of_their_own() {
             );
         }
     }
+    let app = App::start(&bin("axum-flash"), &[]);
+    let client = browser();
+    let saved = client
+        .post(app.url("/save"))
+        .send()
+        .await
+        .expect("POST /save");
+    assert!(
+        saved.status().is_success(),
+        "axum-flash: {}",
+        saved.status()
+    );
+    let page = saved.text().await.expect("the page after the redirect");
+    assert!(page.contains("Saved"), "axum-flash: {page}");
     for name in ["axum-big", "hyper-big"] {
         let app = App::start(&bin(name), &[]);
         assert_eq!(

@@ -89,13 +89,17 @@ pub enum Error {
     /// [`StarletteCookie`](crate::StarletteCookie) carries the user binding
     /// as [`_session_user`](crate::codec::STARLETTE_USER_KEY), so writing it
     /// would bind the session to a user without
-    /// [`Session::set_user`](crate::Session::set_user)). Nothing is written.
+    /// [`Session::set_user`](crate::Session::set_user)), and `@flash`, which
+    /// holds the session's flash messages
+    /// ([`Session::flash`](crate::Session::flash)). Nothing is written.
     ///
     /// ```
     /// use session_core::Error;
     ///
     /// let err = Error::ReservedKey { key: "@session/user".into() };
     /// assert!(err.to_string().contains("@session/user"));
+    /// let err = Error::ReservedKey { key: "@flash".into() };
+    /// assert!(err.to_string().contains("Session::flash"));
     /// let err = Error::ReservedKey { key: "_session_user".into() };
     /// assert!(err.to_string().contains("set_user"));
     /// ```
@@ -129,7 +133,10 @@ fn json_kind(err: &serde_json::Error) -> &'static str {
 /// What went wrong in a JSON conversion, without any of the data.
 /// Why a key is reserved ([`Error::ReservedKey`]).
 fn reserved_because(key: &str) -> &'static str {
-    if key.starts_with(crate::store::RESERVED_KEY_PREFIX) {
+    if crate::session::is_internal(key) {
+        "the session keeps its flash messages under it; use `Session::flash` and \
+         `Session::take_flashes`"
+    } else if key.starts_with(crate::store::RESERVED_KEY_PREFIX) {
         "names starting with \"@session/\" hold the sealed metadata of encrypted sessions; \
          choose another name"
     } else {

@@ -120,7 +120,7 @@ pub use key::{Key, KeyError, Keys};
 pub use layer::SessionLayer;
 pub use life::{Clock, ManualClock, SystemClock};
 pub use service::{ResponseFuture, SessionService};
-pub use session::{Session, SessionInfo, MAX_USER_LEN};
+pub use session::{Flash, Flashes, Level, Session, SessionInfo, MAX_USER_LEN};
 pub use time;
 
 pub(crate) use client::{ClientSession, DataCodec};

@@ -16,10 +16,19 @@ use crate::store::StoreError;
 use crate::{Error, Id};
 
 mod accounts;
+mod flash;
 mod more;
 
 pub(crate) use accounts::is_valid_user;
 pub use accounts::{SessionInfo, MAX_USER_LEN};
+pub use flash::{Flash, Flashes, Level};
+
+/// Whether `key` is one of the data keys the library keeps for its own
+/// features (flash messages): [`Session::insert`] refuses it and
+/// [`Session::keys`] does not list it.
+pub(crate) fn is_internal(key: &str) -> bool {
+    key == flash::KEY
+}
 
 /// What loading found, after the application's check.
 enum Checked {
@@ -248,7 +257,8 @@ impl Session {
     /// the session cookie's format keeps for itself: with
     /// [`StarletteCookie`](crate::StarletteCookie), `_session_user`
     /// ([`STARLETTE_USER_KEY`](crate::codec::STARLETTE_USER_KEY)), which
-    /// carries the user binding (use [`set_user`](Session::set_user)).
+    /// carries the user binding (use [`set_user`](Session::set_user)), and
+    /// `@flash`, which holds the flash messages (use [`flash`](Session::flash)).
     /// [`insert`](Session::insert) refuses the same names. Nothing is
     /// written then.
     ///
@@ -260,7 +270,10 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn insert_value(&self, key: &str, value: Value) -> Result<(), Error> {
-        if crate::store::is_reserved(key) || self.0.shared.storage.reserves_key(key) {
+        if crate::store::is_reserved(key)
+            || is_internal(key)
+            || self.0.shared.storage.reserves_key(key)
+        {
             return Err(Error::ReservedKey {
                 key: key.to_owned(),
             });

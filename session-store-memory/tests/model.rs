@@ -1,6 +1,6 @@
 //! Model-based test of the session layer: random sequences of requests, each
 //! doing random `get` / `insert` / `remove` / `clear` / `destroy` /
-//! `cycle_id` / `set_expiry` calls, run through the real layer — with the
+//! `cycle_id` / `set_expiry` / `flash` / `take_flashes` calls, run through the real layer — with the
 //! memory store and with the signed and encrypted cookie codecs — and
 //! checked against a small reference model of what the next request must
 //! see, and what the response's cookie must say.
@@ -21,7 +21,7 @@ use parking_lot::Mutex;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use session_core::{
-    EncryptedCookie, Expiry, Key, Keys, Session, SessionConfig, SessionLayer, SignedCookie,
+    EncryptedCookie, Expiry, Key, Keys, Level, Session, SessionConfig, SessionLayer, SignedCookie,
 };
 use session_store_memory::MemoryStore;
 use tower::ServiceExt;
@@ -40,6 +40,9 @@ enum Op {
     Cycle,
     /// `None`, or one of the policies of [`policy`].
     SetExpiry(Option<usize>),
+    /// A flash message whose text is this number.
+    Flash(i64),
+    TakeFlashes,
 }
 
 fn policy(index: usize) -> Expiry {
@@ -59,6 +62,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Destroy),
         1 => Just(Op::Cycle),
         1 => proptest::option::of(0usize..3).prop_map(Op::SetExpiry),
+        2 => (0i64..100).prop_map(Op::Flash),
+        2 => Just(Op::TakeFlashes),
     ]
 }
 
@@ -71,17 +76,26 @@ fn requests() -> impl Strategy<Value = Vec<Vec<Op>>> {
 struct Stored {
     data: BTreeMap<String, i64>,
     expiry: Option<Expiry>,
+    /// Pending flash messages, oldest first.
+    flashes: Vec<i64>,
 }
 
-/// The model of one request: what each `get` returns, and what is stored
+/// What the handler saw: each `get`'s value and each `take_flashes`' list.
+#[derive(Debug, Default, PartialEq)]
+struct Seen {
+    gets: Vec<Option<i64>>,
+    takes: Vec<Vec<i64>>,
+}
+
+/// The model of one request: what the handler sees, and what is stored
 /// after it (`None`: no session).
-fn model(before: &Option<Stored>, ops: &[Op]) -> (Vec<Option<i64>>, Option<Stored>, bool) {
+fn model(before: &Option<Stored>, ops: &[Op]) -> (Seen, Option<Stored>, bool) {
     let mut state = before.clone().unwrap_or_default();
-    let mut gets = Vec::new();
+    let mut gets = Seen::default();
     let mut changed = false;
     for op in ops {
         match op {
-            Op::Get(k) => gets.push(state.data.get(KEYS[*k]).copied()),
+            Op::Get(k) => gets.gets.push(state.data.get(KEYS[*k]).copied()),
             Op::Insert(k, v) => {
                 if state.data.insert(KEYS[*k].to_owned(), *v) != Some(*v) {
                     changed = true;
@@ -89,8 +103,9 @@ fn model(before: &Option<Stored>, ops: &[Op]) -> (Vec<Option<i64>>, Option<Store
             }
             Op::Remove(k) => changed |= state.data.remove(KEYS[*k]).is_some(),
             Op::Clear => {
-                changed |= !state.data.is_empty();
+                changed |= !state.data.is_empty() || !state.flashes.is_empty();
                 state.data.clear();
+                state.flashes.clear();
             }
             Op::Destroy => {
                 state = Stored::default();
@@ -104,9 +119,17 @@ fn model(before: &Option<Stored>, ops: &[Op]) -> (Vec<Option<i64>>, Option<Store
                     changed = true;
                 }
             }
+            Op::Flash(n) => {
+                state.flashes.push(*n);
+                changed = true;
+            }
+            Op::TakeFlashes => {
+                changed |= !state.flashes.is_empty();
+                gets.takes.push(std::mem::take(&mut state.flashes));
+            }
         }
     }
-    let after = (!state.data.is_empty()).then_some(state);
+    let after = (!state.data.is_empty() || !state.flashes.is_empty()).then_some(state);
     (gets, after, changed)
 }
 
@@ -115,6 +138,7 @@ fn model(before: &Option<Stored>, ops: &[Op]) -> (Vec<Option<i64>>, Option<Store
 struct Script {
     ops: Vec<Op>,
     gets: Vec<Option<i64>>,
+    takes: Vec<Vec<i64>>,
 }
 
 async fn run(
@@ -136,6 +160,12 @@ async fn run(
             Op::Destroy => session.destroy(),
             Op::Cycle => session.cycle_id().await?,
             Op::SetExpiry(p) => session.set_expiry(p.map(policy)).await?,
+            Op::Flash(n) => session.flash(Level::Info, n.to_string()).await?,
+            Op::TakeFlashes => {
+                let taken = session.take_flashes::<Level>().await?;
+                let texts = taken.iter().map(|f| f.text.parse().unwrap()).collect();
+                script.lock().takes.push(texts);
+            }
         }
     }
     Ok("done")
@@ -184,11 +214,17 @@ fn check(
             response.status()
         );
         let (gets, after, changed) = model(&stored, ops);
-        let seen = std::mem::take(&mut script.lock().gets);
+        let seen = {
+            let mut script = script.lock();
+            Seen {
+                gets: std::mem::take(&mut script.gets),
+                takes: std::mem::take(&mut script.takes),
+            }
+        };
         prop_assert_eq!(
             &seen,
             &gets,
-            "step {}: gets of {:?} after {:?}",
+            "step {}: gets and flashes of {:?} after {:?}",
             step,
             ops,
             stored
@@ -521,6 +557,7 @@ fn interleaved_requests_of_one_session_match_the_model() {
                     Script {
                         ops: setup,
                         gets: Vec::new(),
+                        takes: Vec::new(),
                     },
                 );
             }
@@ -539,6 +576,7 @@ fn interleaved_requests_of_one_session_match_the_model() {
                     Script {
                         ops: case.x1.clone(),
                         gets: Vec::new(),
+                        takes: Vec::new(),
                     },
                 );
                 s.insert(
@@ -546,6 +584,7 @@ fn interleaved_requests_of_one_session_match_the_model() {
                     Script {
                         ops: case.x2.clone(),
                         gets: Vec::new(),
+                        takes: Vec::new(),
                     },
                 );
                 s.insert(
@@ -553,6 +592,7 @@ fn interleaved_requests_of_one_session_match_the_model() {
                     Script {
                         ops: case.y.clone(),
                         gets: Vec::new(),
+                        takes: Vec::new(),
                     },
                 );
             }
@@ -615,6 +655,7 @@ fn interleaved_requests_of_one_session_match_the_model() {
                     Script {
                         ops: all,
                         gets: Vec::new(),
+                        takes: Vec::new(),
                     },
                 );
                 let read = Request::get("/?y")

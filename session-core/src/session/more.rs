@@ -90,7 +90,8 @@ impl Session {
         .await
     }
 
-    /// Whether the session holds no key.
+    /// Whether the session holds no key. Pending flash messages
+    /// ([`Session::flash`]) are no key: they keep the session, not this.
     ///
     /// ```
     /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
@@ -98,10 +99,11 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn is_empty(&self) -> Result<bool, Error> {
-        self.with_body(|body| body.data.is_empty()).await
+        self.with_body(|body| body.data.keys().all(|key| super::is_internal(key)))
+            .await
     }
 
-    /// The keys the session holds.
+    /// The keys the session holds (not the one keeping its flash messages).
     ///
     /// ```
     /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
@@ -109,8 +111,14 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn keys(&self) -> Result<Vec<String>, Error> {
-        self.with_body(|body| body.data.keys().cloned().collect())
-            .await
+        self.with_body(|body| {
+            body.data
+                .keys()
+                .filter(|key| !super::is_internal(key))
+                .cloned()
+                .collect()
+        })
+        .await
     }
 
     /// Gives the session a fresh id after the handler, keeping the data and

@@ -8,7 +8,7 @@ use serde_json::Value;
 use session_core::{Error, Session, SessionLayer};
 use tokio::net::TcpListener;
 
-use crate::scenarios::{big, counter, login, Scenario};
+use crate::scenarios::{big, counter, flash, login, Scenario};
 use crate::stores::Accounts;
 
 /// A handler's answer: JSON, or the session error as its status code.
@@ -58,6 +58,16 @@ pub fn app(scenario: Scenario, layer: SessionLayer, versions: Accounts) -> Route
             .route(
                 "/logout/",
                 get(|session: Session| async move { big::logout(&session).await.map(Json) }),
+            )
+            .layer(layer),
+        Scenario::Flash => Router::new()
+            .route(
+                "/",
+                get(|session: Session| async move { flash::page(&session).await.map(Json) }),
+            )
+            .route(
+                "/save/",
+                get(|session: Session| async move { flash::save(&session).await.map(Json) }),
             )
             .layer(layer),
     }

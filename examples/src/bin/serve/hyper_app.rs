@@ -17,7 +17,7 @@ use session_core::{Error, Session, SessionLayer};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 
-use crate::scenarios::{big, counter, login, Scenario};
+use crate::scenarios::{big, counter, flash, login, Scenario};
 use crate::stores::Accounts;
 
 /// Serves `scenario`, wrapped in `layer`, on `listener` until Ctrl-C.
@@ -109,6 +109,8 @@ async fn route(
         (Scenario::Big, "/get/") => big::profile(session).await,
         (Scenario::Big, "/logout/") => big::logout(session).await,
         (Scenario::Big, path) => big::login(session, &login_user(path)?).await,
+        (Scenario::Flash, "/") => flash::page(session).await,
+        (Scenario::Flash, "/save/") => flash::save(session).await,
         _ => return None,
     })
 }

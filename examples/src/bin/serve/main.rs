@@ -11,13 +11,13 @@
 //!
 //! | variable | meaning |
 //! |---|---|
-//! | `SCENARIO` | `counter` (default): `GET /`, `GET /logout/`; `settings`: the counter with the tutorial's cookie settings (`session_id`, 1800 s, `SameSite=Strict`, `Secure`); `login`: `/login/{username}/`, `/get/`, `/logout/` and the account pages `/sessions/`, `/logout/others/`, `/logout/everywhere/`; `big`: a session of 1,000,000 entries (`/login/{username}/`, `/get/`, `/logout/`) |
+//! | `SCENARIO` | `counter` (default): `GET /`, `GET /logout/`; `settings`: the counter with the tutorial's cookie settings (`session_id`, 1800 s, `SameSite=Strict`, `Secure`); `login`: `/login/{username}/`, `/get/`, `/logout/` and the account pages `/sessions/`, `/logout/others/`, `/logout/everywhere/`; `big`: a session of 1,000,000 entries (`/login/{username}/`, `/get/`, `/logout/`); `flash`: `GET /save/` leaves the flash message `Saved`, `GET /` shows the waiting messages once |
 //! | `FRAMEWORK` | `axum` (default) or `hyper` |
 //! | `SESSION_STORE` | `memory` (default); `cookie`, `cookie-encrypted` (the data in the cookie, signed or encrypted); `starlette` (Starlette's cookie format); `sqlite://sessions.db`, `sqlite::memory:`, `postgres://…`, `mysql://…`, `mariadb://…`; `redis://…`, `rediss://…`, `redis+cluster://host:port,host:port` |
 //! | `SESSION_SECRET` | the key as hex (`openssl rand -hex 32`; comma-separated keys rotate: the first signs, all verify; for `starlette`, the secret text exactly as the FastAPI app has it); a random key with a warning when unset |
 //! | `SESSION_DATA_KEY` | server-side stores: a key of its own, as hex, that encrypts every session value in the store (comma-separated keys rotate) |
 //! | `SESSION_HTTPS` | `1` behind HTTPS: a `Secure`, `__Host-session` cookie (not with `settings`, whose cookie is fixed) |
-//! | `SESSION_SERIALIZE` | `1`: the requests of one session take turns (with Redis, across every instance sharing it); `0`: they do not. Default: on for `counter` and `settings`, off for `login` and `big` |
+//! | `SESSION_SERIALIZE` | `1`: the requests of one session take turns (with Redis, across every instance sharing it); `0`: they do not. Default: on for `counter`, `settings` and `flash`, off for `login` and `big` |
 //! | `SESSION_CACHE` | Redis: `1`, a local cache Redis keeps coherent; `fenced`, the same with every cached read checked with Redis first |
 //! | `ADDR` / `PORT` | where to listen: `ADDR` as `host:port`, or `PORT` on 127.0.0.1; default `127.0.0.1:8000` |
 //!
@@ -142,7 +142,10 @@ fn config(scenario: Scenario) -> Result<SessionConfig, Failure> {
     // A counter visit reads the count and writes it back plus one: two
     // visits of one session at once would both read N and count once, so
     // there the requests of one session take turns by default.
-    let serialize_by_default = matches!(scenario, Scenario::Counter | Scenario::Settings);
+    let serialize_by_default = matches!(
+        scenario,
+        Scenario::Counter | Scenario::Settings | Scenario::Flash
+    );
     let serialize = switch("SESSION_SERIALIZE")?.unwrap_or(serialize_by_default);
     Ok(config.with_serialized_requests(serialize))
 }

@@ -18,11 +18,13 @@ pub enum Scenario {
     Login,
     /// A session too big for a cookie.
     Big,
+    /// Flash messages: `GET /save/` sets one, `GET /` shows them once.
+    Flash,
 }
 
 impl Scenario {
     /// What `SCENARIO` may be.
-    pub const NAMES: &'static str = "counter, settings, login, big";
+    pub const NAMES: &'static str = "counter, settings, login, big, flash";
 
     /// The scenario named `name`.
     pub fn from_name(name: &str) -> Option<Scenario> {
@@ -31,6 +33,7 @@ impl Scenario {
             "settings" => Some(Scenario::Settings),
             "login" => Some(Scenario::Login),
             "big" => Some(Scenario::Big),
+            "flash" => Some(Scenario::Flash),
             _ => None,
         }
     }
@@ -159,6 +162,27 @@ pub mod login {
             }
         };
         Ok(json!({ "message": "Logged out everywhere", "ended": ended }))
+    }
+}
+
+/// Flash messages, shown once.
+pub mod flash {
+    use session_core::{Flash, Level};
+
+    use super::*;
+
+    /// `GET /save/`: "saves", and leaves the message `Saved` for the next
+    /// page.
+    pub async fn save(session: &Session) -> Result<Value, Error> {
+        session.flash(Level::Success, "Saved").await?;
+        Ok(json!({ "message": "Saved" }))
+    }
+
+    /// `GET /`: the messages left since the last visit, oldest first; they
+    /// are gone after this.
+    pub async fn page(session: &Session) -> Result<Value, Error> {
+        let flashes: Vec<Flash> = session.take_flashes().await?;
+        Ok(json!({ "flashes": flashes }))
     }
 }
 
