@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 const BUDGETS: &[(&str, usize)] = &[
     ("axum-counter", 50),
     ("axum-flash", 60),
+    ("axum-api", 100),
+    ("hyper-api", 130),
     ("hyper-counter", 80),
     ("axum-settings", 100),
     ("axum-login", 100),
@@ -26,7 +28,13 @@ const BUDGETS: &[(&str, usize)] = &[
 const NOT_LESSONS: &[&str] = &["serve", "keygen"];
 
 /// The environment variables a lesson may read.
-const LESSON_VARIABLES: &[&str] = &["PORT", "SESSION_SECRET", "DATABASE_URL", "REDIS_URL"];
+const LESSON_VARIABLES: &[&str] = &[
+    "PORT",
+    "SESSION_SECRET",
+    "SESSION_STORE",
+    "DATABASE_URL",
+    "REDIS_URL",
+];
 
 fn bin_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src/bin")

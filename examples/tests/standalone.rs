@@ -32,6 +32,8 @@ use serde_json::json;
 const EXAMPLES: &[&str] = &[
     "axum-counter",
     "axum-flash",
+    "axum-api",
+    "hyper-api",
     "hyper-counter",
     "axum-settings",
     "axum-login",
@@ -196,6 +198,23 @@ async fn examples_build_and_run_as_crates_of_their_own() {
     );
     let page = saved.text().await.expect("the page after the redirect");
     assert!(page.contains("Saved"), "axum-flash: {page}");
+    for name in ["axum-api", "hyper-api"] {
+        let app = App::start(&bin(name), &[]);
+        let client = reqwest::Client::new();
+        let login = client
+            .post(app.url("/login"))
+            .json(&json!({ "username": "hong" }));
+        let login: serde_json::Value = login.send().await.unwrap().json().await.unwrap();
+        let token = login["token"].as_str().expect("a token");
+        let me = client
+            .get(app.url("/me"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let me: serde_json::Value = me.json().await.unwrap();
+        assert_eq!(me["user_id"], "hong", "{name}");
+    }
     for name in ["axum-big", "hyper-big"] {
         let app = App::start(&bin(name), &[]);
         assert_eq!(

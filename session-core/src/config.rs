@@ -8,6 +8,8 @@ pub use cookie::SameSite;
 use time::OffsetDateTime;
 
 use crate::life::{Clock, SystemClock};
+use crate::transport::Transport;
+use http::header::{CACHE_CONTROL, COOKIE, SET_COOKIE, VARY};
 
 /// The largest cookie (name plus value) that browsers keep, in bytes.
 ///
@@ -62,6 +64,17 @@ pub enum ConfigError {
     Domain {
         /// The configured domain.
         domain: String,
+    },
+    /// The token header transport names a header that is no place for a
+    /// token: `Cookie` or `Set-Cookie`, or a response header of another
+    /// kind the layer or a proxy writes (`Vary`, `Cache-Control`).
+    #[error(
+        "the token header {header:?} cannot carry the session token; choose a header of \
+         its own such as `Session-Token`"
+    )]
+    TokenHeader {
+        /// The refused header name.
+        header: String,
     },
 }
 
@@ -151,6 +164,7 @@ impl Expiry {
 /// | — | [`with_absolute_timeout`](Self::with_absolute_timeout) | none |
 /// | — | [`with_rolling`](Self::with_rolling) | off |
 /// | — | [`with_serialized_requests`](Self::with_serialized_requests) | off |
+/// | — | [`with_transport`](Self::with_transport) | the cookie |
 /// | — | [`with_expiry_precision`](Self::with_expiry_precision) | 60 s (at most 1 % of the lifetime) |
 ///
 /// ```
@@ -180,6 +194,7 @@ pub struct SessionConfig {
     pub(crate) serialize: bool,
     pub(crate) expiry_precision: Duration,
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) transport: Transport,
 }
 
 /// The cookie attributes that are on or off.
@@ -210,6 +225,7 @@ impl Default for SessionConfig {
             serialize: false,
             expiry_precision: DEFAULT_EXPIRY_PRECISION,
             clock: Arc::new(SystemClock),
+            transport: Transport::Cookie,
         }
     }
 }
@@ -545,6 +561,15 @@ impl SessionConfig {
                 path: self.path.clone(),
             });
         }
+        if let Some(header) = self.transport.header() {
+            for name in [header.request_header(), header.response_header()] {
+                if [COOKIE, SET_COOKIE, VARY, CACHE_CONTROL].contains(name) {
+                    return Err(ConfigError::TokenHeader {
+                        header: name.as_str().to_owned(),
+                    });
+                }
+            }
+        }
         if let Some(domain) = &self.domain {
             let domain_ok = !domain.is_empty()
                 && domain
@@ -557,6 +582,35 @@ impl SessionConfig {
             }
         }
         Ok(())
+    }
+
+    /// Where the session's token travels: the cookie (the default), a
+    /// request header (APIs, mobile apps), or both at once; see
+    /// [`Transport`] for the client's contract. Idle and absolute
+    /// timeouts, rotation on [`cycle_id`](crate::Session::cycle_id),
+    /// accounts, serialization and encryption at rest work the same on
+    /// every transport.
+    ///
+    /// ```
+    /// use session_core::{SessionConfig, TokenHeader, Transport};
+    ///
+    /// let config = SessionConfig::new().with_transport(Transport::Header(TokenHeader::bearer()));
+    /// assert_eq!(config.transport(), &Transport::Header(TokenHeader::bearer()));
+    /// ```
+    pub fn with_transport(mut self, transport: Transport) -> Self {
+        self.transport = transport;
+        self
+    }
+
+    /// The configured transport.
+    ///
+    /// ```
+    /// use session_core::{SessionConfig, Transport};
+    ///
+    /// assert_eq!(SessionConfig::new().transport(), &Transport::Cookie);
+    /// ```
+    pub fn transport(&self) -> &Transport {
+        &self.transport
     }
 
     /// The configured max age.

@@ -1,11 +1,12 @@
 //! Reading the session cookie from `Cookie` headers and writing `Set-Cookie`.
 
 use cookie::{Cookie, CookieBuilder};
-use http::header::{HeaderMap, HeaderValue, CACHE_CONTROL, COOKIE, SET_COOKIE, VARY};
+use http::header::{HeaderMap, HeaderName, HeaderValue, CACHE_CONTROL, COOKIE, SET_COOKIE, VARY};
 use time::OffsetDateTime;
 
 use crate::config::{CookieFlags, Expiry};
 use crate::life::to_time;
+use crate::transport::{Transport, Via};
 use crate::Error;
 
 /// Every value of a cookie named `name` in the request, in header order.
@@ -151,43 +152,64 @@ fn is_cookie_octet(byte: u8) -> bool {
 }
 
 /// What to add to the response.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Outcome {
-    pub(crate) set_cookie: Option<HeaderValue>,
+    /// The session's token to send (`Set-Cookie`, or the token header's
+    /// value), if any.
+    pub(crate) send: Option<HeaderValue>,
+    /// Whether the request used its session.
     pub(crate) vary: bool,
+    /// The transport the request's session came on.
+    pub(crate) via: Via,
 }
 
 impl Outcome {
-    /// Adds the cookie and the caching headers that must go with it: a
-    /// response that read the session, or sets its cookie, differs from one
-    /// user to the next (`Vary: Cookie`), and one that sets the cookie must
-    /// not be kept by a shared cache (`Cache-Control`).
-    pub(crate) fn apply(self, headers: &mut HeaderMap) {
-        let sets_cookie = self.set_cookie.is_some();
-        if let Some(cookie) = self.set_cookie {
-            headers.append(SET_COOKIE, cookie);
+    /// Adds the token and the caching headers that must go with it: a
+    /// response that read the session, or sends its token, differs from
+    /// one user to the next (`Vary: Cookie`, or the token header), and one
+    /// that sends the token must not be kept by a shared cache
+    /// (`Cache-Control`).
+    pub(crate) fn apply(self, headers: &mut HeaderMap, transport: &Transport) {
+        let sends = self.send.is_some();
+        if let Some(value) = self.send {
+            match (self.via, transport.header()) {
+                (Via::Header, Some(header)) => {
+                    headers.insert(header.response_header().clone(), value);
+                }
+                _ => {
+                    headers.append(SET_COOKIE, value);
+                }
+            }
         }
-        if self.vary || sets_cookie {
-            vary_on_cookie(headers);
+        if self.vary || sends {
+            for name in transport.vary().into_iter().flatten() {
+                vary_on(headers, name);
+            }
         }
-        if sets_cookie {
+        if sends {
             keep_private(headers);
         }
     }
 }
 
-/// Adds `Vary: Cookie` unless the response already varies on it (or on
+/// Adds `Vary: <name>` unless the response already varies on it (or on
 /// everything).
-fn vary_on_cookie(headers: &mut HeaderMap) {
+fn vary_on(headers: &mut HeaderMap, name: &HeaderName) {
     let varies = headers.get_all(VARY).iter().any(|value| {
         value.to_str().is_ok_and(|text| {
             text.split(',')
                 .map(str::trim)
-                .any(|field| field == "*" || field.eq_ignore_ascii_case("cookie"))
+                .any(|field| field == "*" || field.eq_ignore_ascii_case(name.as_str()))
         })
     });
     if !varies {
-        headers.append(VARY, HeaderValue::from_static("Cookie"));
+        let value = if *name == COOKIE {
+            // Spelled as browsers and caches usually see it.
+            HeaderValue::from_static("Cookie")
+        } else {
+            HeaderValue::from_name(name.clone())
+        };
+        headers.append(VARY, value);
     }
 }
 

@@ -107,6 +107,7 @@ mod service;
 mod session;
 mod storage;
 pub mod store;
+mod transport;
 
 pub use check::{CheckFuture, LoadedSession, SessionCheck};
 pub use codec::{EncryptedCookie, SignedCookie, StarletteCookie};
@@ -122,6 +123,7 @@ pub use life::{Clock, ManualClock, SystemClock};
 pub use service::{ResponseFuture, SessionService};
 pub use session::{Flash, Flashes, Level, Session, SessionInfo, MAX_USER_LEN};
 pub use time;
+pub use transport::{TokenHeader, Transport, DEFAULT_MAX_TOKEN_LEN};
 
 pub(crate) use client::{ClientSession, DataCodec};
 pub(crate) use id::SignedId;

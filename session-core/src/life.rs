@@ -108,6 +108,9 @@ impl Body {
 pub(crate) struct State {
     pub(crate) life: Life,
     pub(crate) body: Body,
+    /// The id a new session (or a cycled one) gets, drawn early because
+    /// the handler asked for its token ([`Session::token`](crate::Session::token)).
+    pub(crate) next_id: Option<crate::Id>,
 }
 
 impl State {
@@ -115,6 +118,7 @@ impl State {
         Self {
             life,
             body: Body::default(),
+            next_id: None,
         }
     }
 

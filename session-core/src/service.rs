@@ -10,10 +10,11 @@ use std::task::{Context, Poll};
 use http::{Request, Response};
 use tower_service::Service;
 
-use crate::cookies::Outcome;
+use crate::cookies::{self, Outcome};
 use crate::layer::Shared;
 use crate::life::{decide, Life, State};
 use crate::storage::Incoming;
+use crate::transport::Via;
 use crate::{Error, Session};
 
 /// The middleware made by [`SessionLayer`](crate::SessionLayer): reads the
@@ -63,15 +64,23 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        // 1. Read the cookie: which session, if any, the request names.
+        // 1. Read the cookie (or the token header): which session, if any,
+        //    the request names.
         let shared = &self.shared;
-        let incoming = shared.storage.read(req.headers(), &shared.cookie_name);
+        let headers = req.headers();
+        let (incoming, via) = match shared.config.transport.header_token(headers) {
+            None => {
+                let cookies = cookies::values(headers, &shared.cookie_name);
+                (shared.storage.read(cookies), Via::Cookie)
+            }
+            Some(token) => (shared.storage.read(token.into_iter()), Via::Header),
+        };
         let lock = match (&shared.locks, &incoming) {
             (Some(locks), Incoming::Id { id, .. }) => Some((locks.clone(), *id)),
             _ => None,
         };
         // 2. The session, read from its storage only when first used.
-        let session = Session::new(shared.clone(), incoming);
+        let session = Session::new(shared.clone(), incoming, via);
         req.extensions_mut().insert(session.clone());
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -90,7 +99,9 @@ where
             };
             // 5. Set the cookie (or answer with the error).
             match written {
-                Ok(outcome) if !refused => outcome.apply(response.headers_mut()),
+                Ok(outcome) if !refused => {
+                    outcome.apply(response.headers_mut(), &session.0.shared.config.transport)
+                }
                 Ok(_) => {
                     tracing::error!(
                         status = 503,
@@ -134,8 +145,12 @@ async fn finish(session: &Session) -> Result<Outcome, Error> {
     let mut state = std::mem::replace(&mut *inner.state.lock(), State::new(Life::Unread));
     let vary = state.body.accessed;
     let write = decide(&state, resign, &shared.config, session.now());
-    let set_cookie = shared.storage.write(session, write, &mut state).await?;
-    Ok(Outcome { set_cookie, vary })
+    let send = shared.storage.write(session, write, &mut state).await?;
+    Ok(Outcome {
+        send,
+        vary,
+        via: inner.via,
+    })
 }
 
 type BoxFuture<B, E> = Pin<Box<dyn Future<Output = Result<Response<B>, E>> + Send + 'static>>;

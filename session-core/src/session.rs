@@ -13,6 +13,7 @@ use crate::layer::Shared;
 use crate::life::{Body, Life, State};
 use crate::storage::{Found, Incoming};
 use crate::store::StoreError;
+use crate::transport::Via;
 use crate::{Error, Id};
 
 mod accounts;
@@ -41,6 +42,8 @@ enum Checked {
 pub(crate) struct SessionInner {
     pub(crate) shared: Arc<Shared>,
     pub(crate) incoming: Incoming,
+    /// The transport the token came on, and the response answers on.
+    pub(crate) via: Via,
     /// Serializes the first load so the store is asked once.
     load_gate: tokio::sync::Mutex<()>,
     pub(crate) state: Mutex<State>,
@@ -93,7 +96,7 @@ pub(crate) struct SessionInner {
 pub struct Session(pub(crate) Arc<SessionInner>);
 
 impl Session {
-    pub(crate) fn new(shared: Arc<Shared>, incoming: Incoming) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, incoming: Incoming, via: Via) -> Self {
         let state = State::new(match incoming {
             Incoming::None => Life::New,
             _ => Life::Unread,
@@ -101,6 +104,7 @@ impl Session {
         Self(Arc::new(SessionInner {
             shared,
             incoming,
+            via,
             load_gate: tokio::sync::Mutex::new(()),
             state: Mutex::new(state),
             now: OnceLock::new(),
@@ -198,7 +202,7 @@ impl Session {
     }
 
     /// Loads (once), then runs `f` on the state, marking the session used.
-    async fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> Result<R, Error> {
+    pub(crate) async fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> Result<R, Error> {
         self.load().await?;
         let mut state = self.0.state.lock();
         state.body.accessed = true;

@@ -4,14 +4,14 @@
 
 use std::sync::Arc;
 
-use http::{HeaderMap, HeaderValue};
+use http::HeaderValue;
 use time::OffsetDateTime;
 
-use crate::config::{Expiry, MAX_COOKIE_SIZE};
-use crate::cookies;
+use crate::config::Expiry;
 use crate::layer::Shared;
 use crate::life::{State, Stored, Write};
 use crate::store::{Cycled, StoreError};
+use crate::transport::Via;
 use crate::{
     ChangeSet, Created, Data, DataCodec, Error, Id, Record, Saved, Session, SessionStore, SignedId,
 };
@@ -112,11 +112,12 @@ pub(crate) enum Storage {
 }
 
 impl Storage {
-    /// The session the request's cookie names, unread.
-    pub(crate) fn read(&self, headers: &HeaderMap, name: &str) -> Incoming {
+    /// The session the request's token names (the values of its session
+    /// cookie, in header order, or the one from its token header), unread.
+    pub(crate) fn read<'h>(&self, tokens: impl Iterator<Item = &'h str>) -> Incoming {
         match self {
-            Storage::Store(s) => s.read(headers, name),
-            Storage::Cookie(c) => c.read(headers, name),
+            Storage::Store(s) => s.read(tokens),
+            Storage::Cookie(c) => c.read(tokens),
         }
     }
 
@@ -150,21 +151,33 @@ impl Storage {
     }
 }
 
-/// The `Set-Cookie` for `value`, refused when browsers would drop it.
-fn set_cookie(
-    shared: &Shared,
+/// The header value that sends the token `value` on the request's
+/// transport: a `Set-Cookie`, refused when browsers would drop it, or the
+/// token header's value, refused past its configured length.
+fn send(
+    session: &Session,
     value: &str,
     expiry: Option<Expiry>,
     now: OffsetDateTime,
 ) -> Result<HeaderValue, Error> {
-    let size = shared.cookie_name.len() + value.len();
-    if size > MAX_COOKIE_SIZE {
-        return Err(Error::TooLarge {
-            size,
-            limit: MAX_COOKIE_SIZE,
-        });
+    let shared = &session.0.shared;
+    let (size, limit) = session.token_size(value.len());
+    if size > limit {
+        return Err(Error::TooLarge { size, limit });
     }
-    shared.writer.set(value, expiry, now)
+    match session.0.via {
+        Via::Cookie => shared.writer.set(value, expiry, now),
+        Via::Header => HeaderValue::try_from(value).map_err(|_| Error::InvalidCookieValue),
+    }
+}
+
+/// The header value that tells the client to forget its token: a removal
+/// cookie, or the token header sent empty.
+fn removal(session: &Session) -> HeaderValue {
+    match session.0.via {
+        Via::Cookie => session.0.shared.writer.removal(),
+        Via::Header => HeaderValue::from_static(""),
+    }
 }
 
 impl InStore {
@@ -174,8 +187,8 @@ impl InStore {
         &*self.store
     }
 
-    fn read(&self, headers: &HeaderMap, name: &str) -> Incoming {
-        cookies::values(headers, name)
+    fn read<'h>(&self, mut tokens: impl Iterator<Item = &'h str>) -> Incoming {
+        tokens
             .find_map(|value| {
                 let verified = self.signer.verify(value)?;
                 Some(Incoming::Id {
@@ -246,12 +259,12 @@ impl InStore {
         // that came in is the value when the current key signed it.
         let cookie_for = |cookie_id: &Id, expiry: Option<Expiry>| match (id, current_value) {
             (Some(current), Some(value)) if current == *cookie_id => {
-                set_cookie(shared, value.as_str(), expiry, now)
+                send(session, value.as_str(), expiry, now)
             }
-            _ => set_cookie(shared, &self.signer.sign(cookie_id), expiry, now),
+            _ => send(session, &self.signer.sign(cookie_id), expiry, now),
         };
-        // The browser is told to drop the cookie only when it sent one.
-        let removal = || id.map(|_| shared.writer.removal());
+        // The client is told to drop its token only when it sent one.
+        let removal = || id.map(|_| removal(session));
         let end = |end: bool| async move {
             match id {
                 Some(id) if end => {
@@ -274,13 +287,13 @@ impl InStore {
             Write::Create { end: ends } => {
                 end(ends).await?;
                 for _ in 0..CREATE_ATTEMPTS {
-                    let (new_id, record) = fresh_record(shared, state, now);
+                    let (new_id, record, announced) = fresh_record(shared, state, now);
                     match self.store().create(&record).await? {
                         Created::Inserted => {
                             tracing::debug!(session = %new_id, "session created");
                             return cookie_for(&new_id, expiry).map(Some);
                         }
-                        Created::IdTaken => taken(&new_id),
+                        Created::IdTaken => taken(&new_id, announced)?,
                     }
                 }
                 Err(Error::IdExhausted)
@@ -289,7 +302,7 @@ impl InStore {
                 let Some(old) = id else { return Ok(None) };
                 let stored = session.stored_id(&old);
                 for _ in 0..CREATE_ATTEMPTS {
-                    let (new_id, record) = fresh_record(shared, state, now);
+                    let (new_id, record, announced) = fresh_record(shared, state, now);
                     match crate::store::cycle(self.store(), &stored, &record).await? {
                         Cycled::Moved => {
                             tracing::debug!(old = %old, new = %new_id, "session id cycled");
@@ -299,7 +312,7 @@ impl InStore {
                             tracing::debug!(session = %old, "session ended by another request; not moved");
                             return Ok(None);
                         }
-                        Cycled::IdTaken => taken(&new_id),
+                        Cycled::IdTaken => taken(&new_id, announced)?,
                     }
                 }
                 Err(Error::IdExhausted)
@@ -354,19 +367,28 @@ impl InStore {
     }
 }
 
-fn taken(id: &Id) {
+/// A fresh id the store already holds: another is drawn, unless the
+/// handler was already given this one's token ([`Session::token`]).
+fn taken(id: &Id, announced: bool) -> Result<(), Error> {
+    if announced {
+        tracing::error!(session = %id, "the id whose token the handler gave out is taken");
+        return Err(Error::IdExhausted);
+    }
     tracing::warn!(session = %id, "fresh session id already taken; drawing another");
+    Ok(())
 }
 
-/// The state as a record under a fresh cookie id: the id, and the record
+/// The state as a record under a fresh cookie id: the id (the one whose
+/// token the handler was given, if any: then `true`), and the record
 /// stores keep (under its digest).
-fn fresh_record(shared: &Shared, state: &State, now: OffsetDateTime) -> (Id, Record) {
+fn fresh_record(shared: &Shared, state: &mut State, now: OffsetDateTime) -> (Id, Record, bool) {
     let created_at = state.created_at(now);
     let expires_at = shared.config.expires_at(now, created_at, state.body.expiry);
-    let id = Id::random();
+    let announced = state.next_id.take();
+    let id = announced.unwrap_or_else(Id::random);
     let mut record = Record::new(id.at_rest(), created_at, expires_at);
     record.data = state.body.data.clone();
     record.expiry = state.body.expiry;
     record.user = state.body.user.clone();
-    (id, record)
+    (id, record, announced.is_some())
 }

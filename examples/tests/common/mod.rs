@@ -97,6 +97,7 @@ const READ: &[&str] = &[
     "SESSION_DATA_KEY",
     "SESSION_HTTPS",
     "SESSION_SERIALIZE",
+    "SESSION_TRANSPORT",
     "SESSION_CACHE",
     "DATABASE_URL",
     "REDIS_URL",

@@ -180,12 +180,12 @@ mod response {
     #[test]
     fn vary_cookie_is_added_once() {
         let mut map = headers(&[(VARY, "Accept-Encoding")]);
-        vary_on_cookie(&mut map);
-        vary_on_cookie(&mut map);
+        vary_on(&mut map, &COOKIE);
+        vary_on(&mut map, &COOKIE);
         let vary: Vec<_> = map.get_all(VARY).iter().collect();
         assert_eq!(vary, ["Accept-Encoding", "Cookie"]);
         let mut map = headers(&[(VARY, "accept, cookie")]);
-        vary_on_cookie(&mut map);
+        vary_on(&mut map, &COOKIE);
         assert_eq!(map.get_all(VARY).iter().count(), 1);
     }
 }

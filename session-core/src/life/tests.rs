@@ -45,6 +45,7 @@ fn every_case() -> Vec<(State, bool, SessionConfig)> {
                 let state = State {
                     life,
                     body: body.clone(),
+                    next_id: None,
                 };
                 cases.push((state, resign, config.clone()));
             }

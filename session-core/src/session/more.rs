@@ -13,6 +13,7 @@ use crate::client::ClientSession;
 use crate::config::{Expiry, MAX_COOKIE_SIZE};
 use crate::life::Life;
 use crate::storage::{client_session, Incoming};
+use crate::transport::Via;
 use crate::{Error, Id};
 
 impl fmt::Debug for Session {
@@ -266,14 +267,24 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn check_size(&self) -> Result<(), Error> {
-        let size = self.encoded_len().await?;
-        if size > MAX_COOKIE_SIZE {
-            return Err(Error::TooLarge {
-                size,
-                limit: MAX_COOKIE_SIZE,
-            });
+        let value_len = self.encoded_len().await? - self.0.shared.cookie_name.len();
+        let (size, limit) = self.token_size(value_len);
+        if size > limit {
+            return Err(Error::TooLarge { size, limit });
         }
         Ok(())
+    }
+
+    /// The size a token of `value_len` bytes counts for on this request's
+    /// transport, and the most it may be: name and value of a cookie
+    /// against [`MAX_COOKIE_SIZE`], or the value alone against the token
+    /// header's [`max_len`](crate::TokenHeader::max_len).
+    pub(crate) fn token_size(&self, value_len: usize) -> (usize, usize) {
+        let shared = &self.0.shared;
+        match (self.0.via, shared.config.transport.header()) {
+            (Via::Header, Some(header)) => (value_len, header.max_len()),
+            _ => (shared.cookie_name.len() + value_len, MAX_COOKIE_SIZE),
+        }
     }
 
     /// The state as a data cookie carries it, issued at `now`.

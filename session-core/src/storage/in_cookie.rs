@@ -2,20 +2,19 @@
 //! [`DataCodec`](crate::DataCodec); the cookie is the store, so every write
 //! that keeps a session re-encodes it.
 
-use http::{HeaderMap, HeaderValue};
+use http::HeaderValue;
 use time::OffsetDateTime;
 
-use super::{set_cookie, Found, InCookie, Incoming};
+use super::{removal, send, Found, InCookie, Incoming};
 use crate::client::ClientSession;
 use crate::config::Expiry;
-use crate::cookies;
 use crate::life::{to_time, State, Stored, Write};
 use crate::store::StoreError;
 use crate::{Data, Error, Session};
 
 impl InCookie {
-    pub(super) fn read(&self, headers: &HeaderMap, name: &str) -> Incoming {
-        let candidates: Vec<String> = cookies::values(headers, name).map(str::to_owned).collect();
+    pub(super) fn read<'h>(&self, tokens: impl Iterator<Item = &'h str>) -> Incoming {
+        let candidates: Vec<String> = tokens.map(str::to_owned).collect();
         if candidates.is_empty() {
             Incoming::None
         } else {
@@ -73,9 +72,9 @@ impl InCookie {
         let now = session.now();
         match write {
             Write::Nothing | Write::Forget => Ok(None),
-            Write::Remove { .. } => Ok(
-                matches!(session.0.incoming, Incoming::Data(_)).then(|| shared.writer.removal())
-            ),
+            Write::Remove { .. } => {
+                Ok(matches!(session.0.incoming, Incoming::Data(_)).then(|| removal(session)))
+            }
             // Every other write re-issues the cookie: it is the store. A
             // session written after `destroy` (or by a new visitor) begins
             // now; any other keeps its start, `cycle_id` included, so the
@@ -96,7 +95,7 @@ impl InCookie {
                     now,
                 );
                 let value = self.codec.encode(&shared.cookie_name, &client)?;
-                set_cookie(shared, &value, expiry, now).map(Some)
+                send(session, &value, expiry, now).map(Some)
             }
         }
     }

@@ -17,6 +17,7 @@
 //! | `SESSION_SECRET` | the key as hex (`openssl rand -hex 32`; comma-separated keys rotate: the first signs, all verify; for `starlette`, the secret text exactly as the FastAPI app has it); a random key with a warning when unset |
 //! | `SESSION_DATA_KEY` | server-side stores: a key of its own, as hex, that encrypts every session value in the store (comma-separated keys rotate) |
 //! | `SESSION_HTTPS` | `1` behind HTTPS: a `Secure`, `__Host-session` cookie (not with `settings`, whose cookie is fixed) |
+//! | `SESSION_TRANSPORT` | `cookie` (default); `header`: the token in `Authorization: Bearer …`, a new one sent back in `Session-Token` (empty at logout), never a cookie; `both`: the header when a request sends one, the cookie otherwise |
 //! | `SESSION_SERIALIZE` | `1`: the requests of one session take turns (with Redis, across every instance sharing it); `0`: they do not. Default: on for `counter`, `settings` and `flash`, off for `login` and `big` |
 //! | `SESSION_CACHE` | Redis: `1`, a local cache Redis keeps coherent; `fenced`, the same with every cached read checked with Redis first |
 //! | `ADDR` / `PORT` | where to listen: `ADDR` as `host:port`, or `PORT` on 127.0.0.1; default `127.0.0.1:8000` |
@@ -37,7 +38,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use scenarios::Scenario;
-use session_core::{SameSite, SessionConfig};
+use session_core::{SameSite, SessionConfig, TokenHeader, Transport};
 use tokio::net::TcpListener;
 
 /// `FRAMEWORK`: which web framework serves the scenario.
@@ -119,8 +120,8 @@ async fn run() -> Result<(), Failure> {
     served.map_err(Failure::Serve)
 }
 
-/// The cookie and session settings of `scenario`, with `SESSION_HTTPS` and
-/// `SESSION_SERIALIZE`.
+/// The cookie and session settings of `scenario`, with `SESSION_HTTPS`,
+/// `SESSION_SERIALIZE` and `SESSION_TRANSPORT`.
 fn config(scenario: Scenario) -> Result<SessionConfig, Failure> {
     let config = if scenario == Scenario::Settings {
         // The tutorial's settings. `Secure` stays on: browsers keep a
@@ -147,7 +148,19 @@ fn config(scenario: Scenario) -> Result<SessionConfig, Failure> {
         Scenario::Counter | Scenario::Settings | Scenario::Flash
     );
     let serialize = switch("SESSION_SERIALIZE")?.unwrap_or(serialize_by_default);
-    Ok(config.with_serialized_requests(serialize))
+    let transport = match env_or("SESSION_TRANSPORT", "cookie").as_str() {
+        "cookie" => Transport::Cookie,
+        "header" => Transport::Header(TokenHeader::bearer()),
+        "both" => Transport::Both(TokenHeader::bearer()),
+        other => {
+            return Err(Failure::Start(format!(
+                "SESSION_TRANSPORT must be cookie, header or both, not {other:?}"
+            )))
+        }
+    };
+    Ok(config
+        .with_serialized_requests(serialize)
+        .with_transport(transport))
 }
 
 /// `name`'s value, or `default` when it is unset or empty.
