@@ -89,7 +89,9 @@ pub enum Error {
     /// [`StarletteCookie`](crate::StarletteCookie) carries the user binding
     /// as [`_session_user`](crate::codec::STARLETTE_USER_KEY), so writing it
     /// would bind the session to a user without
-    /// [`Session::set_user`](crate::Session::set_user)). Nothing is written.
+    /// [`Session::set_user`](crate::Session::set_user)), and `@csrf`, the
+    /// session's CSRF secret ([`Session::csrf_token`](crate::Session::csrf_token)).
+    /// Nothing is written.
     ///
     /// ```
     /// use session_core::Error;
@@ -98,6 +100,8 @@ pub enum Error {
     /// assert!(err.to_string().contains("@session/user"));
     /// let err = Error::ReservedKey { key: "_session_user".into() };
     /// assert!(err.to_string().contains("set_user"));
+    /// let err = Error::ReservedKey { key: "@csrf".into() };
+    /// assert!(err.to_string().contains("CSRF secret"));
     /// ```
     #[error("the session key {key:?} is reserved: {}", reserved_because(key))]
     ReservedKey {
@@ -132,6 +136,9 @@ fn reserved_because(key: &str) -> &'static str {
     if key.starts_with(crate::store::RESERVED_KEY_PREFIX) {
         "names starting with \"@session/\" hold the sealed metadata of encrypted sessions; \
          choose another name"
+    } else if crate::session::is_internal(key) {
+        "the session keeps its own data under it (\"@csrf\": the CSRF secret of \
+         `Session::csrf_token`); choose another name"
     } else {
         "the session cookie's format keeps it for itself (Starlette's carries the user binding \
          under `_session_user`); bind a user with `Session::set_user`"

@@ -16,10 +16,21 @@ use crate::store::StoreError;
 use crate::{Error, Id};
 
 mod accounts;
+mod csrf;
 mod more;
 
 pub(crate) use accounts::is_valid_user;
 pub use accounts::{SessionInfo, MAX_USER_LEN};
+
+/// The data keys the session keeps for its own features: handlers cannot
+/// write them ([`Error::ReservedKey`]) and [`Session::keys`] does not list
+/// them.
+pub(crate) const INTERNAL_KEYS: &[&str] = &[csrf::CSRF_KEY];
+
+/// Whether `key` is one of the [`INTERNAL_KEYS`].
+pub(crate) fn is_internal(key: &str) -> bool {
+    INTERNAL_KEYS.contains(&key)
+}
 
 /// What loading found, after the application's check.
 enum Checked {
@@ -249,6 +260,8 @@ impl Session {
     /// [`StarletteCookie`](crate::StarletteCookie), `_session_user`
     /// ([`STARLETTE_USER_KEY`](crate::codec::STARLETTE_USER_KEY)), which
     /// carries the user binding (use [`set_user`](Session::set_user)).
+    /// `@csrf`, where the session keeps its CSRF secret
+    /// ([`csrf_token`](Session::csrf_token)), is refused too.
     /// [`insert`](Session::insert) refuses the same names. Nothing is
     /// written then.
     ///
@@ -260,7 +273,10 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn insert_value(&self, key: &str, value: Value) -> Result<(), Error> {
-        if crate::store::is_reserved(key) || self.0.shared.storage.reserves_key(key) {
+        if crate::store::is_reserved(key)
+            || is_internal(key)
+            || self.0.shared.storage.reserves_key(key)
+        {
             return Err(Error::ReservedKey {
                 key: key.to_owned(),
             });

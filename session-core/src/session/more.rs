@@ -101,7 +101,8 @@ impl Session {
         self.with_body(|body| body.data.is_empty()).await
     }
 
-    /// The keys the session holds.
+    /// The keys the session holds (not the ones it keeps for itself, such
+    /// as its CSRF secret).
     ///
     /// ```
     /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
@@ -109,14 +110,22 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn keys(&self) -> Result<Vec<String>, Error> {
-        self.with_body(|body| body.data.keys().cloned().collect())
-            .await
+        self.with_body(|body| {
+            body.data
+                .keys()
+                .filter(|key| !super::is_internal(key))
+                .cloned()
+                .collect()
+        })
+        .await
     }
 
     /// Gives the session a fresh id after the handler, keeping the data and
     /// the expiry policy, and deletes the old id. Call it at login and at
     /// every privilege change: it defeats session fixation. (For
-    /// client-side sessions it re-issues the cookie.)
+    /// client-side sessions it re-issues the cookie.) It also drops the
+    /// session's CSRF secret: tokens from before no longer verify, and the
+    /// next [`csrf_token`](Session::csrf_token) makes a new one.
     ///
     /// If another request ends the session meanwhile (a logout in another
     /// tab), the move does not happen: the logout wins, nothing is stored
@@ -133,6 +142,7 @@ impl Session {
             if let Life::Live(stored) = state.life {
                 state.life = Life::Cycling(stored);
             }
+            super::csrf::forget_secret(&mut state.body);
         })
         .await
     }
