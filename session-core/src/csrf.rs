@@ -295,26 +295,26 @@ where
                 "CsrfLayer found no session in the request: add SessionLayer outside it \
                  (in axum, `.layer(CsrfLayer::new())` before `.layer(session_layer)`)"
             );
-            return CsrfFuture::ready(Refusal::NoSession.response());
+            return CsrfFuture::ready(Refusal::NoSession.response(&self.settings));
         };
         if is_safe(req.method()) {
             return CsrfFuture::new(inner.call(req.map(Either::Left)));
         }
         if let Err(refusal) = self.settings.check_headers(req.headers(), req.uri()) {
-            return CsrfFuture::ready(refusal.response());
+            return CsrfFuture::ready(refusal.response(&self.settings));
         }
         let settings = self.settings.clone();
         CsrfFuture::new(async move {
             let (token, req) = match settings.token(req).await {
                 Ok(found) => found,
-                Err(refusal) => return Ok(refusal.response()),
+                Err(refusal) => return Ok(refusal.response(&settings)),
             };
             let Some(token) = token else {
-                return Ok(Refusal::MissingToken.response());
+                return Ok(Refusal::MissingToken.response(&settings));
             };
             match session.verify_csrf_token(&token).await {
                 Ok(true) => inner.call(req).await,
-                Ok(false) => Ok(Refusal::InvalidToken.response()),
+                Ok(false) => Ok(Refusal::InvalidToken.response(&settings)),
                 Err(err) => {
                     let status = err.status();
                     tracing::error!(error = %err, status = status.as_u16(), "CSRF check could not read the session");
@@ -463,7 +463,9 @@ enum Refusal {
 }
 
 impl Refusal {
-    fn response<B: From<String>>(self) -> Response<B> {
+    /// The answer: its status, and a plain-text body saying which check
+    /// failed (and, for a missing token, where it is looked for).
+    fn response<B: From<String>>(self, settings: &Settings) -> Response<B> {
         let (status, text) = match self {
             Refusal::NoSession => (
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -482,9 +484,11 @@ impl Refusal {
             ),
             Refusal::MissingToken => (
                 StatusCode::FORBIDDEN,
-                "CSRF check failed: missing token (send it in the X-CSRF-Token header or the \
-                 csrf_token form field)"
-                    .to_owned(),
+                format!(
+                    "CSRF check failed: missing token (send it in the {} header or the {} field \
+                     of a url-encoded form)",
+                    settings.header, settings.field
+                ),
             ),
             Refusal::InvalidToken => (
                 StatusCode::FORBIDDEN,

@@ -529,6 +529,45 @@ async fn json_and_multipart_need_the_header_and_reach_the_handler_intact() {
 }
 
 #[tokio::test]
+async fn header_and_field_names_are_configurable() {
+    let (_, layer) = layers().remove(0);
+    let csrf = CsrfLayer::new()
+        .with_header_name(http::HeaderName::from_static("x-xsrf-token"))
+        .with_field_name("_token");
+    let app = app(layer, csrf, Arc::default());
+    let mut alice = Visitor::new(&app);
+    let token = alice.token().await;
+    let missing = alice.post_with_header(Some(&token)).await;
+    assert_refused(
+        &missing,
+        "x-xsrf-token header or the _token field",
+        "default header",
+    );
+    let ok = alice
+        .send(
+            Request::post("/echo").header("x-xsrf-token", &token),
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());
+    let form = format!("_token={token}");
+    let ok = alice
+        .send(
+            Request::post("/echo").header(CONTENT_TYPE, FORM),
+            Body::from(form.clone()),
+        )
+        .await;
+    assert_eq!(ok.text(), format!("{FORM}\n{form}"));
+    let old_field = alice
+        .send(
+            Request::post("/echo").header(CONTENT_TYPE, FORM),
+            Body::from(format!("csrf_token={token}")),
+        )
+        .await;
+    assert_refused(&old_field, "missing token", "default field");
+}
+
+#[tokio::test]
 async fn oversized_forms_are_a_413_and_the_limit_is_configurable() {
     let (_, layer) = layers().remove(0);
     let runs = Arc::new(AtomicUsize::new(0));
