@@ -61,8 +61,9 @@
 //! [`Session`], [`SessionConfig`] and [`Expiry`], [`Key`] and [`Keys`],
 //! [`Error`], the cookie codecs and, with the `axum` feature, the `Session`
 //! extractor, and [`CsrfLayer`], which refuses forged form posts ([`csrf`]
-//! explains the scheme). [`codec`] holds the client-side codecs and the [`codec::DataCodec`]
-//! trait for writing your own; [`store`] holds what a store author needs.
+//! explains the scheme). [`codec`] holds the client-side codecs and the
+//! [`codec::DataCodec`] trait for writing your own; [`store`] holds what a
+//! store author needs.
 //!
 //! # Features
 //!
