@@ -16,6 +16,8 @@
 
 mod common;
 
+#[path = "browser/attacker.rs"]
+mod attacker;
 #[path = "browser/chromium.rs"]
 mod chromium;
 #[path = "browser/control.rs"]
@@ -23,6 +25,7 @@ mod control;
 
 use std::time::Instant;
 
+use attacker::Attacker;
 use chromium::Browser;
 use common::{serve, App, SECRET};
 use control::ControlApp;
@@ -55,6 +58,57 @@ async fn axum_apps_in_chromium() {
 #[tokio::test]
 async fn hyper_apps_in_chromium() {
     scenarios(&HYPER).await;
+}
+
+/// The `axum-csrf` lesson: the page's form, submitted in Chromium, is
+/// let through; a page on another origin (`127.0.0.1` on another port: the
+/// same site) or another site (`localhost`) that posts the form as soon as
+/// it loads lands on a 403 that names the check that failed.
+#[tokio::test]
+async fn csrf_form_in_chromium() {
+    let started = Instant::now();
+    let app = App::start(env!("CARGO_BIN_EXE_axum-csrf"), &[]);
+    let browser = Browser::launch().await;
+    browser.goto(&app.url("/")).await;
+    browser.click("button[type=submit]").await;
+    let text = settled(&browser).await;
+    assert!(text.contains("Transferred 10 coins"), "{text}");
+    assert_eq!(browser.status().await, 200, "{text}");
+    assert!(
+        browser.cookie("session").await.is_some(),
+        "the session's cookie"
+    );
+
+    for (host, reason) in [
+        ("127.0.0.1", "origin mismatch"),
+        ("localhost", "cross-site request"),
+    ] {
+        let attacker = Attacker::start(&app.url("/transfer")).await;
+        browser.goto(&attacker.url(host)).await;
+        let text = settled(&browser).await;
+        assert!(text.contains(reason), "{host}: {reason:?} not in {text:?}");
+        assert!(!text.contains("Transferred"), "{host}: {text}");
+        assert_eq!(browser.status().await, 403, "{host}: {text}");
+    }
+    browser.close().await;
+    eprintln!("axum-csrf in Chromium: {:.1?}", started.elapsed());
+}
+
+/// The text of the page `/transfer` answered with, once the browser shows
+/// it (a form post navigates after the step that caused it returned).
+async fn settled(browser: &Browser) -> String {
+    let deadline = Instant::now() + chromium::STEP;
+    loop {
+        let text = browser.text().await;
+        if text.contains("Transferred") || text.contains("CSRF check failed") {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no answer from /transfer: {text:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 /// Every scenario, in order, for one framework.

@@ -11,6 +11,7 @@ const BUDGETS: &[(&str, usize)] = &[
     ("axum-flash", 60),
     ("axum-api", 100),
     ("hyper-api", 130),
+    ("axum-csrf", 70),
     ("hyper-counter", 80),
     ("axum-settings", 100),
     ("axum-login", 100),

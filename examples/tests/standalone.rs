@@ -34,6 +34,7 @@ const EXAMPLES: &[&str] = &[
     "axum-flash",
     "axum-api",
     "hyper-api",
+    "axum-csrf",
     "hyper-counter",
     "axum-settings",
     "axum-login",
@@ -223,6 +224,25 @@ async fn examples_build_and_run_as_crates_of_their_own() {
             "{name}"
         );
     }
+    let app = App::start(&bin("axum-csrf"), &[]);
+    let client = browser();
+    let page = client.get(app.url("/")).send().await.expect("GET /");
+    let page = page.text().await.expect("the form page");
+    let token = page
+        .split(r#"name="csrf_token" value=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("axum-csrf: no token in {page}"));
+    let answer = client
+        .post(app.url("/transfer"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf_token={token}&amount=3"))
+        .send()
+        .await
+        .expect("POST /transfer");
+    assert_eq!(answer.status(), 200, "axum-csrf");
+    let text = answer.text().await.expect("the answer");
+    assert!(text.contains("Transferred 3 coins"), "axum-csrf: {text}");
     let dir = tempfile::tempdir().expect("temp dir");
     let sqlite = format!("sqlite://{}", dir.path().join("sessions.db").display());
     let redis = std::env::var("REDIS_URL").expect(

@@ -89,9 +89,11 @@ pub enum Error {
     /// [`StarletteCookie`](crate::StarletteCookie) carries the user binding
     /// as [`_session_user`](crate::codec::STARLETTE_USER_KEY), so writing it
     /// would bind the session to a user without
-    /// [`Session::set_user`](crate::Session::set_user)), and `@flash`, which
-    /// holds the session's flash messages
-    /// ([`Session::flash`](crate::Session::flash)). Nothing is written.
+    /// [`Session::set_user`](crate::Session::set_user)), and the keys the
+    /// session keeps for its own features: `@flash`, its flash messages
+    /// ([`Session::flash`](crate::Session::flash)), and `@csrf`, its CSRF
+    /// secret ([`Session::csrf_token`](crate::Session::csrf_token)).
+    /// Nothing is written.
     ///
     /// ```
     /// use session_core::Error;
@@ -102,6 +104,8 @@ pub enum Error {
     /// assert!(err.to_string().contains("Session::flash"));
     /// let err = Error::ReservedKey { key: "_session_user".into() };
     /// assert!(err.to_string().contains("set_user"));
+    /// let err = Error::ReservedKey { key: "@csrf".into() };
+    /// assert!(err.to_string().contains("CSRF secret"));
     /// ```
     #[error("the session key {key:?} is reserved: {}", reserved_because(key))]
     ReservedKey {
@@ -133,11 +137,12 @@ fn json_kind(err: &serde_json::Error) -> &'static str {
 /// What went wrong in a JSON conversion, without any of the data.
 /// Why a key is reserved ([`Error::ReservedKey`]).
 fn reserved_because(key: &str) -> &'static str {
-    if crate::session::is_internal(key) {
-        "the session keeps its flash messages under it; use `Session::flash` and \
-         `Session::take_flashes`"
-    } else if key.starts_with(crate::store::RESERVED_KEY_PREFIX) {
+    if key.starts_with(crate::store::RESERVED_KEY_PREFIX) {
         "names starting with \"@session/\" hold the sealed metadata of encrypted sessions; \
+         choose another name"
+    } else if crate::session::is_internal(key) {
+        "the session keeps its own data under it (\"@flash\": the flash messages of \
+         `Session::flash`; \"@csrf\": the CSRF secret of `Session::csrf_token`); \
          choose another name"
     } else {
         "the session cookie's format keeps it for itself (Starlette's carries the user binding \

@@ -60,8 +60,10 @@
 //! Everything an application needs is at the crate root: [`SessionLayer`],
 //! [`Session`], [`SessionConfig`] and [`Expiry`], [`Key`] and [`Keys`],
 //! [`Error`], the cookie codecs and, with the `axum` feature, the `Session`
-//! extractor. [`codec`] holds the client-side codecs and the [`codec::DataCodec`]
-//! trait for writing your own; [`store`] holds what a store author needs.
+//! extractor, and [`CsrfLayer`], which refuses forged form posts ([`csrf`]
+//! explains the scheme). [`codec`] holds the client-side codecs and the
+//! [`codec::DataCodec`] trait for writing your own; [`store`] holds what a
+//! store author needs.
 //!
 //! # Features
 //!
@@ -97,6 +99,7 @@ mod client;
 pub mod codec;
 mod config;
 mod cookies;
+pub mod csrf;
 mod error;
 mod id;
 mod key;
@@ -115,6 +118,7 @@ pub use config::{
     ConfigError, Expiry, SameSite, SessionConfig, DEFAULT_EXPIRY_PRECISION, DEFAULT_MAX_AGE,
     MAX_COOKIE_SIZE,
 };
+pub use csrf::CsrfLayer;
 pub use error::Error;
 pub use id::Id;
 pub use key::{Key, KeyError, Keys};

@@ -17,6 +17,7 @@ use crate::transport::Via;
 use crate::{Error, Id};
 
 mod accounts;
+mod csrf;
 mod flash;
 mod more;
 
@@ -24,11 +25,15 @@ pub(crate) use accounts::is_valid_user;
 pub use accounts::{SessionInfo, MAX_USER_LEN};
 pub use flash::{Flash, Flashes, Level};
 
-/// Whether `key` is one of the data keys the library keeps for its own
-/// features (flash messages): [`Session::insert`] refuses it and
-/// [`Session::keys`] does not list it.
+/// The data keys the session keeps for its own features (flash messages,
+/// the CSRF secret): handlers cannot write them ([`Error::ReservedKey`]),
+/// [`Session::keys`] does not list them and [`Session::is_empty`] does not
+/// count them.
+pub(crate) const INTERNAL_KEYS: &[&str] = &[flash::KEY, csrf::CSRF_KEY];
+
+/// Whether `key` is one of the [`INTERNAL_KEYS`].
 pub(crate) fn is_internal(key: &str) -> bool {
-    key == flash::KEY
+    INTERNAL_KEYS.contains(&key)
 }
 
 /// What loading found, after the application's check.
@@ -261,8 +266,10 @@ impl Session {
     /// the session cookie's format keeps for itself: with
     /// [`StarletteCookie`](crate::StarletteCookie), `_session_user`
     /// ([`STARLETTE_USER_KEY`](crate::codec::STARLETTE_USER_KEY)), which
-    /// carries the user binding (use [`set_user`](Session::set_user)), and
-    /// `@flash`, which holds the flash messages (use [`flash`](Session::flash)).
+    /// carries the user binding (use [`set_user`](Session::set_user)); and
+    /// the keys the session keeps for its own features: `@flash`, its flash
+    /// messages (use [`flash`](Session::flash)), and `@csrf`, its CSRF
+    /// secret ([`csrf_token`](Session::csrf_token)).
     /// [`insert`](Session::insert) refuses the same names. Nothing is
     /// written then.
     ///

@@ -357,3 +357,46 @@ async fn idle_and_absolute_timeouts_end_a_token_session() {
         "idle"
     );
 }
+
+/// A token header cannot be forged by another site: the CSRF layer lets a
+/// header session's post through, and still checks the cookie's.
+#[tokio::test]
+async fn the_csrf_layer_checks_cookie_sessions_only() {
+    use axum::routing::post;
+    let app = Router::new()
+        .route(
+            "/login",
+            get(|session: Session| async move {
+                session.insert("user", "hong").await?;
+                Ok::<_, Error>("in")
+            }),
+        )
+        .route("/transfer", post(|| async { "Transferred" }))
+        .layer(session_core::CsrfLayer::new())
+        .layer(SessionLayer::new(MemoryStore::new(), key(1)).with_config(both_config()));
+    let post = |headers: Vec<(HeaderName, String)>| {
+        let app = app.clone();
+        async move {
+            let mut request = Request::post("/transfer");
+            for (name, value) in headers {
+                request = request.header(name, value);
+            }
+            app.oneshot(request.body(Body::empty()).unwrap())
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    let token = token_header(&send(&app, "/login", &[(AUTHORIZATION, "Bearer")]).await)
+        .unwrap()
+        .to_owned();
+    assert_eq!(post(vec![bearer(&token)]).await, StatusCode::OK);
+    let cookie = send(&app, "/login", &[]).await.headers()[SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(post(vec![(COOKIE, cookie)]).await, StatusCode::FORBIDDEN);
+}

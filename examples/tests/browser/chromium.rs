@@ -263,6 +263,13 @@ impl Browser {
         bounded(&format!("navigating to {url}"), STEP, self.client.goto(url)).await;
     }
 
+    /// Clicks the element `css` selects (a form's submit button, say).
+    pub async fn click(&self, css: &str) {
+        let locator = fantoccini::Locator::Css(css);
+        let element = bounded(&format!("finding {css}"), STEP, self.client.find(locator)).await;
+        bounded(&format!("clicking {css}"), STEP, element.click()).await;
+    }
+
     /// `document.body.innerText` of the current page.
     pub async fn text(&self) -> String {
         let value = bounded(

@@ -91,8 +91,10 @@ impl Session {
         .await
     }
 
-    /// Whether the session holds no key. Pending flash messages
-    /// ([`Session::flash`]) are no key: they keep the session, not this.
+    /// Whether the session holds no key. What the session keeps for its
+    /// own features (pending flash messages, [`Session::flash`]; the CSRF
+    /// secret, [`Session::csrf_token`]) is no key: it keeps the session
+    /// alive, but not this from being `true`.
     ///
     /// ```
     /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
@@ -104,7 +106,8 @@ impl Session {
             .await
     }
 
-    /// The keys the session holds (not the one keeping its flash messages).
+    /// The keys the session holds (not the ones it keeps for its own
+    /// features: its flash messages and its CSRF secret).
     ///
     /// ```
     /// # async fn demo(session: session_core::Session) -> Result<(), session_core::Error> {
@@ -125,7 +128,9 @@ impl Session {
     /// Gives the session a fresh id after the handler, keeping the data and
     /// the expiry policy, and deletes the old id. Call it at login and at
     /// every privilege change: it defeats session fixation. (For
-    /// client-side sessions it re-issues the cookie.)
+    /// client-side sessions it re-issues the cookie.) It also drops the
+    /// session's CSRF secret: tokens from before no longer verify, and the
+    /// next [`csrf_token`](Session::csrf_token) makes a new one.
     ///
     /// If another request ends the session meanwhile (a logout in another
     /// tab), the move does not happen: the logout wins, nothing is stored
@@ -142,6 +147,7 @@ impl Session {
             if let Life::Live(stored) = state.life {
                 state.life = Life::Cycling(stored);
             }
+            super::csrf::forget_secret(&mut state.body);
         })
         .await
     }
