@@ -11,6 +11,7 @@ const BUDGETS: &[(&str, usize)] = &[
     ("hyper-counter", 80),
     ("axum-settings", 100),
     ("axum-login", 100),
+    ("axum-login-bridge", 130),
     ("axum-big", 100),
     ("axum-db", 100),
     ("axum-redis", 100),
@@ -25,7 +26,13 @@ const BUDGETS: &[(&str, usize)] = &[
 const NOT_LESSONS: &[&str] = &["serve", "keygen"];
 
 /// The environment variables a lesson may read.
-const LESSON_VARIABLES: &[&str] = &["PORT", "SESSION_SECRET", "DATABASE_URL", "REDIS_URL"];
+const LESSON_VARIABLES: &[&str] = &[
+    "PORT",
+    "SESSION_SECRET",
+    "SESSION_STORE",
+    "DATABASE_URL",
+    "REDIS_URL",
+];
 
 fn bin_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src/bin")
