@@ -65,6 +65,17 @@
 //! written through this adapter) loads as a decoding error, never as
 //! someone else's data.
 //!
+//!
+//! # What stays tower-sessions'
+//!
+//! The cookie, the layer and their rules are tower-sessions': its cookie
+//! carries the bare id unless you use its `with_signed` or `with_private`,
+//! and `save` writes the whole record, so the last writer wins and a save
+//! that arrives after a logout writes the session back (as with
+//! tower-sessions' own stores). Signed ids on every cookie, change sets,
+//! "logout wins" and the user index are what
+//! [`SessionLayer`](session_core::SessionLayer) gives instead.
+//!
 //! [tower-sessions]: https://docs.rs/tower-sessions
 //! [axum-login]: https://docs.rs/axum-login
 #![forbid(unsafe_code)]
@@ -411,3 +422,8 @@ mod v0_15 {
     use tower_sessions_core_0_15 as tower;
     tower_impls!();
 }
+
+/// The README's example, compiled as a doc test so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
