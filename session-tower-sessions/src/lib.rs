@@ -79,7 +79,7 @@
 //! [tower-sessions]: https://docs.rs/tower-sessions
 //! [axum-login]: https://docs.rs/axum-login
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(not(any(
