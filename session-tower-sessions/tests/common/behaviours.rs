@@ -50,7 +50,9 @@ async fn load<S: SessionStore>(store: &TowerStore<S>, id: &Id) -> Option<Record>
 
 /// Create, load, save, delete; the store sees only the digest of the id.
 pub async fn create_load_save_delete<S: SessionStore>(store: TowerStore<S>) {
-    let mut rec = record(json!({ "user": "ferris", "n": 1 }));
+    // A key our stores reserve (`@session/…`) is plain data here: the data
+    // is kept whole under one key of ours.
+    let mut rec = record(json!({ "user": "ferris", "n": 1, "@session/user": "mallory" }));
     let id = rec.id;
     store.create(&mut rec).await.expect("create");
     assert_eq!(rec.id, id, "a free id is kept");
@@ -113,10 +115,10 @@ pub async fn save_of_missing_id_creates<S: SessionStore>(store: TowerStore<S>) {
 /// and a save with an expiry in the past ends the session.
 pub async fn expired_record_loads_as_none<S: SessionStore>(store: TowerStore<S>) {
     let mut short = record(json!({ "n": 1 }));
-    short.expiry_date = OffsetDateTime::now_utc() + Duration::milliseconds(700);
+    short.expiry_date = OffsetDateTime::now_utc() + Duration::milliseconds(1_500);
     store.create(&mut short).await.expect("create");
     assert!(load(&store, &short.id).await.is_some(), "live before its expiry");
-    tokio::time::sleep(std::time::Duration::from_millis(1_000)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2_000)).await;
     assert!(load(&store, &short.id).await.is_none(), "expired");
 
     let mut ended = record(json!({ "n": 1 }));
@@ -142,11 +144,11 @@ pub async fn create_on_a_taken_id_picks_a_fresh_one<S: SessionStore>(store: Towe
 /// `delete_expired` runs the store's cleanup and keeps live sessions.
 pub async fn delete_expired_keeps_live_sessions<S: SessionStore>(store: TowerStore<S>) {
     let mut short = record(json!({ "n": 1 }));
-    short.expiry_date = OffsetDateTime::now_utc() + Duration::milliseconds(500);
+    short.expiry_date = OffsetDateTime::now_utc() + Duration::milliseconds(1_000);
     store.create(&mut short).await.expect("create");
     let mut live = record(json!({ "n": 2 }));
     store.create(&mut live).await.expect("create");
-    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
 
     store.delete_expired().await.expect("delete_expired");
     assert!(load(&store, &short.id).await.is_none());
