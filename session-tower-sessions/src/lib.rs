@@ -424,6 +424,6 @@ mod v0_15 {
 }
 
 /// The README's example, compiled as a doc test so it stays true.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "tower-sessions-core-0-14"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
