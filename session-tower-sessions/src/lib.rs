@@ -111,7 +111,11 @@ pub use tower_sessions_core_0_15;
 /// ```
 /// use session_core::store::{Id, SessionStore};
 /// use session_store_memory::MemoryStore;
-/// use session_tower_sessions::{tower_sessions_core_0_14 as tower, TowerStore, DATA_KEY};
+/// use session_tower_sessions::{TowerStore, DATA_KEY};
+/// # #[cfg(feature = "tower-sessions-core-0-14")]
+/// use session_tower_sessions::tower_sessions_core_0_14 as tower;
+/// # #[cfg(not(feature = "tower-sessions-core-0-14"))]
+/// # use session_tower_sessions::tower_sessions_core_0_15 as tower;
 /// use tower::session::{Id as TowerId, Record};
 /// use tower::SessionStore as _;
 ///
@@ -151,7 +155,11 @@ const SAVE_ATTEMPTS: usize = 8;
 /// use std::sync::Arc;
 /// use session_core::store::SessionStore;
 /// use session_store_memory::MemoryStore;
-/// use session_tower_sessions::{tower_sessions_core_0_14 as tower, TowerStore};
+/// use session_tower_sessions::TowerStore;
+/// # #[cfg(feature = "tower-sessions-core-0-14")]
+/// use session_tower_sessions::tower_sessions_core_0_14 as tower;
+/// # #[cfg(not(feature = "tower-sessions-core-0-14"))]
+/// # use session_tower_sessions::tower_sessions_core_0_15 as tower;
 /// use tower::session::{Id, Record};
 /// use tower::{ExpiredDeletion as _, SessionStore as _};
 ///
