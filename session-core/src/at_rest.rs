@@ -599,6 +599,11 @@ impl<S: SessionStore> SessionStore for Encrypted<S> {
         capabilities.cleanup = inner.cleanup.map(|_| self as &dyn ExpiredCleanup);
         capabilities
     }
+
+    /// The wrapped store's kind: sealing changes what it holds, not where.
+    fn kind(&self) -> &'static str {
+        self.store.kind()
+    }
 }
 
 /// Seals `record` and moves the session with the wrapped store's own

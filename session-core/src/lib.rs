@@ -69,6 +69,8 @@
 //!
 //! - `axum`: `Session` as an axum extractor and `IntoResponse` for [`Error`].
 //! - `conformance`: the store conformance suite, for store crates' tests.
+//! - `metrics`: counters, gauges and a histogram of sessions through the
+//!   `metrics` facade; the names are in [`metrics`].
 //!
 //! session-core turns on two `serde_json` features, and cargo turns them on
 //! for every crate of the application that uses `serde_json`:
@@ -106,6 +108,7 @@ mod key;
 mod layer;
 mod life;
 mod lock;
+pub mod metrics;
 mod service;
 mod session;
 mod storage;

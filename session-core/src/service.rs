@@ -103,6 +103,7 @@ where
                     outcome.apply(response.headers_mut(), &session.0.shared.config.transport)
                 }
                 Ok(_) => {
+                    crate::metrics::refused(crate::metrics::Refusal::LeaseTimeout);
                     tracing::error!(
                         status = 503,
                         "the session stayed busy longer than the store waits; answering with an error"
@@ -145,7 +146,10 @@ async fn finish(session: &Session) -> Result<Outcome, Error> {
     let mut state = std::mem::replace(&mut *inner.state.lock(), State::new(Life::Unread));
     let vary = state.body.accessed;
     let write = decide(&state, resign, &shared.config, session.now());
-    let send = shared.storage.write(session, write, &mut state).await?;
+    let life = state.life;
+    let written = shared.storage.write(session, write, &mut state).await;
+    crate::metrics::written(&shared.storage, life, write, &written);
+    let send = written?;
     Ok(Outcome {
         send,
         vary,

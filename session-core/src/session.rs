@@ -164,6 +164,7 @@ impl Session {
                 user,
             })) => {
                 state.life = Life::Live(stored);
+                crate::metrics::loaded();
                 state.body.data = data;
                 state.body.expiry = expiry;
                 state.body.user = user;
@@ -171,6 +172,7 @@ impl Session {
             Ok(Checked::Live(Found::Stale)) => state.life = Life::Gone { revoked: false },
             Ok(Checked::Revoked) => {
                 tracing::debug!("session ended by the application's check");
+                crate::metrics::ended(crate::metrics::Cause::Revoked, 1);
                 state.life = Life::Gone { revoked: true };
             }
         }

@@ -182,9 +182,9 @@ fn removal(session: &Session) -> HeaderValue {
 
 impl InStore {
     /// The store itself, called through `dyn` (not through the `Arc`'s own
-    /// forwarding impl, one hop more).
-    fn store(&self) -> &dyn SessionStore {
-        &*self.store
+    /// forwarding impl, one hop more), measured (feature `metrics`).
+    fn store(&self) -> crate::metrics::Measured<'_> {
+        crate::metrics::Measured(&*self.store)
     }
 
     fn read<'h>(&self, mut tokens: impl Iterator<Item = &'h str>) -> Incoming {
@@ -234,6 +234,7 @@ impl InStore {
             }
             _ => {
                 tracing::debug!(session = %id, "session cookie names no live session");
+                crate::metrics::ended(crate::metrics::Cause::Expiry, 1);
                 Ok(Found::Stale)
             }
         }
@@ -303,7 +304,7 @@ impl InStore {
                 let stored = session.stored_id(&old);
                 for _ in 0..CREATE_ATTEMPTS {
                     let (new_id, record, announced) = fresh_record(shared, state, now);
-                    match crate::store::cycle(self.store(), &stored, &record).await? {
+                    match self.store().cycle(&stored, &record).await? {
                         Cycled::Moved => {
                             tracing::debug!(old = %old, new = %new_id, "session id cycled");
                             return cookie_for(&new_id, expiry).map(Some);

@@ -168,7 +168,19 @@ impl MemoryStore {
     fn count_evicted(&self, entry: &Entry, now: i64) {
         if entry.is_live(now) {
             self.inner.evicted.fetch_add(1, Ordering::Relaxed);
+            #[cfg(feature = "metrics")]
+            metrics::counter!("session_ended_total", "cause" => "evicted").increment(1);
         }
+    }
+
+    /// Sets the `session_memory_sessions` gauge (feature `metrics`) to the
+    /// places held: the sessions in the shards, expired ones not yet swept
+    /// included, and creates on their way in.
+    #[inline]
+    pub(crate) fn report_size(&self) {
+        #[cfg(feature = "metrics")]
+        metrics::gauge!("session_memory_sessions")
+            .set(self.inner.books.held.load(Ordering::Relaxed) as f64);
     }
 }
 
@@ -177,11 +189,13 @@ impl MemoryStore {
 impl ExpiredCleanup for MemoryStore {
     async fn delete_expired(&self) -> Result<u64, StoreError> {
         let now = self.now();
-        Ok(self
+        let swept = self
             .inner
             .shards
             .iter()
             .map(|shard| shard.write().sweep(now, &self.inner.books))
-            .sum())
+            .sum();
+        self.report_size();
+        Ok(swept)
     }
 }

@@ -298,6 +298,8 @@ impl SessionStore for MemoryStore {
             books.users.add(user, record.id);
         }
         shard.attach(record.id, entry);
+        drop(shard);
+        self.report_size();
         Ok(Created::Inserted)
     }
 
@@ -345,6 +347,7 @@ impl SessionStore for MemoryStore {
 
     async fn delete(&self, id: &Id) -> Result<(), StoreError> {
         self.shard(id).write().remove(id, &self.inner.books);
+        self.report_size();
         Ok(())
     }
 
@@ -356,5 +359,9 @@ impl SessionStore for MemoryStore {
             .with_cycle(self)
             .with_users(self)
             .with_cleanup(self)
+    }
+
+    fn kind(&self) -> &'static str {
+        "memory"
     }
 }

@@ -458,10 +458,13 @@ impl LocalCache {
             if !matches!(inner.link, Link::Up(_)) {
                 return None;
             }
+            #[cfg(feature = "metrics")]
+            metrics::gauge!("session_redis_cache_entries").set(inner.slots.len() as f64);
             let hit = match inner.slots.get(key.as_bytes()) {
                 Some(Slot::Ready(record)) if record.expires_at > now => {
                     if self.mode == CacheMode::Pushed {
                         self.hits.fetch_add(1, Ordering::Relaxed);
+                        count_hit();
                         return Some(Ok(Some((**record).clone())));
                     }
                     Some(record.clone())
@@ -483,6 +486,7 @@ impl LocalCache {
             match self.fence(&mut line, cluster, key, &record).await {
                 Fence::Hit => {
                     self.hits.fetch_add(1, Ordering::Relaxed);
+                    count_hit();
                     return Some(Ok(Some((*record).clone())));
                 }
                 Fence::Read => {}
@@ -491,6 +495,8 @@ impl LocalCache {
         }
         let token = self.reserve(key, generation)?;
         self.misses.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        metrics::counter!("session_redis_cache_misses_total").increment(1);
         let mut cmd = redis::cmd("HGETALL");
         cmd.arg(key);
         let read = tokio::time::timeout(
@@ -670,6 +676,13 @@ impl LocalCache {
             },
         }
     }
+}
+
+/// Counts a read the cache answered (feature `metrics`).
+#[inline]
+fn count_hit() {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("session_redis_cache_hits_total").increment(1);
 }
 
 /// Drops the entries of some keys (or of a user's sessions) when made and

@@ -380,6 +380,11 @@
 //! `Pushed` can do is let one more read-only request through on another
 //! instance within that window.
 //!
+//! With the cargo feature `metrics`, the cache counts its answers in
+//! `session_redis_cache_hits_total` and `session_redis_cache_misses_total`
+//! and sets the gauge `session_redis_cache_entries` on each read, through
+//! the `metrics` facade (the table: `session_core::metrics`).
+//!
 //! ## Which mode
 //!
 //! **Use [`CacheMode::Fenced`] for anything authenticated** (a session

@@ -708,6 +708,10 @@ impl SessionStore for RedisStore {
             .with_leases(self)
             .with_cleanup(self)
     }
+
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
 }
 
 #[async_trait]

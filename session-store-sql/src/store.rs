@@ -515,6 +515,10 @@ impl SessionStore for SqlStore {
             .with_users(self)
             .with_cleanup(self)
     }
+
+    fn kind(&self) -> &'static str {
+        "sql"
+    }
 }
 
 #[async_trait]

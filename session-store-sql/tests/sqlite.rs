@@ -319,3 +319,14 @@ async fn debug_shows_the_database_and_table_only() {
     );
     assert!(!debug.contains("memory"), "{debug}");
 }
+
+/// The `store` label of the layer's store-time histogram (feature
+/// `metrics` of session-core): `sql`, also through the at-rest wrapper.
+#[tokio::test]
+async fn its_kind_is_sql() {
+    let store = Arc::new(memory_store().await);
+    assert_eq!(store.kind(), "sql");
+    let key = session_core::Key::from_bytes(&[5; 32]).unwrap();
+    let sealed = session_core::store::Encrypted::new(store, key);
+    assert_eq!(sealed.kind(), "sql");
+}

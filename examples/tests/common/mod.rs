@@ -99,6 +99,7 @@ const READ: &[&str] = &[
     "SESSION_SERIALIZE",
     "SESSION_TRANSPORT",
     "SESSION_CACHE",
+    "SESSION_METRICS",
     "DATABASE_URL",
     "REDIS_URL",
 ];

@@ -158,7 +158,9 @@ impl Session {
             return Ok(0);
         };
         let index = user_index(&*store, "delete_user")?;
-        Ok(index.delete_user(&user, current.as_ref()).await?)
+        let ended = index.delete_user(&user, current.as_ref()).await?;
+        crate::metrics::ended(crate::metrics::Cause::EndOthers, ended);
+        Ok(ended)
     }
 
     /// Ends every session of this session's user, this one included ("log
@@ -173,12 +175,15 @@ impl Session {
     /// # let _ = ended; Ok(()) }
     /// ```
     pub async fn end_all_sessions(&self) -> Result<u64, Error> {
-        let Some((store, _, user)) = self.account("delete_user").await? else {
+        let Some((store, current, user)) = self.account("delete_user").await? else {
             return Ok(0);
         };
         let ended = user_index(&*store, "delete_user")?
             .delete_user(&user, None)
             .await?;
+        // This one is counted as a logout when its destroy is written.
+        let others = ended.saturating_sub(u64::from(current.is_some()));
+        crate::metrics::ended(crate::metrics::Cause::EndOthers, others);
         self.destroy();
         Ok(ended)
     }
@@ -217,6 +222,8 @@ impl Session {
         }
         if Some(target.id) == current {
             self.destroy();
+        } else {
+            crate::metrics::ended(crate::metrics::Cause::EndOthers, 1);
         }
         Ok(true)
     }

@@ -28,9 +28,11 @@ impl InCookie {
         };
         let shared = &session.0.shared;
         let now = session.now();
+        let timer = crate::metrics::Timer::start();
         let decoded = candidates
             .iter()
             .find_map(|value| self.codec.decode(&shared.cookie_name, value));
+        timer.stop("load", "cookie");
         let Some(client) = decoded else {
             tracing::debug!("session cookie did not verify");
             return Ok(Found::Stale);
@@ -48,6 +50,7 @@ impl InCookie {
             || expires_at < now
         {
             tracing::debug!("session cookie expired");
+            crate::metrics::ended(crate::metrics::Cause::Expiry, 1);
             return Ok(Found::Stale);
         }
         Ok(Found::Live {
@@ -94,7 +97,9 @@ impl InCookie {
                     state.body.user.take(),
                     now,
                 );
+                let timer = crate::metrics::Timer::start();
                 let value = self.codec.encode(&shared.cookie_name, &client)?;
+                timer.stop(crate::metrics::cookie_operation(write), "cookie");
                 send(session, &value, expiry, now).map(Some)
             }
         }

@@ -59,4 +59,7 @@ impl<S: SessionStore + ?Sized> SessionStore for std::sync::Arc<S> {
     fn capabilities(&self) -> Capabilities<'_> {
         (**self).capabilities()
     }
+    fn kind(&self) -> &'static str {
+        (**self).kind()
+    }
 }

@@ -386,6 +386,23 @@ pub trait SessionStore: fmt::Debug + Send + Sync + 'static {
     fn capabilities(&self) -> Capabilities<'_> {
         Capabilities::none()
     }
+
+    /// A short, fixed name for what kind of store this is, the `store`
+    /// label of the [`session_store_duration_seconds`](crate::metrics)
+    /// histogram (feature `metrics`): the stores of this project answer
+    /// `"memory"`, `"redis"` and `"sql"`, and a wrapper such as
+    /// [`Encrypted`] answers what it wraps. The default is `"custom"`.
+    /// Keep it to a handful of values: each is a time series.
+    ///
+    /// ```
+    /// use session_core::store::SessionStore;
+    /// use session_store_memory::MemoryStore;
+    ///
+    /// assert_eq!(MemoryStore::new().kind(), "memory");
+    /// ```
+    fn kind(&self) -> &'static str {
+        "custom"
+    }
 }
 
 #[cfg(test)]

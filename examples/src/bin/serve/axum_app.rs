@@ -16,7 +16,7 @@ type Answer = Result<Json<Value>, Error>;
 
 /// The app of `scenario`, wrapped in `layer`.
 pub fn app(scenario: Scenario, layer: SessionLayer, versions: Accounts) -> Router {
-    match scenario {
+    let app = match scenario {
         Scenario::Counter | Scenario::Settings => Router::new()
             .route(
                 "/",
@@ -70,7 +70,24 @@ pub fn app(scenario: Scenario, layer: SessionLayer, versions: Accounts) -> Route
                 get(|session: Session| async move { flash::save(&session).await.map(Json) }),
             )
             .layer(layer),
+    };
+    // Outside the session layer (routes added after it are not wrapped).
+    match crate::metrics::render() {
+        Some(_) => app.route("/metrics", get(metrics_route)),
+        None => app,
     }
+}
+
+/// `GET /metrics` (`SESSION_METRICS=1`).
+async fn metrics_route() -> ([(axum::http::header::HeaderName, &'static str); 1], String) {
+    let text = crate::metrics::render().unwrap_or_default();
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            crate::metrics::CONTENT_TYPE,
+        )],
+        text,
+    )
 }
 
 /// `GET /login/{username}/` of the login scenario.

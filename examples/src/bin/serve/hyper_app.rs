@@ -70,6 +70,12 @@ async fn handle(
         let body = json!({ "error": err.to_string() });
         return Ok(json_response(StatusCode::INTERNAL_SERVER_ERROR, &body));
     };
+    if let (Some(text), "/metrics") = (crate::metrics::render(), request.uri().path()) {
+        let mut response = Response::new(Full::new(Bytes::from(text)));
+        let content_type = HeaderValue::from_static(crate::metrics::CONTENT_TYPE);
+        response.headers_mut().insert(CONTENT_TYPE, content_type);
+        return Ok(response);
+    }
     if request.method() != Method::GET {
         let body = json!({ "detail": "Method Not Allowed" });
         return Ok(json_response(StatusCode::METHOD_NOT_ALLOWED, &body));

@@ -20,6 +20,7 @@
 //! | `SESSION_TRANSPORT` | `cookie` (default); `header`: the token in `Authorization: Bearer …`, a new one sent back in `Session-Token` (empty at logout), never a cookie; `both`: the header when a request sends one, the cookie otherwise |
 //! | `SESSION_SERIALIZE` | `1`: the requests of one session take turns (with Redis, across every instance sharing it); `0`: they do not. Default: on for `counter`, `settings` and `flash`, off for `login` and `big` |
 //! | `SESSION_CACHE` | Redis: `1`, a local cache Redis keeps coherent; `fenced`, the same with every cached read checked with Redis first |
+//! | `SESSION_METRICS` | `1`: the session metrics (`session_core::metrics`: counters of created, loaded, saved, ended … sessions, store call times) in Prometheus' text format at `GET /metrics`; `0` (default): none |
 //! | `ADDR` / `PORT` | where to listen: `ADDR` as `host:port`, or `PORT` on 127.0.0.1; default `127.0.0.1:8000` |
 //!
 //! With `login` on a cookie store, `/sessions/` lists nothing and the two
@@ -31,6 +32,7 @@
 
 mod axum_app;
 mod hyper_app;
+mod metrics;
 mod scenarios;
 mod stores;
 
@@ -95,6 +97,7 @@ async fn run() -> Result<(), Failure> {
             )))
         }
     };
+    metrics::install(switch("SESSION_METRICS")?.unwrap_or(false)).map_err(Failure::Start)?;
     let store = env_or("SESSION_STORE", "memory");
     let revoke = scenario == Scenario::Login;
     let (layer, versions) = stores::session_layer(&store, revoke)
