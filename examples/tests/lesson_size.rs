@@ -15,7 +15,7 @@ const BUDGETS: &[(&str, usize)] = &[
     ("hyper-counter", 80),
     ("axum-settings", 100),
     ("axum-login", 100),
-    ("axum-login-bridge", 130),
+    ("axum-login-bridge", 100),
     ("axum-big", 100),
     ("axum-db", 100),
     ("axum-redis", 100),

@@ -1,9 +1,7 @@
-//! Keep axum-login, switch the store: axum-login's login app (users, password hashes, a login form,
-//! a protected page) on one of our stores through `TowerStore`: only the store lines differ.
-//! `SESSION_STORE`: `memory` (the default), `sqlite://…`, `postgres://…` or `redis://…`. Try
-//! `curl -i -d 'username=ferris&password=hunter42' localhost:8000/login` (303 to /protected). Needs:
+//! Keep axum-login, switch the store: axum-login's login app; only `store` (through `TowerStore`)
+//! is ours. `SESSION_STORE`: `memory` (default), `sqlite://…`, `postgres://…`, `redis://…`.
 //! ```toml
-//! session-tower-sessions = { version = "0.1", features = ["deletion-task"] } # tower-sessions 0.14
+//! session-tower-sessions = "0.1" # tower-sessions 0.14, as axum-login 0.18
 //! session-core = "0.1"
 //! session-store-memory = "0.1"
 //! session-store-redis = "0.1"
@@ -15,107 +13,80 @@
 //! tokio = { version = "1", features = ["rt-multi-thread", "macros", "net"] }
 //! ```
 #![forbid(unsafe_code)]
-
-use std::{collections::HashMap, sync::Arc};
-
-use axum::response::{Html, Redirect};
-use axum::{http::StatusCode, routing::get, Form, Router};
-use axum_login::tower_sessions::{ExpiredDeletion, Expiry, SessionManagerLayer};
+use axum::{http::StatusCode, response::Html, response::Redirect, routing::get, Form, Router};
+use axum_login::tower_sessions::SessionManagerLayer;
 use axum_login::{AuthManagerLayerBuilder, AuthSession, AuthUser, AuthnBackend, UserId};
 use password_auth::{generate_hash, verify_password};
 use serde::Deserialize;
-use session_core::{store::SessionStore, time::Duration};
+use session_core::store::SessionStore;
+use session_store_redis::RedisStore;
 use session_tower_sessions::TowerStore;
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 #[derive(Clone, Debug)]
-struct User {
-    name: String,
-    hash: String, // the password's hash: passwords are not kept
-}
-
+struct User(String, String); // the name, and the password's hash: passwords are not kept
 impl AuthUser for User {
     type Id = String;
     fn id(&self) -> String {
-        self.name.clone()
+        self.0.clone()
     }
     fn session_auth_hash(&self) -> &[u8] {
-        self.hash.as_bytes() // a new password ends every session of the old one
+        self.1.as_bytes() // a new password ends every session of the old one
     }
 }
-
 #[derive(Deserialize)]
 struct Credentials {
     username: String,
     password: String,
 }
-
 #[derive(Clone)]
 struct Backend(Arc<HashMap<String, User>>); // name to user
-type Auth = AuthSession<Backend>;
-
 impl AuthnBackend for Backend {
     type User = User;
     type Credentials = Credentials;
     type Error = tokio::task::JoinError;
-
     async fn authenticate(&self, creds: Credentials) -> Result<Option<User>, Self::Error> {
         let user = self.0.get(&creds.username).cloned();
-        let check = move || user.filter(|user| verify_password(creds.password, &user.hash).is_ok());
+        let check = move || user.filter(|user| verify_password(creds.password, &user.1).is_ok());
         tokio::task::spawn_blocking(check).await // slow on purpose: off the async threads
     }
-
     async fn get_user(&self, name: &UserId<Self>) -> Result<Option<User>, Self::Error> {
         Ok(self.0.get(name).cloned())
     }
 }
-
 const FORM: &str = r#"<form method="post"><input name="username"><input name="password" type="password"><button>Log in</button></form>"#;
 const INTERNAL: StatusCode = StatusCode::INTERNAL_SERVER_ERROR;
-
+type Auth = AuthSession<Backend>;
 async fn login(mut auth: Auth, Form(creds): Form<Credentials>) -> Result<Redirect, StatusCode> {
     let user = auth.authenticate(creds).await.map_err(|_| INTERNAL)?;
     let user = user.ok_or(StatusCode::UNAUTHORIZED)?; // unknown user or wrong password
     auth.login(&user).await.map_err(|_| INTERNAL)?; // a fresh session id, bound to the user
     Ok(Redirect::to("/protected"))
 }
-
 async fn protected(auth: Auth) -> Result<String, StatusCode> {
     let user = auth.user.ok_or(StatusCode::UNAUTHORIZED)?;
-    Ok(format!("Logged in as {}", user.name))
+    Ok(format!("Logged in as {}", user.0))
 }
-
 async fn logout(mut auth: Auth) -> Result<Redirect, StatusCode> {
     auth.logout().await.map_err(|_| INTERNAL)?; // the session is deleted from the store
     Ok(Redirect::to("/login"))
 }
 
-/// The one part that is ours: any of our stores, from `SESSION_STORE`.
-async fn our_store() -> Result<Arc<dyn SessionStore>, Box<dyn std::error::Error>> {
-    let url = std::env::var("SESSION_STORE").unwrap_or_else(|_| "memory".into());
-    Ok(match url.split(':').next() {
-        Some("memory") => Arc::new(session_store_memory::MemoryStore::new()),
-        Some("redis") => Arc::new(session_store_redis::RedisStore::connect(&url).await?),
-        _ => {
-            let store = session_store_sql::SqlStore::connect(&url).await?;
-            store.migrate().await?;
-            Arc::new(store)
-        }
-    })
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut users = HashMap::new();
-    for (name, password) in [("ferris", "hunter42"), ("hong", "aaa@aaa.com")] {
-        let (name, hash) = (name.to_owned(), generate_hash(password));
-        users.insert(name.clone(), User { name, hash });
-    }
-    let session_store = TowerStore::new(our_store().await?); // where axum-login names its store
-    let hour = std::time::Duration::from_secs(3600); // the store's own cleanup, hourly:
-    tokio::spawn(session_store.clone().continuously_delete_expired(hour));
-    let session_layer = SessionManagerLayer::new(session_store)
-        .with_secure(false) // plain http, for development
-        .with_expiry(Expiry::OnInactivity(Duration::days(1)));
+    let user = |n: &str, password| (n.to_owned(), User(n.to_owned(), generate_hash(password)));
+    let users = HashMap::from([user("ferris", "hunter42"), user("hong", "aaa@aaa.com")]);
+    let store: Arc<dyn SessionStore> = match std::env::var("SESSION_STORE").as_deref() {
+        Err(_) | Ok("memory") => Arc::new(session_store_memory::MemoryStore::new()),
+        Ok(url) if url.starts_with("redis") => Arc::new(RedisStore::connect(url).await?),
+        Ok(url) => {
+            let sql = session_store_sql::SqlStore::connect(url).await?;
+            sql.migrate().await?; // creates the `sessions` table if needed
+            drop(sql.spawn_cleanup(Duration::from_secs(600))); // deletes expired rows
+            Arc::new(sql)
+        }
+    };
+    let session_layer = SessionManagerLayer::new(TowerStore::new(store)).with_secure(false);
     let app = Router::new()
         .route("/protected", get(protected))
         .route("/login", get(|| async { Html(FORM) }).post(login))
