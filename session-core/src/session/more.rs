@@ -247,8 +247,8 @@ impl Session {
     }
 
     /// The size in bytes (name + value) of the session cookie this session
-    /// would be sent as now. Compare it with
-    /// [`MAX_COOKIE_SIZE`], or call
+    /// would be sent as now (on the token header transport, the token's
+    /// length). Compare it with [`MAX_COOKIE_SIZE`], or call
     /// [`check_size`](Session::check_size).
     ///
     /// ```
@@ -258,8 +258,7 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn encoded_len(&self) -> Result<usize, Error> {
-        self.load().await?;
-        self.0.shared.storage.encoded_len(self)
+        Ok(self.sized().await?.0)
     }
 
     /// `Err(Error::TooLarge)` if the session no longer fits in a cookie
@@ -273,12 +272,18 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn check_size(&self) -> Result<(), Error> {
-        let value_len = self.encoded_len().await? - self.0.shared.cookie_name.len();
-        let (size, limit) = self.token_size(value_len);
+        let (size, limit) = self.sized().await?;
         if size > limit {
             return Err(Error::TooLarge { size, limit });
         }
         Ok(())
+    }
+
+    /// Loads (once), then the size the session's token counts for now and
+    /// the most it may be ([`token_size`](Session::token_size)).
+    async fn sized(&self) -> Result<(usize, usize), Error> {
+        self.load().await?;
+        Ok(self.token_size(self.0.shared.storage.token_len(self)?))
     }
 
     /// The size a token of `value_len` bytes counts for on this request's

@@ -24,18 +24,18 @@ impl fmt::Debug for SignedValue {
 }
 
 impl Storage {
-    /// The size in bytes (name + value) of the cookie the session would be
-    /// sent as now.
-    pub(crate) fn encoded_len(&self, session: &Session) -> Result<usize, Error> {
-        let shared = &session.0.shared;
-        let value_len = match self {
+    /// The length in bytes of the token (the cookie's value) the session
+    /// would be sent as now.
+    pub(crate) fn token_len(&self, session: &Session) -> Result<usize, Error> {
+        Ok(match self {
             Storage::Store(_) => SignedId::ENCODED_LEN,
             Storage::Cookie(c) => {
                 let client = session.client_session(session.now());
-                c.codec.encode(&shared.cookie_name, &client)?.len()
+                c.codec
+                    .encode(&session.0.shared.cookie_name, &client)?
+                    .len()
             }
-        };
-        Ok(shared.cookie_name.len() + value_len)
+        })
     }
 
     /// The store, for the account methods; `None` for data cookies.
