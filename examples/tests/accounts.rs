@@ -39,17 +39,7 @@ const DATA_KEY: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f000112233445566778899aabb
 /// The profile's e-mail: it must not be readable in a store.
 const EMAIL: &str = "aaa@aaa.com";
 
-fn server_url(var: &str) -> String {
-    match std::env::var(var) {
-        Ok(url) if !url.trim().is_empty() => url,
-        _ => panic!(
-            "{var} is not set. Run `scripts/test` (it starts throwaway Redis, PostgreSQL and \
-             MariaDB servers), or set REDIS_URL=redis://127.0.0.1:6379, \
-             DATABASE_URL=postgres://postgres@127.0.0.1:5432/test and \
-             MYSQL_URL=mysql://root@127.0.0.1:3306/test to test against servers you run"
-        ),
-    }
-}
+use common::server_url;
 
 /// A user name no other test, nor an earlier run, uses: tests on one
 /// database or Redis run at the same time, and "log out everywhere" means

@@ -19,15 +19,7 @@ const HYPER_API: &str = env!("CARGO_BIN_EXE_hyper-api");
 /// A second key, for rotation.
 const NEW_SECRET: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
 
-fn url(var: &str) -> String {
-    match std::env::var(var) {
-        Ok(url) if !url.trim().is_empty() => url,
-        _ => panic!(
-            "{var} is not set. Run `scripts/test` (it starts throwaway servers and sets \
-             DATABASE_URL and REDIS_URL)"
-        ),
-    }
-}
+use common::server_url as url;
 
 /// A client like curl: no cookie jar, so a cookie would not help it.
 fn curl() -> Client {

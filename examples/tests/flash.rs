@@ -12,15 +12,7 @@ use serde_json::json;
 
 const AXUM_FLASH: &str = env!("CARGO_BIN_EXE_axum-flash");
 
-fn url(var: &str) -> String {
-    match std::env::var(var) {
-        Ok(url) if !url.trim().is_empty() => url,
-        _ => panic!(
-            "{var} is not set. Run `scripts/test` (it starts throwaway servers and sets \
-             DATABASE_URL, MYSQL_URL, REDIS_URL and REDIS_CLUSTER_URLS)"
-        ),
-    }
-}
+use common::server_url as url;
 
 #[tokio::test]
 async fn the_lesson_shows_a_saved_message_once() {

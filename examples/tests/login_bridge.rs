@@ -11,17 +11,7 @@ use reqwest::{header, redirect, Client, StatusCode};
 const BRIDGE: &str = env!("CARGO_BIN_EXE_axum-login-bridge");
 
 /// The URL in `var`, or a failure that says how to get one.
-fn url(var: &str) -> String {
-    match std::env::var(var) {
-        Ok(url) if !url.trim().is_empty() => url,
-        _ => panic!(
-            "{var} is not set. Run `scripts/test` (it starts throwaway Redis and PostgreSQL \
-             servers and sets REDIS_URL and DATABASE_URL), or set \
-             DATABASE_URL=postgres://postgres@127.0.0.1:5432/test and \
-             REDIS_URL=redis://127.0.0.1:6379 to test against servers you run"
-        ),
-    }
-}
+use common::server_url as url;
 
 /// A browser with its own cookie jar that shows redirects instead of
 /// following them.

@@ -12,16 +12,7 @@ use serde_json::json;
 const AXUM_DB: &str = env!("CARGO_BIN_EXE_axum-db");
 const HYPER_DB: &str = env!("CARGO_BIN_EXE_hyper-db");
 
-fn url(var: &str) -> String {
-    match std::env::var(var) {
-        Ok(url) if !url.trim().is_empty() => url,
-        _ => panic!(
-            "{var} is not set. Run `scripts/test` (it starts throwaway PostgreSQL and MariaDB \
-             servers), or set DATABASE_URL=postgres://postgres@127.0.0.1:5432/test and \
-             MYSQL_URL=mysql://root@127.0.0.1:3306/test to test against servers you run"
-        ),
-    }
-}
+use common::server_url as url;
 
 fn sqlite_url(dir: &tempfile::TempDir) -> String {
     format!("sqlite://{}", dir.path().join("sessions.db").display())

@@ -154,6 +154,22 @@ pub fn run_to_exit(bin: &str, envs: &[(&str, &str)]) -> std::process::Output {
     child.wait_with_output().expect("output")
 }
 
+/// The server URL in the environment variable `var` (`DATABASE_URL`,
+/// `MYSQL_URL`, `REDIS_URL`), which `scripts/test` sets to throwaway
+/// servers it starts; a missing one fails the test, saying so.
+pub fn server_url(var: &str) -> String {
+    match std::env::var(var) {
+        Ok(url) if !url.trim().is_empty() => url,
+        _ => panic!(
+            "{var} is not set. Run `scripts/test` (it starts throwaway Redis, PostgreSQL and \
+             MariaDB servers and sets REDIS_URL, DATABASE_URL and MYSQL_URL), or set \
+             DATABASE_URL=postgres://postgres@127.0.0.1:5432/test, \
+             MYSQL_URL=mysql://root@127.0.0.1:3306/test and REDIS_URL=redis://127.0.0.1:6379 \
+             to test against servers you run"
+        ),
+    }
+}
+
 /// A fresh "browser": an HTTP client with its own cookie jar.
 pub fn browser() -> reqwest::Client {
     reqwest::Client::builder()
