@@ -22,7 +22,7 @@ fn env(name: &str) -> String {
 }
 
 /// A live session holding the counter.
-async fn seeded(store: &dyn SessionStore) -> Id {
+async fn seeded(store: &impl SessionStore) -> Id {
     let now = OffsetDateTime::now_utc();
     let mut record = Record::new(Id::random(), now, now + Duration::hours(1));
     record.data.insert("user_count".into(), json!(0));
@@ -31,7 +31,7 @@ async fn seeded(store: &dyn SessionStore) -> Id {
 }
 
 /// One counter request's store work through our store.
-async fn load_save(store: &dyn SessionStore, id: &Id) {
+async fn load_save(store: &impl SessionStore, id: &Id) {
     let record = store.load(id).await.unwrap().unwrap();
     let n = record.data["user_count"].as_u64().unwrap();
     let mut changes = ChangeSet::new(OffsetDateTime::now_utc() + Duration::hours(1));

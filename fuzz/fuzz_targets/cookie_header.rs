@@ -99,7 +99,7 @@ fn setups() -> &'static [Setup] {
         let store = MemoryStore::new().with_clock(clock);
         vec![
             setup(
-                SessionLayer::new(store, keys.clone()).with_config(config.clone()),
+                SessionLayer::new(session_core::store::AnyStore::new(store), keys.clone()).with_config(config.clone()),
                 false,
             ),
             setup(

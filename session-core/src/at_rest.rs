@@ -566,7 +566,6 @@ impl<S: SessionStore> Encrypted<S> {
     }
 }
 
-#[async_trait]
 impl<S: SessionStore> SessionStore for Encrypted<S> {
     async fn load(&self, id: &Id) -> Result<Option<Record>, StoreError> {
         self.load_verified(id).await

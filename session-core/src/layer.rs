@@ -8,8 +8,13 @@ use crate::check::{Check, SessionCheck};
 use crate::cookies::CookieWriter;
 use crate::lock::SessionLocks;
 use crate::storage::{InCookie, InStore, Storage};
-use crate::store::Encrypted;
-use crate::{ConfigError, DataCodec, Keys, SessionConfig, SessionService, SessionStore, SignedId};
+use time::OffsetDateTime;
+
+use crate::store::{AnyStore, Capabilities, Encrypted, StoreError};
+use crate::{
+    ChangeSet, ConfigError, Created, DataCodec, Id, Keys, Record, Saved, SessionConfig,
+    SessionService, SessionStore, SignedId,
+};
 
 /// What the layer, its services and every session of a request share.
 #[derive(Debug)]
@@ -65,12 +70,90 @@ impl Shared {
 ///     .with_config(SessionConfig::new().with_cookie_name("sid"));
 /// let app: Router = Router::new().route("/", get(handler)).layer(layer);
 /// ```
-#[derive(Clone, Debug)]
-pub struct SessionLayer {
+///
+/// The layer is generic over the store's type, so that the layer's calls
+/// to it box nothing; `SessionLayer` alone names a layer whose store is an
+/// [`AnyStore`] (a type chosen at run time) or that keeps sessions in the
+/// cookie ([`client_side`](SessionLayer::client_side)).
+#[derive(Debug)]
+pub struct SessionLayer<St = AnyStore> {
     shared: Arc<Shared>,
+    /// The store as its own type, for the writes after the handler; `None`
+    /// for client-side sessions.
+    store: Option<Arc<LayerStore<St>>>,
 }
 
-impl SessionLayer {
+impl<St> Clone for SessionLayer<St> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+            store: self.store.clone(),
+        }
+    }
+}
+
+/// The layer's store: the store given to [`SessionLayer::new`], or that
+/// store inside [`Encrypted`] once [`with_data_keys`](SessionLayer::with_data_keys)
+/// was called (a later call wraps the store given again: the last keys
+/// win, nothing is sealed twice).
+#[derive(Debug)]
+pub(crate) enum LayerStore<St> {
+    Plain(Arc<St>),
+    Sealed(Encrypted<Arc<St>>),
+}
+
+impl<St> LayerStore<St> {
+    fn given(&self) -> &Arc<St> {
+        match self {
+            LayerStore::Plain(store) => store,
+            LayerStore::Sealed(sealed) => sealed.inner(),
+        }
+    }
+}
+
+impl<St: SessionStore> SessionStore for LayerStore<St> {
+    async fn load(&self, id: &Id) -> Result<Option<Record>, StoreError> {
+        match self {
+            LayerStore::Plain(store) => store.load(id).await,
+            LayerStore::Sealed(sealed) => sealed.load(id).await,
+        }
+    }
+    async fn create(&self, record: &Record) -> Result<Created, StoreError> {
+        match self {
+            LayerStore::Plain(store) => store.create(record).await,
+            LayerStore::Sealed(sealed) => sealed.create(record).await,
+        }
+    }
+    async fn save(&self, id: &Id, changes: &ChangeSet) -> Result<Saved, StoreError> {
+        match self {
+            LayerStore::Plain(store) => store.save(id, changes).await,
+            LayerStore::Sealed(sealed) => sealed.save(id, changes).await,
+        }
+    }
+    async fn touch(&self, id: &Id, expires_at: OffsetDateTime) -> Result<Saved, StoreError> {
+        match self {
+            LayerStore::Plain(store) => store.touch(id, expires_at).await,
+            LayerStore::Sealed(sealed) => sealed.touch(id, expires_at).await,
+        }
+    }
+    async fn delete(&self, id: &Id) -> Result<(), StoreError> {
+        match self {
+            LayerStore::Plain(store) => store.delete(id).await,
+            LayerStore::Sealed(sealed) => sealed.delete(id).await,
+        }
+    }
+    fn capabilities(&self) -> Capabilities<'_> {
+        match self {
+            LayerStore::Plain(store) => store.capabilities(),
+            LayerStore::Sealed(sealed) => sealed.capabilities(),
+        }
+    }
+    fn kind(&self) -> &'static str {
+        self.given().kind()
+    }
+}
+
+impl<St: SessionStore> SessionLayer<St> {
     /// Sessions kept in `store`; the cookie holds the id signed with `keys`:
     /// one [`Key`](crate::Key), or a [`Keys`] list whose first key signs and
     /// every key verifies (rotation without logging anyone out).
@@ -88,15 +171,31 @@ impl SessionLayer {
     /// # let _ = layer;
     /// # Ok::<(), session_core::KeyError>(())
     /// ```
-    pub fn new(store: impl SessionStore, keys: impl Into<Keys>) -> Self {
-        let store: Arc<dyn SessionStore> = Arc::new(store);
-        Self::from_storage(Storage::Store(InStore {
-            store: store.clone(),
-            signer: SignedId::new(&keys.into()),
-            given: store,
-        }))
+    pub fn new(store: St, keys: impl Into<Keys>) -> Self {
+        Self::on(
+            LayerStore::Plain(Arc::new(store)),
+            SignedId::new(&keys.into()),
+        )
     }
 
+    /// A server-side layer on `store`, cookies signed by `signer`.
+    fn on(store: LayerStore<St>, signer: SignedId) -> Self {
+        let store = Arc::new(store);
+        let storage = Storage::Store(InStore {
+            store: AnyStore::from_arc(store.clone()),
+            signer,
+        });
+        Self {
+            shared: Arc::new(
+                Shared::new(storage, SessionConfig::default())
+                    .expect("the default configuration is valid"),
+            ),
+            store: Some(store),
+        }
+    }
+}
+
+impl SessionLayer {
     /// Client-side sessions: the data lives in the cookie, encoded by `codec`.
     ///
     /// The server keeps nothing, so it cannot end a session by itself:
@@ -126,9 +225,12 @@ impl SessionLayer {
             .expect("the default configuration is valid");
         Self {
             shared: Arc::new(shared),
+            store: None,
         }
     }
+}
 
+impl<St> SessionLayer<St> {
     /// Replaces the configuration.
     ///
     /// # Panics
@@ -172,6 +274,7 @@ impl SessionLayer {
     pub fn try_with_config(self, config: SessionConfig) -> Result<Self, ConfigError> {
         Ok(Self {
             shared: Arc::new(self.shared.reconfigured(config)?),
+            store: self.store,
         })
     }
 
@@ -184,6 +287,7 @@ impl SessionLayer {
         change(&mut shared);
         Self {
             shared: Arc::new(shared),
+            store: self.store,
         }
     }
 
@@ -231,19 +335,30 @@ impl SessionLayer {
     /// # Ok::<(), session_core::KeyError>(())
     /// ```
     #[track_caller]
-    pub fn with_data_keys(self, keys: impl Into<Keys>) -> Self {
-        let Storage::Store(InStore { signer, given, .. }) = &self.shared.storage else {
+    pub fn with_data_keys(self, keys: impl Into<Keys>) -> Self
+    where
+        St: SessionStore,
+    {
+        let (Some(store), Storage::Store(InStore { signer, .. })) =
+            (&self.store, &self.shared.storage)
+        else {
             panic!(
                 "SessionLayer::with_data_keys: a client-side layer keeps data in the cookie; \
                  use EncryptedCookie to encrypt it"
             );
         };
+        let sealed = Arc::new(LayerStore::Sealed(Encrypted::new(
+            store.given().clone(),
+            keys,
+        )));
         let storage = Storage::Store(InStore {
-            store: Arc::new(Encrypted::new(given.clone(), keys)),
+            store: AnyStore::from_arc(sealed.clone()),
             signer: signer.clone(),
-            given: given.clone(),
         });
-        self.with_shared(|shared| shared.storage = storage)
+        Self {
+            store: Some(sealed),
+            ..self.with_shared(|shared| shared.storage = storage)
+        }
     }
 
     /// Runs `check` on every session the layer loads; a session it answers
@@ -284,10 +399,10 @@ impl SessionLayer {
     }
 }
 
-impl<S> Layer<S> for SessionLayer {
-    type Service = SessionService<S>;
+impl<S, St> Layer<S> for SessionLayer<St> {
+    type Service = SessionService<S, St>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        SessionService::new(inner, self.shared.clone())
+        SessionService::new(inner, self.shared.clone(), self.store.clone())
     }
 }

@@ -135,7 +135,7 @@ fn release_later(lease: Option<Box<dyn SessionLease>>) {
 /// [`LeaseStore`](crate::store::LeaseStore); `None` when it has none
 /// (requests are then serialized within this process only).
 async fn lease(
-    store: &dyn SessionStore,
+    store: &crate::store::AnyStore,
     stored: &Id,
 ) -> Result<Option<Box<dyn SessionLease>>, StoreError> {
     match store.capabilities().leases {
@@ -149,16 +149,16 @@ async fn lease(
 /// not leave the lease held until it runs out: the task gives back a grant
 /// nobody waits for any more. Without a Tokio runtime, asks in place.
 async fn take_lease(
-    store: &Arc<dyn SessionStore>,
+    store: &crate::store::AnyStore,
     stored: &Id,
 ) -> Result<Option<Box<dyn SessionLease>>, StoreError> {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        return lease(&**store, stored).await;
+        return lease(store, stored).await;
     };
     let (store, stored) = (store.clone(), *stored);
     let (answer, granted) = tokio::sync::oneshot::channel();
     runtime.spawn(async move {
-        let taken = lease(&*store, &stored).await.map(Handed);
+        let taken = lease(&store, &stored).await.map(Handed);
         // Sent to a request that went away, the grant is dropped here and
         // so given back (`Handed`).
         let _ = answer.send(taken);
@@ -223,7 +223,7 @@ impl SessionLocks {
     /// store refused it, now or earlier in this request.
     pub(crate) async fn lease(
         &self,
-        store: &Arc<dyn SessionStore>,
+        store: &crate::store::AnyStore,
         id: &Id,
         stored: &Id,
     ) -> Result<(), StoreError> {
@@ -280,7 +280,6 @@ mod tests {
         }
     }
 
-    #[crate::store::async_trait]
     impl SessionStore for SlowLeases {
         async fn load(&self, _: &Id) -> Result<Option<crate::Record>, StoreError> {
             Ok(None)
@@ -316,7 +315,7 @@ mod tests {
     /// flag that says the lease was given back.
     async fn holding_a_slow_lease_lock() -> (
         Arc<SessionLocks>,
-        Arc<dyn SessionStore>,
+        crate::store::AnyStore,
         Id,
         Id,
         SessionLockGuard,
@@ -327,7 +326,14 @@ mod tests {
         let released = store.released.clone();
         let id = Id::random();
         let guard = locks.acquire(id).await;
-        (locks, store, id, id.at_rest(), guard, released)
+        (
+            locks,
+            crate::store::AnyStore::new(store),
+            id,
+            id.at_rest(),
+            guard,
+            released,
+        )
     }
 
     /// Waits (at most 2 s) until `released` is set; panics with `what`

@@ -83,6 +83,9 @@
 //! The names follow Prometheus' conventions (`_total` counters, base units).
 //! The `serve` example exposes them at `/metrics` with `SESSION_METRICS=1`.
 
+#[cfg(not(feature = "metrics"))]
+use std::future::Future;
+
 use http::HeaderValue;
 use time::OffsetDateTime;
 
@@ -311,32 +314,53 @@ fn store_histogram(operation: &'static str, store: &'static str) -> ::metrics::H
 /// The layer's store, measured: each call is timed, its outcome counted,
 /// and an unreachable store counted as a refusal. Without the feature, each method hands back the store's own
 /// future.
-#[derive(Clone, Copy)]
-pub(crate) struct Measured<'a>(pub(crate) &'a dyn SessionStore);
+pub(crate) struct Measured<'a, S: ?Sized>(pub(crate) &'a S);
+
+impl<S: ?Sized> Clone for Measured<'_, S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S: ?Sized> Copy for Measured<'_, S> {}
 
 #[cfg(not(feature = "metrics"))]
-type Call<'a, T> = crate::store::StoreFuture<'a, T>;
-
-#[cfg(not(feature = "metrics"))]
-impl<'a> Measured<'a> {
+impl<'a, S: SessionStore + ?Sized> Measured<'a, S> {
     #[inline]
-    pub(crate) fn load(self, id: &'a Id) -> Call<'a, Option<Record>> {
+    pub(crate) fn load(
+        self,
+        id: &'a Id,
+    ) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send + 'a {
         self.0.load(id)
     }
     #[inline]
-    pub(crate) fn create(self, record: &'a Record) -> Call<'a, Created> {
+    pub(crate) fn create(
+        self,
+        record: &'a Record,
+    ) -> impl Future<Output = Result<Created, StoreError>> + Send + 'a {
         self.0.create(record)
     }
     #[inline]
-    pub(crate) fn save(self, id: &'a Id, changes: &'a ChangeSet) -> Call<'a, Saved> {
+    pub(crate) fn save(
+        self,
+        id: &'a Id,
+        changes: &'a ChangeSet,
+    ) -> impl Future<Output = Result<Saved, StoreError>> + Send + 'a {
         self.0.save(id, changes)
     }
     #[inline]
-    pub(crate) fn touch(self, id: &'a Id, expires_at: OffsetDateTime) -> Call<'a, Saved> {
+    pub(crate) fn touch(
+        self,
+        id: &'a Id,
+        expires_at: OffsetDateTime,
+    ) -> impl Future<Output = Result<Saved, StoreError>> + Send + 'a {
         self.0.touch(id, expires_at)
     }
     #[inline]
-    pub(crate) fn delete(self, id: &'a Id) -> Call<'a, ()> {
+    pub(crate) fn delete(
+        self,
+        id: &'a Id,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send + 'a {
         self.0.delete(id)
     }
     #[inline]
@@ -346,7 +370,7 @@ impl<'a> Measured<'a> {
 }
 
 #[cfg(feature = "metrics")]
-impl Measured<'_> {
+impl<S: SessionStore + ?Sized> Measured<'_, S> {
     fn timed<T>(
         &self,
         operation: &'static str,

@@ -11,11 +11,12 @@ use http::{Request, Response};
 use tower_service::Service;
 
 use crate::cookies::{self, Outcome};
-use crate::layer::Shared;
+use crate::layer::{LayerStore, Shared};
 use crate::life::{decide, Life, State};
 use crate::storage::Incoming;
+use crate::store::AnyStore;
 use crate::transport::Via;
-use crate::{Error, Session};
+use crate::{Error, Session, SessionStore};
 
 /// The middleware made by [`SessionLayer`](crate::SessionLayer): reads the
 /// session cookie, puts a [`Session`] in the request extensions, runs the
@@ -33,24 +34,41 @@ use crate::{Error, Session};
 /// let service = tower::service_fn(|_req: http::Request<String>| async {
 ///     Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
 /// });
-/// let service: SessionService<_> = SessionLayer::new(MemoryStore::new(), Key::generate()).layer(service);
+/// let service: SessionService<_, MemoryStore> = SessionLayer::new(MemoryStore::new(), Key::generate()).layer(service);
 /// # let _ = service;
 /// ```
-#[derive(Clone, Debug)]
-pub struct SessionService<S> {
+#[derive(Debug)]
+pub struct SessionService<S, St = AnyStore> {
     inner: S,
     shared: Arc<Shared>,
+    /// The store as its own type (`None` for client-side sessions).
+    store: Option<Arc<LayerStore<St>>>,
 }
 
-impl<S> SessionService<S> {
-    pub(crate) fn new(inner: S, shared: Arc<Shared>) -> Self {
-        Self { inner, shared }
+impl<S: Clone, St> Clone for SessionService<S, St> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            shared: self.shared.clone(),
+            store: self.store.clone(),
+        }
     }
 }
 
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SessionService<S>
+impl<S, St> SessionService<S, St> {
+    pub(crate) fn new(inner: S, shared: Arc<Shared>, store: Option<Arc<LayerStore<St>>>) -> Self {
+        Self {
+            inner,
+            shared,
+            store,
+        }
+    }
+}
+
+impl<S, St, ReqBody, ResBody> Service<Request<ReqBody>> for SessionService<S, St>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    St: SessionStore,
     S::Future: Send + 'static,
     ReqBody: Send + 'static,
     ResBody: Default + Send + 'static,
@@ -84,6 +102,7 @@ where
         req.extensions_mut().insert(session.clone());
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
+        let store = self.store.clone();
         ResponseFuture::new(async move {
             let mut guard = match lock {
                 Some((locks, id)) => Some(locks.acquire(id).await),
@@ -92,7 +111,7 @@ where
             // 3. Run the handler.
             let mut response = inner.call(req).await?;
             // 4. Decide what to write, and write it.
-            let written = finish(&session).await;
+            let written = finish(&session, store.as_deref()).await;
             let refused = match &mut guard {
                 Some(guard) => guard.finish().await,
                 None => false,
@@ -129,7 +148,10 @@ fn error_response<B: Default>(status: http::StatusCode) -> Response<B> {
 
 /// After the handler: decide from what the request did to its session
 /// what to write ([`decide`]), write it, and return the headers to send.
-async fn finish(session: &Session) -> Result<Outcome, Error> {
+async fn finish<St: SessionStore>(
+    session: &Session,
+    store: Option<&LayerStore<St>>,
+) -> Result<Outcome, Error> {
     let inner = &session.0;
     let shared = &*inner.shared;
     let resign = inner.incoming.needs_resign();
@@ -147,7 +169,10 @@ async fn finish(session: &Session) -> Result<Outcome, Error> {
     let vary = state.body.accessed;
     let write = decide(&state, resign, &shared.config, session.now());
     let life = state.life;
-    let written = shared.storage.write(session, write, &mut state).await;
+    let written = shared
+        .storage
+        .write(store, session, write, &mut state)
+        .await;
     crate::metrics::written(&shared.storage, life, write, &written);
     let send = written?;
     Ok(Outcome {

@@ -2,6 +2,7 @@
 //! cookie holds a signed id) or [`InCookie`] (the cookie holds the data);
 //! each reads the cookie, loads, and carries out the [`Write`] decided.
 
+use crate::SessionStore;
 use std::sync::Arc;
 
 use http::HeaderValue;
@@ -12,9 +13,7 @@ use crate::layer::Shared;
 use crate::life::{State, Stored, Write};
 use crate::store::{Cycled, StoreError};
 use crate::transport::Via;
-use crate::{
-    ChangeSet, Created, Data, DataCodec, Error, Id, Record, Saved, Session, SessionStore, SignedId,
-};
+use crate::{ChangeSet, Created, Data, DataCodec, Error, Id, Record, Saved, Session, SignedId};
 
 mod in_cookie;
 mod more;
@@ -89,13 +88,8 @@ pub(crate) enum Found {
 /// Sessions in a store: the cookie holds a signed id.
 #[derive(Clone)]
 pub(crate) struct InStore {
-    pub(crate) store: Arc<dyn SessionStore>,
+    pub(crate) store: crate::store::AnyStore,
     pub(crate) signer: SignedId,
-    /// The store as given to [`SessionLayer::new`](crate::SessionLayer::new),
-    /// before [`with_data_keys`](crate::SessionLayer::with_data_keys) wrapped
-    /// it: what a later call wraps instead (the last keys given win;
-    /// nothing is sealed twice).
-    pub(crate) given: Arc<dyn SessionStore>,
 }
 
 /// Sessions in the cookie: the codec encodes and decodes them.
@@ -129,16 +123,19 @@ impl Storage {
         }
     }
 
-    /// Carries out `write` and returns the cookie to send, if any.
-    pub(crate) async fn write(
+    /// Carries out `write` and returns the cookie to send, if any: on
+    /// `store`, the layer's store as its own type, when there is one.
+    pub(crate) async fn write<St: SessionStore>(
         &self,
+        store: Option<&St>,
         session: &Session,
         write: Write,
         state: &mut State,
     ) -> Result<Option<HeaderValue>, Error> {
-        match self {
-            Storage::Store(s) => s.write(session, write, state).await,
-            Storage::Cookie(c) => c.write(session, write, state),
+        match (self, store) {
+            (Storage::Store(s), Some(store)) => s.write(store, session, write, state).await,
+            (Storage::Store(s), None) => s.write(&s.store, session, write, state).await,
+            (Storage::Cookie(c), _) => c.write(session, write, state),
         }
     }
 
@@ -183,8 +180,8 @@ fn removal(session: &Session) -> HeaderValue {
 impl InStore {
     /// The store itself, called through `dyn` (not through the `Arc`'s own
     /// forwarding impl, one hop more), measured (feature `metrics`).
-    fn store(&self) -> crate::metrics::Measured<'_> {
-        crate::metrics::Measured(&*self.store)
+    fn store(&self) -> crate::metrics::Measured<'_, crate::store::AnyStore> {
+        crate::metrics::Measured(&self.store)
     }
 
     fn read<'h>(&self, mut tokens: impl Iterator<Item = &'h str>) -> Incoming {
@@ -240,12 +237,14 @@ impl InStore {
         }
     }
 
-    async fn write(
+    async fn write<St: SessionStore>(
         &self,
+        store: &St,
         session: &Session,
         write: Write,
         state: &mut State,
     ) -> Result<Option<HeaderValue>, Error> {
+        let store = crate::metrics::Measured(store);
         let shared = &session.0.shared;
         let now = session.now();
         let (id, current_value) = match &session.0.incoming {
@@ -269,7 +268,7 @@ impl InStore {
         let end = |end: bool| async move {
             match id {
                 Some(id) if end => {
-                    self.store().delete(&session.stored_id(&id)).await?;
+                    store.delete(&session.stored_id(&id)).await?;
                     tracing::debug!(session = %id, "session ended");
                     Ok::<_, Error>(())
                 }
@@ -289,7 +288,7 @@ impl InStore {
                 end(ends).await?;
                 for _ in 0..CREATE_ATTEMPTS {
                     let (new_id, record, announced) = fresh_record(shared, state, now);
-                    match self.store().create(&record).await? {
+                    match store.create(&record).await? {
                         Created::Inserted => {
                             tracing::debug!(session = %new_id, "session created");
                             return cookie_for(&new_id, expiry).map(Some);
@@ -304,7 +303,7 @@ impl InStore {
                 let stored = session.stored_id(&old);
                 for _ in 0..CREATE_ATTEMPTS {
                     let (new_id, record, announced) = fresh_record(shared, state, now);
-                    match self.store().cycle(&stored, &record).await? {
+                    match store.cycle(&stored, &record).await? {
                         Cycled::Moved => {
                             tracing::debug!(old = %old, new = %new_id, "session id cycled");
                             return cookie_for(&new_id, expiry).map(Some);
@@ -341,7 +340,7 @@ impl InStore {
                     changes.user = Some(body.user.clone());
                 }
                 changes.expiry_kept = kept;
-                match self.store().save(&session.stored_id(&id), &changes).await? {
+                match store.save(&session.stored_id(&id), &changes).await? {
                     Saved::Applied if resend => cookie_for(&id, expiry).map(Some),
                     Saved::Applied => Ok(None),
                     Saved::Gone => {

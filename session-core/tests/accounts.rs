@@ -31,7 +31,7 @@ async fn listed(session: &Session) -> Result<String, Error> {
         .collect())
 }
 
-fn app(layer: SessionLayer) -> Router {
+fn app(layer: SessionLayer<impl session_core::store::SessionStore>) -> Router {
     Router::new()
         .route(
             "/login/{user}",
@@ -272,7 +272,6 @@ impl MovesAfterListing {
     }
 }
 
-#[async_trait]
 impl SessionStore for MovesAfterListing {
     async fn load(&self, id: &Id) -> Result<Option<Record>, StoreError> {
         self.store.load(id).await

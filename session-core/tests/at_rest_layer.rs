@@ -38,7 +38,7 @@ fn sealing(store: &MemoryStore, bytes: &[u8]) -> Router {
     app(SessionLayer::new(store.clone(), signing_key()).with_data_keys(keys(bytes)))
 }
 
-fn app(layer: SessionLayer) -> Router {
+fn app(layer: SessionLayer<impl session_core::store::SessionStore>) -> Router {
     let layer = layer.with_config(SessionConfig::new().with_secure(false));
     Router::new()
         .route(

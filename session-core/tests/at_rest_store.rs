@@ -48,7 +48,6 @@ impl MapStore {
     }
 }
 
-#[async_trait]
 impl SessionStore for MapStore {
     async fn load(&self, id: &Id) -> Result<Option<Record>, StoreError> {
         Ok(self.raw(id).filter(|_| self.live(id)))

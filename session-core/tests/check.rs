@@ -27,7 +27,10 @@ fn layers() -> Vec<(&'static str, SessionLayer)> {
     vec![
         (
             "memory",
-            SessionLayer::new(MemoryStore::new(), keys.clone()),
+            SessionLayer::new(
+                session_core::store::AnyStore::new(MemoryStore::new()),
+                keys.clone(),
+            ),
         ),
         (
             "signed",
@@ -47,7 +50,10 @@ fn layers() -> Vec<(&'static str, SessionLayer)> {
 /// `/count` increments `n` with `?` (an error becomes its status);
 /// `/lenient` reads and writes ignoring errors, as a careless handler
 /// would.
-fn app(layer: SessionLayer, answer: Arc<AtomicU8>) -> Router {
+fn app(
+    layer: SessionLayer<impl session_core::store::SessionStore>,
+    answer: Arc<AtomicU8>,
+) -> Router {
     let layer = layer
         .with_config(SessionConfig::new().with_secure(false))
         .with_check(move |session: LoadedSession| {

@@ -27,7 +27,7 @@ async fn handler(req: Request<String>) -> Result<Response<String>, Infallible> {
 
 /// Sends one request with these raw `Cookie` header values.
 async fn send(
-    layer: &SessionLayer,
+    layer: &SessionLayer<impl session_core::store::SessionStore>,
     path: &str,
     cookies: &[&[u8]],
 ) -> (StatusCode, String, Option<String>) {
@@ -51,7 +51,11 @@ fn layers() -> Vec<(&'static str, SessionLayer)> {
     vec![
         (
             "memory",
-            SessionLayer::new(MemoryStore::new(), key(1)).with_config(config.clone()),
+            SessionLayer::new(
+                session_core::store::AnyStore::new(MemoryStore::new()),
+                key(1),
+            )
+            .with_config(config.clone()),
         ),
         (
             "signed",
@@ -191,7 +195,11 @@ fn every_kind() -> Vec<(&'static str, SessionLayer)> {
     vec![
         (
             "memory",
-            SessionLayer::new(MemoryStore::new(), key(1)).with_config(config.clone()),
+            SessionLayer::new(
+                session_core::store::AnyStore::new(MemoryStore::new()),
+                key(1),
+            )
+            .with_config(config.clone()),
         ),
         (
             "signed",

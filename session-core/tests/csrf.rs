@@ -32,7 +32,13 @@ fn keys() -> Keys {
 fn layers() -> Vec<(&'static str, SessionLayer)> {
     let config = SessionConfig::new().with_secure(false);
     vec![
-        ("memory", SessionLayer::new(MemoryStore::new(), keys())),
+        (
+            "memory",
+            SessionLayer::new(
+                session_core::store::AnyStore::new(MemoryStore::new()),
+                keys(),
+            ),
+        ),
         (
             "signed",
             SessionLayer::client_side(SignedCookie::new(&keys())),
@@ -50,7 +56,11 @@ fn layers() -> Vec<(&'static str, SessionLayer)> {
 /// `GET /token` (a new token), `GET /tokens` (twenty), `GET /peek` (counts
 /// its runs, never touches the session), `POST /login` (`cycle_id`), and
 /// `/echo` for every method: the content type and the body as received.
-fn app(layer: SessionLayer, csrf: CsrfLayer, runs: Arc<AtomicUsize>) -> Router {
+fn app(
+    layer: SessionLayer<impl session_core::store::SessionStore>,
+    csrf: CsrfLayer,
+    runs: Arc<AtomicUsize>,
+) -> Router {
     Router::new()
         .route(
             "/token",

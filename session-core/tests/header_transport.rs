@@ -38,7 +38,7 @@ fn both_config() -> SessionConfig {
 /// token `Session::token` gives; `/me`: the stored user or `-`;
 /// `/logout`: destroys; `/put/{n}`: stores `n` bytes; `/nothing`: never
 /// touches the session.
-fn app(layer: SessionLayer) -> Router {
+fn app(layer: SessionLayer<impl session_core::store::SessionStore>) -> Router {
     Router::new()
         .route(
             "/login/{user}",

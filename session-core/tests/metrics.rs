@@ -31,12 +31,12 @@ fn key() -> Key {
 /// `/count` increments `n`, `/read` only reads it; `/login` binds the user `ann` and cycles the
 /// id; `/logout` destroys; `/big` stores 5000 bytes; `/others` ends the
 /// user's other sessions.
-fn app(layer: SessionLayer) -> Router {
+fn app(layer: SessionLayer<impl session_core::store::SessionStore>) -> Router {
     let layer = layer.with_config(SessionConfig::new().with_secure(false));
     app_with(layer)
 }
 
-fn app_with(layer: SessionLayer) -> Router {
+fn app_with(layer: SessionLayer<impl session_core::store::SessionStore>) -> Router {
     Router::new()
         .route(
             "/count",
@@ -476,7 +476,6 @@ impl Flaky {
     }
 }
 
-#[async_trait]
 impl SessionStore for Flaky {
     async fn load(&self, id: &Id) -> Result<Option<Record>, StoreError> {
         self.up()?;

@@ -58,7 +58,7 @@ async fn handler(req: Request<()>) -> Result<Response<String>, Infallible> {
 }
 
 async fn send(
-    layer: &SessionLayer,
+    layer: &SessionLayer<impl session_core::store::SessionStore>,
     path: &str,
     cookie: Option<&str>,
 ) -> (StatusCode, String, Option<String>) {
@@ -110,7 +110,13 @@ async fn a_handler_cannot_write_the_starlette_user_key() {
 #[tokio::test]
 async fn the_key_is_reserved_only_where_the_format_needs_it() {
     let layers = [
-        ("memory", SessionLayer::new(MemoryStore::new(), keys())),
+        (
+            "memory",
+            SessionLayer::new(
+                session_core::store::AnyStore::new(MemoryStore::new()),
+                keys(),
+            ),
+        ),
         (
             "signed",
             SessionLayer::client_side(SignedCookie::new(&keys())),

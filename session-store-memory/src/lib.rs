@@ -18,8 +18,8 @@ use compact_str::CompactString;
 use parking_lot::RwLock;
 use serde_json::Value;
 use session_core::store::{
-    async_trait, from_unix_millis, unix_millis, Capabilities, ChangeSet, Created, Data, Record,
-    Saved, SessionStore, StoreError,
+    from_unix_millis, unix_millis, Capabilities, ChangeSet, Created, Data, Record, Saved,
+    SessionStore, StoreError,
 };
 use session_core::time::OffsetDateTime;
 use session_core::{Clock, Expiry, Id};
@@ -259,7 +259,6 @@ impl MemoryStore {
     }
 }
 
-#[async_trait]
 impl SessionStore for MemoryStore {
     async fn load(&self, id: &Id) -> Result<Option<Record>, StoreError> {
         let now = self.now();

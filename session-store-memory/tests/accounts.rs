@@ -48,7 +48,6 @@ impl Counting {
     }
 }
 
-#[async_trait]
 impl SessionStore for Counting {
     async fn load(&self, id: &Id) -> Result<Option<Record>, StoreError> {
         self.count();
@@ -119,7 +118,7 @@ fn version_check(
     }
 }
 
-fn app(layer: SessionLayer, versions: Versions) -> Router {
+fn app(layer: SessionLayer<impl session_core::store::SessionStore>, versions: Versions) -> Router {
     let login_versions = versions.clone();
     let others_versions = versions.clone();
     Router::new()
@@ -285,7 +284,13 @@ fn cookie_layers() -> Vec<(&'static str, SessionLayer)> {
             "starlette",
             SessionLayer::client_side(StarletteCookie::new("not so secret")),
         ),
-        ("memory", SessionLayer::new(MemoryStore::new(), key(1))),
+        (
+            "memory",
+            SessionLayer::new(
+                session_core::store::AnyStore::new(MemoryStore::new()),
+                key(1),
+            ),
+        ),
     ]
 }
 

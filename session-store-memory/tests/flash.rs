@@ -35,13 +35,20 @@ fn layers() -> Vec<(&'static str, SessionLayer)> {
     vec![
         (
             "memory",
-            SessionLayer::new(MemoryStore::new(), key()).with_config(config()),
+            SessionLayer::new(
+                session_core::store::AnyStore::new(MemoryStore::new()),
+                key(),
+            )
+            .with_config(config()),
         ),
         (
             "memory, encrypted at rest",
-            SessionLayer::new(MemoryStore::new(), key())
-                .with_data_keys(Key::from_bytes(&[8; 32]).unwrap())
-                .with_config(config()),
+            SessionLayer::new(
+                session_core::store::AnyStore::new(MemoryStore::new()),
+                key(),
+            )
+            .with_data_keys(Key::from_bytes(&[8; 32]).unwrap())
+            .with_config(config()),
         ),
         (
             "signed cookie",
@@ -70,7 +77,7 @@ struct Texts {
 /// `/add?add=a,b`: flashes `a` then `b`; `/take`: the pending messages
 /// (`/take?wait=20` holds the request a little after taking them);
 /// `/peek`: the pending messages, left pending.
-fn app(layer: SessionLayer) -> Router {
+fn app(layer: SessionLayer<impl session_core::store::SessionStore>) -> Router {
     Router::new()
         .route(
             "/add",

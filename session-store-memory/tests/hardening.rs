@@ -34,7 +34,6 @@ struct Counting {
     loads: Arc<AtomicUsize>,
 }
 
-#[async_trait]
 impl SessionStore for Counting {
     async fn load(&self, id: &Id) -> Result<Option<Record>, StoreError> {
         self.loads.fetch_add(1, Ordering::SeqCst);
@@ -81,7 +80,11 @@ fn layers_with(config: SessionConfig) -> Vec<(&'static str, SessionLayer)> {
     vec![
         (
             "memory",
-            SessionLayer::new(MemoryStore::new(), key(1)).with_config(config.clone()),
+            SessionLayer::new(
+                session_core::store::AnyStore::new(MemoryStore::new()),
+                key(1),
+            )
+            .with_config(config.clone()),
         ),
         (
             "signed cookie",
@@ -94,7 +97,7 @@ fn layers_with(config: SessionConfig) -> Vec<(&'static str, SessionLayer)> {
     ]
 }
 
-fn routes(layer: SessionLayer) -> Router {
+fn routes(layer: SessionLayer<impl session_core::store::SessionStore>) -> Router {
     handlers().layer(layer)
 }
 

@@ -50,7 +50,6 @@ impl Probe {
     }
 }
 
-#[async_trait]
 impl SessionStore for Probe {
     async fn load(&self, id: &Id) -> Result<Option<Record>, StoreError> {
         self.enter()?;
@@ -102,7 +101,7 @@ fn key(byte: u8) -> Key {
 }
 
 /// Routes exercising every kind of session use.
-fn app(layer: SessionLayer) -> Router {
+fn app(layer: SessionLayer<impl session_core::store::SessionStore>) -> Router {
     Router::new()
         .route("/untouched", get(|| async { "hi" }))
         .route(
@@ -203,7 +202,7 @@ async fn call(app: &Router, path: &str, cookie: Option<&str>) -> Reply {
     }
 }
 
-fn layer(store: Probe, config: SessionConfig) -> SessionLayer {
+fn layer(store: Probe, config: SessionConfig) -> SessionLayer<Probe> {
     SessionLayer::new(store, key(1)).with_config(config)
 }
 

@@ -183,7 +183,7 @@ fn expected_max_age(expiry: Option<Expiry>) -> Option<String> {
 /// Runs one sequence of requests through `layer` and checks every step.
 fn check(
     rt: &tokio::runtime::Runtime,
-    layer: SessionLayer,
+    layer: SessionLayer<impl session_core::store::SessionStore>,
     store: Option<&MemoryStore>,
     requests: &[Vec<Op>],
 ) -> Result<(), TestCaseError> {
@@ -331,7 +331,8 @@ fn run_model(layer: impl Fn() -> (SessionLayer, Option<MemoryStore>)) {
 fn memory_store_matches_the_model() {
     run_model(|| {
         let store = MemoryStore::new();
-        let layer = SessionLayer::new(store.clone(), key()).with_config(config());
+        let layer = SessionLayer::new(session_core::store::AnyStore::new(store.clone()), key())
+            .with_config(config());
         (layer, Some(store))
     });
 }

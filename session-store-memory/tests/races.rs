@@ -25,7 +25,8 @@ use tower::ServiceExt;
 /// The conformance race, 1000 rounds in a row.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cycles_racing_delete_user_a_thousand_rounds() {
-    race_cycles_against_delete_user(Arc::new(MemoryStore::new()), 1000).await;
+    race_cycles_against_delete_user(session_core::store::AnyStore::new(MemoryStore::new()), 1000)
+        .await;
 }
 
 fn bound(user: &str) -> Record {

@@ -598,7 +598,6 @@ impl RedisStore {
     }
 }
 
-#[async_trait]
 impl SessionStore for RedisStore {
     async fn load(&self, id: &Id) -> Result<Option<Record>, StoreError> {
         let key = self.key(id);

@@ -13,8 +13,6 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use serde_json::json;
 use session_core::store::conformance::race_cycles_against_delete_user;
 use session_core::store::{CycleStore, Cycled, Record, SessionStore, UserIndex};
@@ -187,10 +185,18 @@ async fn cluster_end_user_session_racing_a_cycle_tells_the_truth() {
 /// The conformance suite's race, 1000 rounds in a row.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn standalone_conformance_race_1000_rounds() {
-    race_cycles_against_delete_user(Arc::new(common::standalone().await), ROUNDS).await;
+    race_cycles_against_delete_user(
+        session_core::store::AnyStore::new(common::standalone().await),
+        ROUNDS,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_conformance_race_1000_rounds() {
-    race_cycles_against_delete_user(Arc::new(common::cluster().await), ROUNDS).await;
+    race_cycles_against_delete_user(
+        session_core::store::AnyStore::new(common::cluster().await),
+        ROUNDS,
+    )
+    .await;
 }

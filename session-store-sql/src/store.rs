@@ -402,7 +402,6 @@ impl Inner {
     }
 }
 
-#[async_trait]
 impl SessionStore for SqlStore {
     async fn load(&self, id: &Id) -> Result<Option<Record>, StoreError> {
         let inner = &*self.inner;

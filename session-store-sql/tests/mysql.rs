@@ -44,7 +44,7 @@ session_core::conformance_tests!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cycles_racing_delete_user_leave_nothing() {
     let store = store("conformance_sessions").await;
-    race_cycles_against_delete_user(Arc::new(store), 1000).await;
+    race_cycles_against_delete_user(session_core::store::AnyStore::new(store), 1000).await;
 }
 
 /// The same races on a pool whose connections default to READ COMMITTED
@@ -69,8 +69,9 @@ async fn cycles_racing_delete_user_leave_nothing_under_read_committed() {
             .unwrap(),
     );
     store.migrate().await.expect("migrate");
-    race_cycles_against_delete_user(store.clone(), 1000).await;
-    end_user_session_racing_a_cycle_tells_the_truth(store).await;
+    race_cycles_against_delete_user(session_core::store::AnyStore::new(store.clone()), 1000).await;
+    end_user_session_racing_a_cycle_tells_the_truth(session_core::store::AnyStore::new(store))
+        .await;
 }
 
 /// A cycle held open in a transaction (the row moved to its new id, not

@@ -61,7 +61,7 @@ session_core::conformance_tests!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cycles_racing_delete_user_leave_nothing() {
     let store = store("conformance_sessions").await;
-    race_cycles_against_delete_user(Arc::new(store), 1000).await;
+    race_cycles_against_delete_user(session_core::store::AnyStore::new(store), 1000).await;
 }
 
 /// The same races on pools whose connections default to REPEATABLE READ
@@ -86,8 +86,10 @@ async fn cycles_racing_delete_user_leave_nothing_under_stricter_isolation() {
                 .unwrap(),
         );
         store.migrate().await.expect("migrate");
-        race_cycles_against_delete_user(store.clone(), 1000).await;
-        end_user_session_racing_a_cycle_tells_the_truth(store).await;
+        race_cycles_against_delete_user(session_core::store::AnyStore::new(store.clone()), 1000)
+            .await;
+        end_user_session_racing_a_cycle_tells_the_truth(session_core::store::AnyStore::new(store))
+            .await;
     }
 }
 

@@ -77,7 +77,7 @@ async fn cycles_racing_delete_user_leave_nothing() {
     let url = format!("sqlite://{}", dir.path().join("race.db").display());
     let store = SqlStore::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
-    race_cycles_against_delete_user(Arc::new(store), 1000).await;
+    race_cycles_against_delete_user(session_core::store::AnyStore::new(store), 1000).await;
 }
 
 #[tokio::test]

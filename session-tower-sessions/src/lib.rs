@@ -6,7 +6,7 @@
 //! Redis on one node or a Cluster, with or without the local cache, SQLite,
 //! PostgreSQL, MySQL / MariaDB, any of them inside
 //! [`Encrypted`](session_core::store::Encrypted), or an
-//! `Arc<dyn SessionStore>`) and implements tower-sessions'
+//! [`AnyStore`](session_core::store::AnyStore)) and implements tower-sessions'
 //! `SessionStore` and `ExpiredDeletion` for it.
 //!
 //! ```
@@ -147,13 +147,12 @@ const SAVE_ATTEMPTS: usize = 8;
 /// One of our stores as a tower-sessions store.
 ///
 /// `S` is any [`SessionStore`] of ours, including an `Arc` of one or an
-/// `Arc<dyn SessionStore>`. With the feature `tower-sessions-core-0-14`
+/// [`AnyStore`](session_core::store::AnyStore). With the feature `tower-sessions-core-0-14`
 /// (the default) it implements tower-sessions-core 0.14's `SessionStore`
 /// and `ExpiredDeletion`; with `tower-sessions-core-0-15`, 0.15's.
 ///
 /// ```
-/// use std::sync::Arc;
-/// use session_core::store::SessionStore;
+/// use session_core::store::AnyStore;
 /// use session_store_memory::MemoryStore;
 /// use session_tower_sessions::TowerStore;
 /// # #[cfg(feature = "tower-sessions-core-0-14")]
@@ -165,7 +164,7 @@ const SAVE_ATTEMPTS: usize = 8;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), tower::session_store::Error> {
-/// let shared: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
+/// let shared = AnyStore::new(MemoryStore::new());
 /// let store = TowerStore::new(shared);
 /// let expiry_date = session_core::time::OffsetDateTime::now_utc() + session_core::time::Duration::hours(1);
 /// let mut record = Record { id: Id::default(), data: Default::default(), expiry_date };

@@ -26,7 +26,7 @@ use axum::{routing::get, routing::post, Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use session_core::{
-    Error, Key, Keys, Session, SessionConfig, SessionLayer, TokenHeader, Transport,
+    store::AnyStore, Error, Key, Keys, Session, SessionConfig, SessionLayer, TokenHeader, Transport,
 };
 use session_store_memory::MemoryStore;
 use session_store_redis::RedisStore;
@@ -72,18 +72,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::var("SESSION_STORE").unwrap_or_else(|_| "memory".into());
     // An error never shows the URL, which may hold a password.
     let unusable = |e: &dyn std::fmt::Display| format!("SESSION_STORE cannot be used: {e}");
-    let layer = if url == "memory" {
-        SessionLayer::new(MemoryStore::new(), keys)
+    // The store is chosen at run time: `AnyStore` holds any of them.
+    let store = if url == "memory" {
+        AnyStore::new(MemoryStore::new())
     } else if url.starts_with("redis") {
-        SessionLayer::new(
-            RedisStore::connect(&url).await.map_err(|e| unusable(&e))?,
-            keys,
-        )
+        AnyStore::new(RedisStore::connect(&url).await.map_err(|e| unusable(&e))?)
     } else {
         let store = SqlStore::connect(&url).await.map_err(|e| unusable(&e))?;
         store.migrate().await?; // creates the `sessions` table if needed
-        SessionLayer::new(store, keys)
+        AnyStore::new(store)
     };
+    let layer = SessionLayer::new(store, keys);
     let app = Router::new()
         .route("/login", post(login))
         .route("/me", get(me))

@@ -18,7 +18,7 @@ use axum_login::tower_sessions::SessionManagerLayer;
 use axum_login::{AuthManagerLayerBuilder, AuthSession, AuthUser, AuthnBackend, UserId};
 use password_auth::{generate_hash, verify_password};
 use serde::Deserialize;
-use session_core::store::SessionStore;
+use session_core::store::AnyStore;
 use session_store_redis::RedisStore;
 use session_tower_sessions::TowerStore;
 use std::{collections::HashMap, sync::Arc, time::Duration};
@@ -76,14 +76,14 @@ async fn logout(mut auth: Auth) -> Result<Redirect, StatusCode> {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let user = |n: &str, password| (n.to_owned(), User(n.to_owned(), generate_hash(password)));
     let users = HashMap::from([user("ferris", "hunter42"), user("hong", "aaa@aaa.com")]);
-    let store: Arc<dyn SessionStore> = match std::env::var("SESSION_STORE").as_deref() {
-        Err(_) | Ok("memory") => Arc::new(session_store_memory::MemoryStore::new()),
-        Ok(url) if url.starts_with("redis") => Arc::new(RedisStore::connect(url).await?),
+    let store = match std::env::var("SESSION_STORE").as_deref() {
+        Err(_) | Ok("memory") => AnyStore::new(session_store_memory::MemoryStore::new()),
+        Ok(url) if url.starts_with("redis") => AnyStore::new(RedisStore::connect(url).await?),
         Ok(url) => {
             let sql = session_store_sql::SqlStore::connect(url).await?;
             sql.migrate().await?; // creates the `sessions` table if needed
             drop(sql.spawn_cleanup(Duration::from_secs(600))); // deletes expired rows
-            Arc::new(sql)
+            AnyStore::new(sql)
         }
     };
     let session_layer = SessionManagerLayer::new(TowerStore::new(store)).with_secure(false);

@@ -29,7 +29,7 @@ use hyper::{server::conn::http1, Method, Request, Response, StatusCode};
 use hyper_util::{rt::TokioIo, service::TowerToHyperService};
 use serde_json::{json, Value};
 use session_core::{
-    Error, Key, Keys, Session, SessionConfig, SessionLayer, TokenHeader, Transport,
+    store::AnyStore, Error, Key, Keys, Session, SessionConfig, SessionLayer, TokenHeader, Transport,
 };
 use session_store_memory::MemoryStore;
 use session_store_redis::RedisStore;
@@ -102,18 +102,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::var("SESSION_STORE").unwrap_or_else(|_| "memory".into());
     // An error never shows the URL, which may hold a password.
     let unusable = |e: &dyn std::fmt::Display| format!("SESSION_STORE cannot be used: {e}");
-    let layer = if url == "memory" {
-        SessionLayer::new(MemoryStore::new(), keys)
+    // The store is chosen at run time: `AnyStore` holds any of them.
+    let store = if url == "memory" {
+        AnyStore::new(MemoryStore::new())
     } else if url.starts_with("redis") {
-        SessionLayer::new(
-            RedisStore::connect(&url).await.map_err(|e| unusable(&e))?,
-            keys,
-        )
+        AnyStore::new(RedisStore::connect(&url).await.map_err(|e| unusable(&e))?)
     } else {
         let store = SqlStore::connect(&url).await.map_err(|e| unusable(&e))?;
         store.migrate().await?; // creates the `sessions` table if needed
-        SessionLayer::new(store, keys)
+        AnyStore::new(store)
     };
+    let layer = SessionLayer::new(store, keys);
     let layer = layer.with_config(config);
     let service = tower::ServiceBuilder::new().layer(layer).service_fn(handle);
     let port: u16 = std::env::var("PORT").map_or(Ok(8000), |port| port.parse())?;

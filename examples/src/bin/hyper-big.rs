@@ -31,6 +31,7 @@ use hyper::{server::conn::http1, Request, Response, StatusCode};
 use hyper_util::{rt::TokioIo, service::TowerToHyperService};
 use percent_encoding::percent_decode_str;
 use serde_json::{json, Map, Value};
+use session_core::store::AnyStore;
 use session_core::{Error, Key, Keys, Session, SessionConfig, SessionLayer, SignedCookie};
 use session_store_memory::MemoryStore;
 use std::convert::Infallible;
@@ -104,8 +105,9 @@ async fn logout(session: &Session) -> Result<Value, Error> {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // A random key: sessions end with the process; `Key::from_env("SESSION_SECRET")?` lasts.
     let keys = Keys::from(Key::generate());
-    // Server-side: the session lives in the store, the cookie holds a signed id.
-    let server_side = SessionLayer::new(MemoryStore::new(), keys.clone());
+    // Server-side: the session lives in the store, the cookie holds a signed id. `AnyStore`
+    // gives both layers one type, so one service can route between them.
+    let server_side = SessionLayer::new(AnyStore::new(MemoryStore::new()), keys.clone());
     let config = SessionConfig::new().with_secure(false); // plain http: no `Secure` cookie
     let server_side = server_side.with_config(config.clone());
     // Client-side: the session lives in the cookie, signed (a cookie of its own name).

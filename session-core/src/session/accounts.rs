@@ -1,8 +1,6 @@
 //! Accounts: binding a session to a user, and listing and ending the
 //! user's sessions through the store's user index.
 
-use std::sync::Arc;
-
 use time::OffsetDateTime;
 
 use super::Session;
@@ -92,7 +90,7 @@ impl Session {
     async fn account(
         &self,
         operation: &'static str,
-    ) -> Result<Option<(Arc<dyn crate::SessionStore>, Option<Id>, String)>, Error> {
+    ) -> Result<Option<(crate::store::AnyStore, Option<Id>, String)>, Error> {
         let (user, current) = self
             .with_state(|state| {
                 let current = match self.0.incoming {
@@ -129,7 +127,7 @@ impl Session {
         let Some((store, current, user)) = self.account("list_user").await? else {
             return Ok(Vec::new());
         };
-        let sessions = user_index(&*store, "list_user")?.list_user(&user).await?;
+        let sessions = user_index(&store, "list_user")?.list_user(&user).await?;
         Ok(sessions
             .into_iter()
             .map(|session| SessionInfo {
@@ -157,7 +155,7 @@ impl Session {
         let Some((store, current, user)) = self.account("delete_user").await? else {
             return Ok(0);
         };
-        let index = user_index(&*store, "delete_user")?;
+        let index = user_index(&store, "delete_user")?;
         let ended = index.delete_user(&user, current.as_ref()).await?;
         crate::metrics::ended(crate::metrics::Cause::EndOthers, ended);
         Ok(ended)
@@ -178,7 +176,7 @@ impl Session {
         let Some((store, current, user)) = self.account("delete_user").await? else {
             return Ok(0);
         };
-        let ended = user_index(&*store, "delete_user")?
+        let ended = user_index(&store, "delete_user")?
             .delete_user(&user, None)
             .await?;
         // This one is counted as a logout when its destroy is written.
@@ -212,11 +210,11 @@ impl Session {
         let Some((store, current, user)) = self.account("list_user").await? else {
             return Ok(false);
         };
-        let sessions = user_index(&*store, "list_user")?.list_user(&user).await?;
+        let sessions = user_index(&store, "list_user")?.list_user(&user).await?;
         let Some(target) = sessions.into_iter().find(|s| s.handle() == handle) else {
             return Ok(false);
         };
-        let index = user_index(&*store, "end_user_session")?;
+        let index = user_index(&store, "end_user_session")?;
         if !index.end_user_session(&user, &target.id).await? {
             return Ok(false);
         }

@@ -3,10 +3,9 @@
 //! handing the store to the account methods.
 
 use std::fmt;
-use std::sync::Arc;
 
 use super::{SignedValue, Storage};
-use crate::{Error, Session, SessionStore, SignedId};
+use crate::{Error, Session, SignedId};
 
 impl fmt::Debug for Storage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -39,7 +38,7 @@ impl Storage {
     }
 
     /// The store, for the account methods; `None` for data cookies.
-    pub(crate) fn store(&self) -> Option<&Arc<dyn SessionStore>> {
+    pub(crate) fn store(&self) -> Option<&crate::store::AnyStore> {
         match self {
             Storage::Store(s) => Some(&s.store),
             Storage::Cookie(_) => None,

@@ -1,59 +1,52 @@
-//! A shared store is a store: `Arc<S>` forwards every method and
-//! capability to `S`.
+//! A shared store is a store (`Arc<S>` forwards every method and
+//! capability to `S`), and [`DynSessionStore`] erases a store's type where
+//! it is chosen at run time.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 
 use time::OffsetDateTime;
 
 use super::{Capabilities, ChangeSet, Created, Id, Record, Saved, SessionStore, StoreError};
 
-/// The future every [`SessionStore`] method returns once
-/// [`async_trait`](macro@async_trait) has rewritten it.
-pub(crate) type StoreFuture<'a, T> =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, StoreError>> + Send + 'a>>;
+/// The boxed future of a [`DynSessionStore`] call.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
-/// A shared store is a store. Each method hands back the inner store's own
-/// boxed future instead of boxing one that awaits it: no allocation of its
-/// own per call (the layer holds its store as an `Arc<dyn SessionStore>`,
-/// and [`Encrypted`](super::Encrypted) may wrap one).
-impl<S: SessionStore + ?Sized> SessionStore for std::sync::Arc<S> {
-    fn load<'s, 'i, 'f>(&'s self, id: &'i Id) -> StoreFuture<'f, Option<Record>>
-    where
-        's: 'f,
-        'i: 'f,
-        Self: 'f,
-    {
+/// A shared store is a store; each method hands back the inner store's own
+/// future (nothing is boxed here).
+impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
+    fn load<'s, 'i>(
+        &'s self,
+        id: &'i Id,
+    ) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send + use<'s, 'i, S> {
         (**self).load(id)
     }
-    fn create<'s, 'r, 'f>(&'s self, record: &'r Record) -> StoreFuture<'f, Created>
-    where
-        's: 'f,
-        'r: 'f,
-        Self: 'f,
-    {
+    fn create<'s, 'r>(
+        &'s self,
+        record: &'r Record,
+    ) -> impl Future<Output = Result<Created, StoreError>> + Send + use<'s, 'r, S> {
         (**self).create(record)
     }
-    fn save<'s, 'i, 'c, 'f>(&'s self, id: &'i Id, changes: &'c ChangeSet) -> StoreFuture<'f, Saved>
-    where
-        's: 'f,
-        'i: 'f,
-        'c: 'f,
-        Self: 'f,
-    {
+    fn save<'s, 'i, 'c>(
+        &'s self,
+        id: &'i Id,
+        changes: &'c ChangeSet,
+    ) -> impl Future<Output = Result<Saved, StoreError>> + Send + use<'s, 'i, 'c, S> {
         (**self).save(id, changes)
     }
-    fn touch<'s, 'i, 'f>(&'s self, id: &'i Id, expires_at: OffsetDateTime) -> StoreFuture<'f, Saved>
-    where
-        's: 'f,
-        'i: 'f,
-        Self: 'f,
-    {
+    fn touch<'s, 'i>(
+        &'s self,
+        id: &'i Id,
+        expires_at: OffsetDateTime,
+    ) -> impl Future<Output = Result<Saved, StoreError>> + Send + use<'s, 'i, S> {
         (**self).touch(id, expires_at)
     }
-    fn delete<'s, 'i, 'f>(&'s self, id: &'i Id) -> StoreFuture<'f, ()>
-    where
-        's: 'f,
-        'i: 'f,
-        Self: 'f,
-    {
+    fn delete<'s, 'i>(
+        &'s self,
+        id: &'i Id,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send + use<'s, 'i, S> {
         (**self).delete(id)
     }
     fn capabilities(&self) -> Capabilities<'_> {
@@ -61,5 +54,110 @@ impl<S: SessionStore + ?Sized> SessionStore for std::sync::Arc<S> {
     }
     fn kind(&self) -> &'static str {
         (**self).kind()
+    }
+}
+
+/// A [`SessionStore`] with its type erased, for a store chosen at run
+/// time (a configuration value, a test matrix). Every call boxes its
+/// future; a layer built on the store's own type boxes nothing. Cloning it
+/// shares the store.
+///
+/// ```
+/// use session_core::store::{AnyStore, Id, SessionStore};
+/// use session_core::{Key, SessionLayer};
+/// use session_store_memory::MemoryStore;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), session_core::store::StoreError> {
+/// let stores = vec![AnyStore::new(MemoryStore::new()), AnyStore::new(MemoryStore::new())];
+/// for store in stores {
+///     assert_eq!(store.load(&Id::random()).await?, None);
+///     let layer = SessionLayer::new(store, Key::generate());
+///     # let _ = layer;
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct AnyStore(Arc<dyn DynSessionStore>);
+
+impl AnyStore {
+    /// `store`, its type erased. An `Arc` of a store is a store, so a
+    /// store shared elsewhere can be erased too (`AnyStore::new(arc.clone())`).
+    pub fn new(store: impl SessionStore) -> Self {
+        Self(Arc::new(store))
+    }
+
+    /// A store shared with the caller, its type erased without another
+    /// allocation.
+    pub(crate) fn from_arc(store: Arc<impl SessionStore>) -> Self {
+        Self(store)
+    }
+}
+
+/// What [`AnyStore`] calls through `dyn`: the methods of [`SessionStore`],
+/// each boxing its future.
+trait DynSessionStore: fmt::Debug + Send + Sync + 'static {
+    /// [`SessionStore::load`], boxed.
+    fn load_boxed<'a>(&'a self, id: &'a Id) -> StoreFuture<'a, Option<Record>>;
+    /// [`SessionStore::create`], boxed.
+    fn create_boxed<'a>(&'a self, record: &'a Record) -> StoreFuture<'a, Created>;
+    /// [`SessionStore::save`], boxed.
+    fn save_boxed<'a>(&'a self, id: &'a Id, changes: &'a ChangeSet) -> StoreFuture<'a, Saved>;
+    /// [`SessionStore::touch`], boxed.
+    fn touch_boxed<'a>(&'a self, id: &'a Id, expires_at: OffsetDateTime) -> StoreFuture<'a, Saved>;
+    /// [`SessionStore::delete`], boxed.
+    fn delete_boxed<'a>(&'a self, id: &'a Id) -> StoreFuture<'a, ()>;
+    /// [`SessionStore::capabilities`].
+    fn dyn_capabilities(&self) -> Capabilities<'_>;
+    /// [`SessionStore::kind`].
+    fn dyn_kind(&self) -> &'static str;
+}
+
+impl<S: SessionStore> DynSessionStore for S {
+    fn load_boxed<'a>(&'a self, id: &'a Id) -> StoreFuture<'a, Option<Record>> {
+        Box::pin(self.load(id))
+    }
+    fn create_boxed<'a>(&'a self, record: &'a Record) -> StoreFuture<'a, Created> {
+        Box::pin(self.create(record))
+    }
+    fn save_boxed<'a>(&'a self, id: &'a Id, changes: &'a ChangeSet) -> StoreFuture<'a, Saved> {
+        Box::pin(self.save(id, changes))
+    }
+    fn touch_boxed<'a>(&'a self, id: &'a Id, expires_at: OffsetDateTime) -> StoreFuture<'a, Saved> {
+        Box::pin(self.touch(id, expires_at))
+    }
+    fn delete_boxed<'a>(&'a self, id: &'a Id) -> StoreFuture<'a, ()> {
+        Box::pin(self.delete(id))
+    }
+    fn dyn_capabilities(&self) -> Capabilities<'_> {
+        self.capabilities()
+    }
+    fn dyn_kind(&self) -> &'static str {
+        self.kind()
+    }
+}
+
+/// An erased store is a store: each call boxes its future.
+impl SessionStore for AnyStore {
+    async fn load(&self, id: &Id) -> Result<Option<Record>, StoreError> {
+        self.0.load_boxed(id).await
+    }
+    async fn create(&self, record: &Record) -> Result<Created, StoreError> {
+        self.0.create_boxed(record).await
+    }
+    async fn save(&self, id: &Id, changes: &ChangeSet) -> Result<Saved, StoreError> {
+        self.0.save_boxed(id, changes).await
+    }
+    async fn touch(&self, id: &Id, expires_at: OffsetDateTime) -> Result<Saved, StoreError> {
+        self.0.touch_boxed(id, expires_at).await
+    }
+    async fn delete(&self, id: &Id) -> Result<(), StoreError> {
+        self.0.delete_boxed(id).await
+    }
+    fn capabilities(&self) -> Capabilities<'_> {
+        self.0.dyn_capabilities()
+    }
+    fn kind(&self) -> &'static str {
+        self.0.dyn_kind()
     }
 }

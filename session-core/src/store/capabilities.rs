@@ -34,7 +34,7 @@ use super::{
 ///
 /// ```
 /// # use session_core::store::{Capabilities, SessionStore};
-/// # fn wrapping<'a>(me: &'a dyn session_core::store::UserIndex, inner: &dyn SessionStore) -> Capabilities<'a> {
+/// # fn wrapping<'a>(me: &'a dyn session_core::store::UserIndex, inner: &impl SessionStore) -> Capabilities<'a> {
 /// let mut capabilities = Capabilities::none();
 /// capabilities.users = inner.capabilities().users.map(|_| me);
 /// # capabilities }
@@ -157,7 +157,7 @@ impl fmt::Debug for Capabilities<'_> {
 /// atomically (a transaction, one lock, one script) implements this.
 /// Advertise it with [`Capabilities::with_cycle`].
 #[async_trait]
-pub trait CycleStore: SessionStore {
+pub trait CycleStore: fmt::Debug + Send + Sync + 'static {
     /// Moves the live session `old` to `record` (a fresh id, the data the
     /// request ends with): stores `record`, deletes `old`, in one atomic
     /// step.
@@ -193,7 +193,7 @@ pub trait CycleStore: SessionStore {
 /// running in that moment would miss it. So this capability reaches into
 /// the record: that is the atomicity guarantee it keeps.
 #[async_trait]
-pub trait UserIndex: SessionStore {
+pub trait UserIndex: fmt::Debug + Send + Sync + 'static {
     /// The live sessions bound to `user` ([`Record::user`]), oldest first.
     /// Expired or deleted sessions never appear, and leave no index entry
     /// behind that grows without bound.
@@ -227,7 +227,7 @@ pub trait UserIndex: SessionStore {
 /// process (by the layer's own lock), which is all a store living in one
 /// process needs. Advertise it with [`Capabilities::with_leases`].
 #[async_trait]
-pub trait LeaseStore: SessionStore {
+pub trait LeaseStore: fmt::Debug + Send + Sync + 'static {
     /// Takes the lease on session `id`, waiting (for a bound the store
     /// sets) while another request holds it.
     ///
@@ -246,7 +246,7 @@ pub trait LeaseStore: SessionStore {
 /// [`spawn_cleanup`](super::spawn_cleanup); advertise it with
 /// [`Capabilities::with_cleanup`].
 #[async_trait]
-pub trait ExpiredCleanup: SessionStore {
+pub trait ExpiredCleanup: fmt::Debug + Send + Sync + 'static {
     /// Removes expired records (and what they leave in the user index)
     /// and returns how many it removed. Live records are never touched.
     async fn delete_expired(&self) -> Result<u64, StoreError>;
@@ -272,8 +272,8 @@ pub trait ExpiredCleanup: SessionStore {
 /// assert!(store.load(&old.id).await?.is_none());
 /// # Ok(()) }
 /// ```
-pub async fn cycle(
-    store: &dyn SessionStore,
+pub async fn cycle<S: SessionStore + ?Sized>(
+    store: &S,
     old: &Id,
     record: &Record,
 ) -> Result<Cycled, StoreError> {
@@ -285,8 +285,8 @@ pub async fn cycle(
 
 /// `store`'s user index, or [`StoreError::Unsupported`] naming
 /// `operation` when it has none.
-pub(crate) fn user_index<'s>(
-    store: &'s dyn SessionStore,
+pub(crate) fn user_index<'s, S: SessionStore + ?Sized>(
+    store: &'s S,
     operation: &'static str,
 ) -> Result<&'s dyn UserIndex, StoreError> {
     store

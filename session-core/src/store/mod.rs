@@ -49,6 +49,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::future::Future;
 
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -63,6 +64,7 @@ mod arc;
 mod capabilities;
 mod error;
 mod outcome;
+pub use arc::AnyStore;
 pub(crate) use arc::StoreFuture;
 pub(crate) use capabilities::user_index;
 pub use capabilities::{
@@ -302,42 +304,52 @@ impl ChangeSet {
 /// checks expiry on load with its own clock, so a session never outlives
 /// its expiry as the application sees it.
 ///
-/// Stores implement it with [`async_trait`](macro@async_trait); the layer holds one as a
-/// `dyn SessionStore`. A store is any `Debug + Send + Sync` type, so an
-/// `Arc` of one is a store too:
+/// Stores implement the methods as `async fn`s; the futures are not boxed,
+/// so a layer built on a store type calls it directly. Where the store is
+/// chosen at run time, [`AnyStore`] erases the type (each call then boxes
+/// its future). A store is any `Debug + Send + Sync` type, and an `Arc` of
+/// one is a store too:
 ///
 /// ```
 /// use std::sync::Arc;
-/// use session_core::store::SessionStore;
+/// use session_core::store::AnyStore;
 /// use session_core::{Key, SessionLayer};
 /// use session_store_memory::MemoryStore;
 ///
 /// let store = Arc::new(MemoryStore::new());
 /// let layer = SessionLayer::new(store.clone(), Key::generate());
-/// let as_trait: &dyn SessionStore = &*store; // what the layer calls
-/// # let _ = (layer, as_trait);
+/// // Chosen at run time: the type erased, one boxed future per call.
+/// let layer = SessionLayer::new(AnyStore::new(store), Key::generate());
+/// # let _ = layer;
 /// ```
-#[async_trait]
 pub trait SessionStore: fmt::Debug + Send + Sync + 'static {
     /// The record with this id, or `None` if there is none or it expired.
-    async fn load(&self, id: &Id) -> Result<Option<Record>, StoreError>;
+    fn load(&self, id: &Id) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send;
 
     /// Inserts `record` unless a live record has its id
     /// ([`Created::IdTaken`]; nothing is overwritten).
-    async fn create(&self, record: &Record) -> Result<Created, StoreError>;
+    fn create(&self, record: &Record) -> impl Future<Output = Result<Created, StoreError>> + Send;
 
     /// Applies `changes` atomically to the live record `id`:
     /// sets `changes.set`, removes `changes.removed`, moves the expiry.
     /// Keys not named keep whatever value they have in the store now.
     /// Returns [`Saved::Gone`] (writing nothing) when there is no live record.
-    async fn save(&self, id: &Id, changes: &ChangeSet) -> Result<Saved, StoreError>;
+    fn save(
+        &self,
+        id: &Id,
+        changes: &ChangeSet,
+    ) -> impl Future<Output = Result<Saved, StoreError>> + Send;
 
     /// Moves only the expiry of the live record `id`; the data is not
     /// rewritten. [`Saved::Gone`] when there is no live record.
-    async fn touch(&self, id: &Id, expires_at: OffsetDateTime) -> Result<Saved, StoreError>;
+    fn touch(
+        &self,
+        id: &Id,
+        expires_at: OffsetDateTime,
+    ) -> impl Future<Output = Result<Saved, StoreError>> + Send;
 
     /// Removes the record (no error if it is absent).
-    async fn delete(&self, id: &Id) -> Result<(), StoreError>;
+    fn delete(&self, id: &Id) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The optional capabilities this store offers, each a trait of its
     /// own beside this one: [`CycleStore`] (atomic id cycling),
@@ -362,7 +374,6 @@ pub trait SessionStore: fmt::Debug + Send + Sync + 'static {
     /// #[derive(Debug)]
     /// struct Tiny;
     ///
-    /// #[async_trait]
     /// impl SessionStore for Tiny {
     ///     async fn load(&self, _: &Id) -> Result<Option<Record>, StoreError> { Ok(None) }
     ///     async fn create(&self, _: &Record) -> Result<Created, StoreError> { Ok(Created::Inserted) }

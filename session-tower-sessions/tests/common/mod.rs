@@ -13,7 +13,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use session_core::store::{
-    async_trait, ChangeSet, Created, Encrypted, Id, Record, Saved, SessionStore, StoreError,
+    ChangeSet, Created, Encrypted, Id, Record, Saved, SessionStore, StoreError,
 };
 use session_core::time::OffsetDateTime;
 use session_core::Key;
@@ -122,7 +122,6 @@ pub struct CollidesOnce {
     collided: AtomicBool,
 }
 
-#[async_trait]
 impl SessionStore for CollidesOnce {
     async fn load(&self, id: &Id) -> Result<Option<Record>, StoreError> {
         self.store.load(id).await

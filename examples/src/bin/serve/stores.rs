@@ -154,7 +154,7 @@ pub async fn session_layer(
 /// `SESSION_SECRET`; values are encrypted in the store with `data_keys`
 /// (`SESSION_DATA_KEY`) when there are any.
 fn server_side(store: impl SessionStore, data_keys: Option<Keys>) -> Result<SessionLayer, String> {
-    let layer = SessionLayer::new(store, keys()?);
+    let layer = SessionLayer::new(session_core::store::AnyStore::new(store), keys()?);
     Ok(match data_keys {
         Some(data_keys) => layer.with_data_keys(data_keys),
         None => layer,

@@ -16,7 +16,7 @@ use tower_service::Service;
 
 use super::{user_index, DynStore};
 use crate::id::SignedId;
-use crate::store::{ChangeSet, Id};
+use crate::store::{ChangeSet, Id, SessionStore};
 use crate::{Key, Keys, Session, SessionConfig, SessionLayer};
 
 type Reply = Pin<Box<dyn Future<Output = Result<Response<String>, Infallible>> + Send>>;
@@ -104,7 +104,11 @@ impl Browser {
         Self { cookie: None }
     }
 
-    async fn get(&mut self, layer: &SessionLayer, path: &str) -> Answer {
+    async fn get(
+        &mut self,
+        layer: &SessionLayer<impl crate::store::SessionStore>,
+        path: &str,
+    ) -> Answer {
         let mut req = Request::builder().uri(path);
         if let Some(cookie) = &self.cookie {
             req = req.header(COOKIE, cookie);

@@ -37,15 +37,14 @@
 //! [`LeaseStore`]: crate::store::LeaseStore
 //! [`ExpiredCleanup`]: crate::store::ExpiredCleanup
 
-use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use serde_json::{json, Value};
 use time::{Duration, OffsetDateTime};
 
 use crate::store::{
-    cycle_in_steps, ChangeSet, Created, CycleStore, Cycled, Data, ExpiredCleanup, Id, LeaseStore,
-    Record, Saved, SessionStore, UserIndex,
+    cycle_in_steps, AnyStore, ChangeSet, Created, CycleStore, Cycled, Data, ExpiredCleanup, Id,
+    LeaseStore, Record, Saved, SessionStore, UserIndex,
 };
 use crate::Expiry;
 
@@ -57,7 +56,7 @@ pub use leases::*;
 pub use users::*;
 
 /// A store as the checks take it.
-pub type DynStore = Arc<dyn SessionStore>;
+pub type DynStore = AnyStore;
 
 /// The store's [`CycleStore`]; panics when it does not advertise one.
 fn cycle_store(store: &DynStore) -> &dyn CycleStore {
@@ -589,7 +588,7 @@ enum Via {
 async fn cycle_via(via: Via, store: &DynStore, old: &Id, record: &Record) -> Cycled {
     match via {
         Via::Capability => cycle_store(store).cycle(old, record).await,
-        Via::Steps => cycle_in_steps(&**store, old, record).await,
+        Via::Steps => cycle_in_steps(store, old, record).await,
     }
     .expect("cycle failed")
 }
@@ -880,7 +879,7 @@ macro_rules! conformance_tests {
             async fn advertises_the_tested_capabilities() {
                 let store = $make.await;
                 $crate::store::conformance::advertises_the_tested_capabilities(
-                    ::std::sync::Arc::new(store),
+                    $crate::store::AnyStore::new(store),
                     &[$(stringify!($group)),+],
                 )
                 .await;
@@ -905,7 +904,7 @@ macro_rules! __conformance_tests {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
                 let store = $make.await;
-                $crate::store::conformance::$case(::std::sync::Arc::new(store)).await;
+                $crate::store::conformance::$case($crate::store::AnyStore::new(store)).await;
             }
         )*
     };

@@ -15,7 +15,7 @@ use serde_json::json;
 use time::Duration;
 
 use super::{changes, create, load, now, record_with, user_index, DynStore};
-use crate::store::{cycle, Cycled, Id, Record, Saved};
+use crate::store::{cycle, Cycled, Id, Record, Saved, SessionStore};
 
 /// A user name no other check (or concurrent run) uses.
 fn fresh_user(label: &str) -> String {
@@ -161,10 +161,7 @@ pub async fn cycle_moves_the_index_entry(store: DynStore) {
     let old = bound(&hong);
     create(&store, &old).await;
     let moved = bound(&hong);
-    assert_eq!(
-        cycle(&*store, &old.id, &moved).await.unwrap(),
-        Cycled::Moved
-    );
+    assert_eq!(cycle(&store, &old.id, &moved).await.unwrap(), Cycled::Moved);
     assert_eq!(listed(&store, &hong).await, [moved.id]);
 
     // Binding at login: an anonymous session cycled into a bound one.
@@ -172,7 +169,7 @@ pub async fn cycle_moves_the_index_entry(store: DynStore) {
     create(&store, &anonymous).await;
     let login = bound(&hong);
     assert_eq!(
-        cycle(&*store, &anonymous.id, &login).await.unwrap(),
+        cycle(&store, &anonymous.id, &login).await.unwrap(),
         Cycled::Moved
     );
     assert_eq!(
@@ -241,7 +238,7 @@ pub async fn delete_user_ends_every_session(store: DynStore) {
             .await
             .unwrap();
         assert_eq!(touched, Saved::Gone, "touch revived an ended session");
-        let cycled = cycle(&*store, &record.id, &bound(&hong)).await.unwrap();
+        let cycled = cycle(&store, &record.id, &bound(&hong)).await.unwrap();
         assert_eq!(cycled, Cycled::Gone, "cycle revived an ended session");
     }
     assert!(
@@ -360,7 +357,7 @@ pub async fn race_cycles_against_delete_user(store: DynStore, rounds: usize) {
                     for _ in 0..yields {
                         tokio::task::yield_now().await;
                     }
-                    cycle(&*store, &old, &moved).await.expect("cycle failed")
+                    cycle(&store, &old, &moved).await.expect("cycle failed")
                 }),
             ));
         }
@@ -464,7 +461,7 @@ pub async fn end_user_session_racing_a_cycle_tells_the_truth(store: DynStore) {
                 for _ in 0..round % 4 {
                     tokio::task::yield_now().await;
                 }
-                cycle(&*store, &old, &moved).await.expect("cycle failed")
+                cycle(&store, &old, &moved).await.expect("cycle failed")
             })
         };
         let ended = user_index(&store)
@@ -581,7 +578,7 @@ pub async fn user_index_matches_a_model(store: DynStore) {
                 let user = pick_user(&mut rng);
                 record.user = user.map(|u| users[u].clone());
                 assert_eq!(
-                    cycle(&*store, &id, &record).await.unwrap(),
+                    cycle(&store, &id, &record).await.unwrap(),
                     Cycled::Moved,
                     "{context}"
                 );
