@@ -66,9 +66,7 @@ async fn handle(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Inf
 /// The `{username}` of `/login/{username}/`, `%XX` decoded as axum's `Path` decodes it.
 fn username(path: &str) -> Option<String> {
     let segment = path.strip_prefix("/login/")?.strip_suffix('/')?;
-    if segment.is_empty() || segment.contains('/') {
-        return None;
-    }
+    let segment = Some(segment).filter(|s| !s.is_empty() && !s.contains('/'))?;
     Some(percent_decode_str(segment).decode_utf8().ok()?.into_owned())
 }
 
@@ -105,10 +103,10 @@ async fn logout(session: &Session) -> Result<Value, Error> {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // A random key: sessions end with the process; `Key::from_env("SESSION_SECRET")?` lasts.
     let keys = Keys::from(Key::generate());
-    // Server-side: the session lives in the store, the cookie holds a signed id. `AnyStore`
-    // gives both layers one type, so one service can route between them.
-    let server_side = SessionLayer::new(AnyStore::new(MemoryStore::new()), keys.clone());
+    // Server-side: the session lives in the store, the cookie holds a signed id (`AnyStore`
+    // gives it the client-side layer's type, so one service routes to both).
     let config = SessionConfig::new().with_secure(false); // plain http: no `Secure` cookie
+    let server_side = SessionLayer::new(AnyStore::new(MemoryStore::new()), keys.clone());
     let server_side = server_side.with_config(config.clone());
     // Client-side: the session lives in the cookie, signed (a cookie of its own name).
     let client_side = SessionLayer::client_side(SignedCookie::new(&keys));
