@@ -115,11 +115,17 @@ impl Storage {
         }
     }
 
-    /// Reads what `incoming` names.
-    pub(crate) async fn load(&self, session: &Session) -> Result<Found, StoreError> {
-        match self {
-            Storage::Store(s) => s.load(session).await,
-            Storage::Cookie(c) => c.load(session),
+    /// Reads what `incoming` names: on `store`, the layer's store as its
+    /// own type, when there is one.
+    pub(crate) async fn load<St: SessionStore>(
+        &self,
+        store: Option<&St>,
+        session: &Session,
+    ) -> Result<Found, StoreError> {
+        match (self, store) {
+            (Storage::Store(s), Some(store)) => s.load(store, session).await,
+            (Storage::Store(s), None) => s.load(&s.store, session).await,
+            (Storage::Cookie(c), _) => c.load(session),
         }
     }
 
@@ -178,12 +184,6 @@ fn removal(session: &Session) -> HeaderValue {
 }
 
 impl InStore {
-    /// The store itself, called through `dyn` (not through the `Arc`'s own
-    /// forwarding impl, one hop more), measured (feature `metrics`).
-    fn store(&self) -> crate::metrics::Measured<'_, crate::store::AnyStore> {
-        crate::metrics::Measured(&self.store)
-    }
-
     fn read<'h>(&self, mut tokens: impl Iterator<Item = &'h str>) -> Incoming {
         tokens
             .find_map(|value| {
@@ -200,7 +200,11 @@ impl InStore {
             })
     }
 
-    async fn load(&self, session: &Session) -> Result<Found, StoreError> {
+    async fn load<St: SessionStore>(
+        &self,
+        store: &St,
+        session: &Session,
+    ) -> Result<Found, StoreError> {
         let Incoming::Id { id, .. } = &session.0.incoming else {
             return Ok(Found::Stale);
         };
@@ -210,9 +214,12 @@ impl InStore {
         if let Some(locks) = &shared.locks {
             locks.lease(&self.store, id, &stored).await?;
         }
-        let record = self.store().load(&stored).await.inspect_err(|err| {
-            tracing::error!(session = %id, error = %err, "loading the session failed");
-        })?;
+        let record = crate::metrics::Measured(store)
+            .load(&stored)
+            .await
+            .inspect_err(|err| {
+                tracing::error!(session = %id, error = %err, "loading the session failed");
+            })?;
         match record {
             Some(record)
                 if !record.is_expired(now)
@@ -354,11 +361,7 @@ impl InStore {
             }
             Write::Touch { expires_at, resend } => {
                 let Some(id) = id else { return Ok(None) };
-                match self
-                    .store()
-                    .touch(&session.stored_id(&id), expires_at)
-                    .await?
-                {
+                match store.touch(&session.stored_id(&id), expires_at).await? {
                     Saved::Applied if resend => cookie_for(&id, expiry).map(Some),
                     Saved::Applied | Saved::Gone => Ok(None),
                 }
