@@ -7,14 +7,10 @@ use tower_layer::Layer;
 use crate::check::{Check, SessionCheck};
 use crate::cookies::CookieWriter;
 use crate::lock::SessionLocks;
+use crate::storage::LayerStore;
 use crate::storage::{InCookie, InStore, Storage};
-use time::OffsetDateTime;
-
-use crate::store::{AnyStore, Capabilities, Encrypted, StoreError};
-use crate::{
-    ChangeSet, ConfigError, Created, DataCodec, Id, Keys, Record, Saved, SessionConfig,
-    SessionService, SessionStore, SignedId,
-};
+use crate::store::{AnyStore, Encrypted};
+use crate::{ConfigError, DataCodec, Keys, SessionConfig, SessionService, SessionStore, SignedId};
 
 /// What the layer, its services and every session of a request share.
 #[derive(Debug)]
@@ -89,67 +85,6 @@ impl<St> Clone for SessionLayer<St> {
             shared: self.shared.clone(),
             store: self.store.clone(),
         }
-    }
-}
-
-/// The layer's store: the store given to [`SessionLayer::new`], or that
-/// store inside [`Encrypted`] once [`with_data_keys`](SessionLayer::with_data_keys)
-/// was called (a later call wraps the store given again: the last keys
-/// win, nothing is sealed twice).
-#[derive(Debug)]
-pub(crate) enum LayerStore<St> {
-    Plain(Arc<St>),
-    Sealed(Encrypted<Arc<St>>),
-}
-
-impl<St> LayerStore<St> {
-    fn given(&self) -> &Arc<St> {
-        match self {
-            LayerStore::Plain(store) => store,
-            LayerStore::Sealed(sealed) => sealed.inner(),
-        }
-    }
-}
-
-impl<St: SessionStore> SessionStore for LayerStore<St> {
-    async fn load(&self, id: &Id) -> Result<Option<Record>, StoreError> {
-        match self {
-            LayerStore::Plain(store) => store.load(id).await,
-            LayerStore::Sealed(sealed) => sealed.load(id).await,
-        }
-    }
-    async fn create(&self, record: &Record) -> Result<Created, StoreError> {
-        match self {
-            LayerStore::Plain(store) => store.create(record).await,
-            LayerStore::Sealed(sealed) => sealed.create(record).await,
-        }
-    }
-    async fn save(&self, id: &Id, changes: &ChangeSet) -> Result<Saved, StoreError> {
-        match self {
-            LayerStore::Plain(store) => store.save(id, changes).await,
-            LayerStore::Sealed(sealed) => sealed.save(id, changes).await,
-        }
-    }
-    async fn touch(&self, id: &Id, expires_at: OffsetDateTime) -> Result<Saved, StoreError> {
-        match self {
-            LayerStore::Plain(store) => store.touch(id, expires_at).await,
-            LayerStore::Sealed(sealed) => sealed.touch(id, expires_at).await,
-        }
-    }
-    async fn delete(&self, id: &Id) -> Result<(), StoreError> {
-        match self {
-            LayerStore::Plain(store) => store.delete(id).await,
-            LayerStore::Sealed(sealed) => sealed.delete(id).await,
-        }
-    }
-    fn capabilities(&self) -> Capabilities<'_> {
-        match self {
-            LayerStore::Plain(store) => store.capabilities(),
-            LayerStore::Sealed(sealed) => sealed.capabilities(),
-        }
-    }
-    fn kind(&self) -> &'static str {
-        self.given().kind()
     }
 }
 

@@ -11,9 +11,9 @@ use http::{Request, Response};
 use tower_service::Service;
 
 use crate::cookies::{self, Outcome};
-use crate::layer::{LayerStore, Shared};
+use crate::layer::Shared;
 use crate::life::{decide, Life, State};
-use crate::storage::{Found, Incoming};
+use crate::storage::{Found, Incoming, LayerStore};
 use crate::store::{AnyStore, StoreError};
 use crate::transport::Via;
 use crate::{Error, Session, SessionStore};

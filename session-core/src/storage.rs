@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use crate::config::Expiry;
 use crate::layer::Shared;
 use crate::life::{State, Stored, Write};
-use crate::store::{Cycled, StoreError};
+use crate::store::{Capabilities, Cycled, Encrypted, StoreError};
 use crate::transport::Via;
 use crate::{ChangeSet, Created, Data, DataCodec, Error, Id, Record, Saved, Session, SignedId};
 
@@ -90,6 +90,67 @@ pub(crate) enum Found {
 pub(crate) struct InStore {
     pub(crate) store: crate::store::AnyStore,
     pub(crate) signer: SignedId,
+}
+
+/// The layer's store: the store given to [`SessionLayer::new`](crate::SessionLayer::new), or that
+/// store inside [`Encrypted`] once [`with_data_keys`](crate::SessionLayer::with_data_keys)
+/// was called (a later call wraps the store given again: the last keys
+/// win, nothing is sealed twice).
+#[derive(Debug)]
+pub(crate) enum LayerStore<St> {
+    Plain(Arc<St>),
+    Sealed(Encrypted<Arc<St>>),
+}
+
+impl<St> LayerStore<St> {
+    pub(crate) fn given(&self) -> &Arc<St> {
+        match self {
+            LayerStore::Plain(store) => store,
+            LayerStore::Sealed(sealed) => sealed.inner(),
+        }
+    }
+}
+
+impl<St: SessionStore> SessionStore for LayerStore<St> {
+    async fn load(&self, id: &Id) -> Result<Option<Record>, StoreError> {
+        match self {
+            LayerStore::Plain(store) => St::load(store, id).await,
+            LayerStore::Sealed(sealed) => sealed.load(id).await,
+        }
+    }
+    async fn create(&self, record: &Record) -> Result<Created, StoreError> {
+        match self {
+            LayerStore::Plain(store) => St::create(store, record).await,
+            LayerStore::Sealed(sealed) => sealed.create(record).await,
+        }
+    }
+    async fn save(&self, id: &Id, changes: &ChangeSet) -> Result<Saved, StoreError> {
+        match self {
+            LayerStore::Plain(store) => St::save(store, id, changes).await,
+            LayerStore::Sealed(sealed) => sealed.save(id, changes).await,
+        }
+    }
+    async fn touch(&self, id: &Id, expires_at: OffsetDateTime) -> Result<Saved, StoreError> {
+        match self {
+            LayerStore::Plain(store) => St::touch(store, id, expires_at).await,
+            LayerStore::Sealed(sealed) => sealed.touch(id, expires_at).await,
+        }
+    }
+    async fn delete(&self, id: &Id) -> Result<(), StoreError> {
+        match self {
+            LayerStore::Plain(store) => St::delete(store, id).await,
+            LayerStore::Sealed(sealed) => sealed.delete(id).await,
+        }
+    }
+    fn capabilities(&self) -> Capabilities<'_> {
+        match self {
+            LayerStore::Plain(store) => St::capabilities(store),
+            LayerStore::Sealed(sealed) => sealed.capabilities(),
+        }
+    }
+    fn kind(&self) -> &'static str {
+        St::kind(self.given())
+    }
 }
 
 /// Sessions in the cookie: the codec encodes and decodes them.
