@@ -2,10 +2,10 @@
 //! wraps around a service, and the story of one request.
 
 use std::fmt;
-use std::future::{poll_fn, Future};
-use std::pin::{pin, Pin};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use http::{Request, Response};
 use tower_service::Service;
@@ -13,8 +13,8 @@ use tower_service::Service;
 use crate::cookies::{self, Outcome};
 use crate::layer::Shared;
 use crate::life::{decide, Life, State};
-use crate::storage::{Found, Incoming, LayerStore};
-use crate::store::{AnyStore, StoreError};
+use crate::storage::{Incoming, LayerStore};
+use crate::store::AnyStore;
 use crate::transport::Via;
 use crate::{Error, Session, SessionStore};
 
@@ -108,13 +108,8 @@ where
                 Some((locks, id)) => Some(locks.acquire(id).await),
                 None => None,
             };
-            // 3. Run the handler; the session is loaded here, on the
-            //    store's own type, when the handler first asks for it.
-            let handler = inner.call(req);
-            let mut response = match store.as_deref() {
-                Some(store) => with_loads(handler, &session, store).await?,
-                None => handler.await?,
-            };
+            // 3. Run the handler.
+            let mut response = inner.call(req).await?;
             // 4. Decide what to write, and write it.
             let written = finish(&session, store.as_deref()).await;
             let refused = match &mut guard {
@@ -142,151 +137,6 @@ where
             }
             Ok(response)
         })
-    }
-}
-
-/// Runs the handler's future `handler`; when the handler first reads its
-/// session, loads it here, on the store's own type (no boxed future),
-/// while the handler waits in [`LoadSlot::wait`].
-async fn with_loads<F: Future, St: SessionStore>(
-    handler: F,
-    session: &Session,
-    store: &LayerStore<St>,
-) -> F::Output {
-    let slot = &session.0.loads;
-    let _attached = slot.attach();
-    let mut handler = pin!(handler);
-    let mut loading = pin!(None);
-    let load = || session.0.shared.storage.load(Some(store), session);
-    poll_fn(|cx| loop {
-        if let Poll::Ready(output) = handler.as_mut().poll(cx) {
-            return Poll::Ready(output);
-        }
-        if loading.is_none() {
-            if !slot.take_wanted(cx) {
-                return Poll::Pending;
-            }
-            loading.set(Some(load()));
-        }
-        let Some(pending) = loading.as_mut().as_pin_mut() else {
-            return Poll::Pending;
-        };
-        let found = std::task::ready!(pending.poll(cx));
-        loading.set(None);
-        // The handler is polled again at once (the loop).
-        slot.deliver(found, cx.waker());
-    })
-    .await
-}
-
-/// Where a session's load runs. While the service's future runs the
-/// handler, the handler asks here and waits, and that future loads on the
-/// store's own type ([`with_loads`]); before and after, no one drives it,
-/// and the session loads in place through the erased store.
-#[derive(Default)]
-pub(crate) struct LoadSlot(parking_lot::Mutex<Slot>);
-
-#[derive(Default)]
-enum Slot {
-    /// No service future drives loads: load in place.
-    #[default]
-    Detached,
-    /// A service future drives loads; `driver` wakes it when it waits.
-    Idle { driver: Option<Waker> },
-    /// The handler wants the load; `waiter` wakes it.
-    Wanted { waiter: Waker },
-    /// The service future is loading; `waiter` wakes the handler.
-    Loading { waiter: Waker },
-    /// The result, for the handler to take.
-    Loaded(Result<Found, StoreError>),
-}
-
-/// Detaches the slot when the service future is done with the handler
-/// (or dropped): a waiting handler then loads in place.
-pub(crate) struct Attached<'a>(&'a LoadSlot);
-
-impl Drop for Attached<'_> {
-    fn drop(&mut self) {
-        let slot = std::mem::take(&mut *self.0 .0.lock());
-        if let Slot::Wanted { waiter } | Slot::Loading { waiter } = slot {
-            waiter.wake();
-        }
-    }
-}
-
-impl LoadSlot {
-    fn attach(&self) -> Attached<'_> {
-        *self.0.lock() = Slot::Idle { driver: None };
-        Attached(self)
-    }
-
-    /// The handler's side: the load, once the service's future has done
-    /// it; `None` when no future drives loads (load in place).
-    pub(crate) async fn wait(&self) -> Option<Result<Found, StoreError>> {
-        poll_fn(|cx| {
-            let mut slot = self.0.lock();
-            match std::mem::take(&mut *slot) {
-                Slot::Detached => Poll::Ready(None),
-                Slot::Loaded(found) => {
-                    *slot = Slot::Idle { driver: None };
-                    Poll::Ready(Some(found))
-                }
-                Slot::Idle { driver } => {
-                    *slot = Slot::Wanted {
-                        waiter: cx.waker().clone(),
-                    };
-                    drop(slot);
-                    // In the driver's own task it looks right after this poll.
-                    if let Some(driver) = driver.filter(|d| !d.will_wake(cx.waker())) {
-                        driver.wake();
-                    }
-                    Poll::Pending
-                }
-                Slot::Wanted { mut waiter } => {
-                    waiter.clone_from(cx.waker());
-                    *slot = Slot::Wanted { waiter };
-                    Poll::Pending
-                }
-                Slot::Loading { mut waiter } => {
-                    waiter.clone_from(cx.waker());
-                    *slot = Slot::Loading { waiter };
-                    Poll::Pending
-                }
-            }
-        })
-        .await
-    }
-
-    /// The driver's side: whether a load is wanted (now it is loading);
-    /// if not, `cx` is woken when one is.
-    fn take_wanted(&self, cx: &Context<'_>) -> bool {
-        let mut slot = self.0.lock();
-        match &mut *slot {
-            Slot::Wanted { waiter } => {
-                let waiter = waiter.clone();
-                *slot = Slot::Loading { waiter };
-                true
-            }
-            Slot::Idle { driver } => {
-                match driver {
-                    Some(driver) => driver.clone_from(cx.waker()),
-                    None => *driver = Some(cx.waker().clone()),
-                }
-                false
-            }
-            _ => false,
-        }
-    }
-
-    /// Hands the load to the waiting handler (woken unless it runs in
-    /// `current`, the driver's task, which polls it again at once).
-    fn deliver(&self, found: Result<Found, StoreError>, current: &Waker) {
-        let previous = std::mem::replace(&mut *self.0.lock(), Slot::Loaded(found));
-        if let Slot::Loading { waiter } = previous {
-            if !waiter.will_wake(current) {
-                waiter.wake();
-            }
-        }
     }
 }
 

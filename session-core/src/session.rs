@@ -11,7 +11,6 @@ use time::OffsetDateTime;
 use crate::check::LoadedSession;
 use crate::layer::Shared;
 use crate::life::{Body, Life, State};
-use crate::service::LoadSlot;
 use crate::storage::{Found, Incoming};
 use crate::store::{AnyStore, StoreError};
 use crate::transport::Via;
@@ -52,9 +51,6 @@ pub(crate) struct SessionInner {
     pub(crate) via: Via,
     /// Serializes the first load so the store is asked once.
     load_gate: tokio::sync::Mutex<()>,
-    /// Where that load runs: in the service's future, on the store's own
-    /// type, while the request runs ([`LoadSlot`]).
-    pub(crate) loads: LoadSlot,
     pub(crate) state: Mutex<State>,
     /// The request's time, read once ([`Session::now`]).
     now: OnceLock<OffsetDateTime>,
@@ -115,7 +111,6 @@ impl Session {
             incoming,
             via,
             load_gate: tokio::sync::Mutex::new(()),
-            loads: LoadSlot::default(),
             state: Mutex::new(state),
             now: OnceLock::new(),
             stored: OnceLock::new(),
@@ -148,13 +143,7 @@ impl Session {
         if self.0.state.lock().life.is_read() {
             return Ok(());
         }
-        // Loaded by the service's future while it runs the handler; in
-        // place (through the erased store) once it is done.
-        let found = match self.0.loads.wait().await {
-            Some(found) => found,
-            None => self.0.shared.storage.load::<AnyStore>(None, self).await,
-        };
-        let found = match found {
+        let found = match self.0.shared.storage.load::<AnyStore>(None, self).await {
             Ok(found) => self.checked(found).await,
             Err(err) => Err(err),
         };
