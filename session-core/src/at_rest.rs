@@ -461,7 +461,7 @@ impl<S> Encrypted<S> {
         if let Some(key) = changes.removed.iter().find(|key| is_reserved(key)) {
             return Err(reserved_error(key));
         }
-        let mut set = std::collections::BTreeMap::new();
+        let mut set = crate::store::KeyValues::new();
         for (key, value) in &changes.set {
             if is_reserved(key) {
                 return Err(reserved_error(key));

@@ -47,11 +47,11 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 
 use serde_json::Value;
+use smallvec::SmallVec;
 use time::OffsetDateTime;
 
 pub use crate::at_rest::Encrypted;
@@ -242,7 +242,7 @@ impl Record {
 #[non_exhaustive]
 pub struct ChangeSet {
     /// Keys to set, with their new values.
-    pub set: BTreeMap<String, Value>,
+    pub set: KeyValues,
     /// Keys to remove.
     pub removed: Vec<String>,
     /// The record's new expiry.
@@ -279,13 +279,159 @@ impl ChangeSet {
     /// ```
     pub fn new(expires_at: OffsetDateTime) -> Self {
         Self {
-            set: BTreeMap::new(),
+            set: KeyValues::new(),
             removed: Vec::new(),
             expires_at,
             expiry: None,
             user: None,
             expiry_kept: false,
         }
+    }
+}
+
+/// The keys a [`ChangeSet`] sets, with their new values, in key order
+/// (as a `BTreeMap` iterates), each key once. Two are held without an
+/// allocation: most requests change one or two keys.
+///
+/// ```
+/// use session_core::store::KeyValues;
+///
+/// let mut set = KeyValues::new();
+/// set.insert("b".into(), 2.into());
+/// set.insert("a".into(), 1.into());
+/// assert_eq!(set.insert("b".into(), 3.into()), Some(2.into())); // replaced
+/// let pairs: Vec<_> = set.iter().map(|(k, v)| (k.as_str(), v.as_i64())).collect();
+/// assert_eq!(pairs, [("a", Some(1)), ("b", Some(3))]);
+/// assert_eq!(set.get("a"), Some(&1.into()));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct KeyValues(SmallVec<[(String, Value); 2]>);
+
+/// The iterator of [`KeyValues::iter`]: each key with its value.
+pub type KeyValuesIter<'a> = std::iter::Map<
+    std::slice::Iter<'a, (String, Value)>,
+    fn(&(String, Value)) -> (&String, &Value),
+>;
+
+impl KeyValues {
+    /// An empty set.
+    ///
+    /// ```
+    /// assert!(session_core::store::KeyValues::new().is_empty());
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Where `key` is, or where it would go.
+    fn find(&self, key: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(held, _)| held.as_str().cmp(key))
+    }
+
+    /// Sets `key` to `value`; the value it replaces, if any.
+    ///
+    /// ```
+    /// let mut set = session_core::store::KeyValues::new();
+    /// assert_eq!(set.insert("n".into(), 1.into()), None);
+    /// assert_eq!(set.len(), 1);
+    /// ```
+    pub fn insert(&mut self, key: String, value: Value) -> Option<Value> {
+        match self.find(&key) {
+            Ok(at) => Some(std::mem::replace(&mut self.0[at].1, value)),
+            Err(at) => {
+                self.0.insert(at, (key, value));
+                None
+            }
+        }
+    }
+
+    /// The value set for `key`.
+    ///
+    /// ```
+    /// let set: session_core::store::KeyValues = [("n".to_owned(), 1.into())].into_iter().collect();
+    /// assert_eq!(set.get("n"), Some(&1.into()));
+    /// assert_eq!(set.get("m"), None);
+    /// ```
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.find(key).ok().map(|at| &self.0[at].1)
+    }
+
+    /// Whether `key` is set.
+    ///
+    /// ```
+    /// let set: session_core::store::KeyValues = [("n".to_owned(), 1.into())].into_iter().collect();
+    /// assert!(set.contains_key("n"));
+    /// ```
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.find(key).is_ok()
+    }
+
+    /// How many keys are set.
+    ///
+    /// ```
+    /// assert_eq!(session_core::store::KeyValues::new().len(), 0);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no key is set.
+    ///
+    /// ```
+    /// assert!(session_core::store::KeyValues::new().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Each key with its value, in key order.
+    ///
+    /// ```
+    /// let set: session_core::store::KeyValues =
+    ///     [("b".to_owned(), 2.into()), ("a".to_owned(), 1.into())].into_iter().collect();
+    /// assert_eq!(set.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+    /// ```
+    pub fn iter(&self) -> KeyValuesIter<'_> {
+        self.0.iter().map(|(key, value)| (key, value))
+    }
+
+    /// The keys, in order.
+    ///
+    /// ```
+    /// let set: session_core::store::KeyValues = [("a".to_owned(), 1.into())].into_iter().collect();
+    /// assert_eq!(set.keys().collect::<Vec<_>>(), ["a"]);
+    /// ```
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.0.iter().map(|(key, _)| key)
+    }
+}
+
+impl<'a> IntoIterator for &'a KeyValues {
+    type Item = (&'a String, &'a Value);
+    type IntoIter = KeyValuesIter<'a>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl IntoIterator for KeyValues {
+    type Item = (String, Value);
+    type IntoIter = smallvec::IntoIter<[(String, Value); 2]>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+/// Later pairs replace earlier ones with the same key.
+impl FromIterator<(String, Value)> for KeyValues {
+    fn from_iter<I: IntoIterator<Item = (String, Value)>>(pairs: I) -> Self {
+        let mut set = Self::new();
+        for (key, value) in pairs {
+            set.insert(key, value);
+        }
+        set
     }
 }
 
