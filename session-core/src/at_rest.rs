@@ -549,7 +549,14 @@ impl<S: SessionStore> Encrypted<S> {
     /// Loads `id` from the wrapped store and opens it; a record that does
     /// not verify is logged and reported as absent.
     async fn load_verified(&self, id: &Id) -> Result<Option<Record>, StoreError> {
-        let Some(mut record) = self.store.load(id).await? else {
+        let record = self.store.load(id).await?;
+        self.verified(id, record)
+    }
+
+    /// `record` opened and checked, or no session (with a `WARN`) when it
+    /// does not verify.
+    fn verified(&self, id: &Id, record: Option<Record>) -> Result<Option<Record>, StoreError> {
+        let Some(mut record) = record else {
             return Ok(None);
         };
         match self.open_record(&mut record) {
@@ -569,6 +576,12 @@ impl<S: SessionStore> Encrypted<S> {
 impl<S: SessionStore> SessionStore for Encrypted<S> {
     async fn load(&self, id: &Id) -> Result<Option<Record>, StoreError> {
         self.load_verified(id).await
+    }
+
+    /// The wrapped store's answer at once, opened and checked.
+    fn load_now(&self, id: &Id) -> Option<Result<Option<Record>, StoreError>> {
+        let record = self.store.load_now(id)?;
+        Some(record.and_then(|record| self.verified(id, record)))
     }
 
     async fn create(&self, record: &Record) -> Result<Created, StoreError> {

@@ -327,6 +327,10 @@ impl<S: ?Sized> Copy for Measured<'_, S> {}
 #[cfg(not(feature = "metrics"))]
 impl<'a, S: SessionStore + ?Sized> Measured<'a, S> {
     #[inline]
+    pub(crate) fn load_now(self, id: &Id) -> Option<Result<Option<Record>, StoreError>> {
+        self.0.load_now(id)
+    }
+    #[inline]
     pub(crate) fn load(
         self,
         id: &'a Id,
@@ -382,6 +386,12 @@ impl<S: SessionStore + ?Sized> Measured<'_, S> {
             refused(Refusal::StoreUnavailable);
         }
         result
+    }
+
+    pub(crate) fn load_now(self, id: &Id) -> Option<Result<Option<Record>, StoreError>> {
+        let started = Timer::start();
+        let loaded = self.0.load_now(id)?;
+        Some(self.timed("load", started, loaded))
     }
 
     pub(crate) async fn load(self, id: &Id) -> Result<Option<Record>, StoreError> {

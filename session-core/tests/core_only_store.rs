@@ -101,7 +101,69 @@ impl SessionStore for CoreOnly {
     }
 }
 
+/// A core-only store that also answers loads at once
+/// ([`SessionStore::load_now`]), truthfully or (`lie`) always "none".
+#[derive(Debug, Clone, Default)]
+struct AtOnce {
+    inner: CoreOnly,
+    lie: bool,
+}
+
+impl SessionStore for AtOnce {
+    async fn load(&self, id: &Id) -> Result<Option<Record>, StoreError> {
+        self.inner.load(id).await
+    }
+    fn load_now(&self, id: &Id) -> Option<Result<Option<Record>, StoreError>> {
+        self.inner.called("load_now");
+        let live = self.inner.with_live(id, |record| record.clone());
+        Some(Ok(live.filter(|_| !self.lie)))
+    }
+    async fn create(&self, record: &Record) -> Result<Created, StoreError> {
+        self.inner.create(record).await
+    }
+    async fn save(&self, id: &Id, changes: &ChangeSet) -> Result<Saved, StoreError> {
+        self.inner.save(id, changes).await
+    }
+    async fn touch(&self, id: &Id, expires_at: OffsetDateTime) -> Result<Saved, StoreError> {
+        self.inner.touch(id, expires_at).await
+    }
+    async fn delete(&self, id: &Id) -> Result<(), StoreError> {
+        self.inner.delete(id).await
+    }
+}
+
 session_core::conformance_tests!(core_only, async { CoreOnly::default() }, core);
+session_core::conformance_tests!(at_once, async { AtOnce::default() }, core);
+session_core::conformance_tests!(
+    at_once_encrypted,
+    async { Encrypted::new(AtOnce::default(), Key::from_bytes(&[9; 32]).unwrap()) },
+    core
+);
+
+/// The suite catches a store whose answer at once differs from its load.
+#[tokio::test]
+#[should_panic(expected = "load_now must answer what load answers")]
+async fn a_load_now_that_differs_from_load_fails() {
+    let store = AtOnce {
+        lie: true,
+        ..AtOnce::default()
+    };
+    let store = session_core::store::AnyStore::new(store);
+    session_core::store::conformance::load_now_agrees_with_load(store).await;
+}
+
+/// Through the layer, a store that answers at once is read that way
+/// (its future is never asked), and the session round-trips.
+#[tokio::test]
+async fn the_layer_reads_a_store_that_answers_at_once_without_its_future() {
+    let store = AtOnce::default();
+    let app = app(SessionLayer::new(store.clone(), Key::generate()));
+    let cookie = send(&app, "/login/hong", None).await.cookie.unwrap();
+    assert_eq!(send(&app, "/whoami", Some(&cookie)).await.body, "hong");
+    let calls = store.inner.calls.lock().unwrap().clone();
+    assert!(calls.contains(&"load_now"), "{calls:?}");
+    assert!(!calls.contains(&"load"), "{calls:?}");
+}
 session_core::conformance_tests!(
     core_only_encrypted,
     async { Encrypted::new(CoreOnly::default(), Key::from_bytes(&[9; 32]).unwrap()) },

@@ -253,14 +253,8 @@ impl MemoryStore {
         &self.inner.shards[shard_index(id)]
     }
 
-    /// The store's "now", in the Unix milliseconds entries keep.
-    fn now(&self) -> i64 {
-        self.inner.clock.now_unix_millis()
-    }
-}
-
-impl SessionStore for MemoryStore {
-    async fn load(&self, id: &Id) -> Result<Option<Record>, StoreError> {
+    /// What [`load`](SessionStore::load) answers, without a future.
+    fn load_at_once(&self, id: &Id) -> Result<Option<Record>, StoreError> {
         let now = self.now();
         let shard = self.shard(id).read();
         shard
@@ -270,6 +264,22 @@ impl SessionStore for MemoryStore {
                 entry.record(id)
             })
             .transpose()
+    }
+
+    /// The store's "now", in the Unix milliseconds entries keep.
+    fn now(&self) -> i64 {
+        self.inner.clock.now_unix_millis()
+    }
+}
+
+impl SessionStore for MemoryStore {
+    async fn load(&self, id: &Id) -> Result<Option<Record>, StoreError> {
+        self.load_at_once(id)
+    }
+
+    /// Always `Some`: the store lives in this process.
+    fn load_now(&self, id: &Id) -> Option<Result<Option<Record>, StoreError>> {
+        Some(self.load_at_once(id))
     }
 
     /// When the store is full, makes room first (see

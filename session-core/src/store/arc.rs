@@ -49,6 +49,9 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
     ) -> impl Future<Output = Result<(), StoreError>> + Send + use<'s, 'i, S> {
         (**self).delete(id)
     }
+    fn load_now(&self, id: &Id) -> Option<Result<Option<Record>, StoreError>> {
+        (**self).load_now(id)
+    }
     fn capabilities(&self) -> Capabilities<'_> {
         (**self).capabilities()
     }
@@ -107,6 +110,8 @@ trait DynSessionStore: fmt::Debug + Send + Sync + 'static {
     fn touch_boxed<'a>(&'a self, id: &'a Id, expires_at: OffsetDateTime) -> StoreFuture<'a, Saved>;
     /// [`SessionStore::delete`], boxed.
     fn delete_boxed<'a>(&'a self, id: &'a Id) -> StoreFuture<'a, ()>;
+    /// [`SessionStore::load_now`].
+    fn dyn_load_now(&self, id: &Id) -> Option<Result<Option<Record>, StoreError>>;
     /// [`SessionStore::capabilities`].
     fn dyn_capabilities(&self) -> Capabilities<'_>;
     /// [`SessionStore::kind`].
@@ -128,6 +133,9 @@ impl<S: SessionStore> DynSessionStore for S {
     }
     fn delete_boxed<'a>(&'a self, id: &'a Id) -> StoreFuture<'a, ()> {
         Box::pin(self.delete(id))
+    }
+    fn dyn_load_now(&self, id: &Id) -> Option<Result<Option<Record>, StoreError>> {
+        self.load_now(id)
     }
     fn dyn_capabilities(&self) -> Capabilities<'_> {
         self.capabilities()
@@ -153,6 +161,9 @@ impl SessionStore for AnyStore {
     }
     async fn delete(&self, id: &Id) -> Result<(), StoreError> {
         self.0.delete_boxed(id).await
+    }
+    fn load_now(&self, id: &Id) -> Option<Result<Option<Record>, StoreError>> {
+        self.0.dyn_load_now(id)
     }
     fn capabilities(&self) -> Capabilities<'_> {
         self.0.dyn_capabilities()

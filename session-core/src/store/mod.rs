@@ -472,6 +472,24 @@ pub trait SessionStore: fmt::Debug + Send + Sync + 'static {
     /// The record with this id, or `None` if there is none or it expired.
     fn load(&self, id: &Id) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send;
 
+    /// [`load`](Self::load) without a future, for a store whose load does
+    /// no I/O (it lives in this process): `Some` with what `load` would
+    /// answer, or `None` (the default) when the answer needs the future.
+    /// The layer asks this first where it calls the store through
+    /// [`AnyStore`] (the first load of a request, made from the handler),
+    /// so an in-process store's load allocates no boxed future there.
+    ///
+    /// ```
+    /// use session_core::store::{Id, SessionStore};
+    /// use session_store_memory::MemoryStore;
+    ///
+    /// assert!(matches!(MemoryStore::new().load_now(&Id::random()), Some(Ok(None))));
+    /// ```
+    fn load_now(&self, id: &Id) -> Option<Result<Option<Record>, StoreError>> {
+        let _ = id;
+        None
+    }
+
     /// Inserts `record` unless a live record has its id
     /// ([`Created::IdTaken`]; nothing is overwritten).
     fn create(&self, record: &Record) -> impl Future<Output = Result<Created, StoreError>> + Send;

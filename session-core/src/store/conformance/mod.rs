@@ -113,8 +113,15 @@ async fn create(store: &DynStore, record: &Record) {
     );
 }
 
+/// What `load` answers; a store that answers at once
+/// ([`SessionStore::load_now`]) must answer the same there.
 async fn load(store: &DynStore, id: &Id) -> Option<Record> {
-    store.load(id).await.expect("load failed")
+    let loaded = store.load(id).await.expect("load failed");
+    if let Some(at_once) = store.load_now(id) {
+        let at_once = at_once.expect("load_now failed");
+        assert_eq!(at_once, loaded, "load_now must answer what load answers");
+    }
+    loaded
 }
 
 async fn load_data(store: &DynStore, id: &Id) -> Data {
@@ -135,6 +142,25 @@ fn changes(set: Value, removed: &[&str]) -> ChangeSet {
     }
     changes.removed = removed.iter().map(|k| k.to_string()).collect();
     changes
+}
+
+/// A store that answers loads at once ([`SessionStore::load_now`])
+/// answers what `load` answers: for a live record, an id never stored and
+/// an expired record (every other case checks it too, through its loads).
+pub async fn load_now_agrees_with_load(store: DynStore) {
+    let live = record_with(json!({"a": 1}));
+    create(&store, &live).await;
+    let mut expired = record_with(json!({"b": 2}));
+    expired.expires_at = now() - Duration::seconds(1);
+    create(&store, &expired).await;
+    for id in [live.id, Id::random(), expired.id] {
+        let loaded = store.load(&id).await.expect("load failed");
+        if let Some(at_once) = store.load_now(&id) {
+            let at_once = at_once.expect("load_now failed");
+            assert_eq!(at_once, loaded, "load_now must answer what load answers");
+        }
+    }
+    assert!(load(&store, &live.id).await.is_some());
 }
 
 /// Loading an id that was never stored gives `None`.
@@ -739,6 +765,7 @@ pub async fn advertises_the_tested_capabilities(store: DynStore, groups: &[&str]
 macro_rules! __conformance_cases {
     (core {$($callback:tt)*} [$($args:tt)*]) => {
         $($callback)*!($($args)* load_missing_is_none,
+            load_now_agrees_with_load,
             create_then_load_round_trips,
             awkward_keys_are_plain_keys,
             create_with_taken_id_keeps_the_original,
