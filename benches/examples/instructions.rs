@@ -10,7 +10,7 @@
 //! ```
 //!
 //! The instructions of one request are the difference of the two totals
-//! divided by 2000. Variants: `no_session`, `ours_memory`,
+//! divided by 2000. Variants: `no_session`, `ours_memory`, `ours_memory_any`,
 //! `ours_memory_data_keys`, `ours_cookie_store`, `tower_sessions_memory`, `layer_floor` (the names of
 //! `benches/request.rs`).
 

@@ -144,6 +144,14 @@ pub fn request_case(name: &str) -> Option<Router> {
         "no_session" => no_session_counter(),
         "ours_memory" => session_counter()
             .layer(SessionLayer::new(MemoryStore::new(), key()).with_config(config)),
+        // The store's type erased (a store picked at run time).
+        "ours_memory_any" => session_counter().layer(
+            SessionLayer::new(
+                session_core::store::AnyStore::new(MemoryStore::new()),
+                key(),
+            )
+            .with_config(config),
+        ),
         "ours_memory_data_keys" => session_counter().layer(
             SessionLayer::new(MemoryStore::new(), key())
                 .with_config(config)

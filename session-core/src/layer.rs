@@ -117,7 +117,7 @@ impl<St: SessionStore> SessionLayer<St> {
     fn on(store: LayerStore<St>, signer: SignedId) -> Self {
         let store = Arc::new(store);
         let storage = Storage::Store(InStore {
-            store: AnyStore::from_arc(store.clone()),
+            store: LayerStore::erased(&store),
             signer,
         });
         Self {
@@ -287,7 +287,7 @@ impl<St> SessionLayer<St> {
             keys,
         )));
         let storage = Storage::Store(InStore {
-            store: AnyStore::from_arc(sealed.clone()),
+            store: LayerStore::erased(&sealed),
             signer: signer.clone(),
         });
         Self {

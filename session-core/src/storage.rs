@@ -2,7 +2,6 @@
 //! cookie holds a signed id) or [`InCookie`] (the cookie holds the data);
 //! each reads the cookie, loads, and carries out the [`Write`] decided.
 
-use crate::SessionStore;
 use std::sync::Arc;
 
 use http::HeaderValue;
@@ -11,9 +10,11 @@ use time::OffsetDateTime;
 use crate::config::Expiry;
 use crate::layer::Shared;
 use crate::life::{State, Stored, Write};
-use crate::store::{Capabilities, Cycled, Encrypted, StoreError};
+use crate::store::{AnyStore, Capabilities, Cycled, Encrypted, StoreError};
 use crate::transport::Via;
-use crate::{ChangeSet, Created, Data, DataCodec, Error, Id, Record, Saved, Session, SignedId};
+use crate::{
+    ChangeSet, Created, Data, DataCodec, Error, Id, Record, Saved, Session, SessionStore, SignedId,
+};
 
 mod in_cookie;
 mod more;
@@ -88,7 +89,7 @@ pub(crate) enum Found {
 /// Sessions in a store: the cookie holds a signed id.
 #[derive(Clone)]
 pub(crate) struct InStore {
-    pub(crate) store: crate::store::AnyStore,
+    pub(crate) store: AnyStore,
     pub(crate) signer: SignedId,
 }
 
@@ -100,6 +101,21 @@ pub(crate) struct InStore {
 pub(crate) enum LayerStore<St> {
     Plain(Arc<St>),
     Sealed(Encrypted<Arc<St>>),
+}
+
+impl<St: SessionStore> LayerStore<St> {
+    /// `store` with its type erased, for the calls made through the
+    /// non-generic `Session`; a plain store that is an [`AnyStore`]
+    /// already is used as it is (not boxed twice).
+    pub(crate) fn erased(store: &Arc<Self>) -> AnyStore {
+        match &**store {
+            LayerStore::Plain(plain) => match (&**plain as &dyn std::any::Any).downcast_ref() {
+                Some(any) => AnyStore::clone(any),
+                None => AnyStore::from_arc(store.clone()),
+            },
+            LayerStore::Sealed(_) => AnyStore::from_arc(store.clone()),
+        }
+    }
 }
 
 impl<St> LayerStore<St> {
