@@ -445,6 +445,30 @@ impl LocalCache {
         }
     }
 
+    /// A hit served in place, with no round trip ([`CacheMode::Pushed`]):
+    /// what [`load`](Self::load) would answer, or `None` when `load` has
+    /// more to do (a miss, a fence, a link that is down).
+    pub(crate) fn load_now(&self, key: &str) -> Option<Result<Option<Record>, StoreError>> {
+        if self.mode != CacheMode::Pushed {
+            return None;
+        }
+        let now = OffsetDateTime::now_utc();
+        let inner = lock(&self.inner);
+        if !matches!(inner.link, Link::Up(_)) {
+            return None;
+        }
+        #[cfg(feature = "metrics")]
+        metrics::gauge!("session_redis_cache_entries").set(inner.slots.len() as f64);
+        match inner.slots.get(key.as_bytes()) {
+            Some(Slot::Ready(record)) if record.expires_at > now => {
+                self.hits.fetch_add(1, Ordering::Relaxed);
+                count_hit();
+                Some(Ok(Some((**record).clone())))
+            }
+            _ => None,
+        }
+    }
+
     /// Loads the session at `key`: `None` when the cache is not serving
     /// (the caller loads uncached), else the answer.
     pub(crate) async fn load(
@@ -452,6 +476,9 @@ impl LocalCache {
         key: &str,
         id: &Id,
     ) -> Option<Result<Option<Record>, StoreError>> {
+        if let Some(hit) = self.load_now(key) {
+            return Some(hit);
+        }
         let now = OffsetDateTime::now_utc();
         let (mut line, generation, hit, cluster) = {
             let mut inner = lock(&self.inner);

@@ -599,6 +599,12 @@ impl RedisStore {
 }
 
 impl SessionStore for RedisStore {
+    /// A hit of the local cache in [`CacheMode::Pushed`] (served with no
+    /// round trip); `None` otherwise.
+    fn load_now(&self, id: &Id) -> Option<Result<Option<Record>, StoreError>> {
+        self.cache.as_ref()?.load_now(&self.key(id))
+    }
+
     async fn load(&self, id: &Id) -> Result<Option<Record>, StoreError> {
         let key = self.key(id);
         if let Some(cache) = &self.cache {

@@ -50,6 +50,29 @@ async fn a_miss_then_hits_counted() {
 }
 
 /// Own writes are read back at once, with no wait for a push.
+/// A hit in `Pushed` mode is answered at once (`load_now`, no future, no
+/// round trip) and counted; a miss, and every read in `Fenced` mode (which
+/// needs its round trip), are left to `load`.
+#[tokio::test]
+async fn pushed_hits_are_answered_at_once() {
+    let prefix = prefix();
+    for mode in [CacheMode::Pushed, CacheMode::Fenced] {
+        let a = cached(&prefix, mode).await;
+        let record = record(None);
+        a.create(&record).await.unwrap();
+        assert!(a.load_now(&record.id).is_none(), "{mode:?}: a miss");
+        let loaded = a.load(&record.id).await.unwrap();
+        let at_once = a.load_now(&record.id).map(Result::unwrap);
+        match mode {
+            CacheMode::Pushed => assert_eq!(at_once, Some(loaded)),
+            _ => assert_eq!(at_once, None, "{mode:?} needs its round trip"),
+        }
+        let hits = a.cache_stats().hits;
+        assert_eq!(hits, u64::from(mode == CacheMode::Pushed), "{mode:?}");
+        assert!(a.load_now(&Id::random()).is_none());
+    }
+}
+
 #[tokio::test]
 async fn own_writes_are_read_at_once() {
     let prefix = prefix();
