@@ -12,7 +12,7 @@ use crate::check::LoadedSession;
 use crate::layer::Shared;
 use crate::life::{Body, Life, State};
 use crate::storage::{Found, Incoming};
-use crate::store::{AnyStore, StoreError};
+use crate::store::StoreError;
 use crate::transport::Via;
 use crate::{Error, Id};
 
@@ -143,7 +143,7 @@ impl Session {
         if self.0.state.lock().life.is_read() {
             return Ok(());
         }
-        let found = match self.0.shared.storage.load::<AnyStore>(None, self).await {
+        let found = match self.0.shared.storage.load(self).await {
             Ok(found) => self.checked(found).await,
             Err(err) => Err(err),
         };

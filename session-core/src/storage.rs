@@ -105,14 +105,11 @@ pub(crate) enum LayerStore<St> {
 
 impl<St: SessionStore> LayerStore<St> {
     /// `store` with its type erased, for the calls made through the
-    /// non-generic `Session`; a plain store that is an [`AnyStore`]
-    /// already is used as it is (not boxed twice).
+    /// non-generic `Session`: a plain store is erased itself, a sealed one
+    /// with its `Encrypted`.
     pub(crate) fn erased(store: &Arc<Self>) -> AnyStore {
         match &**store {
-            LayerStore::Plain(plain) => match (&**plain as &dyn std::any::Any).downcast_ref() {
-                Some(any) => AnyStore::clone(any),
-                None => AnyStore::from_arc(store.clone()),
-            },
+            LayerStore::Plain(plain) => AnyStore::from_arc(plain.clone()),
             LayerStore::Sealed(_) => AnyStore::from_arc(store.clone()),
         }
     }
@@ -198,17 +195,11 @@ impl Storage {
         }
     }
 
-    /// Reads what `incoming` names: on `store`, the layer's store as its
-    /// own type, when there is one.
-    pub(crate) async fn load<St: SessionStore>(
-        &self,
-        store: Option<&St>,
-        session: &Session,
-    ) -> Result<Found, StoreError> {
-        match (self, store) {
-            (Storage::Store(s), Some(store)) => s.load(store, session).await,
-            (Storage::Store(s), None) => s.load(&s.store, session).await,
-            (Storage::Cookie(c), _) => c.load(session),
+    /// Reads what `incoming` names (through the erased store).
+    pub(crate) async fn load(&self, session: &Session) -> Result<Found, StoreError> {
+        match self {
+            Storage::Store(s) => s.load(session).await,
+            Storage::Cookie(c) => c.load(session),
         }
     }
 
@@ -283,11 +274,7 @@ impl InStore {
             })
     }
 
-    async fn load<St: SessionStore>(
-        &self,
-        store: &St,
-        session: &Session,
-    ) -> Result<Found, StoreError> {
+    async fn load(&self, session: &Session) -> Result<Found, StoreError> {
         let Incoming::Id { id, .. } = &session.0.incoming else {
             return Ok(Found::Stale);
         };
@@ -298,7 +285,7 @@ impl InStore {
             locks.lease(&self.store, id, &stored).await?;
         }
         // An in-process store answers at once (no future to box).
-        let store = crate::metrics::Measured(store);
+        let store = crate::metrics::Measured(&self.store);
         let record = match store.load_now(&stored) {
             Some(record) => record,
             None => store.load(&stored).await,

@@ -86,14 +86,19 @@ pub struct AnyStore(Arc<dyn DynSessionStore>);
 impl AnyStore {
     /// `store`, its type erased. An `Arc` of a store is a store, so a
     /// store shared elsewhere can be erased too (`AnyStore::new(arc.clone())`).
+    /// Erasing an `AnyStore` again gives it back as it is.
     pub fn new(store: impl SessionStore) -> Self {
-        Self(Arc::new(store))
+        Self::from_arc(Arc::new(store))
     }
 
     /// A store shared with the caller, its type erased without another
-    /// allocation.
-    pub(crate) fn from_arc(store: Arc<impl SessionStore>) -> Self {
-        Self(store)
+    /// allocation; an `AnyStore` already is used as it is (its calls are
+    /// not boxed twice).
+    pub(crate) fn from_arc<S: SessionStore>(store: Arc<S>) -> Self {
+        match (&*store as &dyn std::any::Any).downcast_ref::<AnyStore>() {
+            Some(erased) => erased.clone(),
+            None => Self(store),
+        }
     }
 }
 
