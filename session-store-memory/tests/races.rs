@@ -25,6 +25,7 @@ use tower::ServiceExt;
 /// The conformance race, 1000 rounds in a row.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cycles_racing_delete_user_a_thousand_rounds() {
+    let _alone = ONE_RACE_AT_A_TIME.lock().await;
     race_cycles_against_delete_user(session_core::store::AnyStore::new(MemoryStore::new()), 1000)
         .await;
 }
@@ -36,6 +37,11 @@ fn bound(user: &str) -> Record {
     record.user = Some(user.to_owned());
     record
 }
+
+/// Held by each test here for its whole run: the races spin threads, and
+/// on a small machine two tests spinning at once starve each other's
+/// racers, so that one side wins every round.
+static ONE_RACE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// How long a racer waits at the start line for the other at most.
 const LINE_UP: StdDuration = StdDuration::from_secs(2);
@@ -86,6 +92,7 @@ impl StartLine {
 /// either id, or the user lists anything but the kept session afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_user_ends_sessions_cycled_meanwhile_counted() {
+    let _alone = ONE_RACE_AT_A_TIME.lock().await;
     let store = MemoryStore::new();
     let rounds = 1000;
     let mut wrong = Vec::new();
@@ -149,13 +156,20 @@ async fn delete_user_ends_sessions_cycled_meanwhile_counted() {
     );
 }
 
+/// How long one racer starts after the other, in ns: 0, then doubling
+/// from 50 ns to 25.6 µs.
+const LAGS: [u64; 11] = [
+    0, 50, 100, 200, 400, 800, 1_600, 3_200, 6_400, 12_800, 25_600,
+];
+
 /// `end_user_session` racing a cycle of the session it names (started on
-/// the same instant on another thread, then one side up to 350 ns after
+/// the same instant on another thread, then one side up to 25.6 µs after
 /// the other), counted over 1000 rounds: `true` only if the session is live under neither id
 /// afterwards; `false` only if the cycle moved it first (and it lives
 /// under the new id).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn end_user_session_racing_a_cycle_tells_the_truth_counted() {
+    let _alone = ONE_RACE_AT_A_TIME.lock().await;
     let store = MemoryStore::new();
     let rounds = 1000;
     let (mut lies, mut ended_first, mut moved_first) = (Vec::new(), 0, 0);
@@ -166,8 +180,10 @@ async fn end_user_session_racing_a_cycle_tells_the_truth_counted() {
         let mut moved = bound(&user);
         moved.created_at = old.created_at;
         let new = moved.id;
-        // Each side in turn starts up to 350 ns after the other.
-        let lag = 50 * (round as u64 / 2 % 8);
+        // Each side in turn starts after the other, by a lag from LAGS:
+        // the short ones race inside the two calls' few hundred ns, the
+        // long ones make sure each order happens even on a loaded machine.
+        let lag = LAGS[round / 2 % LAGS.len()];
         let (cycle_lag, end_lag) = if round % 2 == 0 { (lag, 0) } else { (0, lag) };
         let line = Arc::new(StartLine::default());
         let cycling = {
@@ -288,6 +304,7 @@ impl Browser {
 /// user, whichever ran first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_out_everywhere_racing_cycles_through_the_layer() {
+    let _alone = ONE_RACE_AT_A_TIME.lock().await;
     let store = MemoryStore::new();
     let app = app(store.clone());
     let rounds = 500;
