@@ -39,6 +39,7 @@ def costs(path):
         return names.get(m.group(1), "?")
     fl = current = None
     skip_next = False
+    at = 0  # the source line of the last cost line (positions: line)
     for line in open(path):
         line = line.rstrip("\n")
         if line.startswith("fl="):
@@ -49,12 +50,20 @@ def costs(path):
             current = fl
         elif line.startswith("calls="):
             skip_next = True
-        elif line[:1].isdigit() or line[:1] in "+-*":
+        elif line and (line[0].isdigit() or line[0] in "+-*"):
+            parts = line.split()
+            # A position is absolute, relative to the last one (+n, -n), or
+            # the same (*).
+            if parts[0][0] in "+-":
+                at += int(parts[0])
+            elif parts[0] != "*":
+                at = int(parts[0])
             if skip_next:
                 skip_next = False
                 continue
-            parts = line.split()
-            if len(parts) >= 2 and current:
+            # Line 0 is code the compiler made up with no line of its own
+            # (a jump table, a drop); no reader opens its file for it.
+            if len(parts) >= 2 and current and at != 0:
                 per_file[current] = per_file.get(current, 0) + int(parts[1])
         elif line.startswith(("cfl=", "cfi=", "cfn=")):
             # Names defined in call lines are defined for later use too.
