@@ -460,13 +460,16 @@ impl LocalCache {
         #[cfg(feature = "metrics")]
         metrics::gauge!("session_redis_cache_entries").set(inner.slots.len() as f64);
         match inner.slots.get(key.as_bytes()) {
-            Some(Slot::Ready(record)) if record.expires_at > now => {
-                self.hits.fetch_add(1, Ordering::Relaxed);
-                count_hit();
-                Some(Ok(Some((**record).clone())))
-            }
+            Some(Slot::Ready(record)) if record.expires_at > now => self.served(record),
             _ => None,
         }
+    }
+
+    /// A hit, counted, and the answer it gives: a copy of `record`.
+    fn served(&self, record: &Record) -> Option<Result<Option<Record>, StoreError>> {
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        count_hit();
+        Some(Ok(Some(record.clone())))
     }
 
     /// Loads the session at `key`: `None` when the cache is not serving
@@ -476,9 +479,6 @@ impl LocalCache {
         key: &str,
         id: &Id,
     ) -> Option<Result<Option<Record>, StoreError>> {
-        if let Some(hit) = self.load_now(key) {
-            return Some(hit);
-        }
         let now = OffsetDateTime::now_utc();
         let (mut line, generation, hit, cluster) = {
             let mut inner = lock(&self.inner);
@@ -490,9 +490,7 @@ impl LocalCache {
             let hit = match inner.slots.get(key.as_bytes()) {
                 Some(Slot::Ready(record)) if record.expires_at > now => {
                     if self.mode == CacheMode::Pushed {
-                        self.hits.fetch_add(1, Ordering::Relaxed);
-                        count_hit();
-                        return Some(Ok(Some((**record).clone())));
+                        return self.served(record);
                     }
                     Some(record.clone())
                 }
@@ -511,11 +509,7 @@ impl LocalCache {
         };
         if let Some(record) = hit {
             match self.fence(&mut line, cluster, key, &record).await {
-                Fence::Hit => {
-                    self.hits.fetch_add(1, Ordering::Relaxed);
-                    count_hit();
-                    return Some(Ok(Some((*record).clone())));
-                }
+                Fence::Hit => return self.served(&record),
                 Fence::Read => {}
                 Fence::Bypass => return None,
             }
